@@ -1,0 +1,62 @@
+"""Every role documents its interface: argument specs that agree with defaults/main.yml."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "tasks").is_dir())
+
+
+def load(path: Path):
+    with path.open() as fh:
+        return yaml.safe_load(fh) or {}
+
+
+def test_there_are_roles():
+    assert ROLES, "no roles found under roles/"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_has_argument_specs_with_descriptions(role):
+    spec_file = ROOT / "roles" / role / "meta" / "argument_specs.yml"
+    assert spec_file.is_file(), f"{role}: meta/argument_specs.yml is missing"
+    main = load(spec_file)["argument_specs"]["main"]
+    assert main.get("short_description"), f"{role}: short_description is empty"
+    for name, option in main.get("options", {}).items():
+        assert option.get("type"), f"{role}: option {name} has no type"
+        assert option.get("description"), f"{role}: option {name} has no description"
+        if option["type"] == "list":
+            assert option.get("elements"), f"{role}: list option {name} has no elements"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_specs_and_defaults_agree(role):
+    defaults_file = ROOT / "roles" / role / "defaults" / "main.yml"
+    defaults = load(defaults_file) if defaults_file.is_file() else {}
+    options = load(ROOT / "roles" / role / "meta" / "argument_specs.yml")["argument_specs"]["main"].get("options", {})
+    for name, value in defaults.items():
+        assert name.startswith(f"{role}_"), f"{role}: default {name} is not prefixed with the role name"
+        assert name in options, f"{role}: default {name} is not documented in argument_specs.yml"
+        assert options[name].get("default") == value, (
+            f"{role}: {name} defaults to {value!r} in defaults/main.yml but {options[name].get('default')!r} in the specs"
+        )
+    for name, option in options.items():
+        if not option.get("required"):
+            assert name in defaults, f"{role}: optional option {name} has no value in defaults/main.yml"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_ansible_doc_shows_the_role(role, ansible_env):
+    out = subprocess.run(
+        ["ansible-doc", "-t", "role", f"shipshape.ops.{role}"],
+        capture_output=True, text=True, env=ansible_env, check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    options = load(ROOT / "roles" / role / "meta" / "argument_specs.yml")["argument_specs"]["main"].get("options", {})
+    for name in options:
+        assert name in out.stdout, f"ansible-doc does not show {name}"
