@@ -2,7 +2,7 @@
 
 import pytest
 
-testinfra_hosts = ["shipshape-mol-db"]
+testinfra_hosts = ["db_servers"]
 
 
 def test_postgresql_is_active(host):
