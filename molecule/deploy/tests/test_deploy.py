@@ -1,0 +1,141 @@
+"""Deploy and rollback as a release engineer sees them: HTTP answers, the current link, the history,
+and the failure paths (a broken release, a held lock, a killed build). The tests run in file order."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import http, run_playbook
+
+testinfra_hosts = ["app_servers"]
+
+ROOT_DIR = "/srv/sample_app"
+
+
+def history(host) -> list[dict]:
+    text = host.file(f"{ROOT_DIR}/deploy-history.jsonl").content_string
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def current_release(host) -> dict:
+    target = host.file(f"{ROOT_DIR}/current").linked_to
+    return json.loads(host.file(f"{target}/release.json").content_string)
+
+
+def test_v2_is_live_with_its_migration(host):
+    status, body = http(host, "GET", "/version")
+    assert status == 200
+    assert body["version"] == "2.0.0"
+    assert current_release(host)["version"] == "2.0.0"
+    assert body["release_id"] == current_release(host)["id"]
+    status, ready = http(host, "GET", "/readyz")
+    assert status == 200, ready
+    assert ready["alembic_revision"] == "0002_note_tags"
+
+
+def test_notes_written_on_v1_survive_and_v2_feature_works(host):
+    status, body = http(host, "GET", "/notes")
+    assert status == 200
+    assert {"note 1 written on v1", "note 2 written on v1"} <= {n["body"] for n in body["notes"]}
+    status, created = http(host, "POST", "/notes", {"body": "tagged on v2", "tag": "v2"})
+    assert status == 201, created
+    assert created["tag"] == "v2"
+
+
+def test_history_records_both_deploys(host):
+    entries = [e for e in history(host) if e["kind"] == "deploy" and e["result"] == "success"]
+    assert [e["version"] for e in entries][-2:] == ["1.0.0", "2.0.0"]
+    assert entries[-1]["from"] == entries[-2]["to"]
+
+
+def test_unit_is_hardened_socket_activated_and_secrets_stay_private(host):
+    service = host.service("sample_app.service")
+    assert service.is_running
+    props = host.run("systemctl show sample_app.service -p NoNewPrivileges -p ProtectSystem -p ProtectHome -p PrivateTmp -p User").stdout
+    for expected in ("NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes", "User=sample_app"):
+        assert expected in props
+    assert host.service("sample_app.socket").is_running
+    env = host.file(f"{ROOT_DIR}/shared/app.env")
+    assert env.mode == 0o600 and env.user == "root"
+    assert host.user("sample_app").shell == "/usr/sbin/nologin"
+    journal = host.run("journalctl -u sample_app.service --no-pager").stdout
+    assert "molecule-db-password" not in journal
+
+
+def test_rollback_goes_back_to_v1(host):
+    v2 = current_release(host)["id"]
+    run_playbook("rollback.yml", check=True)
+    status, body = http(host, "GET", "/version")
+    assert status == 200 and body["version"] == "1.0.0"
+    last = history(host)[-1]
+    assert (last["kind"], last["result"], last["from"]) == ("rollback", "success", v2)
+    # The release rolled back from is kept for inspection.
+    assert host.file(f"{ROOT_DIR}/releases/{v2}/release.json").exists
+
+
+def test_rolling_forward_again_reuses_the_built_release(host):
+    v2 = [r for r in host.file(f"{ROOT_DIR}/releases").listdir() if r.startswith("2.0.0-")]
+    proc = run_playbook("deploy.yml", "-e", "systemd_release_git_ref=v2.0.0", check=True)
+    assert "success: 1.0.0-" in proc.output
+    assert http(host, "GET", "/version")[1]["version"] == "2.0.0"
+    assert [r for r in host.file(f"{ROOT_DIR}/releases").listdir() if r.startswith("2.0.0-")] == v2
+    assert http(host, "GET", "/readyz")[0] == 200
+
+
+def test_broken_release_is_rolled_back_automatically(host):
+    before = current_release(host)["id"]
+    proc = run_playbook("deploy.yml", "-e", "systemd_release_git_ref=broken", "-e", "deploy_health_retries=3", check=False)
+    out = proc.output
+    assert proc.returncode != 0
+    assert "failed on" in out and f"rolled back to {before}, which is ok" in out and "is marked failed" in out, out[-3000:]
+    status, body = http(host, "GET", "/version")
+    assert status == 200 and body["version"] == "2.0.0"
+    assert current_release(host)["id"] == before
+    broken = [e for e in history(host) if e.get("version", "").endswith("broken")]
+    assert broken and broken[-1]["result"] == "rolled_back"
+    marker = host.file(f"{ROOT_DIR}/releases/{broken[-1]['to']}/.shipshape-failed")
+    assert "health gate" in json.loads(marker.content_string)["reason"]
+
+
+def test_a_failed_release_is_refused_next_time(host):
+    proc = run_playbook("deploy.yml", "-e", "systemd_release_git_ref=broken", check=False)
+    assert proc.returncode != 0
+    assert "was marked failed" in proc.output
+    assert http(host, "GET", "/version")[1]["version"] == "2.0.0"
+
+
+def test_a_held_lock_refuses_a_second_deploy(host):
+    owner = {"owner": "mallory@ci-runner-7", "since": "2026-11-25T09:00:00Z", "epoch": 4102444800 - 10**9,
+             "version": "9.9.9", "message": "hotfix", "token": "someone-else"}
+    host.run(f"mkdir {ROOT_DIR}/.deploy.lock && echo '{json.dumps(owner)}' > {ROOT_DIR}/.deploy.lock/owner.json")
+    try:
+        proc = run_playbook("deploy.yml", "-e", "systemd_release_git_ref=v1.0.0", check=False)
+        assert proc.returncode != 0
+        assert "held by mallory@ci-runner-7 since 2026-11-25T09:00:00Z" in proc.output, proc.output[-2000:]
+        assert http(host, "GET", "/version")[1]["version"] == "2.0.0"
+        # Rollback takes the same lock.
+        proc = run_playbook("rollback.yml", check=False)
+        assert proc.returncode != 0 and "held by mallory@ci-runner-7" in proc.output
+    finally:
+        host.run(f"rm -rf {ROOT_DIR}/.deploy.lock")
+
+
+def test_a_killed_build_leaves_current_valid_and_is_cleaned_next_time(host):
+    before = current_release(host)["id"]
+    # What a run killed during pip install leaves: a release directory still marked unfinished.
+    host.run(f"mkdir -p {ROOT_DIR}/releases/3.0.0-deadbeef/venv && echo building > {ROOT_DIR}/releases/3.0.0-deadbeef/.shipshape-unfinished")
+    assert current_release(host)["id"] == before
+    run_playbook("deploy.yml", "-e", "systemd_release_git_ref=v2.0.0", check=True)
+    assert not host.file(f"{ROOT_DIR}/releases/3.0.0-deadbeef").exists
+    assert current_release(host)["id"] == before
+    assert http(host, "GET", "/version")[1]["version"] == "2.0.0"
+
+
+def test_check_mode_reports_and_changes_nothing(host):
+    before = current_release(host)["id"]
+    proc = run_playbook("deploy.yml", "--check", "-e", "systemd_release_git_ref=v1.0.0", check=True)
+    assert f"{before} (2.0.0) -> 1.0.0-" in proc.output
+    assert current_release(host)["id"] == before
+    assert http(host, "GET", "/version")[1]["version"] == "2.0.0"

@@ -1,0 +1,35 @@
+#!/usr/bin/python3
+"""A stand-in for an app's health endpoint, standard library only.
+
+GET /healthz         -> 200 {"status": "ok", "database": "ok", ...} (as the Zen Ops runbook shows)
+GET /status/<code>   -> <code> {"status": "down"}
+GET /slow/<ms>       -> 200 {"status": "ok"} after <ms> milliseconds
+"""
+import json
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 - the http.server API
+        parts = self.path.strip("/").split("/")
+        code, body = 404, {"status": "not found"}
+        if parts == ["healthz"]:
+            code, body = 200, {"status": "ok", "database": "ok", "email_queue_pending": 5, "email_queue_failed": 0}
+        elif len(parts) == 2 and parts[0] == "status" and parts[1].isdigit():
+            code, body = int(parts[1]), {"status": "down"}
+        elif len(parts) == 2 and parts[0] == "slow" and parts[1].isdigit():
+            time.sleep(int(parts[1]) / 1000)
+            code, body = 200, {"status": "ok"}
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+ThreadingHTTPServer(("0.0.0.0", 8080), Handler).serve_forever()
