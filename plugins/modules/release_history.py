@@ -14,7 +14,9 @@ description:
   - Reading it returns the records and the previous good release, which is what a rollback goes back to
     (from history, never from file times).
 version_added: 0.1.0
-author: shipshape maintainers
+author: shipshape maintainers (@shipshape)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 options:
   path:
     description: The history file.
@@ -55,6 +57,8 @@ attributes:
     support: full
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""

@@ -15,7 +15,9 @@ description:
     but only when O(break_stale=true).
   - The lock is transient, so taking and releasing it are not reported as changes.
 version_added: 0.1.0
-author: shipshape maintainers
+author: shipshape maintainers (@shipshape)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 options:
   path:
     description: The lock directory.
@@ -38,8 +40,8 @@ options:
     description: What is being deployed, for the holder's message.
     type: str
     default: ""
-  message:
-    description: Free text shown to anyone refused by the lock.
+  reason:
+    description: Why this run holds the lock; shown to anyone refused by it.
     type: str
     default: ""
   max_age:
@@ -60,6 +62,8 @@ attributes:
     details: The lock is taken in check mode too, so a check run never reads a state that a deploy is changing.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""
@@ -69,7 +73,7 @@ EXAMPLES = r"""
     owner: "alice@laptop"
     token: "{{ deploy_run_id }}"
     version: 2.0.0
-    message: release 2.0.0
+    reason: release 2.0.0
 
 - name: Release it
   shipshape.ops.release_lock:
@@ -130,7 +134,7 @@ def take(module, params):
         "since": datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "epoch": now,
         "version": params["version"],
-        "message": params["message"],
+        "message": params["reason"],
         "token": params["token"],
         "pid": os.getpid(),
     }
@@ -200,7 +204,7 @@ def main():
             owner=dict(type="str", default="unknown"),
             token=dict(type="str", required=True, no_log=False),
             version=dict(type="str", default=""),
-            message=dict(type="str", default=""),
+            reason=dict(type="str", default=""),
             max_age=dict(type="int", default=3600),
             break_stale=dict(type="bool", default=False),
             force=dict(type="bool", default=False),

@@ -1,0 +1,108 @@
+# Copyright: shipshape maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""PostgreSQL connections for the shipshape.ops modules: psycopg2 when importable, else psycopg 3.
+
+The options match the ``shipshape.ops.postgres`` doc fragment. Both drivers expose the same DB-API
+surface used here (``connect``, cursors, ``sql.SQL``/``sql.Identifier``), so callers only see
+:func:`connect`, :func:`count_query` and :func:`sqlstate`.
+"""
+
+from __future__ import annotations
+
+import traceback
+
+from ansible.module_utils.basic import missing_required_lib
+
+
+def import_driver():
+    """(driver module, its sql module, name, None) for psycopg2, else psycopg 3, else
+    (None, None, None, traceback of the last ImportError)."""
+    try:
+        import psycopg2
+        import psycopg2.sql
+        return psycopg2, psycopg2.sql, "psycopg2", None
+    except ImportError:
+        pass
+    try:
+        import psycopg
+        import psycopg.sql
+        return psycopg, psycopg.sql, "psycopg", None
+    except ImportError:
+        return None, None, None, traceback.format_exc()
+
+
+DRIVER, sql, DRIVER_NAME, IMPORT_ERROR = import_driver()
+
+# SQLSTATE codes callers look for.
+UNDEFINED_TABLE = "42P01"
+
+
+def postgres_argument_spec():
+    """The connection options (see the shipshape.ops.postgres doc fragment)."""
+    return dict(
+        db=dict(type="str", required=True),
+        host=dict(type="str", default=""),
+        port=dict(type="int", default=5432),
+        user=dict(type="str", default=""),
+        password=dict(type="str", default="", no_log=True),
+        unix_socket=dict(type="path", default=""),
+        connect_timeout=dict(type="int", default=10),
+    )
+
+
+def ensure_driver(module):
+    """Fail the module with Ansible's standard message when neither driver can be imported."""
+    if DRIVER is None:
+        module.fail_json(
+            msg=missing_required_lib("psycopg2 (python3-psycopg2) or psycopg"),
+            exception=IMPORT_ERROR,
+        )
+
+
+def connect_kwargs(params):
+    """libpq keywords for the module's options; an empty host means the Unix socket."""
+    kwargs = dict(dbname=params["db"], port=params["port"], connect_timeout=params["connect_timeout"])
+    if params["host"]:
+        kwargs["host"] = params["host"]
+    elif params["unix_socket"]:
+        kwargs["host"] = params["unix_socket"]
+    if params["user"]:
+        kwargs["user"] = params["user"]
+    if params["password"]:
+        kwargs["password"] = params["password"]
+    return kwargs
+
+
+def connect(module):
+    """An open connection (not autocommit), or fail_json naming where it tried to connect."""
+    ensure_driver(module)
+    kwargs = connect_kwargs(module.params)
+    try:
+        return DRIVER.connect(**kwargs)
+    except Exception as exc:  # the drivers' OperationalError and friends
+        where = kwargs.get("host") or "the local Unix socket"
+        module.fail_json(
+            msg="Cannot connect to database %s on %s port %s as %s: %s"
+            % (kwargs["dbname"], where, kwargs["port"], kwargs.get("user", "the current OS user"), str(exc).strip()),
+            driver=DRIVER_NAME,
+        )
+
+
+def sqlstate(exc):
+    """The SQLSTATE of a driver error (psycopg2: pgcode, psycopg 3: sqlstate), or None."""
+    return getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+
+
+def count_query(parts):
+    """``SELECT count(*)`` of the table (schema, table) or (table,), identifiers quoted by the driver."""
+    return sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(*parts))
+
+
+def split_table_name(name):
+    """'schema.table' -> ('schema', 'table'); 'table' -> ('table',). Names are taken verbatim (no
+    case folding, no quotes); a name with more than one dot is refused by the caller (ValueError)."""
+    parts = name.split(".")
+    if not 1 <= len(parts) <= 2 or not all(parts):
+        raise ValueError("%r is not a table name or schema.table" % name)
+    return tuple(parts)

@@ -1,0 +1,192 @@
+# Copyright: shipshape maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""A small Redis client for the shipshape.ops modules: redis-py when importable, else RESP2 over a
+plain (optionally TLS) socket, so a host without python3-redis can still run the modules.
+
+Both expose the few commands the modules use: ``scan``, ``unlink``, ``exists``, ``dbsize``,
+``flushdb`` and ``close``. Keys are returned as ``bytes`` by both.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import traceback
+
+REDIS_PY_IMPORT_ERROR = None
+try:
+    import redis as redis_py
+except ImportError:
+    redis_py = None
+    REDIS_PY_IMPORT_ERROR = traceback.format_exc()
+
+
+class RedisError(Exception):
+    """A connection failure or an error reply, whichever client raised it."""
+
+
+def redis_argument_spec():
+    return dict(
+        host=dict(type="str", default="localhost"),
+        port=dict(type="int", default=6379),
+        db=dict(type="int", default=0),
+        username=dict(type="str", default=""),
+        password=dict(type="str", default="", no_log=True),
+        tls=dict(type="bool", default=False),
+        ca_cert=dict(type="path", default=""),
+        validate_certs=dict(type="bool", default=True),
+        timeout=dict(type="float", default=10.0),
+    )
+
+
+def _tls_context(params):
+    context = ssl.create_default_context(cafile=params["ca_cert"] or None)
+    if not params["validate_certs"]:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class RespClient(object):
+    """Just enough RESP2 for the commands above (requests as arrays of bulk strings)."""
+
+    def __init__(self, params):
+        self.sock = None
+        try:
+            sock = socket.create_connection((params["host"], params["port"]), timeout=params["timeout"])
+            if params["tls"]:
+                sock = _tls_context(params).wrap_socket(sock, server_hostname=params["host"])
+        except (OSError, ssl.SSLError) as exc:
+            raise RedisError("cannot connect to %s:%s: %s" % (params["host"], params["port"], exc))
+        self.sock = sock
+        self.reader = sock.makefile("rb")
+        if params["password"]:
+            if params["username"]:
+                self.command("AUTH", params["username"], params["password"])
+            else:
+                self.command("AUTH", params["password"])
+        if params["db"]:
+            self.command("SELECT", params["db"])
+
+    @staticmethod
+    def encode(*args):
+        out = [b"*%d\r\n" % len(args)]
+        for arg in args:
+            if not isinstance(arg, bytes):
+                arg = str(arg).encode("utf-8")
+            out.append(b"$%d\r\n%s\r\n" % (len(arg), arg))
+        return b"".join(out)
+
+    def read_reply(self):
+        line = self.reader.readline()
+        if not line.endswith(b"\r\n"):
+            raise RedisError("connection closed by the server")
+        kind, rest = line[:1], line[1:-2]
+        if kind == b"+":
+            return rest
+        if kind == b"-":
+            raise RedisError(rest.decode("utf-8", "replace"))
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            size = int(rest)
+            if size < 0:
+                return None
+            data = self.reader.read(size + 2)
+            return data[:-2]
+        if kind == b"*":
+            size = int(rest)
+            if size < 0:
+                return None
+            return [self.read_reply() for dummy in range(size)]
+        raise RedisError("unexpected reply from the server: %r" % line[:80])
+
+    def command(self, *args):
+        try:
+            self.sock.sendall(self.encode(*args))
+            return self.read_reply()
+        except (OSError, ssl.SSLError) as exc:
+            raise RedisError(str(exc))
+
+    def scan(self, cursor, match, count):
+        next_cursor, keys = self.command("SCAN", cursor, "MATCH", match, "COUNT", count)
+        return int(next_cursor), keys
+
+    def unlink(self, *keys):
+        return self.command("UNLINK", *keys)
+
+    def exists(self, key):
+        return self.command("EXISTS", key)
+
+    def dbsize(self):
+        return self.command("DBSIZE")
+
+    def flushdb(self):
+        return self.command("FLUSHDB")
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+class RedisPyClient(object):
+    """The same interface over redis-py."""
+
+    def __init__(self, params):
+        kwargs = dict(
+            host=params["host"],
+            port=params["port"],
+            db=params["db"],
+            socket_timeout=params["timeout"],
+            socket_connect_timeout=params["timeout"],
+        )
+        if params["password"]:
+            kwargs["password"] = params["password"]
+        if params["username"]:
+            kwargs["username"] = params["username"]
+        if params["tls"]:
+            kwargs["ssl"] = True
+            kwargs["ssl_cert_reqs"] = "required" if params["validate_certs"] else "none"
+            kwargs["ssl_check_hostname"] = bool(params["validate_certs"])
+            if params["ca_cert"]:
+                kwargs["ssl_ca_certs"] = params["ca_cert"]
+        self.client = redis_py.Redis(**kwargs)
+        self.call("ping")
+
+    def call(self, name, *args, **kwargs):
+        try:
+            return getattr(self.client, name)(*args, **kwargs)
+        except redis_py.RedisError as exc:
+            raise RedisError(str(exc))
+
+    def scan(self, cursor, match, count):
+        next_cursor, keys = self.call("scan", cursor=cursor, match=match, count=count)
+        return int(next_cursor), keys
+
+    def unlink(self, *keys):
+        return self.call("unlink", *keys)
+
+    def exists(self, key):
+        return self.call("exists", key)
+
+    def dbsize(self):
+        return self.call("dbsize")
+
+    def flushdb(self):
+        return self.call("flushdb")
+
+    def close(self):
+        self.client.close()
+
+
+def client_name():
+    return "redis-py" if redis_py is not None else "socket"
+
+
+def connect(params):
+    """A connected client for the module's options (raises RedisError)."""
+    if redis_py is not None:
+        return RedisPyClient(params)
+    return RespClient(params)

@@ -1,0 +1,233 @@
+#!/usr/bin/python
+# Copyright: shipshape maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: pg_backup_manifest
+short_description: Describe a PostgreSQL database for a backup manifest (version, schema revision, row counts)
+description:
+  - Connects to a database and collects what a backup manifest records so that a restore can be checked against
+    it later, the server version, the schema revision the application's migrations reached, and the row counts of
+    the named tables.
+  - Reads only, in one C(REPEATABLE READ READ ONLY) transaction, so all row counts come from the same snapshot
+    and O(revision_query) cannot write. It never reports a change.
+  - A named table that does not exist is listed in RV(manifest.tables_missing) and fails the module only with
+    O(fail_on_missing=true).
+version_added: 0.1.0
+author: shipshape maintainers (@shipshape)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - shipshape.ops.postgres
+options:
+  tables:
+    description:
+      - Tables whose rows to count with C(SELECT count(*)), each C(table) (found through the C(search_path)) or
+        C(schema.table).
+      - Names are matched exactly as given, case included, as quoted identifiers are; names containing a dot
+        are not supported.
+    type: list
+    elements: str
+    default: []
+  revision_query:
+    description:
+      - A query whose first column of the first row is the schema revision (C(null) when it returns no rows).
+      - The default reads Alembic's revision. When the query's table does not exist (a database the
+        migrations never ran on), the revision is C(null), not an error; other errors fail the module.
+      - An empty string skips the query.
+    type: str
+    default: SELECT version_num FROM alembic_version
+  fail_on_missing:
+    description: Fail when one of O(tables) does not exist (they are listed in RV(manifest.tables_missing) either way).
+    type: bool
+    default: false
+  extra:
+    description:
+      - Keys to add to RV(manifest), for example the name and checksum of the dump file.
+      - Collected keys take precedence over keys of the same name in O(extra).
+    type: dict
+    default: {}
+attributes:
+  check_mode:
+    support: full
+    details: The module only reads, and runs the same in check mode.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+seealso:
+  - module: community.postgresql.postgresql_info
+"""
+
+EXAMPLES = r"""
+- name: Describe the database next to its dump (peer authentication over the Unix socket)
+  shipshape.ops.pg_backup_manifest:
+    db: sample_app
+    tables: [users, orders, audit.events]
+    extra:
+      dump: /var/backups/sample_app/sample_app-20261125.dump
+  become: true
+  become_user: postgres
+  register: backup_manifest
+
+- name: Write the manifest
+  ansible.builtin.copy:
+    content: "{{ backup_manifest.manifest | to_nice_json }}"
+    dest: /var/backups/sample_app/sample_app-20261125.manifest.json
+    mode: "0640"
+
+- name: Over TCP, a Django app's latest migration as the revision, failing when a table is gone
+  shipshape.ops.pg_backup_manifest:
+    db: shop
+    host: db.internal
+    user: backup
+    password: "{{ vault_backup_password }}"
+    tables: [shop_order]
+    revision_query: SELECT app || ':' || name FROM django_migrations ORDER BY id DESC LIMIT 1
+    fail_on_missing: true
+"""
+
+RETURN = r"""
+manifest:
+  description: What the database holds now, with the keys of O(extra) added.
+  returned: always
+  type: dict
+  contains:
+    database:
+      description: The database's name (C(current_database())).
+      type: str
+      sample: sample_app
+    server_version:
+      description: The server's C(server_version) setting.
+      type: str
+      sample: 15.8 (Debian 15.8-0+deb12u1)
+    revision:
+      description: The schema revision from O(revision_query), or C(null) when its table does not exist, it
+        returned no rows, or O(revision_query) is empty.
+      type: str
+      sample: 3f2a1b9c0d4e
+    row_counts:
+      description: Row count of each existing table of O(tables), under the name as given.
+      type: dict
+      sample: {"users": 1200, "audit.events": 53111}
+    tables_missing:
+      description: The names of O(tables) that do not exist.
+      type: list
+      elements: str
+      sample: ["orders"]
+    collected_at:
+      description: When the counts were taken (UTC, ISO 8601).
+      type: str
+      sample: "2026-11-25T09:00:00Z"
+driver:
+  description: The Python library used, C(psycopg2) or C(psycopg).
+  returned: always
+  type: str
+  sample: psycopg2
+"""
+
+import traceback
+from datetime import datetime, timezone
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.shipshape.ops.plugins.module_utils import postgres
+
+
+def fetch_value(cursor, query, args=None):
+    """The first column of the first row, or None when there are no rows."""
+    cursor.execute(query, args)
+    row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def read_revision(cursor, query):
+    """The revision, or None when the query's table does not exist (the savepoint keeps the
+    transaction usable after that error)."""
+    if not query:
+        return None
+    cursor.execute("SAVEPOINT shipshape_revision")
+    try:
+        value = fetch_value(cursor, query)
+    except Exception as exc:  # the driver's ProgrammingError / UndefinedTable
+        if postgres.sqlstate(exc) != postgres.UNDEFINED_TABLE:
+            raise
+        cursor.execute("ROLLBACK TO SAVEPOINT shipshape_revision")
+        return None
+    cursor.execute("RELEASE SAVEPOINT shipshape_revision")
+    return None if value is None else str(value)
+
+
+def table_exists(cursor, parts):
+    """Whether the (schema, table) or (table,) names a relation, resolved as quoted identifiers."""
+    if len(parts) == 2:
+        query = "SELECT to_regclass(quote_ident(%s) || '.' || quote_ident(%s)) IS NOT NULL"
+    else:
+        query = "SELECT to_regclass(quote_ident(%s)) IS NOT NULL"
+    return bool(fetch_value(cursor, query, parts))
+
+
+def count_rows(cursor, parts):
+    return int(fetch_value(cursor, postgres.count_query(parts)))
+
+
+def collect(cursor, params):
+    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    manifest = dict(params["extra"])
+    manifest["database"] = fetch_value(cursor, "SELECT current_database()")
+    manifest["server_version"] = fetch_value(cursor, "SHOW server_version")
+    manifest["collected_at"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    manifest["revision"] = read_revision(cursor, params["revision_query"])
+    row_counts = {}
+    missing = []
+    for name in params["tables"]:
+        parts = postgres.split_table_name(name)
+        if table_exists(cursor, parts):
+            row_counts[name] = count_rows(cursor, parts)
+        else:
+            missing.append(name)
+    manifest["row_counts"] = row_counts
+    manifest["tables_missing"] = missing
+    return manifest
+
+
+def main():
+    argument_spec = postgres.postgres_argument_spec()
+    argument_spec.update(
+        tables=dict(type="list", elements="str", default=[]),
+        revision_query=dict(type="str", default="SELECT version_num FROM alembic_version"),
+        fail_on_missing=dict(type="bool", default=False),
+        extra=dict(type="dict", default={}),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+
+    for name in module.params["tables"]:
+        try:
+            postgres.split_table_name(name)
+        except ValueError as exc:
+            module.fail_json(msg="tables: %s" % exc)
+
+    conn = postgres.connect(module)  # fails with missing_required_lib() when there is no driver
+    try:
+        cursor = conn.cursor()
+        manifest = collect(cursor, module.params)
+        conn.rollback()  # nothing was written; end the read-only transaction
+    except Exception as exc:
+        module.fail_json(
+            msg="Cannot collect the manifest of database %s: %s" % (module.params["db"], str(exc).strip()),
+            driver=postgres.DRIVER_NAME,
+            exception=traceback.format_exc(),
+        )
+    finally:
+        conn.close()
+
+    result = dict(changed=False, manifest=manifest, driver=postgres.DRIVER_NAME)
+    if manifest["tables_missing"] and module.params["fail_on_missing"]:
+        module.fail_json(msg="Tables not found in database %s: %s"
+                         % (manifest["database"], ", ".join(manifest["tables_missing"])), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,258 @@
+#!/usr/bin/python
+# Copyright: shipshape maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: redis_invalidate
+short_description: Delete Redis keys by pattern and by name, in batches, without blocking the server
+description:
+  - Deletes the keys matching each of O(patterns) by walking the keyspace with C(SCAN MATCH) and removing what it
+    finds with C(UNLINK) in batches of O(batch_size) (never C(KEYS), which blocks the server), then the keys
+    named in O(keys).
+  - Empties the whole database (C(FLUSHDB)) only when O(flush_db=true) is given; never C(FLUSHALL).
+  - In check mode, counts the keys that would be deleted and deletes nothing.
+  - Uses redis-py when the host has it (Debian C(python3-redis)), else speaks the Redis protocol over a plain
+    socket itself.
+version_added: 0.1.0
+author: shipshape maintainers (@shipshape)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+options:
+  host:
+    description: The server's host name or address.
+    type: str
+    default: localhost
+  port:
+    description: The server's port.
+    type: int
+    default: 6379
+  db:
+    description: The database number.
+    type: int
+    default: 0
+  username:
+    description: The ACL user to authenticate as (Redis 6+); empty for the C(default) user.
+    type: str
+    default: ""
+  password:
+    description: The password (C(requirepass) or the ACL user's); empty for none.
+    type: str
+    default: ""
+  tls:
+    description: Connect with TLS.
+    type: bool
+    default: false
+  ca_cert:
+    description: With O(tls=true), a CA bundle to verify the server's certificate against instead of the system's.
+    type: path
+    default: ""
+  validate_certs:
+    description: With O(tls=true), whether to verify the server's certificate and host name.
+    type: bool
+    default: true
+  timeout:
+    description: Seconds to wait for the connection and for each reply.
+    type: float
+    default: 10.0
+  patterns:
+    description:
+      - Glob-style patterns (as C(SCAN MATCH) takes them) whose keys to delete, for example C(cache:user:*).
+    type: list
+    elements: str
+    default: []
+  keys:
+    description: Exact key names to delete.
+    type: list
+    elements: str
+    default: []
+  batch_size:
+    description:
+      - The C(COUNT) hint of each C(SCAN) and the most keys deleted by one C(UNLINK).
+    type: int
+    default: 500
+  flush_db:
+    description:
+      - Empty the whole database O(db) with C(FLUSHDB). Cannot be combined with O(patterns) or O(keys).
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    details: Counts the keys that would be deleted (RV(matched)) and deletes nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+notes:
+  - A key matched by more than one pattern (or also named in O(keys)) is counted once, under the first that
+    matched it.
+  - Keys written while the module runs may or may not be deleted; C(SCAN) only guarantees to return the keys
+    that exist for the whole scan.
+  - With nothing to delete (O(patterns) and O(keys) empty and O(flush_db=false)), the module does nothing.
+"""
+
+EXAMPLES = r"""
+- name: Drop the cached user pages and one session after a deploy
+  shipshape.ops.redis_invalidate:
+    patterns:
+      - "cache:user:*"
+      - "cache:page:*"
+    keys:
+      - "session:maintenance"
+
+- name: How many keys would go (check mode counts, deletes nothing)
+  shipshape.ops.redis_invalidate:
+    host: redis.internal
+    password: "{{ vault_redis_password }}"
+    db: 2
+    patterns: ["cache:*"]
+  check_mode: true
+  register: would_invalidate
+
+- name: Empty the cache database, by name only
+  shipshape.ops.redis_invalidate:
+    db: 3
+    flush_db: true
+"""
+
+RETURN = r"""
+deleted:
+  description:
+    - Keys deleted per pattern or key name (in check mode, the keys that would be deleted).
+    - With O(flush_db=true), a single entry C(FLUSHDB) with the database's size before.
+  returned: always
+  type: dict
+  sample: {"cache:user:*": 1200, "session:maintenance": 1}
+total:
+  description: The number of keys deleted (in check mode, that would be deleted).
+  returned: always
+  type: int
+  sample: 1201
+matched:
+  description:
+    - The number of distinct keys found by the patterns and names. Outside check mode it can exceed RV(total)
+      when a key expired or was deleted between being found and being unlinked.
+  returned: always
+  type: int
+  sample: 1201
+client:
+  description: How the module talked to Redis, C(redis-py) or C(socket).
+  returned: always
+  type: str
+  sample: redis-py
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_bytes
+from ansible_collections.shipshape.ops.plugins.module_utils import redis_client
+
+
+class Invalidator(object):
+    """Deletes (or, in check mode, counts) keys; counts each key once, under the first source that
+    matched it."""
+
+    def __init__(self, client, batch_size, check_mode):
+        self.client = client
+        self.batch_size = batch_size
+        self.check_mode = check_mode
+        self.seen = set()  # check mode only: keys already counted
+        self.matched = 0
+
+    def _take(self, keys):
+        """In check mode, the keys not counted yet; else all of them (UNLINK counts each once)."""
+        if not self.check_mode:
+            return list(keys)
+        fresh = [k for k in keys if k not in self.seen]
+        self.seen.update(fresh)
+        return fresh
+
+    def _remove(self, keys):
+        if not keys:
+            return 0
+        self.matched += len(keys)
+        if self.check_mode:
+            return len(keys)
+        return int(self.client.unlink(*keys))
+
+    def pattern(self, pattern):
+        count = 0
+        batch = []
+        cursor = 0
+        while True:
+            cursor, keys = self.client.scan(cursor, pattern, self.batch_size)
+            batch.extend(self._take(keys))
+            while len(batch) >= self.batch_size:
+                count += self._remove(batch[:self.batch_size])
+                batch = batch[self.batch_size:]
+            if cursor == 0:
+                break
+        return count + self._remove(batch)
+
+    def key(self, key):
+        if not self.client.exists(key):
+            return 0
+        return self._remove(self._take([key]))
+
+    def flush(self):
+        size = int(self.client.dbsize())
+        self.matched += size
+        if not self.check_mode and size:
+            self.client.flushdb()
+        return size
+
+
+def main():
+    argument_spec = redis_client.redis_argument_spec()
+    argument_spec.update(
+        patterns=dict(type="list", elements="str", default=[]),
+        keys=dict(type="list", elements="str", default=[], no_log=False),
+        batch_size=dict(type="int", default=500),
+        flush_db=dict(type="bool", default=False),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    p = module.params
+
+    if p["batch_size"] < 1:
+        module.fail_json(msg="batch_size must be at least 1, got %s" % p["batch_size"])
+    if p["flush_db"] and (p["patterns"] or p["keys"]):
+        module.fail_json(msg="flush_db empties the whole database: give it without patterns or keys")
+
+    result = dict(changed=False, deleted={}, total=0, matched=0, client=redis_client.client_name())
+    if not (p["patterns"] or p["keys"] or p["flush_db"]):
+        module.exit_json(**result)
+
+    try:
+        client = redis_client.connect(p)
+    except redis_client.RedisError as exc:
+        module.fail_json(msg="Cannot connect to Redis at %s:%s db %s: %s" % (p["host"], p["port"], p["db"], exc), **result)
+
+    try:
+        invalidator = Invalidator(client, p["batch_size"], module.check_mode)
+        if p["flush_db"]:
+            result["deleted"]["FLUSHDB"] = invalidator.flush()
+        for pattern in p["patterns"]:
+            result["deleted"][pattern] = invalidator.pattern(to_bytes(pattern))
+        for key in p["keys"]:
+            result["deleted"][key] = result["deleted"].get(key, 0) + invalidator.key(to_bytes(key))
+    except redis_client.RedisError as exc:
+        module.fail_json(msg="Redis at %s:%s db %s: %s" % (p["host"], p["port"], p["db"], exc),
+                         exception=traceback.format_exc(), **result)
+    except Exception as exc:
+        module.fail_json(msg="Unexpected error talking to Redis at %s:%s: %s" % (p["host"], p["port"], exc),
+                         exception=traceback.format_exc(), **result)
+    finally:
+        client.close()
+
+    result["total"] = sum(result["deleted"].values())
+    result["matched"] = invalidator.matched
+    result["changed"] = result["total"] > 0
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

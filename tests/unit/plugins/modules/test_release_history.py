@@ -1,0 +1,83 @@
+"""shipshape.ops.release_history: appending records and finding the previous good release."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible_collections.shipshape.ops.plugins.modules import release_history
+
+DEPLOYS = [
+    {"kind": "deploy", "to": "1.0.0-a", "result": "success"},
+    {"kind": "deploy", "to": "2.0.0-b", "from": "1.0.0-a", "result": "success"},
+    {"kind": "deploy", "to": "2.0.1-c", "from": "2.0.0-b", "result": "rolled_back"},
+    {"kind": "deploy", "to": "3.0.0-d", "from": "2.0.0-b", "result": "success"},
+]
+ROLLBACK = {"kind": "rollback", "from": "3.0.0-d", "to": "2.0.0-b", "result": "success"}
+
+
+def write(path, records, tail=""):
+    path.write_text("".join(json.dumps(r) + "\n" for r in records) + tail)
+
+
+@pytest.mark.parametrize(
+    "records, current, exclude, expected",
+    [
+        (DEPLOYS, "3.0.0-d", [], "2.0.0-b"),
+        (DEPLOYS, "3.0.0-d", ["2.0.0-b"], "1.0.0-a"),
+        (DEPLOYS + [ROLLBACK], "2.0.0-b", [], "1.0.0-a"),  # never back to what a rollback left
+        (DEPLOYS[:1], "1.0.0-a", [], ""),
+        ([], "", [], ""),
+    ],
+    ids=["newest-other-success", "excluded", "rolled-back-from", "only-current", "no-history"],
+)
+def test_previous_good(tmp_path, run_module, records, current, exclude, expected):
+    path = tmp_path / "h.jsonl"
+    write(path, records, tail='{"torn": ')
+    failed, result = run_module(release_history, {"path": str(path), "current": current, "exclude": exclude})
+    assert not failed and result["changed"] is False
+    assert result["previous_good"] == expected
+    assert len(result["entries"]) == len(records)  # the torn line is skipped
+
+
+def test_read_of_a_missing_file(tmp_path, run_module):
+    failed, result = run_module(release_history, {"path": str(tmp_path / "none.jsonl")})
+    assert not failed and result["entries"] == [] and result["previous_good"] == ""
+
+
+@pytest.mark.parametrize("limit, count", [(0, 4), (2, 2), (50, 4)])
+def test_limit_returns_the_newest(tmp_path, run_module, limit, count):
+    path = tmp_path / "h.jsonl"
+    write(path, DEPLOYS)
+    failed, result = run_module(release_history, {"path": str(path), "limit": limit})
+    assert [e["to"] for e in result["entries"]] == [d["to"] for d in DEPLOYS][-count:]
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+@pytest.mark.parametrize("report_change", [True, False])
+def test_append(tmp_path, run_module, check_mode, report_change):
+    path = tmp_path / "h.jsonl"
+    write(path, DEPLOYS[:1])
+    failed, result = run_module(
+        release_history,
+        {"path": str(path), "action": "append", "record": {"to": "x", "result": "success"}, "report_change": report_change},
+        check_mode=check_mode)
+    assert not failed and result["changed"] is report_change
+    assert result["record"]["to"] == "x" and result["record"]["at"].endswith("Z")
+    lines = path.read_text().splitlines()
+    if check_mode:
+        assert len(lines) == 1
+    else:
+        assert len(lines) == 2 and json.loads(lines[1]) == result["record"]
+
+
+def test_append_keeps_a_given_timestamp(tmp_path, run_module):
+    path = tmp_path / "h.jsonl"
+    failed, result = run_module(release_history, {"path": str(path), "action": "append", "record": {"at": "then"}})
+    assert not failed and result["record"] == {"at": "then"}
+
+
+def test_append_into_a_missing_directory_fails(tmp_path, run_module):
+    failed, result = run_module(release_history, {"path": str(tmp_path / "no" / "h.jsonl"), "action": "append"})
+    assert failed and "does not exist" in result["msg"]
