@@ -24,7 +24,6 @@ def run_playbook(playbook: str, *args: str, check: bool | None = None) -> subpro
     cmd = [
         "ansible-playbook",
         "-i", os.environ["MOLECULE_INVENTORY_FILE"],
-        "-i", str(ROOT / "molecule" / "inventory"),  # the sandbox's group_vars, as in .config/molecule/config.yml
         str(ROOT / "playbooks" / playbook),
         *args,
     ]

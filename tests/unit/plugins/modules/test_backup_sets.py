@@ -72,7 +72,7 @@ def test_the_newest_verified_set_is_never_deleted_and_unverified_sets_never_kept
 def test_partials_are_reported_not_counted(tmp_path):
     make_set(tmp_path, "good", NOW - timedelta(hours=2))
     (tmp_path / ".partial-next").mkdir()
-    _, result = kept(tmp_path, last=1)
+    dummy, result = kept(tmp_path, last=1)
     assert result["partials"] == [".partial-next"]
     assert [s["id"] for s in result["sets"]] == ["good"]
 
