@@ -25,7 +25,7 @@ def installed(tmp_path_factory, ansible_env):
     assert tarball.is_file()
     dest = work / "installed"
     install = subprocess.run(
-        ["ansible-galaxy", "collection", "install", "--offline", "-p", str(dest), str(tarball)],
+        ["ansible-galaxy", "collection", "install", "--offline", "--force", "-p", str(dest), str(tarball)],
         capture_output=True, text=True, env=ansible_env, check=False,
     )
     assert install.returncode == 0, install.stderr + install.stdout
@@ -43,8 +43,9 @@ def test_tarball_leaves_out_local_state(installed):
 def test_installed_collection_runs_a_playbook(installed, ansible_env, tmp_path):
     _, dest = installed
     env = dict(ansible_env)
-    # The installed copy first, then the bundled collections it uses; not the checkout.
-    env["ANSIBLE_COLLECTIONS_PATH"] = f"{dest}:{tmp_path / 'none'}"
+    # The installed copy first (Ansible takes the first path that holds a collection), then the
+    # collections it depends on.
+    env["ANSIBLE_COLLECTIONS_PATH"] = f"{dest}:{ROOT / '.collections'}"
     env["ANSIBLE_CONFIG"] = str(tmp_path / "ansible.cfg")
     (tmp_path / "ansible.cfg").write_text("[defaults]\ninterpreter_python = auto_silent\n")
     # A bad sandbox_state must be refused by the playbook's own check, naming the variable.
