@@ -19,6 +19,8 @@ from pathlib import Path
 import psycopg  # a pinned dependency of the venv, only to fill the database
 import pytest
 
+from conftest import run_ansible_module
+
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 
 
@@ -77,18 +79,7 @@ def database(pg_server):
 
 
 def run(ansible_env, args: dict, check: bool = False, interpreter: str | None = None) -> tuple[int, dict]:
-    cmd = ["ansible", "localhost", "-c", "local", "-m", "shipshape.ops.pg_backup_manifest", "-a", json.dumps(args)]
-    if check:
-        cmd.append("--check")
-    if interpreter:
-        cmd += ["-e", "ansible_python_interpreter=%s" % interpreter]
-    env = dict(ansible_env, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    try:
-        result = json.loads(out.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
-    except (ValueError, KeyError, IndexError):
-        raise AssertionError("ansible did not return a result (rc=%s):\n%s\n%s" % (out.returncode, out.stdout, out.stderr))
-    return out.returncode, result
+    return run_ansible_module(ansible_env, "shipshape.ops.pg_backup_manifest", args, check, interpreter)
 
 
 TABLES = ["users", "audit.events", "Mixed Case", "orders"]

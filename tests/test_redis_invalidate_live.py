@@ -14,6 +14,8 @@ import subprocess
 import time
 
 import pytest
+
+from conftest import run_ansible_module
 import redis  # the venv's client (a pinned dependency), only to fill and inspect the server
 
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -80,18 +82,7 @@ def filled(redis_server):
 
 
 def run(ansible_env, args: dict, check: bool = False, interpreter: str | None = None) -> tuple[int, dict]:
-    cmd = ["ansible", "localhost", "-c", "local", "-m", "shipshape.ops.redis_invalidate", "-a", json.dumps(args)]
-    if check:
-        cmd.append("--check")
-    if interpreter:
-        cmd += ["-e", "ansible_python_interpreter=%s" % interpreter]
-    env = dict(ansible_env, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    try:
-        result = json.loads(out.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
-    except (ValueError, KeyError, IndexError):
-        raise AssertionError("ansible did not return a result (rc=%s):\n%s\n%s" % (out.returncode, out.stdout, out.stderr))
-    return out.returncode, result
+    return run_ansible_module(ansible_env, "shipshape.ops.redis_invalidate", args, check, interpreter)
 
 
 @pytest.mark.parametrize("interpreter, client_name", interpreters())

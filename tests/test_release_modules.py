@@ -8,15 +8,11 @@ import time
 
 import pytest
 
+from conftest import run_ansible_module
+
 
 def module(ansible_env, name: str, args: dict, check: bool = False) -> tuple[int, dict]:
-    cmd = ["ansible", "localhost", "-c", "local", "-m", f"shipshape.ops.{name}", "-a", json.dumps(args)]
-    if check:
-        cmd.append("--check")
-    env = dict(ansible_env, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    result = json.loads(out.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
-    return out.returncode, result
+    return run_ansible_module(ansible_env, f"shipshape.ops.{name}", args, check)
 
 
 def test_lock_refuses_a_second_holder_naming_the_first(tmp_path, ansible_env):

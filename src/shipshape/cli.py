@@ -1,4 +1,5 @@
-"""Command-line entry point. The commands arrive with the CLI issue; until then it only reports its version."""
+"""shipshape: run the shipshape.ops runbooks (deploy, rollback, backup, restore, drills, maintenance,
+migrations, health) against an inventory, with live progress, reports and a history of every run."""
 
 from __future__ import annotations
 
@@ -6,14 +7,167 @@ import argparse
 import sys
 
 from shipshape import __version__
+from shipshape.commands import App, Options, Request, guarded
+from shipshape.config import UsageError
+
+EPILOG = """\
+exit codes:
+  0  success
+  1  a task failed
+  2  a host was unreachable
+  3  bad usage or input (unknown inventory, bad extra vars, missing playbook, --confirm missing,
+     production without a terminal or --yes, confirmation declined)
+  4  a lock is held (another deploy or rollback runs: "Refused: the lock ...")
+  5  no hosts matched (e.g. --limit nosuchhost)
+When several apply: 5, then 4, then 2, then 1.
+
+Every run keeps its artifacts and reports in <state>/runs/<run-id>/ (state: --state-dir,
+$XDG_STATE_HOME/shipshape or ~/.local/state/shipshape). See docs/cli.md.
+"""
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="shipshape", description=__doc__)
+class Parser(argparse.ArgumentParser):
+    """argparse, but bad usage is one line and exit code 3."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def _common(parser: argparse.ArgumentParser, playbook: bool = True) -> None:
+    group = parser.add_argument_group("common options")
+    if playbook:
+        group.add_argument("-i", "--inventory", help="inventory file or directory (default: the sandbox)")
+        group.add_argument("-l", "--limit", help="limit to these hosts or groups (an Ansible pattern)")
+        group.add_argument("-e", "--extra-vars", action="append", default=[], metavar="VARS",
+                           help="key=value, JSON/YAML, or @file; repeatable")
+        group.add_argument("-C", "--check", action="store_true", help="check mode: change nothing")
+        group.add_argument("-D", "--diff", action="store_true", help="show differences of changed files")
+        group.add_argument("-y", "--yes", action="store_true", help="do not ask before changing production")
+        group.add_argument("-f", "--forks", type=int, help="parallel hosts")
+        group.add_argument("--report-dir", help="also write report.json, report.md and junit.xml here")
+        group.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary; errors only")
+        group.add_argument("-v", "--verbose", action="count", default=0, dest="verbosity",
+                           help="ansible verbosity (recorded in the artifacts)")
+    group.add_argument("--json", action="store_true", help="print JSON on stdout (the report, or the list)")
+    group.add_argument("--state-dir", help="history and runs (default: $XDG_STATE_HOME/shipshape)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="shipshape", description=__doc__, epilog=EPILOG,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"shipshape {__version__}")
-    parser.parse_args(argv)
-    parser.print_help()
-    return 0
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    commands.required = True
+
+    def add(name: str, help_text: str, playbook: bool = True) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text, epilog=EPILOG,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+        _common(sub, playbook=playbook)
+        return sub
+
+    deploy = add("deploy", "deploy a release to the app hosts (playbooks/deploy.yml)")
+    which = deploy.add_mutually_exclusive_group()
+    which.add_argument("--version", dest="release_version", metavar="V", help="deploy version V (git ref vV)")
+    which.add_argument("--ref", help="deploy this git ref (tag, branch or sha)")
+
+    rollback = add("rollback", "roll back to the previous good release, or --to one (playbooks/rollback.yml)")
+    rollback.add_argument("--to", metavar="RELEASE", help="release id to roll back to")
+
+    add("backup", "make a verified backup set (playbooks/backup.yml)")
+
+    restore = add("restore", "restore a backup into its database (playbooks/restore.yml)")
+    restore.add_argument("--backup", metavar="ID", help="backup id (default: the newest verified)")
+    restore.add_argument("--confirm", metavar="DB", help="name of the database to replace (required)")
+
+    add("drill", "restore drill: restore the newest backup aside and check it (playbooks/drill.yml)")
+
+    maintenance = add("maintenance", "maintenance mode on, off, read-only, or its status (playbooks/maintenance.yml)")
+    maintenance.add_argument("state", choices=["on", "off", "read-only", "status"])
+
+    migrate = add("migrate", "schema migrations of the current release (playbooks/migrate.yml)")
+    migrate.add_argument("action", choices=["status", "apply"])
+
+    add("health", "health checks of every host (playbooks/health.yml)")
+
+    history = add("history", "list the recorded runs", playbook=False)
+    history.add_argument("--drills", action="store_true", help="drill results and the recovery-time trend")
+    history.add_argument("-n", "--last", type=int, default=20, metavar="N", help="this many runs (default 20)")
+
+    report = add("report", "show the report of a recorded run", playbook=False)
+    report.add_argument("run", metavar="RUN", help="run id (or a unique prefix, or 'last')")
+
+    # Internal (benchmarks, tests): run any playbook through the same layers. Not listed in --help.
+    internal = commands.add_parser("playbook", formatter_class=argparse.RawDescriptionHelpFormatter)
+    internal.add_argument("path", help="playbook path")
+    _common(internal)
+    return parser
+
+
+MAINTENANCE_STATES = {"on": "maintenance", "off": "live", "read-only": "read_only", "status": "status"}
+
+
+def to_request(args: argparse.Namespace, argv: list[str]) -> Request:
+    """The playbook, variables and targeted hosts of a parsed command line."""
+    command = args.command
+    extra = {}
+    if command == "deploy":
+        ref = f"v{args.release_version}" if args.release_version else args.ref
+        if ref:
+            extra["systemd_release_git_ref"] = ref
+        return Request(command, "deploy.yml", extra, pattern="app_servers", argv=argv)
+    if command == "rollback":
+        if args.to:
+            extra["rollback_to"] = args.to
+        return Request(command, "rollback.yml", extra, pattern="app_servers", argv=argv)
+    if command == "backup":
+        return Request(command, "backup.yml", extra, pattern="db_servers:app_servers", argv=argv)
+    if command == "restore":
+        if not args.confirm:
+            raise UsageError("restore: --confirm DB is required (the name of the database the restore replaces)")
+        extra["restore_confirm"] = args.confirm
+        if args.backup:
+            extra["restore_backup_id"] = args.backup
+        return Request(command, "restore.yml", extra, pattern="db_servers:app_servers", argv=argv)
+    if command == "drill":
+        return Request(command, "drill.yml", extra, pattern="all", argv=argv)
+    if command == "maintenance":
+        extra["maintenance_state"] = MAINTENANCE_STATES[args.state]
+        return Request(command, "maintenance.yml", extra, pattern="app_servers", argv=argv)
+    if command == "migrate":
+        extra["migrate_action"] = args.action
+        return Request(command, "migrate.yml", extra, pattern="app_servers", argv=argv)
+    if command == "health":
+        return Request(command, "health.yml", extra, pattern="all", argv=argv)
+    if command == "playbook":
+        return Request(command, args.path, extra, pattern="all", argv=argv)
+    raise UsageError(f"unknown command {command}")
+
+
+def to_options(args: argparse.Namespace) -> Options:
+    names = Options.__dataclass_fields__
+    return Options(**{name: getattr(args, name) for name in names if getattr(args, name, None) is not None})
+
+
+def main(argv: list[str] | None = None, app: App | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    app = app or App()
+
+    def run() -> int:
+        args = build_parser().parse_args(argv)
+        options = to_options(args)
+        if args.command == "history":
+            return app.show_history(options, drills=args.drills, limit=args.last)
+        if args.command == "report":
+            return app.show_report(args.run, options)
+        request = to_request(args, ["shipshape", *argv])
+        if request.command == "drill":
+            missing = not (app.runner.playbook_dir / "drill.yml").is_file()
+            if missing:
+                raise UsageError(f"drill: playbooks/drill.yml is not in this collection yet "
+                                 f"(looked in {app.runner.playbook_dir})")
+        return app.run_playbook(request, options)
+
+    return guarded(run, app.stderr)
 
 
 if __name__ == "__main__":

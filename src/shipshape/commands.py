@@ -1,0 +1,413 @@
+"""What each command does, between the argument parser (cli.py) and the runner layer (runner.py):
+confirmations, the run itself, the exit code, the reports and the history."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, TextIO
+
+from shipshape.config import UsageError, collection_root, default_state_dir, new_run_id, parse_extra_vars
+from shipshape.display import NullProgress, PlainProgress, RichProgress
+from shipshape.events import EventCollector, one_line
+from shipshape.history import History, sparkline
+from shipshape.redact import Redactor, no_log_options
+from shipshape.report import (
+    EXIT_FAILED,
+    EXIT_LOCKED,
+    EXIT_NO_HOSTS,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    RESULT_OF_EXIT,
+    RunReport,
+    render_terminal,
+    to_json,
+    to_markdown,
+    write_reports,
+)
+from shipshape.runner import InventoryView, PlaybookRunner, RunOutcome, RunSpec
+
+# Commands that ask before they run against a production inventory.
+CONFIRMED = {"deploy", "rollback", "restore"}
+
+
+@dataclass
+class Options:
+    """The common options of every playbook command."""
+
+    inventory: str | None = None
+    limit: str | None = None
+    extra_vars: list[str] = field(default_factory=list)
+    check: bool = False
+    diff: bool = False
+    yes: bool = False
+    forks: int | None = None
+    report_dir: str | None = None
+    quiet: bool = False
+    json: bool = False
+    state_dir: str | None = None
+    verbosity: int = 0
+
+
+@dataclass
+class Request:
+    """One playbook command: which playbook, the variables the command sets, the hosts it targets."""
+
+    command: str
+    playbook: str
+    variables: dict[str, Any] = field(default_factory=dict)
+    pattern: str | None = "all"  # the hosts the playbook targets, for the confirmation (None: unknown)
+    argv: list[str] = field(default_factory=list)
+
+
+def exit_code(outcome: RunOutcome) -> tuple[int, str]:
+    """Map the runner's status, rc and events to the CLI's exit code and a one-line message.
+
+    When several apply: no hosts (5), a held lock (4), an unreachable host (2), a failed task (1)."""
+    collector = outcome.collector
+    stats = outcome.stats or collector.stats or {}
+    failures = collector.failure_messages()
+    has_results = any(r.status != "running" for r in collector.tasks.values())
+    if not has_results and collector.no_hosts_matched:
+        return EXIT_NO_HOSTS, "no hosts matched (check --limit and the inventory's groups)"
+    if collector.lock_held:
+        held = [r.message for r in collector.tasks.values() if r.lock_held]
+        return EXIT_LOCKED, held[0] if held else "the deploy lock is held"
+    if any(stats.get("dark", {}).values()):
+        unreachable = [f for f in failures if f.split(":", 1)[0] in stats["dark"]]
+        return EXIT_UNREACHABLE, (unreachable or failures or ["a host is unreachable"])[0]
+    if any(stats.get("failures", {}).values()) or failures:
+        return EXIT_FAILED, (failures or ["a task failed"])[0]
+    if outcome.status == "successful" and outcome.rc == 0:
+        return EXIT_OK, ""
+    if not has_results:
+        # Ansible stopped before any task: a syntax error, an undefined variable in the play, a bad file.
+        return EXIT_USAGE, (collector.errors or [f"ansible-playbook failed (rc {outcome.rc}) before any task ran"])[0]
+    return EXIT_FAILED, (collector.errors or [f"ansible-playbook failed (rc {outcome.rc}, {outcome.status})"])[0]
+
+
+class App:
+    """Runs the commands. Tests construct it with their own runner, streams and state directory."""
+
+    def __init__(
+        self,
+        runner: PlaybookRunner | None = None,
+        stdout: TextIO | None = None,
+        stderr: TextIO | None = None,
+        stdin: TextIO | None = None,
+        interactive: bool | None = None,
+    ) -> None:
+        self._runner = runner
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
+        self.stdin = stdin or sys.stdin
+        self._interactive = interactive
+
+    # --- small helpers ----------------------------------------------------------------------------
+    @property
+    def runner(self) -> PlaybookRunner:
+        if self._runner is None:
+            self._runner = PlaybookRunner(collection_root())
+        return self._runner
+
+    @property
+    def interactive(self) -> bool:
+        if self._interactive is not None:
+            return self._interactive
+        return self.stdin.isatty() and self.stdout.isatty()
+
+    def state_dir(self, options: Options) -> Path:
+        return Path(options.state_dir).expanduser() if options.state_dir else default_state_dir()
+
+    def history(self, options: Options) -> History:
+        return History(self.state_dir(options) / "history.sqlite")
+
+    def console(self, stream: TextIO | None = None) -> Any:
+        from rich.console import Console
+
+        stream = stream or self.stdout
+        return Console(file=stream, highlight=False, soft_wrap=True,
+                       force_terminal=None if stream.isatty() else False, width=None if stream.isatty() else 160)
+
+    def say(self, text: str, err: bool = False) -> None:
+        stream = self.stderr if err else self.stdout
+        stream.write(text + "\n")
+        stream.flush()
+
+    def inventory_path(self, options: Options) -> Path:
+        if options.inventory:
+            path = Path(options.inventory).expanduser()
+            if not path.exists():
+                raise UsageError(f"inventory not found: {options.inventory}")
+            return path.resolve()
+        path = self.runner.collection_root / "inventories" / "sandbox" / "hosts.yml"
+        if not path.exists():
+            raise UsageError(f"the default inventory is missing: {path}")
+        return path
+
+    def progress(self, options: Options, label: str = "") -> NullProgress:
+        if options.quiet:
+            return NullProgress()
+        stream = self.stderr if options.json else self.stdout
+        if stream.isatty():
+            return RichProgress(self.console(stream), label=label)
+        return PlainProgress(stream, label=label)
+
+    # --- playbook commands ------------------------------------------------------------------------
+    def run_playbook(self, request: Request, options: Options) -> int:
+        runner = self.runner
+        inventory = self.inventory_path(options)
+        variables = parse_extra_vars(options.extra_vars)
+        variables.update(request.variables)
+        runner.playbook_path(request.playbook)  # a missing playbook is bad input, before anything runs
+
+        redactor = Redactor(secret_names=no_log_options(runner.collection_root))
+        redactor.add_vars(variables)
+        pattern = request.pattern or "all"
+        if request.command in CONFIRMED:
+            # Needed before anything runs: is any targeted host production?
+            view = runner.inventory(inventory, pattern, options.limit)
+            for host_vars in view.hosts.values():
+                redactor.add_vars(host_vars, nested=False)
+            if not view.hosts and options.limit:
+                raise NoHosts(f"no hosts matched --limit {options.limit} among '{pattern}' in {inventory}")
+        else:
+            # Only its secret values are needed, by the first event: read it while ansible-playbook starts.
+            view = InventoryView(hosts={})
+            redactor.defer(self._learn_inventory_secrets(runner, inventory, redactor))
+
+        state = self.state_dir(options)
+        run_id = new_run_id()
+        run_dir = state / "runs" / run_id
+        base = RunSpec(command=request.command, playbook=request.playbook, inventory=inventory, limit=options.limit,
+                       extravars=variables, check=options.check, diff=options.diff, forks=options.forks,
+                       verbosity=options.verbosity)
+
+        production = sorted(h for h in view.hosts if view.environment_of(h) == "production")
+        if request.command in CONFIRMED and production and not options.check and not options.yes:
+            if not self.interactive:
+                raise UsageError(
+                    f"{request.command} on production ({', '.join(production)}) needs confirmation: "
+                    "run it from a terminal, or pass --yes"
+                )
+            code = self.confirm(request, base, run_dir, redactor, options, production)
+            if code is not None:
+                return code
+
+        collector = EventCollector(redactor)
+        progress = self.progress(options)
+        progress.attach(collector)
+        try:
+            with progress:
+                outcome = runner.run(base, run_dir, collector)
+        except KeyboardInterrupt:
+            self.say(f"interrupted; the run's artifacts are in {run_dir}", err=True)
+            return 130
+        code, message = exit_code(outcome)
+        if code == EXIT_NO_HOSTS and options.limit:
+            message = f"no hosts matched --limit {options.limit} in {inventory}"
+        report = self.build_report(request, options, base, outcome, code, message, redactor, run_id)
+        return self.finish(report, options, run_dir)
+
+    @staticmethod
+    def _learn_inventory_secrets(runner: PlaybookRunner, inventory: Path, redactor: Redactor) -> threading.Thread:
+        def learn() -> None:
+            try:
+                for host_vars in runner.inventory(inventory).hosts.values():
+                    redactor.add_vars(host_vars, nested=False)
+            except Exception:  # ansible-playbook will say what is wrong with the inventory
+                pass
+
+        thread = threading.Thread(target=learn, name="shipshape-inventory", daemon=True)
+        thread.start()
+        return thread
+
+    def build_report(self, request: Request, options: Options, spec: RunSpec, outcome: RunOutcome, code: int,
+                     message: str, redactor: Redactor, run_id: str) -> RunReport:
+        report = RunReport.from_collector(
+            outcome.collector,
+            run_id=run_id,
+            command=request.command,
+            playbook=str(self.runner.playbook_path(spec.playbook)),
+            inventory=str(spec.inventory),
+            limit=spec.limit,
+            argv=[redactor.text(a) for a in request.argv],
+            user=os.environ.get("SHIPSHAPE_USER") or getpass.getuser(),
+            check=spec.check,
+            diff=spec.diff,
+            started=outcome.started.isoformat(timespec="seconds"),
+            ended=outcome.ended.isoformat(timespec="seconds"),
+            duration_s=round((outcome.ended - outcome.started).total_seconds(), 2),
+            result=RESULT_OF_EXIT.get(code, "failed"),
+            exit_code=code,
+            message=redactor.text(message),
+            runner_status=outcome.status,
+            runner_rc=outcome.rc,
+            extravars=redactor.data(spec.extravars),
+        )
+        return report
+
+    def finish(self, report: RunReport, options: Options, run_dir: Path) -> int:
+        report.artifacts = {
+            "run_dir": str(run_dir),
+            "report_json": str(run_dir / "report.json"),
+            "report_md": str(run_dir / "report.md"),
+            "junit_xml": str(run_dir / "junit.xml"),
+            "job_events": str(run_dir / "artifacts" / "main" / "job_events"),
+            "stdout": str(run_dir / "artifacts" / "main" / "stdout"),
+        }
+        directories = [run_dir] + ([Path(options.report_dir).expanduser()] if options.report_dir else [])
+        paths = write_reports(report, directories)
+        try:
+            self.history(options).record(report, run_dir)
+        except Exception as exc:  # the run happened; a history problem must not hide it
+            self.say(f"shipshape: could not record the run in the history: {exc}", err=True)
+        if options.json:
+            self.stdout.write(to_json(report))
+            return report.exit_code
+        if not options.quiet:
+            render_terminal(report, self.console())
+        if report.exit_code != EXIT_OK:
+            self.say(f"shipshape {report.command}: {report.result} (exit {report.exit_code}): {report.message}", err=True)
+            self.say(f"the run's artifacts are in {run_dir}", err=True)
+        if not options.quiet:
+            shown = [str(p) for p in paths.values()]
+            if options.report_dir:
+                shown.append(f"(copies in {Path(options.report_dir).expanduser()})")
+            self.say("reports: " + "  ".join(shown))
+        return report.exit_code
+
+    def confirm(self, request: Request, base: RunSpec, run_dir: Path, redactor: Redactor, options: Options,
+                production: list[str]) -> int | None:
+        """Show what will change on production and ask. None: go on; an int: stop with that exit code."""
+        lines: list[str] = []
+        if request.command == "deploy":
+            check = RunSpec(**{**base.__dict__, "check": True, "ident": "check"})
+            collector = EventCollector(redactor)
+            progress = self.progress(options, label="check: ")
+            progress.attach(collector)
+            with progress:
+                outcome = self.runner.run(check, run_dir, collector)
+            code, message = exit_code(outcome)
+            if code != EXIT_OK:
+                self.say(f"shipshape deploy: the check pass failed (exit {code}): {redactor.text(message)}", err=True)
+                self.say(f"the run's artifacts are in {run_dir}", err=True)
+                return code
+            lines = collector.changes or ["(the check pass reported no changes)"]
+        elif request.command == "rollback":
+            target = request.variables.get("rollback_to") or "the previous good release"
+            lines = [f"{host}: roll back to {target}" for host in production]
+        elif request.command == "restore":
+            backup = request.variables.get("restore_backup_id") or "the newest verified backup"
+            db = request.variables.get("restore_confirm")
+            lines = [f"{host}: restore {backup} into {db} (the current database is kept as {db}_before_<time>)"
+                     for host in production]
+        self.say(f"{request.command} on production ({', '.join(production)}). What will change:")
+        for line in lines:
+            self.say("  " + redactor.text(line))
+        self.stdout.write("Proceed? [y/N] ")
+        self.stdout.flush()
+        answer = self.stdin.readline().strip().lower()
+        if answer not in ("y", "yes"):
+            self.say("not confirmed: nothing was changed", err=True)
+            return EXIT_USAGE
+        return None
+
+    # --- history and report -----------------------------------------------------------------------
+    def show_history(self, options: Options, drills: bool = False, limit: int = 20) -> int:
+        history = self.history(options)
+        if drills:
+            rows = history.drills()
+            if options.json:
+                self.stdout.write(json.dumps(rows, indent=2) + "\n")
+                return EXIT_OK
+            if not rows:
+                self.say("no drills recorded yet (shipshape drill)")
+                return EXIT_OK
+            from rich.table import Table
+
+            table = Table(show_edge=False, header_style="bold")
+            for column in ("run", "started", "result", "backup", "recovery", "change"):
+                table.add_column(column, no_wrap=column in ("run", "started"), overflow="fold")
+            for row in rows[-limit:]:
+                seconds = row["drill_recovery_s"]
+                delta = row["delta_s"]
+                table.add_row(row["run_id"], row["started"] or "", row["result"] or "", ", ".join(row["backup_ids"]),
+                              f"{seconds:.1f}s" if seconds is not None else "-",
+                              (f"{delta:+.1f}s" if delta is not None else ""))
+            console = self.console()
+            console.print(table)
+            trend = sparkline([r["drill_recovery_s"] for r in rows[-limit:]])
+            if trend:
+                known = [r["drill_recovery_s"] for r in rows if r["drill_recovery_s"] is not None]
+                console.print(f"recovery time, oldest to newest: {trend}  (last {known[-1]:.1f}s, "
+                              f"best {min(known):.1f}s, worst {max(known):.1f}s)")
+            return EXIT_OK
+        rows = history.runs(limit=limit)
+        if options.json:
+            self.stdout.write(json.dumps(rows, indent=2) + "\n")
+            return EXIT_OK
+        if not rows:
+            self.say(f"no runs recorded yet in {history.path}")
+            return EXIT_OK
+        from rich.table import Table
+
+        table = Table(show_edge=False, header_style="bold")
+        for column in ("run", "command", "result", "started", "duration", "user", "inventory", "releases / backups"):
+            # The run id is what `shipshape report RUN` takes: never cut it.
+            table.add_column(column, no_wrap=column in ("run", "started"), overflow="fold")
+        for row in rows:
+            ids = ", ".join(row["release_ids"] + row["backup_ids"])
+            inventory = Path(row["inventory"] or "").name if row["inventory"] else ""
+            if row["run_limit"]:
+                inventory += f" ({row['run_limit']})"
+            command = row["command"] + (" --check" if row["check_mode"] else "")
+            table.add_row(row["run_id"], command, row["result"] or "", row["started"] or "",
+                          f"{row['duration_s'] or 0:.1f}s", row["user"] or "", inventory, ids)
+        self.console().print(table)
+        return EXIT_OK
+
+    def show_report(self, run: str, options: Options) -> int:
+        row = self.history(options).find(run)
+        path = Path(row["run_dir"]) / "report.json" if row else self.state_dir(options) / "runs" / run / "report.json"
+        if not path.is_file():
+            raise UsageError(f"no run {run!r} in {self.state_dir(options)} (see shipshape history)")
+        data = json.loads(path.read_text())
+        if options.json:
+            self.stdout.write(json.dumps(data, indent=2) + "\n")
+            return EXIT_OK
+        report = RunReport.from_dict(data)
+        markdown = to_markdown(report)
+        if self.stdout.isatty():
+            from rich.markdown import Markdown
+
+            self.console().print(Markdown(markdown))
+        else:
+            self.stdout.write(markdown + "\n")
+        return EXIT_OK
+
+
+class NoHosts(Exception):
+    """Nothing matched: exit code 5."""
+
+
+def guarded(call: Callable[[], int], stderr: TextIO | None = None) -> int:
+    """Run a command; bad input becomes one line and exit 3, no hosts exit 5 (never a traceback)."""
+    stderr = stderr or sys.stderr
+    try:
+        return call()
+    except UsageError as exc:
+        stderr.write(f"shipshape: {one_line(exc, 1000)}\n")
+        return EXIT_USAGE
+    except NoHosts as exc:
+        stderr.write(f"shipshape: {one_line(exc, 1000)}\n")
+        return EXIT_NO_HOSTS
+    except KeyboardInterrupt:
+        stderr.write("shipshape: interrupted\n")
+        return 130

@@ -1,0 +1,103 @@
+"""Where things are (the collection, the state directory), run ids, and parsing of extra vars."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class UsageError(Exception):
+    """Bad usage or input: reported as one line, exit code 3."""
+
+
+def collection_root() -> Path:
+    """The collection checkout: $SHIPSHAPE_COLLECTION_ROOT, else the checkout this package lives in."""
+    env = os.environ.get("SHIPSHAPE_COLLECTION_ROOT")
+    if env:
+        root = Path(env).expanduser().resolve()
+        if not (root / "playbooks").is_dir():
+            raise UsageError(f"SHIPSHAPE_COLLECTION_ROOT={env} has no playbooks/ directory")
+        return root
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "galaxy.yml").is_file() and (parent / "playbooks").is_dir():
+            return parent
+    raise UsageError(
+        "cannot find the shipshape.ops collection (no galaxy.yml above the package); set SHIPSHAPE_COLLECTION_ROOT"
+    )
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "shipshape"
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    """UTC stamp plus a short random part: sortable, unique enough for one controller."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def parse_extra_vars(items: list[str] | None) -> dict[str, Any]:
+    """Merge ``-e`` values: ``key=value`` (several, space separated), JSON/YAML mappings, or ``@file``."""
+    result: dict[str, Any] = {}
+    for item in items or []:
+        item = item.strip()
+        if not item:
+            raise UsageError("-e/--extra-vars: empty value")
+        if item.startswith("@"):
+            path = Path(item[1:]).expanduser()
+            try:
+                text = path.read_text()
+            except OSError as exc:
+                raise UsageError(f"-e/--extra-vars: cannot read {path}: {exc.strerror}") from None
+            data = _load_mapping(text, f"-e @{path}")
+        elif item[0] in "{[" or ("=" not in item.split(None, 1)[0]):
+            data = _load_mapping(item, f"-e {item!r}")
+        else:
+            data = _key_values(item)
+        result.update(data)
+    return result
+
+
+def _load_mapping(text: str, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or "not valid JSON or YAML"
+            raise UsageError(f"{what}: cannot parse extra vars ({problem})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UsageError(f"{what}: extra vars must be key=value or a mapping, not a {type(data).__name__}")
+    return data
+
+
+def _key_values(text: str) -> dict[str, Any]:
+    """key=value pairs as ansible-playbook -e reads them (quotes and {{ templates }} kept together)."""
+    from ansible.parsing.splitter import parse_kv
+
+    try:
+        data = parse_kv(text)
+    except Exception as exc:  # ansible raises its own error types for unbalanced quotes and blocks
+        raise UsageError(f"-e {text!r}: cannot parse extra vars ({one_line_error(exc)})") from None
+    raw = data.pop("_raw_params", None)
+    if raw:
+        raise UsageError(f"-e {text!r}: cannot parse extra vars ({raw!r} is not key=value)")
+    for key in data:
+        if not key or not key.replace("_", "a").isalnum() or key[0].isdigit():
+            raise UsageError(f"-e {text!r}: cannot parse extra vars ({key!r} is not a variable name)")
+    return dict(data)
+
+
+def one_line_error(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:200]

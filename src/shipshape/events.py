@@ -1,0 +1,249 @@
+"""The event handler: gathers what the report needs from ansible-runner's event stream.
+
+It redacts each event in place before ansible-runner writes it to ``job_events/``, records per host and per
+task the status, duration, change and failure message, the results the roles return (``*_result`` facts of
+set_fact tasks), and the "what will change" messages of deploy's check pass. It always returns True.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from shipshape.redact import Redactor
+
+# Facts the roles set as their result, in the order the report shows them.
+RESULT_FACTS = (
+    "deploy_result",
+    "rollback_result",
+    "backup_result",
+    "restore_result",
+    "restore_drill_result",
+    "preflight_result",
+    "maintenance_result",
+    "migrations_result",
+)
+CHANGE_TASK = "Show what will change"
+LOCK_REFUSED = "Refused: the lock"
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_SPACES = re.compile(r"\s+")
+
+
+def one_line(text: Any, limit: int = 400) -> str:
+    text = _SPACES.sub(" ", _ANSI.sub("", str(text or ""))).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def failure_message(res: dict[str, Any]) -> str:
+    """The one thing to say about a failed or unreachable result."""
+    if not isinstance(res, dict):
+        return one_line(res)
+    msg = res.get("msg") or ""
+    for item in res.get("results") or []:
+        # A loop: the first item that failed says more than "All items completed".
+        if isinstance(item, dict) and (item.get("failed") or item.get("unreachable")):
+            item_msg = item.get("msg") or item.get("stderr") or ""
+            if item_msg:
+                msg = item_msg
+                break
+    if not msg:
+        msg = res.get("stderr") or res.get("stdout") or res.get("reason") or ""
+        if isinstance(msg, str) and msg.strip():
+            msg = msg.strip().splitlines()[-1]
+    if msg and isinstance(msg, str) and msg.startswith("Task failed: "):
+        msg = msg[len("Task failed: "):]
+    if msg and isinstance(msg, str) and msg.startswith("Action failed: "):
+        msg = msg[len("Action failed: "):]
+    return one_line(msg or "failed (no message)")
+
+
+@dataclass
+class TaskRecord:
+    host: str
+    play: str
+    task: str
+    action: str
+    task_path: str
+    status: str = "running"  # ok | changed | failed | ignored | rescued | unreachable | skipped
+    changed: bool = False
+    started: str = ""
+    ended: str = ""
+    duration_s: float = 0.0
+    message: str = ""
+    lock_held: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "play": self.play,
+            "task": self.task,
+            "action": self.action,
+            "task_path": self.task_path,
+            "status": self.status,
+            "changed": self.changed,
+            "started": self.started,
+            "ended": self.ended,
+            "duration_s": round(self.duration_s, 3),
+            "message": self.message,
+        }
+
+
+@dataclass
+class Progress:
+    """What the live display shows."""
+
+    play: str = ""
+    task: str = ""
+    hosts_total: int = 0
+    hosts_done: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+class EventCollector:
+    """The ``event_handler`` for ansible_runner.run (call the instance). Always returns True."""
+
+    def __init__(self, redactor: Redactor | None = None, on_update: Callable[[str, dict], None] | None = None):
+        self.redactor = redactor or Redactor()
+        self.on_update = on_update
+        self.tasks: dict[tuple[str, str], TaskRecord] = {}
+        self.order: list[tuple[str, str]] = []
+        self.results: dict[str, dict[str, Any]] = {}
+        self.changes: list[str] = []
+        self.stats: dict[str, dict[str, int]] = {}
+        self.stdout: list[str] = []
+        self.errors: list[str] = []
+        self.warnings: list[str] = []
+        self.no_hosts_matched = False
+        self.progress = Progress()
+        self._play_hosts: set[str] = set()
+        self._task_done: set[str] = set()
+        self._task_uuid = ""
+        self.event_count = 0
+
+    # ansible-runner calls this for every event, before writing it to job_events/.
+    def __call__(self, event: dict[str, Any]) -> bool:
+        try:
+            self.redactor.scrub_in_place(event)
+            self._handle(event)
+        except Exception as exc:  # never lose the run for a report problem
+            self.errors.append(f"shipshape: could not read an event: {exc}")
+        return True
+
+    def _handle(self, event: dict[str, Any]) -> None:
+        self.event_count += 1
+        name = event.get("event", "")
+        data = event.get("event_data") or {}
+        stdout = event.get("stdout") or ""
+        if stdout:
+            self.stdout.append(stdout)
+        if name == "verbose" and stdout:
+            for line in _ANSI.sub("", stdout).splitlines():
+                line = line.strip()
+                if line.startswith(("[ERROR]:", "ERROR!")):
+                    self.errors.append(one_line(line.split(":", 1)[1] if line.startswith("[ERROR]") else line[6:]))
+                elif line.startswith("[WARNING]:"):
+                    self.warnings.append(one_line(line[len("[WARNING]:"):]))
+                if "leaves us with no hosts to target" in line or "no hosts matched" in line:
+                    self.no_hosts_matched = True
+        elif name == "playbook_on_play_start":
+            self.progress.play = data.get("name") or data.get("play") or ""
+            self._play_hosts = set()
+            self.progress.hosts_total = 0
+        elif name == "playbook_on_no_hosts_matched":
+            self.no_hosts_matched = True
+        elif name in ("playbook_on_task_start", "playbook_on_handler_task_start"):
+            self.progress.task = data.get("task") or data.get("name") or ""
+            self._task_uuid = data.get("task_uuid") or data.get("uuid") or ""
+            self._task_done = set()
+            self.progress.hosts_done = 0
+        elif name == "runner_on_start":
+            host = data.get("host", "")
+            self._play_hosts.add(host)
+            self.progress.hosts_total = len(self._play_hosts)
+            self._record(data, "running")
+        elif name in ("runner_on_ok", "runner_on_failed", "runner_on_unreachable", "runner_on_skipped"):
+            self._finish(name, data)
+        elif name == "playbook_on_stats":
+            self.stats = {
+                key: dict(data.get(key) or {})
+                for key in ("ok", "changed", "failures", "dark", "skipped", "rescued", "ignored", "processed")
+            }
+        if self.on_update is not None:
+            self.on_update(name, event)
+
+    def _record(self, data: dict[str, Any], status: str) -> TaskRecord:
+        key = (data.get("task_uuid", ""), data.get("host", ""))
+        record = self.tasks.get(key)
+        if record is None:
+            record = TaskRecord(
+                host=data.get("host", ""),
+                play=data.get("play", ""),
+                task=data.get("task", ""),
+                action=data.get("resolved_action") or data.get("task_action", ""),
+                task_path=data.get("task_path", ""),
+                status=status,
+            )
+            self.tasks[key] = record
+            self.order.append(key)
+        return record
+
+    def _finish(self, name: str, data: dict[str, Any]) -> None:
+        host = data.get("host", "")
+        res = data.get("res") or {}
+        record = self._record(data, "running")
+        record.started = data.get("start") or record.started
+        record.ended = data.get("end") or ""
+        record.duration_s = float(data.get("duration") or 0.0)
+        if name == "runner_on_ok":
+            record.changed = bool(isinstance(res, dict) and res.get("changed"))
+            record.status = "changed" if record.changed else "ok"
+            facts = res.get("ansible_facts") if isinstance(res, dict) else None
+            if isinstance(facts, dict):
+                for fact in RESULT_FACTS:
+                    if fact in facts:
+                        self.results.setdefault(host, {})[fact] = facts[fact]
+            if record.task == CHANGE_TASK and isinstance(res, dict) and res.get("msg"):
+                self.changes.append(one_line(res["msg"], limit=2000))
+        elif name == "runner_on_failed":
+            record.status = "ignored" if data.get("ignore_errors") else "failed"
+            record.message = failure_message(res)
+            if isinstance(res, dict) and (res.get("lock_held") or record.message.startswith(LOCK_REFUSED)):
+                record.lock_held = True
+        elif name == "runner_on_unreachable":
+            record.status = "unreachable"
+            record.message = failure_message(res)
+        else:
+            record.status = "skipped"
+        if host not in self._task_done and data.get("task_uuid") == self._task_uuid:
+            self._task_done.add(host)
+            self.progress.hosts_done = len(self._task_done)
+
+    # --- what the run came to -------------------------------------------------------------------------
+    def task_records(self) -> list[TaskRecord]:
+        records = [self.tasks[key] for key in self.order]
+        rescued_hosts = {h for h, n in (self.stats.get("rescued") or {}).items() if n}
+        failed_hosts = {h for h, n in (self.stats.get("failures") or {}).items() if n}
+        for record in records:
+            # A failure that a rescue block handled, on a host that did not fail in the end.
+            if record.status == "failed" and record.host in rescued_hosts and record.host not in failed_hosts:
+                record.status = "rescued"
+        return records
+
+    @property
+    def lock_held(self) -> bool:
+        return any(r.lock_held for r in self.tasks.values())
+
+    def failure_messages(self) -> list[str]:
+        """The last failure of each failed or unreachable host, as 'host: message'."""
+        last: dict[str, str] = {}
+        for record in self.task_records():
+            if record.status in ("failed", "unreachable"):
+                last[record.host] = record.message
+        return [f"{host}: {message}" for host, message in last.items()]

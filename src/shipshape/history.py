@@ -1,0 +1,127 @@
+"""The run history: one SQLite row per run in <state>/history.sqlite (standard library only)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shipshape.report import RunReport
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    command TEXT NOT NULL,
+    inventory TEXT,
+    run_limit TEXT,
+    user TEXT,
+    started TEXT,
+    ended TEXT,
+    duration_s REAL,
+    result TEXT,
+    exit_code INTEGER,
+    check_mode INTEGER DEFAULT 0,
+    release_ids TEXT DEFAULT '[]',
+    backup_ids TEXT DEFAULT '[]',
+    drill_recovery_s REAL,
+    message TEXT,
+    run_dir TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_started ON runs (started);
+"""
+
+COLUMNS = ("run_id", "command", "inventory", "run_limit", "user", "started", "ended", "duration_s", "result",
+           "exit_code", "check_mode", "release_ids", "backup_ids", "drill_recovery_s", "message", "run_dir")
+
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+@dataclass
+class History:
+    path: Path
+
+    def connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.path, timeout=10)
+        connection.row_factory = sqlite3.Row
+        connection.executescript(SCHEMA)
+        return connection
+
+    def record(self, report: RunReport, run_dir: Path | str) -> None:
+        row = {
+            "run_id": report.run_id,
+            "command": report.command,
+            "inventory": report.inventory,
+            "run_limit": report.limit,
+            "user": report.user,
+            "started": report.started,
+            "ended": report.ended,
+            "duration_s": report.duration_s,
+            "result": report.result,
+            "exit_code": report.exit_code,
+            "check_mode": int(bool(report.check)),
+            "release_ids": json.dumps(report.release_ids),
+            "backup_ids": json.dumps(report.backup_ids),
+            "drill_recovery_s": report.drill_recovery_s,
+            "message": report.message,
+            "run_dir": str(run_dir),
+        }
+        with closing(self.connect()) as connection, connection:
+            connection.execute(
+                f"INSERT OR REPLACE INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join(':' + c for c in COLUMNS)})",
+                row,
+            )
+
+    def runs(self, limit: int | None = None, command: str | None = None) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        query = "SELECT * FROM runs"
+        params: list[Any] = []
+        if command:
+            query += " WHERE command = ?"
+            params.append(command)
+        query += " ORDER BY started DESC, run_id DESC"
+        if limit:
+            query += " LIMIT ?"
+            params.append(limit)
+        with closing(self.connect()) as connection:
+            rows = [dict(r) for r in connection.execute(query, params)]
+        for row in rows:
+            row["release_ids"] = json.loads(row["release_ids"] or "[]")
+            row["backup_ids"] = json.loads(row["backup_ids"] or "[]")
+            row["check_mode"] = bool(row["check_mode"])
+        return rows
+
+    def find(self, run: str) -> dict[str, Any] | None:
+        """A run by its id, a unique prefix of it, or 'last'."""
+        rows = self.runs()
+        if run == "last":
+            return rows[0] if rows else None
+        exact = [r for r in rows if r["run_id"] == run]
+        if exact:
+            return exact[0]
+        matches = [r for r in rows if r["run_id"].startswith(run)]
+        return matches[0] if len(matches) == 1 else None
+
+    def drills(self) -> list[dict[str, Any]]:
+        """Drill runs, oldest first, each with the change of recovery time since the previous drill."""
+        rows = list(reversed(self.runs(command="drill")))
+        previous = None
+        for row in rows:
+            seconds = row["drill_recovery_s"]
+            row["delta_s"] = round(seconds - previous, 1) if (seconds is not None and previous is not None) else None
+            if seconds is not None:
+                previous = seconds
+        return rows
+
+
+def sparkline(values: list[float | None]) -> str:
+    known = [v for v in values if v is not None]
+    if not known:
+        return ""
+    low, high = min(known), max(known)
+    span = (high - low) or 1.0
+    return "".join(" " if v is None else SPARKS[int((v - low) / span * (len(SPARKS) - 1))] for v in values)

@@ -1,0 +1,376 @@
+"""The report of one run: a data model (schema_version 1, documented in docs/cli.md), then renderers for the
+terminal, JSON, Markdown and JUnit XML."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shipshape.events import RESULT_FACTS, EventCollector, one_line
+
+SCHEMA_VERSION = 1
+
+# Exit codes, also in `shipshape --help` and docs/cli.md.
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_UNREACHABLE = 2
+EXIT_USAGE = 3
+EXIT_LOCKED = 4
+EXIT_NO_HOSTS = 5
+RESULT_OF_EXIT = {
+    EXIT_OK: "success",
+    EXIT_FAILED: "failed",
+    EXIT_UNREACHABLE: "unreachable",
+    EXIT_USAGE: "error",
+    EXIT_LOCKED: "locked",
+    EXIT_NO_HOSTS: "no_hosts",
+}
+
+
+@dataclass
+class HostSummary:
+    name: str
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+    rescued: int = 0
+    ignored: int = 0
+    duration_s: float = 0.0
+
+
+@dataclass
+class RunReport:
+    """Everything a report shows; ``to_dict`` is the report.json document."""
+
+    run_id: str
+    command: str
+    playbook: str
+    inventory: str
+    limit: str | None
+    argv: list[str]
+    user: str
+    check: bool
+    diff: bool
+    started: str
+    ended: str
+    duration_s: float
+    result: str
+    exit_code: int
+    message: str
+    runner_status: str
+    runner_rc: int | None
+    hosts: list[HostSummary] = field(default_factory=list)
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    changes: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    artifacts: dict[str, str] = field(default_factory=dict)
+    extravars: dict[str, Any] = field(default_factory=dict)
+
+    # --- building ---------------------------------------------------------------------------------
+    @classmethod
+    def from_collector(cls, collector: EventCollector, **meta: Any) -> "RunReport":
+        records = collector.task_records()
+        hosts: dict[str, HostSummary] = {}
+        spans: dict[str, list[str]] = {}
+        for record in records:
+            summary = hosts.setdefault(record.host, HostSummary(name=record.host))
+            attribute = {"ok": "ok", "changed": "changed", "failed": "failed", "unreachable": "unreachable",
+                         "skipped": "skipped", "rescued": "rescued", "ignored": "ignored"}.get(record.status)
+            if attribute:
+                setattr(summary, attribute, getattr(summary, attribute) + 1)
+            if record.status == "changed":
+                summary.ok += 1  # as ansible counts: changed results are also ok
+            for stamp in (record.started, record.ended):
+                if stamp:
+                    spans.setdefault(record.host, []).append(stamp)
+        for host, stamps in spans.items():
+            try:
+                first, last = dt.datetime.fromisoformat(min(stamps)), dt.datetime.fromisoformat(max(stamps))
+                hosts[host].duration_s = round((last - first).total_seconds(), 2)
+            except ValueError:
+                pass
+        # ansible's own recap is the authority on the counts when it arrived.
+        stats = collector.stats or {}
+        for key, attribute in (("ok", "ok"), ("changed", "changed"), ("failures", "failed"),
+                               ("dark", "unreachable"), ("skipped", "skipped"), ("rescued", "rescued"),
+                               ("ignored", "ignored")):
+            for host, count in (stats.get(key) or {}).items():
+                setattr(hosts.setdefault(host, HostSummary(name=host)), attribute, int(count))
+        meta.setdefault("changes", list(collector.changes))
+        return cls(
+            hosts=sorted(hosts.values(), key=lambda h: h.name),
+            tasks=[r.as_dict() for r in records],
+            results={h: collector.results[h] for h in sorted(collector.results)},
+            failures=collector.failure_messages(),
+            warnings=list(dict.fromkeys(collector.warnings)),
+            **meta,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        return {"schema_version": SCHEMA_VERSION, **data, "release_ids": self.release_ids,
+                "backup_ids": self.backup_ids, "drill_recovery_s": self.drill_recovery_s}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunReport":
+        data = dict(data)
+        version = data.pop("schema_version", None)
+        if version != SCHEMA_VERSION:
+            raise ValueError(f"report schema_version {version!r} is not {SCHEMA_VERSION}")
+        data["hosts"] = [HostSummary(**h) for h in data.get("hosts", [])]
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    # --- what the roles returned, in words --------------------------------------------------------
+    @property
+    def release_ids(self) -> list[str]:
+        ids = []
+        for facts in self.results.values():
+            for key in ("deploy_result", "rollback_result"):
+                value = facts.get(key) or {}
+                release = value.get("release") if key == "deploy_result" else value.get("to")
+                if release and release not in ids:
+                    ids.append(str(release))
+        return ids
+
+    @property
+    def backup_ids(self) -> list[str]:
+        ids = []
+        for facts in self.results.values():
+            for key, attr in (("backup_result", "id"), ("restore_result", "backup_id"),
+                              ("restore_drill_result", "backup")):
+                value = (facts.get(key) or {}).get(attr)
+                if isinstance(value, dict):
+                    value = value.get("id")
+                if value and value not in ids:
+                    ids.append(str(value))
+        return ids
+
+    @property
+    def drill_recovery_s(self) -> float | None:
+        for facts in self.results.values():
+            for key in ("restore_drill_result",):
+                value = facts.get(key) or {}
+                for attr in ("recovery_s", "recovery_time_s"):
+                    if isinstance(value.get(attr), (int, float, str)) and value.get(attr) != "":
+                        try:
+                            return float(value[attr])
+                        except ValueError:
+                            continue
+        return None
+
+
+def describe_result(fact: str, value: Any) -> list[str]:
+    """Lines that say what a role returned: the release switched to, the backup made, the health, ..."""
+    if not isinstance(value, dict):
+        return [one_line(value)]
+    v = value
+    if fact == "deploy_result":
+        line = f"deploy {v.get('result', '?')}: {v.get('from') or 'nothing'} -> {v.get('release') or '?'}"
+        if v.get("version"):
+            line += f" (version {v['version']})"
+        if v.get("duration_s") not in (None, ""):
+            line += f" in {v['duration_s']}s"
+        health = (v.get("health_after") or {}).get("status")
+        if health:
+            line += f"; health {health}"
+        lines = [line]
+        if v.get("commits"):
+            lines.append(f"commits: {'; '.join(map(str, v['commits']))}")
+        migrations = v.get("migrations") or {}
+        if migrations:
+            lines.extend("migrations " + x for x in describe_result("migrations_result", migrations))
+        if v.get("message"):
+            lines.append(one_line(v["message"]))
+        return lines
+    if fact == "rollback_result":
+        line = f"rollback {v.get('result', '?')}: {v.get('from') or '?'} -> {v.get('to') or '?'}"
+        health = (v.get("health") or {}).get("status")
+        return [line + (f"; health {health}" if health else "")]
+    if fact == "backup_result":
+        made = "made" if str(v.get("created")).lower() == "true" else "kept"
+        lines = [f"backup {made} {v.get('id', '?')} ({v.get('reason', '')}) at {v.get('path', '?')}".rstrip()]
+        if v.get("offhost"):
+            lines.append(f"off-host copy: {v['offhost']}")
+        if v.get("deleted"):
+            lines.append(f"removed by retention: {', '.join(map(str, v['deleted']))}")
+        return lines
+    if fact == "restore_result":
+        line = f"restored {v.get('backup_id', '?')} into {v.get('database', '?')}"
+        if v.get("replaced"):
+            line += f" (previous kept as {v['replaced']})"
+        lines = [line]
+        if v.get("row_counts"):
+            lines.append("row counts: " + ", ".join(f"{k} {n}" for k, n in v["row_counts"].items()))
+        return lines
+    if fact == "preflight_result":
+        lines = [f"health {v.get('status', '?')}: {v.get('message', '')}"]
+        for check in v.get("checks") or []:
+            if isinstance(check, dict):
+                lines.append(f"  {check.get('status', '?'):<8} {check.get('name', '?')}: {one_line(check.get('message', ''))}")
+        return lines
+    if fact == "maintenance_result":
+        state, before = v.get("state", "?"), v.get("previous_state", "?")
+        change = state if state == before else f"{before} -> {state}"
+        line = f"maintenance {change} ({v.get('mechanism', '?')})"
+        if str(v.get("restarted")).lower() == "true":
+            line += ", restarted"
+        return [line]
+    if fact == "migrations_result":
+        pending = v.get("pending") or []
+        applied = str(v.get("applied")).lower() == "true"
+        what = (("applied " if applied else "pending ") + ", ".join(map(str, pending))) if pending else "nothing pending"
+        return [f"{v.get('tool', '?')}: {v.get('before') or 'none'} -> {v.get('after') or 'none'}; {what}"]
+    if fact == "restore_drill_result":
+        lines = [one_line(v.get("summary") or f"drill {v.get('result', '?')}", 600)]
+        if v.get("recovery_s") not in (None, ""):
+            lines.append(f"recovery time {v['recovery_s']} s; phases: "
+                         + ", ".join(f"{k} {s}s" for k, s in (v.get("phases_s") or {}).items() if s is not None))
+        for check in v.get("checks") or []:
+            if isinstance(check, dict):
+                status = "ok" if check.get("ok") else "FAILED"
+                detail = "" if check.get("ok") else f": expected {check.get('expected')!r}, got {check.get('actual')!r}"
+                lines.append(f"  {status:<8} {check.get('name', '?')}{detail}")
+        return lines
+    # anything else: every scalar, then the checks.
+    lines = []
+    scalars = [f"{k} {one_line(x, 120)}" for k, x in v.items() if not isinstance(x, (dict, list))]
+    if scalars:
+        lines.append(", ".join(scalars))
+    for key, x in v.items():
+        if isinstance(x, list) and x and all(isinstance(i, dict) for i in x):
+            for item in x:
+                status = item.get("status", "ok" if item.get("ok", True) else "failed")
+                lines.append(f"  {status:<8} {item.get('name', key)}: {one_line(item.get('message', item.get('msg', '')), 160)}")
+        elif isinstance(x, dict) and x:
+            lines.append(f"{key}: " + ", ".join(f"{a} {one_line(b, 60)}" for a, b in x.items()))
+    return lines or ["(empty)"]
+
+
+# --- renderers --------------------------------------------------------------------------------------------
+def to_json(report: RunReport) -> str:
+    return json.dumps(report.to_dict(), indent=2, sort_keys=False, default=str) + "\n"
+
+
+def _md_escape(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(report: RunReport) -> str:
+    r = report
+    lines = [
+        f"# shipshape {r.command}: {r.result}",
+        "",
+        f"- run: `{r.run_id}`",
+        f"- playbook: `{r.playbook}`",
+        f"- inventory: `{r.inventory}`" + (f", limit `{r.limit}`" if r.limit else ""),
+        f"- by {r.user}, {r.started} -> {r.ended} ({r.duration_s}s)" + (" (check mode)" if r.check else ""),
+        f"- exit code {r.exit_code}" + (f": {r.message}" if r.message else ""),
+        "",
+    ]
+    if r.changes:
+        lines += ["## What will change", ""] + [f"- {_md_escape(c)}" for c in r.changes] + [""]
+    lines += ["## Hosts", "", "| host | ok | changed | failed | unreachable | skipped | duration |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for h in r.hosts:
+        lines.append(f"| {h.name} | {h.ok} | {h.changed} | {h.failed} | {h.unreachable} | {h.skipped} | {h.duration_s}s |")
+    if not r.hosts:
+        lines.append("| (no hosts) | | | | | | |")
+    lines.append("")
+    if r.results:
+        lines += ["## Results", ""]
+        for host, facts in r.results.items():
+            for fact in RESULT_FACTS:
+                if fact in facts:
+                    described = describe_result(fact, facts[fact])
+                    lines.append(f"- **{host}** `{fact}`: {_md_escape(described[0])}")
+                    lines += [f"  - {_md_escape(x.strip())}" for x in described[1:]]
+        lines.append("")
+    if r.failures:
+        lines += ["## Failures", ""] + [f"- {_md_escape(f)}" for f in r.failures] + [""]
+    problems = [t for t in r.tasks if t["status"] in ("failed", "unreachable", "rescued", "ignored")]
+    if problems:
+        lines += ["## Failed tasks", "", "| host | task | status | message |", "| --- | --- | --- | --- |"]
+        lines += [f"| {t['host']} | {_md_escape(t['task'])} | {t['status']} | {_md_escape(t['message'])} |" for t in problems]
+        lines.append("")
+    if r.artifacts:
+        lines += ["## Artifacts", ""] + [f"- {k}: `{v}`" for k, v in r.artifacts.items()] + [""]
+    return "\n".join(lines)
+
+
+def to_junit(report: RunReport) -> str:
+    """A testsuite per run, a testcase per host and task; failures (and unreachable hosts) as <failure>."""
+    tasks = report.tasks
+    failures = sum(1 for t in tasks if t["status"] in ("failed", "unreachable"))
+    skipped = sum(1 for t in tasks if t["status"] == "skipped")
+    suites = ET.Element("testsuites", name=f"shipshape {report.command}", tests=str(len(tasks)),
+                        failures=str(failures), time=f"{report.duration_s:.3f}")
+    suite = ET.SubElement(suites, "testsuite", name=f"shipshape {report.command} {report.run_id}",
+                          tests=str(len(tasks)), failures=str(failures), errors="0", skipped=str(skipped),
+                          time=f"{report.duration_s:.3f}", timestamp=report.started)
+    for task in tasks:
+        case = ET.SubElement(suite, "testcase", classname=task["host"], name=f"{task['play']}: {task['task']}".strip(": "),
+                             time=f"{task['duration_s']:.3f}")
+        if task["status"] in ("failed", "unreachable"):
+            failure = ET.SubElement(case, "failure", type=task["status"], message=task["message"])
+            failure.text = f"{task['host']}: {task['task']} ({task['action']}, {task['task_path']}): {task['message']}"
+        elif task["status"] == "skipped":
+            ET.SubElement(case, "skipped")
+    if not tasks and report.exit_code != EXIT_OK:
+        case = ET.SubElement(suite, "testcase", classname="shipshape", name=report.command)
+        ET.SubElement(case, "failure", type=report.result, message=report.message or report.result)
+        suite.set("tests", "1")
+        suite.set("failures", "1")
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+def write_reports(report: RunReport, directories: list[Path]) -> dict[str, Path]:
+    """Write report.json, report.md and junit.xml into each directory; returns the paths in the first."""
+    paths: dict[str, Path] = {}
+    for index, directory in enumerate(directories):
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, render in (("report.json", to_json), ("report.md", to_markdown), ("junit.xml", to_junit)):
+            path = directory / name
+            path.write_text(render(report))
+            if index == 0:
+                paths[name] = path
+    return paths
+
+
+def render_terminal(report: RunReport, console: Any) -> None:
+    """The summary table per host, then the results the roles returned, then the failures."""
+    from rich.table import Table
+    from rich.text import Text
+
+    if report.changes and report.command != "deploy-check":
+        console.print(Text("What will change:", style="bold"))
+        for change in report.changes:
+            console.print(Text(f"  {change}"))
+    table = Table(title=None, show_edge=False, header_style="bold")
+    for column, justify in (("host", "left"), ("ok", "right"), ("changed", "right"), ("failed", "right"),
+                            ("unreachable", "right"), ("duration", "right")):
+        table.add_column(column, justify=justify)
+    for h in report.hosts:
+        style = "red" if (h.failed or h.unreachable) else ("yellow" if h.changed else "green")
+        table.add_row(Text(h.name, style=style), str(h.ok), str(h.changed), str(h.failed), str(h.unreachable),
+                      f"{h.duration_s:.1f}s")
+    if report.hosts:
+        console.print(table)
+    for host, facts in report.results.items():
+        for fact in RESULT_FACTS:
+            if fact in facts:
+                described = describe_result(fact, facts[fact])
+                console.print(Text(f"{host}: ", style="bold") + Text(described[0]))
+                for extra in described[1:]:
+                    console.print(Text(f"    {extra.strip()}"))
+    for failure in report.failures:
+        console.print(Text(f"FAILED {failure}", style="red"))

@@ -1,0 +1,124 @@
+"""Each command builds the right playbook run (with the runner replaced), and production asks first."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import LOCAL_INVENTORY, PRODUCTION_INVENTORY, ROOT
+
+from shipshape.events import EventCollector
+from shipshape.runner import PlaybookRunner, RunSpec
+
+
+class RecordingRunner(PlaybookRunner):
+    """The runner layer with ansible_runner.run replaced: records the kwargs, plays no events."""
+
+    def __init__(self):
+        self.calls: list[dict] = []
+        self.extravars: list[dict] = []
+
+        def fake_run(**kwargs):
+            self.calls.append(kwargs)
+            words = kwargs.get("cmdline", "").split()
+            path = next((w[1:] for w in words if w.startswith("@")), None)
+            if path and "extravars" in path:
+                import json
+                with open(path) as handle:
+                    self.extravars.append(json.load(handle))
+            else:
+                self.extravars.append({})
+            kwargs["event_handler"]({"event": "playbook_on_stats", "event_data": {}})
+
+            class Result:
+                status, rc, stats = "successful", 0, {}
+            return Result()
+
+        super().__init__(ROOT, run=fake_run)
+
+
+@pytest.mark.parametrize("argv, playbook, variables", [
+    (["deploy", "--version", "2.0.0"], "deploy.yml", {"systemd_release_git_ref": "v2.0.0"}),
+    (["deploy", "--ref", "main"], "deploy.yml", {"systemd_release_git_ref": "main"}),
+    (["deploy"], "deploy.yml", {}),
+    (["rollback", "--to", "1.0.0-5b5edf38"], "rollback.yml", {"rollback_to": "1.0.0-5b5edf38"}),
+    (["backup"], "backup.yml", {}),
+    (["restore", "--backup", "b1", "--confirm", "sample_app"], "restore.yml",
+     {"restore_backup_id": "b1", "restore_confirm": "sample_app"}),
+    (["maintenance", "on"], "maintenance.yml", {"maintenance_state": "maintenance"}),
+    (["maintenance", "off"], "maintenance.yml", {"maintenance_state": "live"}),
+    (["maintenance", "read-only"], "maintenance.yml", {"maintenance_state": "read_only"}),
+    (["maintenance", "status"], "maintenance.yml", {"maintenance_state": "status"}),
+    (["migrate", "status"], "migrate.yml", {"migrate_action": "status"}),
+    (["migrate", "apply"], "migrate.yml", {"migrate_action": "apply"}),
+    (["health"], "health.yml", {}),
+])
+def test_command_to_playbook(cli, argv, playbook, variables):
+    runner = RecordingRunner()
+    result = cli(*argv, "-i", str(LOCAL_INVENTORY), "-e", "extra=1", "--check", "--forks", "3", "--limit", "local1",
+                 runner=runner)
+    assert result.code == 0, result.stderr
+    (call,) = runner.calls
+    assert call["playbook"] == str(ROOT / "playbooks" / playbook)
+    assert call["inventory"] == str(LOCAL_INVENTORY)
+    assert call["limit"] == "local1" and call["forks"] == 3 and "--check" in call["cmdline"]
+    assert call["envvars"]["ANSIBLE_CONFIG"] == str(ROOT / "ansible.cfg")
+    assert call["envvars"]["ANSIBLE_COLLECTIONS_PATH"] == str(ROOT / ".collections")
+    assert call["suppress_env_files"] is True and "extravars" not in call
+    assert runner.extravars[0] == {"extra": "1", **variables}
+
+
+def test_default_inventory_is_the_sandbox(cli):
+    runner = RecordingRunner()
+    assert cli("health", runner=runner).code == 0
+    assert runner.calls[0]["inventory"] == str(ROOT / "inventories" / "sandbox" / "hosts.yml")
+
+
+def test_extravars_file_is_deleted_after_the_run(cli):
+    runner = RecordingRunner()
+    cli("health", "-i", str(LOCAL_INVENTORY), "-e", "db_password=x1234", runner=runner)
+    path = runner.calls[0]["cmdline"].split("@", 1)[1].split()[0]
+    import os
+    assert not os.path.exists(path)
+
+
+def test_production_without_a_terminal_refuses(cli):
+    runner = RecordingRunner()
+    result = cli("deploy", "--ref", "v2.0.0", "-i", str(PRODUCTION_INVENTORY), runner=runner)
+    assert result.code == 3 and "production (prod1) needs confirmation" in result.stderr
+    assert runner.calls == []
+
+
+def test_production_with_yes_runs(cli):
+    runner = RecordingRunner()
+    result = cli("rollback", "-y", "-i", str(PRODUCTION_INVENTORY), runner=runner)
+    assert result.code == 0 and len(runner.calls) == 1
+
+
+def test_production_deploy_shows_the_check_pass_and_asks(cli, test_runner):
+    # The test playbook dir has a deploy.yml stand-in with the role's "Show what will change" task.
+    declined = cli("deploy", "--ref", "v2.0.0", "-i", str(PRODUCTION_INVENTORY), interactive=True, stdin="n\n")
+    assert declined.code == 3
+    assert "prod1: 1.0.0-5b5edf38 (1.0.0) -> 2.0.0-3a4bd4ba (2.0.0). Commits: 3a4bd4b Add notes" in declined.stdout
+    assert "Proceed? [y/N]" in declined.stdout and "not confirmed" in declined.stderr
+    accepted = cli("deploy", "--ref", "v2.0.0", "-i", str(PRODUCTION_INVENTORY), interactive=True, stdin="y\n")
+    assert accepted.code == 0, accepted.stderr
+    assert "deploy success: 1.0.0-5b5edf38 -> 2.0.0-3a4bd4ba" in accepted.stdout
+
+
+def test_production_restore_and_rollback_say_what_will_change(cli):
+    runner = RecordingRunner()
+    result = cli("restore", "--confirm", "sample_app", "-i", str(PRODUCTION_INVENTORY), interactive=True,
+                 stdin="yes\n", runner=runner)
+    assert result.code == 0
+    assert "prod1: restore the newest verified backup into sample_app" in result.stdout
+    result = cli("rollback", "--to", "r1", "-i", str(PRODUCTION_INVENTORY), interactive=True, stdin="\n",
+                 runner=runner)
+    assert result.code == 3 and "prod1: roll back to r1" in result.stdout
+
+
+def test_build_kwargs_is_plain_data(tmp_path):
+    runner = PlaybookRunner(ROOT)
+    spec = RunSpec(command="health", playbook="health.yml", inventory=LOCAL_INVENTORY, diff=True, verbosity=2)
+    kwargs = runner.build_kwargs(spec, tmp_path, EventCollector(), tmp_path / "ev.json")
+    assert kwargs["cmdline"] == f"-e @{tmp_path / 'ev.json'} --diff"
+    assert kwargs["verbosity"] == 2 and kwargs["ident"] == "main" and kwargs["quiet"] is True
+    assert kwargs["settings"] == {"suppress_output_file": True}
