@@ -21,7 +21,7 @@ def test_upgrade_head_on_empty_db_then_readyz_ok(make_client, db_url, pg):
     assert {"notes", "outbox", "alembic_version"} <= tables
     resp = make_client().get("/readyz")
     assert resp.status_code == 200, resp.get_json()
-    assert resp.get_json() == {"status": "ok", "alembic_revision": "0001_initial"}
+    assert resp.get_json() == {"status": "ok", "alembic_revision": "0001_initial", "schema": "current"}
 
 
 def test_alembic_current_and_heads(db_url):
@@ -65,14 +65,28 @@ def test_readyz_503_when_database_unreachable(make_client, db_url):
     assert "secret-pw" not in resp.get_data(as_text=True)
 
 
-def test_readyz_503_when_revision_differs(make_client, migrated, pg):
+def test_readyz_is_ok_on_a_schema_ahead_of_this_release(make_client, migrated, pg):
+    # A newer release migrated the database (expand-first): this older release still runs on it.
     pg.execute("UPDATE alembic_version SET version_num = '0002_note_tags'")
     resp = make_client().get("/readyz")
-    assert resp.status_code == 503
+    assert resp.status_code == 200
     body = resp.get_json()
     assert body["alembic_revision"] == "0002_note_tags"
     assert body["expected_revision"] == "0001_initial"
-    assert "differs" in body["reason"]
+    assert body["schema"] == "ahead"
+
+
+def test_readyz_503_when_the_database_is_behind(make_client, migrated, pg, monkeypatch):
+    from sample_app import migration_state
+
+    # This release ships 0001 -> 0002 (as v2 does); the database is still at 0001: migrations pending.
+    monkeypatch.setattr(migration_state, "shipped_heads", lambda *a: ("0002_note_tags",))
+    monkeypatch.setattr(migration_state, "shipped_revisions", lambda *a: frozenset({"0001_initial", "0002_note_tags"}))
+    resp = make_client().get("/readyz")
+    assert resp.status_code == 503
+    body = resp.get_json()
+    assert body["alembic_revision"] == "0001_initial" and body["expected_revision"] == "0002_note_tags"
+    assert "behind" in body["reason"]
 
 
 def test_alembic_without_database_url_fails_clearly(tmp_path):

@@ -100,11 +100,13 @@ def test_v2_upgrade_keeps_data_and_serves_tags(release_tree, db_url, redis_url, 
     assert http("GET", base + "/healthz")[1]["version"] == "2.0.0"
 
 
-def test_v1_code_is_not_ready_on_a_v2_schema(release_tree, db_url, make_client):
+def test_v1_code_is_ready_on_a_v2_schema_it_does_not_know(release_tree, db_url, make_client):
+    # A rollback: v2 migrated (expand-first), v1 runs again on the newer schema and says so.
     alembic(release_tree("v2.0.0"), db_url, "upgrade", "head")
     resp = make_client().get("/readyz")  # in-process app is v1 (head 0001_initial)
-    assert resp.status_code == 503
-    assert resp.get_json()["alembic_revision"] == "0002_note_tags"
+    assert resp.status_code == 200
+    assert resp.get_json()["alembic_revision"] == "0002_note_tags" and resp.get_json()["schema"] == "ahead"
+    assert make_client().post("/notes", json={"body": "v1 writes on the v2 schema"}).status_code == 201
 
 
 def test_broken_release_healthz_always_503(release_tree, db_url, redis_url, processes, tmp_path):

@@ -176,9 +176,13 @@ def create_app(config: Optional[Config] = None) -> Flask:
             return _not_ready("database has no alembic revision (migrations not applied)", None, expected)
         if len(current) > 1:
             return _not_ready("database has several alembic revisions", ",".join(current), expected)
+        if cur != expected and cur in migration_state.shipped_revisions():
+            return _not_ready("migrations pending: the database is behind this release's head", cur, expected)
         if cur != expected:
-            return _not_ready("alembic revision differs from this release's head", cur, expected)
-        return jsonify({"status": "ok", "alembic_revision": cur})
+            # A revision this release does not ship: a newer release migrated the database. Migrations are
+            # expand-first, so an older release (a rollback) still runs on the newer schema.
+            return jsonify({"status": "ok", "alembic_revision": cur, "schema": "ahead", "expected_revision": expected})
+        return jsonify({"status": "ok", "alembic_revision": cur, "schema": "current"})
 
     def _not_ready(reason: str, current: Optional[str], expected: Optional[str]) -> Response:
         resp = jsonify({

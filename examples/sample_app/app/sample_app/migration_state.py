@@ -23,6 +23,18 @@ def shipped_heads(migrations_dir: str = MIGRATIONS_DIR) -> Tuple[str, ...]:
     return tuple(sorted(ScriptDirectory(migrations_dir).get_heads()))
 
 
+@functools.lru_cache(maxsize=1)
+def shipped_revisions(migrations_dir: str = MIGRATIONS_DIR) -> frozenset:
+    """Every revision this release ships (not only the heads)."""
+    import logging
+
+    from alembic.script import ScriptDirectory
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+    return frozenset(rev.revision for rev in ScriptDirectory(migrations_dir).walk_revisions())
+
+
 def current_revisions(conn: psycopg.Connection) -> Optional[Tuple[str, ...]]:
     """Revisions in alembic_version, () when empty, None when the table does not exist."""
     try:
