@@ -12,7 +12,7 @@ import testinfra
 
 from conftest import http, run_playbook
 
-testinfra_hosts = ["app_servers"]
+testinfra_hosts = ["app_servers"]  # every test takes `host`, so pytest keeps them in file order
 
 NAME = os.environ.get("MOLECULE_SCENARIO_NAME", "migrations")
 CONVERGE = "../molecule/migrations/converge.yml"  # run_playbook() resolves playbooks/<name>
@@ -47,7 +47,7 @@ def tables(db) -> set[str]:
     return set(sql(db, "select tablename from pg_tables where schemaname = 'public'"))
 
 
-def test_converge_applied_exactly_the_v2_revision(db):
+def test_converge_applied_exactly_the_v2_revision(host, db):
     assert revision(db) == ["0002_note_tags"]
     assert "tag" in columns(db, "notes")
     # The notes written on v1 are still there.
@@ -59,7 +59,7 @@ def test_the_current_release_is_still_v1(host):
     assert http(host, "GET", "/version")[1]["version"] == "1.0.0"
 
 
-def test_check_mode_lists_the_pending_migration_and_applies_nothing(db):
+def test_check_mode_lists_the_pending_migration_and_applies_nothing(host, db):
     before = tables(db)
     run_playbook(CONVERGE, "-e", "systemd_release_git_ref=broken-migration", "-e", "migrations_scenario_build_only=true", check=True)
     proc = run_playbook(CONVERGE, "--check", "-e", "systemd_release_git_ref=broken-migration", check=True)
@@ -68,7 +68,7 @@ def test_check_mode_lists_the_pending_migration_and_applies_nothing(db):
     assert tables(db) == before and "archived" not in columns(db, "notes")
 
 
-def test_a_broken_migration_fails_naming_it_and_leaves_the_schema_as_it_was(db):
+def test_a_broken_migration_fails_naming_it_and_leaves_the_schema_as_it_was(host, db):
     proc = run_playbook(CONVERGE, "-e", "systemd_release_git_ref=broken-migration", check=False)
     assert proc.returncode != 0
     assert "migration 0003_broken" in proc.output and 'archived_at' in proc.output, proc.output[-3000:]

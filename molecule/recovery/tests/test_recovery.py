@@ -1,0 +1,195 @@
+"""The recovery procedures as an operator runs them: counts before and after, --check changing nothing, the
+confirmation threshold, a dead-letter replay resumed without duplicates, key deletion and a failed unit's
+restart. The tests run in file order on the db host; each sets up its own data."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import run_playbook
+
+testinfra_hosts = ["db_servers"]
+
+LOG = "/var/log/shipshape/recovery.jsonl"
+
+
+def sh(host, cmd: str) -> str:
+    out = host.run(cmd)
+    assert out.rc == 0, f"{cmd}: {out.stderr}"
+    return out.stdout.strip()
+
+
+def sql(host, query: str) -> str:
+    return sh(host, f"sudo -u postgres psql -X -d sample_app -tAc \"{query}\"")
+
+
+def redis(host, *args: str) -> str:
+    return sh(host, "redis-cli " + " ".join(f"'{a}'" for a in args))
+
+
+def outbox_counts(host) -> dict[str, int]:
+    rows = sql(host, "SELECT status, count(*) FROM outbox GROUP BY status ORDER BY status")
+    return {s: int(n) for s, n in (line.split("|") for line in rows.splitlines() if line)}
+
+
+def last_log(host) -> dict:
+    return json.loads(host.file(LOG).content_string.strip().splitlines()[-1])
+
+
+def recovery(*args: str, check: bool | None = True):
+    """playbooks/recovery.yml; .output with whitespace squeezed (the YAML callback wraps long messages)."""
+    proc = run_playbook("recovery.yml", *args, check=check)
+    proc.output = " ".join(proc.output.split())
+    return proc
+
+
+@pytest.fixture()
+def outbox(host):
+    """5 failed rows (attempts 1, 3, 3, 5, 5; two of them 10 days old) and 3 pending ones."""
+    sql(host, "TRUNCATE outbox; "
+              "INSERT INTO outbox (event_type, status, attempts, created_at) VALUES "
+              "('a', 'failed', 1, now()), ('b', 'failed', 3, now()), ('c', 'failed', 3, now() - interval '10 days'), "
+              "('d', 'failed', 5, now()), ('e', 'failed', 5, now() - interval '10 days'), "
+              "('f', 'pending', 0, now()), ('g', 'pending', 0, now()), ('h', 'pending', 0, now())")
+    assert outbox_counts(host) == {"failed": 5, "pending": 3}
+
+
+def fill_dlq(host, n: int):
+    redis(host, "DEL", "events:dead", "events:dead:replayed")
+    for i in range(1, n + 1):
+        redis(host, "XADD", "events:dead", f"{i}-1", "type", "order.created", "order_id", str(i))
+
+
+def test_converge_replayed_the_dead_letters_once(host):
+    assert redis(host, "XLEN", "events:dead") == "0"
+    assert redis(host, "XLEN", "events") == "4"  # converge and idempotence: no duplicates
+    assert redis(host, "HLEN", "events:dead:replayed") == "4"
+    entry = last_log(host)
+    assert entry["action"] == "stream_replay" and entry["changed"] is False and entry["count"] == 0
+    first = [json.loads(line) for line in host.file(LOG).content_string.splitlines()][0]
+    assert first["replayed"] == 4 and first["before"]["source_length"] == 4 and first["after"]["target_length"] == 4
+    assert first["after"]["groups"][0]["name"] == "workers"
+
+
+def test_outbox_check_mode_counts_and_changes_nothing(host, outbox):
+    proc = recovery("-e", "recovery_action=outbox_requeue", "-e", "recovery_confirm_threshold=2", "--check")
+    assert "Would requeue 5 failed rows of outbox" in proc.output
+    assert "the real run needs -e recovery_confirm=true" in proc.output
+    assert outbox_counts(host) == {"failed": 5, "pending": 3}
+
+
+def test_outbox_refuses_above_the_threshold_without_confirmation(host, outbox):
+    proc = recovery("-e", "recovery_action=outbox_requeue", "-e", "recovery_confirm_threshold=2", check=False)
+    assert proc.returncode != 0
+    assert "outbox_requeue would touch 5 failed rows of outbox, more than recovery_confirm_threshold (2)" in proc.output
+    assert "recovery_confirm=true" in proc.output
+    assert outbox_counts(host) == {"failed": 5, "pending": 3}
+    entry = last_log(host)
+    assert entry["refused"] is True and entry["count"] == 5 and entry["changed"] is False
+
+
+def test_outbox_requeue_with_confirmation_then_nothing_left(host, outbox):
+    proc = recovery("-e", "recovery_action=outbox_requeue", "-e", "recovery_confirm_threshold=2",
+                    "-e", "recovery_confirm=true")
+    assert "Requeued 5 failed rows" in proc.output
+    assert outbox_counts(host) == {"pending": 8}
+    assert sql(host, "SELECT count(*) FROM outbox WHERE attempts <> 0") == "0"
+    entry = last_log(host)
+    assert entry["requeued"] == 5 and entry["counts_before"] == {"failed": 5, "pending": 3}
+    assert entry["counts_after"] == {"pending": 8} and entry["changed"] is True
+
+    again = recovery("-e", "recovery_action=outbox_requeue")
+    assert "changed=0" in again.output and "failed=0" in again.output
+    assert last_log(host)["count"] == 0
+
+
+def test_outbox_filters(host, outbox):
+    recovery("-e", "recovery_action=outbox_requeue", "-e", "recovery_outbox_min_attempts=3",
+             "-e", "recovery_outbox_max_age='7 days'")
+    assert outbox_counts(host) == {"failed": 3, "pending": 5}
+    assert sql(host, "SELECT event_type FROM outbox WHERE status = 'failed' ORDER BY 1").split() == ["a", "c", "e"]
+
+
+def test_stream_replay_check_mode_changes_nothing(host):
+    fill_dlq(host, 3)
+    before = redis(host, "XLEN", "events")
+    proc = recovery("-e", "recovery_action=stream_replay", "--check")
+    assert "Would replay 3 entries of events:dead" in proc.output
+    assert redis(host, "XLEN", "events:dead") == "3" and redis(host, "XLEN", "events") == before
+
+
+def test_stream_replay_interrupted_and_resumed_without_duplicates(host):
+    fill_dlq(host, 5)
+    # as if killed between XADD and XDEL: 1-1 was added to events and recorded, but is still in the DLQ
+    new_id = redis(host, "XADD", "events", "*", "type", "order.created", "order_id", "1")
+    redis(host, "HSET", "events:dead:replayed", "1-1", new_id)
+    start = int(redis(host, "XLEN", "events"))
+
+    recovery("-e", "recovery_action=stream_replay", "-e", "recovery_stream_max_entries=2")
+    assert redis(host, "XLEN", "events:dead") == "3"
+    assert int(redis(host, "XLEN", "events")) == start + 1  # 1-1 only deleted, 2-1 replayed
+    entry = last_log(host)
+    assert (entry["replayed"], entry["already_replayed"], entry["deleted"]) == (1, 1, 2)
+
+    recovery("-e", "recovery_action=stream_replay")
+    assert redis(host, "XLEN", "events:dead") == "0"
+    assert int(redis(host, "XLEN", "events")) == start + 4  # only the 4 not yet replayed
+    lines = redis(host, "XRANGE", "events", "-", "+").splitlines()
+    order_ids = [lines[i + 1] for i, line in enumerate(lines) if line == "order_id"]
+    assert sorted(order_ids[-5:]) == ["1", "2", "3", "4", "5"]
+
+
+def test_stream_replay_refuses_above_the_threshold(host):
+    fill_dlq(host, 3)
+    proc = recovery("-e", "recovery_action=stream_replay", "-e", "recovery_confirm_threshold=2", check=False)
+    assert proc.returncode != 0 and "would touch 3 entries of events:dead" in proc.output
+    assert redis(host, "XLEN", "events:dead") == "3"
+    recovery("-e", "recovery_action=stream_replay", "-e", "recovery_confirm_threshold=2", "-e", "recovery_confirm=true")
+    assert redis(host, "XLEN", "events:dead") == "0"
+
+
+def test_delete_keys_counts_and_deletes(host):
+    for jti in ("a1", "b2", "c3"):
+        redis(host, "SET", f"owner:botlink:jti:{jti}", "1")
+    redis(host, "SET", "owner:session:keep", "1")
+    redis(host, "SET", "cache:single", "1")
+    proc = recovery("-e", "recovery_action=delete_keys",
+                    "-e", '{"recovery_delete_patterns": ["owner:botlink:jti:*"], "recovery_delete_keys": ["cache:single"]}',
+                    "--check")
+    assert "Would delete 4 keys" in proc.output
+    assert redis(host, "EXISTS", "owner:botlink:jti:a1") == "1"
+
+    recovery("-e", "recovery_action=delete_keys",
+             "-e", '{"recovery_delete_patterns": ["owner:botlink:jti:*"], "recovery_delete_keys": ["cache:single"]}')
+    entry = last_log(host)
+    assert entry["deleted"] == 4 and entry["per_source"] == {"owner:botlink:jti:*": 3, "cache:single": 1}
+    assert redis(host, "EXISTS", "owner:botlink:jti:a1", "owner:botlink:jti:b2", "cache:single") == "0"
+    assert redis(host, "EXISTS", "owner:session:keep") == "1"
+
+
+def test_restart_unit_captures_the_failed_units_log(host):
+    host.run("systemctl reset-failed recovery-broken.service")
+    host.run("systemd-run --unit=recovery-broken --property=CollectMode=inactive "
+             "/bin/sh -c 'echo recovery-marker-boom; exit 1'")
+    assert host.run("for i in $(seq 20); do systemctl is-failed -q recovery-broken && exit 0; sleep 0.5; done; exit 1").rc == 0
+
+    recovery("-e", "recovery_action=restart_unit", "-e", "recovery_unit=recovery-broken.service")
+    entry = last_log(host)
+    assert entry["restarted"] is True and entry["before"]["ActiveState"] == "failed"
+    assert any("recovery-marker-boom" in line for line in entry["log_lines"])
+
+
+def test_restart_unit_refuses_an_active_unit(host):
+    host.run("systemctl stop recovery-sleeper.service")
+    sh(host, "systemd-run --unit=recovery-sleeper /bin/sleep 600")
+    proc = recovery("-e", "recovery_action=restart_unit", "-e", "recovery_unit=recovery-sleeper.service", check=False)
+    assert proc.returncode != 0
+    assert "Unit recovery-sleeper.service is active (running), not failed: not restarting it" in proc.output
+    entry = last_log(host)
+    assert entry["refused"] is True and entry["before"]["ActiveState"] == "active" and entry["log_lines"] is not None
+    pid = sh(host, "systemctl show -p MainPID --value recovery-sleeper")
+    recovery("-e", "recovery_action=restart_unit", "-e", "recovery_unit=recovery-sleeper.service", "-e", "recovery_force=true")
+    assert sh(host, "systemctl show -p MainPID --value recovery-sleeper") != pid
+    host.run("systemctl stop recovery-sleeper.service")

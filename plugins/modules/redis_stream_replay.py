@@ -1,0 +1,331 @@
+#!/usr/bin/python
+# Copyright: shipshape maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: redis_stream_replay
+short_description: Replay a Redis Streams dead-letter stream into its stream, once per entry
+description:
+  - Reads the dead-letter stream O(source) in batches of O(batch_size) (C(XRANGE ... COUNT)), adds each entry's
+    fields to O(target) (C(XADD)) and deletes it from O(source) (C(XDEL)) only after the add succeeded.
+  - Each add and its record in the hash O(replayed_key) (original id -> new id) are written by one Lua script,
+    atomically, before the C(XDEL). An entry whose id is already in the hash is not added again, only deleted,
+    so a run interrupted between the add and the delete, or run twice, does not duplicate entries.
+  - Reports both streams' lengths and the consumer groups of O(target) (C(XINFO GROUPS)) before and after.
+  - In check mode, counts the entries that would be replayed and those that would only be deleted, and changes
+    nothing.
+version_added: 0.1.0
+author: shipshape maintainers (@shipshape)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+options:
+  host:
+    description: The server's host name or address.
+    type: str
+    default: localhost
+  port:
+    description: The server's port.
+    type: int
+    default: 6379
+  db:
+    description: The database number.
+    type: int
+    default: 0
+  username:
+    description: The ACL user to authenticate as (Redis 6+); empty for the C(default) user.
+    type: str
+    default: ""
+  password:
+    description: The password (C(requirepass) or the ACL user's); empty for none.
+    type: str
+    default: ""
+  tls:
+    description: Connect with TLS.
+    type: bool
+    default: false
+  ca_cert:
+    description: With O(tls=true), a CA bundle to verify the server's certificate against instead of the system's.
+    type: path
+    default: ""
+  validate_certs:
+    description: With O(tls=true), whether to verify the server's certificate and host name.
+    type: bool
+    default: true
+  timeout:
+    description: Seconds to wait for the connection and for each reply.
+    type: float
+    default: 10.0
+  source:
+    description: The dead-letter stream to read and empty.
+    type: str
+    default: events:dead
+  target:
+    description: The stream the entries are added to (with new ids, C(XADD *)).
+    type: str
+    default: events
+  replayed_key:
+    description:
+      - The hash recording each replayed entry, original id -> new id in O(target).
+      - Empty for C(<source>:replayed).
+    type: str
+    default: ""
+  batch_size:
+    description: Entries read by one C(XRANGE) (its C(COUNT)) and deleted by one C(XDEL).
+    type: int
+    default: 100
+  max_entries:
+    description: The most entries to handle in this run (replayed or only deleted); 0 for all.
+    type: int
+    default: 0
+attributes:
+  check_mode:
+    support: full
+    details: Counts what would be replayed (RV(replayed)) and only deleted (RV(already_replayed)), and changes nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+notes:
+  - Speaks the Redis protocol over a plain (optionally TLS) socket, the collection's own client, so that the
+    commands of one run share one connection; redis-py is not needed.
+  - Needs Redis 6.2 or later (exclusive C(XRANGE) ranges) and the right to run C(EVAL).
+  - The record hash keeps growing; it is what makes the replay safe to repeat, delete it only when no replay
+    is running and the dead-letter stream is empty.
+  - Entries added to O(source) while the module runs may or may not be replayed by this run.
+"""
+
+EXAMPLES = r"""
+- name: Replay the dead letters of the events stream
+  shipshape.ops.redis_stream_replay:
+    source: events:dead
+    target: events
+  register: replay
+
+- name: How many would be replayed (check mode counts, changes nothing)
+  shipshape.ops.redis_stream_replay:
+    host: redis.internal
+    password: "{{ vault_redis_password }}"
+    source: orders:dead
+    target: orders
+  check_mode: true
+
+- name: Replay at most 1000, in batches of 200
+  shipshape.ops.redis_stream_replay:
+    max_entries: 1000
+    batch_size: 200
+"""
+
+RETURN = r"""
+replayed:
+  description: Entries added to O(target) and deleted from O(source) (in check mode, that would be).
+  returned: always
+  type: int
+  sample: 12
+already_replayed:
+  description:
+    - Entries already recorded as replayed by an earlier run, only deleted from O(source) (in check mode, that
+      would be).
+  returned: always
+  type: int
+  sample: 1
+deleted:
+  description: Entries deleted from O(source) (0 in check mode).
+  returned: always
+  type: int
+  sample: 13
+ids:
+  description: Original id -> new id of the entries replayed by this run (the first 1000).
+  returned: always
+  type: dict
+  sample: {"1764061200000-0": "1764064800123-0"}
+replayed_key:
+  description: The hash recording the replayed entries.
+  returned: always
+  type: str
+  sample: events:dead:replayed
+before:
+  description: The streams before the run.
+  returned: always
+  type: dict
+  contains:
+    source_length:
+      description: C(XLEN) of O(source).
+      type: int
+    target_length:
+      description: C(XLEN) of O(target).
+      type: int
+    groups:
+      description: C(XINFO GROUPS) of O(target), one dict per group (C(name), C(consumers), C(pending),
+        C(last-delivered-id), and on Redis 7 C(entries-read), C(lag)); empty when O(target) does not exist.
+      type: list
+      elements: dict
+  sample: {"source_length": 13, "target_length": 200, "groups": [{"name": "workers", "consumers": 2, "pending": 0,
+           "last-delivered-id": "1764064800000-0", "entries-read": 200, "lag": 0}]}
+after:
+  description: The streams after the run, as RV(before).
+  returned: always
+  type: dict
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_bytes, to_text
+from ansible_collections.shipshape.ops.plugins.module_utils import redis_client
+
+MAX_IDS_RETURNED = 1000
+
+# KEYS: target, record hash; ARGV: original id, then the entry's fields and values.
+# Adds the entry and records it in one step, unless it is already recorded; returns the new id, or false.
+REPLAY_SCRIPT = """
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return false end
+local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+redis.call('HSET', KEYS[2], ARGV[1], id)
+return id
+"""
+
+
+def connect(params):
+    """One connection for the whole run (the collection's RESP client)."""
+    return redis_client.RespClient(params)
+
+
+def text(value):
+    return to_text(value, errors="surrogate_or_strict") if isinstance(value, bytes) else value
+
+
+class Replayer(object):
+    def __init__(self, client, source, target, record, batch_size, max_entries, check_mode):
+        self.client = client
+        self.source = to_bytes(source)
+        self.target = to_bytes(target)
+        self.record = to_bytes(record)
+        self.batch_size = batch_size
+        self.max_entries = max_entries
+        self.check_mode = check_mode
+        self.replayed = 0
+        self.already_replayed = 0
+        self.deleted = 0
+        self.ids = {}
+
+    def groups(self):
+        if not self.client.command("EXISTS", self.target):
+            return []
+        groups = []
+        for flat in self.client.command("XINFO", "GROUPS", self.target) or []:
+            group = {}
+            for key, value in zip(flat[0::2], flat[1::2]):
+                group[text(key)] = text(value)
+            groups.append(group)
+        return groups
+
+    def state(self):
+        return dict(
+            source_length=int(self.client.command("XLEN", self.source)),
+            target_length=int(self.client.command("XLEN", self.target)),
+            groups=self.groups(),
+        )
+
+    def batches(self):
+        """Entries of the source, (id, [field, value, ...]), a batch at a time, up to max_entries."""
+        start = b"-"
+        left = self.max_entries or None
+        while left is None or left > 0:
+            count = self.batch_size if left is None else min(self.batch_size, left)
+            entries = self.client.command("XRANGE", self.source, start, b"+", "COUNT", count) or []
+            if not entries:
+                return
+            yield entries
+            if left is not None:
+                left -= len(entries)
+            if len(entries) < count:
+                return
+            start = b"(" + entries[-1][0]
+
+    def replay_one(self, entry_id, fields):
+        if not fields:  # XADD needs at least one field; Redis never stores an empty entry
+            raise redis_client.RedisError("entry %s of %s has no fields" % (text(entry_id), text(self.source)))
+        new_id = self.client.command("EVAL", REPLAY_SCRIPT, 2, self.target, self.record, entry_id, *fields)
+        return new_id
+
+    def run(self):
+        for entries in self.batches():
+            ids = [entry[0] for entry in entries]
+            recorded = self.client.command("HMGET", self.record, *ids)
+            done = []
+            for (entry_id, fields), previous in zip(entries, recorded):
+                if previous is not None:
+                    self.already_replayed += 1
+                elif self.check_mode:
+                    self.replayed += 1
+                else:
+                    new_id = self.replay_one(entry_id, fields)
+                    if new_id is None:  # recorded meanwhile by another run: that one added it
+                        self.already_replayed += 1
+                    else:
+                        self.replayed += 1
+                        if len(self.ids) < MAX_IDS_RETURNED:
+                            self.ids[text(entry_id)] = text(new_id)
+                done.append(entry_id)
+            if done and not self.check_mode:
+                self.deleted += int(self.client.command("XDEL", self.source, *done))
+
+
+def main():
+    argument_spec = redis_client.redis_argument_spec()
+    argument_spec.update(
+        source=dict(type="str", default="events:dead"),
+        target=dict(type="str", default="events"),
+        replayed_key=dict(type="str", default="", no_log=False),
+        batch_size=dict(type="int", default=100),
+        max_entries=dict(type="int", default=0),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    p = module.params
+
+    if p["batch_size"] < 1:
+        module.fail_json(msg="batch_size must be at least 1, got %s" % p["batch_size"])
+    if p["max_entries"] < 0:
+        module.fail_json(msg="max_entries cannot be negative, got %s" % p["max_entries"])
+    if not p["source"] or not p["target"]:
+        module.fail_json(msg="source and target must be named")
+    record = p["replayed_key"] or "%s:replayed" % p["source"]
+    if len(set([p["source"], p["target"], record])) < 3:
+        module.fail_json(msg="source, target and replayed_key must be three different keys, got %s, %s and %s"
+                         % (p["source"], p["target"], record))
+
+    result = dict(changed=False, replayed=0, already_replayed=0, deleted=0, ids={}, replayed_key=record, before={}, after={})
+    where = "%s:%s db %s" % (p["host"], p["port"], p["db"])
+    try:
+        client = connect(p)
+    except redis_client.RedisError as exc:
+        module.fail_json(msg="Cannot connect to Redis at %s: %s" % (where, exc), **result)
+
+    replayer = Replayer(client, p["source"], p["target"], record, p["batch_size"], p["max_entries"], module.check_mode)
+    try:
+        result["before"] = replayer.state()
+        replayer.run()
+        result["after"] = result["before"] if module.check_mode else replayer.state()
+    except redis_client.RedisError as exc:
+        result.update(replayed=replayer.replayed, already_replayed=replayer.already_replayed,
+                      deleted=replayer.deleted, ids=replayer.ids)
+        module.fail_json(msg="Redis at %s, replaying %s into %s: %s (replayed %d so far; run again to resume)"
+                         % (where, p["source"], p["target"], exc, replayer.replayed),
+                         exception=traceback.format_exc(), **result)
+    except Exception as exc:
+        module.fail_json(msg="Unexpected error talking to Redis at %s: %s" % (where, exc),
+                         exception=traceback.format_exc(), **result)
+    finally:
+        client.close()
+
+    result.update(replayed=replayer.replayed, already_replayed=replayer.already_replayed,
+                  deleted=replayer.deleted, ids=replayer.ids)
+    result["changed"] = (replayer.replayed + replayer.already_replayed) > 0
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
