@@ -20,43 +20,8 @@ version_added: 0.1.0
 author: shipshape maintainers (@shipshape)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - shipshape.ops.redis
 options:
-  host:
-    description: The server's host name or address.
-    type: str
-    default: localhost
-  port:
-    description: The server's port.
-    type: int
-    default: 6379
-  db:
-    description: The database number.
-    type: int
-    default: 0
-  username:
-    description: The ACL user to authenticate as (Redis 6+); empty for the C(default) user.
-    type: str
-    default: ""
-  password:
-    description: The password (C(requirepass) or the ACL user's); empty for none.
-    type: str
-    default: ""
-  tls:
-    description: Connect with TLS.
-    type: bool
-    default: false
-  ca_cert:
-    description: With O(tls=true), a CA bundle to verify the server's certificate against instead of the system's.
-    type: path
-    default: ""
-  validate_certs:
-    description: With O(tls=true), whether to verify the server's certificate and host name.
-    type: bool
-    default: true
-  timeout:
-    description: Seconds to wait for the connection and for each reply.
-    type: float
-    default: 10.0
   patterns:
     description:
       - Glob-style patterns (as C(SCAN MATCH) takes them) whose keys to delete, for example C(cache:user:*).

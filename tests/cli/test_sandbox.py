@@ -64,6 +64,18 @@ def shipshape(state: Path, *args: str, timeout: int = 900) -> subprocess.Complet
                           env=ansible_env(), capture_output=True, text=True, timeout=timeout)
 
 
+def shipshape_when_free(state: Path, *args: str) -> subprocess.CompletedProcess:
+    """The sandbox may be shared: another deploy may hold the lock (exit 4), or the containers may be
+    re-created under us (exit 2). Wait and try again, as a person would, within LOCK_WAIT_S."""
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        done = shipshape(state, *args)
+        if done.returncode not in (2, 4) or time.monotonic() > deadline:
+            return done
+        time.sleep(10)
+        ensure_sandbox()
+
+
 @pytest.fixture(scope="module")
 def state(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("sandbox-state")
@@ -71,15 +83,7 @@ def state(tmp_path_factory) -> Path:
 
 def test_deploy(sandbox, state):
     # v2.0.0 deploys from any state the sandbox may be in (fresh, or already on v2: then nothing changes).
-    # The sandbox may be shared: another deploy may hold the lock (exit 4), or the containers may be
-    # re-created under us (exit 2). Wait and try again, as a person would, within LOCK_WAIT_S.
-    deadline = time.monotonic() + LOCK_WAIT_S
-    while True:
-        done = shipshape(state, "deploy", "--ref", "v2.0.0", "--yes")
-        if done.returncode not in (2, 4) or time.monotonic() > deadline:
-            break
-        time.sleep(10)
-        ensure_sandbox()
+    done = shipshape_when_free(state, "deploy", "--ref", "v2.0.0", "--yes")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
     runs = sorted((state / "runs").iterdir())
     report = json.loads((runs[-1] / "report.json").read_text())
@@ -106,13 +110,7 @@ def test_health(sandbox, state):
 
 
 def test_rollback_to_an_unknown_release_is_one_line(sandbox, state):
-    deadline = time.monotonic() + LOCK_WAIT_S
-    while True:
-        done = shipshape(state, "rollback", "--to", "nosuch", "--yes")
-        if done.returncode not in (2, 4) or time.monotonic() > deadline:
-            break
-        time.sleep(10)
-        ensure_sandbox()
+    done = shipshape_when_free(state, "rollback", "--to", "nosuch", "--yes")
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr
     (line,) = [x for x in done.stderr.splitlines() if x.startswith("shipshape rollback:")]
     assert "rollback_to: release 'nosuch' does not exist on app (releases there:" in line
