@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg  # a pinned dependency of the venv, only to fill the database
 import pytest
 
-from conftest import run_ansible_module
+from module_runner import run_ansible_module
 
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import run_ansible_module
+from module_runner import run_ansible_module
 import redis  # the venv's client (a pinned dependency), only to fill and inspect the server
 
 SYSTEM_PYTHON = "/usr/bin/python3"

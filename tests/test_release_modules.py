@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import run_ansible_module
+from module_runner import run_ansible_module
 
 
 def module(ansible_env, name: str, args: dict, check: bool = False) -> tuple[int, dict]:

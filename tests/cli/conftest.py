@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
+from cli_paths import DATA, HERE, LOCAL_INVENTORY, PLAYBOOKS, PRODUCTION_INVENTORY, ROOT  # noqa: F401
+
 if str(ROOT / "src") not in sys.path:  # the package works from the checkout even when not installed
     sys.path.insert(0, str(ROOT / "src"))
 
@@ -18,10 +18,6 @@ from shipshape.cli import main  # noqa: E402
 from shipshape.commands import App  # noqa: E402
 from shipshape.runner import PlaybookRunner  # noqa: E402
 
-PLAYBOOKS = HERE / "playbooks"
-LOCAL_INVENTORY = HERE / "inventories" / "local.yml"
-PRODUCTION_INVENTORY = HERE / "inventories" / "production.yml"
-DATA = HERE / "data"
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import LOCAL_INVENTORY, PRODUCTION_INVENTORY, ROOT
+from cli_paths import LOCAL_INVENTORY, PRODUCTION_INVENTORY, ROOT
 
 from shipshape.events import EventCollector
 from shipshape.runner import PlaybookRunner, RunSpec

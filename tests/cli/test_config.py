@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import ROOT
+from cli_paths import ROOT
 
 from shipshape.config import UsageError, collection_root, default_state_dir, new_run_id, parse_extra_vars
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import LOCAL_INVENTORY, PLAYBOOKS
+from cli_paths import LOCAL_INVENTORY, PLAYBOOKS
 
 
 def play(cli, name, *extra):

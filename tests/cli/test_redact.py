@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ROOT
+from cli_paths import ROOT
 
 from shipshape.redact import MASK, Redactor, is_secret_key, no_log_options
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import LOCAL_INVENTORY, PLAYBOOKS, PRODUCTION_INVENTORY
+from cli_paths import LOCAL_INVENTORY, PLAYBOOKS, PRODUCTION_INVENTORY
 
 SECRET = "S3cr3t-planted-XYZ"
 TOKEN = "T0ken-planted-ABC"

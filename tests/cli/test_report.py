@@ -7,7 +7,7 @@ import json
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import DATA
+from cli_paths import DATA
 
 from shipshape.events import EventCollector, failure_message
 from shipshape.report import RunReport, describe_result, to_json, to_junit, to_markdown, write_reports

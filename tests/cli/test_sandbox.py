@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from cli_paths import ROOT
 
 pytestmark = pytest.mark.sandbox
 

@@ -56,6 +56,9 @@ def run_module(capsys, monkeypatch):
     try:  # ansible-core 2.19 caches, per process, which events include a traceback; re-read it per run
         from ansible.module_utils._internal import _traceback
         monkeypatch.setattr(_traceback, "_module_tracebacks_enabled_events", None)
+        # Importing ansible.utils.display (the CLI's tests do, in this process) swaps in the controller's
+        # rule; a module runs in a process of its own, with the module's rule.
+        monkeypatch.setattr(_traceback, "_is_traceback_enabled", _traceback._is_module_traceback_enabled)
     except (ImportError, AttributeError):
         pass
 

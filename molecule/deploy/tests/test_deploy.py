@@ -84,9 +84,47 @@ def test_rolling_forward_again_reuses_the_built_release(host):
     assert http(host, "GET", "/readyz")[0] == 200
 
 
-def test_broken_release_is_rolled_back_automatically(host):
+def poll_version(host):
+    """Ask /version five times a second from inside the app host until stopped; returns a stop function
+    that gives every answer (a failed request is an empty line)."""
+    host.run("rm -f /tmp/poll.log; systemd-run --unit=poller --collect --quiet sh -c "
+             "'while :; do curl -s -m 10 http://127.0.0.1:8000/version >> /tmp/poll.log; echo >> /tmp/poll.log; sleep 0.2; done'")
+
+    def stop() -> list[str]:
+        host.run("systemctl stop poller")
+        return host.file("/tmp/poll.log").content_string.splitlines()
+
+    return stop
+
+
+def test_broken_release_fails_as_a_candidate_and_never_serves(host):
+    before = current_release(host)
+    stop = poll_version(host)
+    try:
+        proc = run_playbook("deploy.yml", "-e", "systemd_release_git_ref=broken", "-e", "deploy_health_retries=3", check=False)
+    finally:
+        answers = stop()
+    assert proc.returncode != 0
+    assert "failed its candidate check" in proc.output and "it never served a request" in proc.output, proc.output[-3000:]
+    # The live release answered every request, throughout (the last line may be cut by the stop).
+    answers = answers[:-1]
+    assert len(answers) > 10
+    failed = [line for line in answers if not line or json.loads(line)["version"] != "2.0.0"]
+    assert not failed, f"{len(failed)} of {len(answers)} requests did not get 2.0.0: {set(failed)}"
+    assert current_release(host)["id"] == before["id"]
+    refused = [e for e in history(host) if e.get("version", "").endswith("broken")]
+    assert refused and refused[-1]["result"] == "refused"
+    marker = host.file(f"{ROOT_DIR}/releases/{refused[-1]['to']}/.shipshape-failed")
+    assert "candidate check" in json.loads(marker.content_string)["reason"]
+    assert not host.service("sample_app-candidate").is_running
+
+
+def test_broken_release_is_rolled_back_automatically_after_the_switch(host):
+    # Without a candidate check the broken release is switched to, fails the health gate, and the deploy
+    # switches back by itself. (It is marked failed already: forced.)
     before = current_release(host)["id"]
-    proc = run_playbook("deploy.yml", "-e", "systemd_release_git_ref=broken", "-e", "deploy_health_retries=3", check=False)
+    proc = run_playbook("deploy.yml", "-e", "systemd_release_git_ref=broken", "-e", "deploy_health_retries=3",
+                        "-e", '{"deploy_candidate_checks": [], "systemd_release_force": true}', check=False)
     out = proc.output
     assert proc.returncode != 0
     assert "failed on" in out and f"rolled back to {before}, which is ok" in out and "is marked failed" in out, out[-3000:]
@@ -94,7 +132,7 @@ def test_broken_release_is_rolled_back_automatically(host):
     assert status == 200 and body["version"] == "2.0.0"
     assert current_release(host)["id"] == before
     broken = [e for e in history(host) if e.get("version", "").endswith("broken")]
-    assert broken and broken[-1]["result"] == "rolled_back"
+    assert broken[-1]["result"] == "rolled_back"
     marker = host.file(f"{ROOT_DIR}/releases/{broken[-1]['to']}/.shipshape-failed")
     assert "health gate" in json.loads(marker.content_string)["reason"]
 
