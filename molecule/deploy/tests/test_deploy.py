@@ -86,9 +86,9 @@ def test_rolling_forward_again_reuses_the_built_release(host):
 
 def poll_version(host):
     """Ask /version five times a second from inside the app host until stopped; returns a stop function
-    that gives every answer (a failed request is an empty line)."""
+    that gives every answer, one a line (a request that got no answer is FAILED)."""
     host.run("rm -f /tmp/poll.log; systemd-run --unit=poller --collect --quiet sh -c "
-             "'while :; do curl -s -m 10 http://127.0.0.1:8000/version >> /tmp/poll.log; echo >> /tmp/poll.log; sleep 0.2; done'")
+             "'while :; do r=$(curl -s -m 10 http://127.0.0.1:8000/version); echo \"${r:-FAILED}\" >> /tmp/poll.log; sleep 0.2; done'")
 
     def stop() -> list[str]:
         host.run("systemctl stop poller")
@@ -109,7 +109,7 @@ def test_broken_release_fails_as_a_candidate_and_never_serves(host):
     # The live release answered every request, throughout (the last line may be cut by the stop).
     answers = answers[:-1]
     assert len(answers) > 10
-    failed = [line for line in answers if not line or json.loads(line)["version"] != "2.0.0"]
+    failed = [line for line in answers if line == "FAILED" or json.loads(line)["version"] != "2.0.0"]
     assert not failed, f"{len(failed)} of {len(answers)} requests did not get 2.0.0: {set(failed)}"
     assert current_release(host)["id"] == before["id"]
     refused = [e for e in history(host) if e.get("version", "").endswith("broken")]
