@@ -13,6 +13,7 @@ import json
 import os
 import shlex
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -94,6 +95,12 @@ class PlaybookRunner:
             "ANSIBLE_COLLECTIONS_PATH": str(self.collection_root / ".collections"),
             "ANSIBLE_RETRY_FILES_ENABLED": "False",
         }
+        # Run as /path/.venv/bin/shipshape (a systemd timer, cron) the venv is not on PATH: ansible-playbook
+        # must still be the one installed beside this interpreter.
+        path = os.environ.get("PATH", os.defpath)
+        bindir = str(Path(sys.executable).parent)
+        if bindir not in path.split(os.pathsep):
+            env["PATH"] = os.pathsep.join([bindir, path])
         return env
 
     def build_kwargs(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+
 import pytest
 from cli_paths import LOCAL_INVENTORY, PRODUCTION_INVENTORY, ROOT
 
@@ -122,3 +126,13 @@ def test_build_kwargs_is_plain_data(tmp_path):
     assert kwargs["cmdline"] == f"-e @{tmp_path / 'ev.json'} --diff"
     assert kwargs["verbosity"] == 2 and kwargs["ident"] == "main" and kwargs["quiet"] is True
     assert kwargs["settings"] == {"suppress_output_file": True}
+
+
+def test_the_venv_of_the_cli_comes_first_on_path_when_started_by_full_path(monkeypatch):
+    """A systemd timer runs /opt/shipshape/.venv/bin/shipshape with PATH=/usr/bin:/bin: ansible-playbook must still
+    be the venv's, not one from the system or none at all."""
+    bindir = str(Path(sys.executable).parent)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert PlaybookRunner(ROOT).envvars()["PATH"].split(os.pathsep) == [bindir, "/usr/bin", "/bin"]
+    monkeypatch.setenv("PATH", os.pathsep.join([bindir, "/usr/bin"]))
+    assert "PATH" not in PlaybookRunner(ROOT).envvars()

@@ -213,10 +213,41 @@ def test_a_backup_kept_on_another_host_is_fetched_through_the_controller(host):
     assert scratch_databases(host) == ""
 
 
-def test_the_schedule_installs_a_persistent_timer_that_runs_the_service_and_is_removed_when_disabled(host):
-    """The timer and the service, with a command that only records that it ran. NOT covered here: a scheduled
-    run of the real drill (that needs ansible and a checkout on the scheduler host)."""
-    host.run("rm -f /var/tmp/scheduled-drill-ran")
+def write_drill_inventory(host) -> None:
+    """The scheduler's inventory: this db host over the local connection, with the sandbox's db_servers vars."""
+    project = os.environ["MOLECULE_PROJECT_DIRECTORY"]
+    hosts = f"""---
+all:
+  vars:
+    ansible_python_interpreter: /usr/bin/python3
+    shipshape_environment: molecule
+    shipshape_db_host: 127.0.0.1
+    shipshape_db_name: sample_app
+    shipshape_db_user: sample_app
+    shipshape_db_password: molecule-db-password
+    shipshape_redis_url: redis://127.0.0.1:6379/0
+db_servers:
+  hosts:
+    {host.backend.get_hostname()}:
+      ansible_connection: local
+"""
+    inv = "/var/tmp/drill-inventory"
+    assert host.run(f"rm -rf {inv} && mkdir -p {inv}/group_vars").rc == 0
+    assert host.run(f"ln -s {project}/inventories/sandbox/group_vars/db_servers.yml {inv}/group_vars/db_servers.yml").rc == 0
+    assert host.run(f"cat > {inv}/hosts.yml <<'EOF'\n{hosts}EOF").rc == 0
+
+
+def test_the_schedule_installs_a_persistent_timer_whose_service_runs_a_real_drill_and_is_removed_when_disabled(host):
+    """The timer as `systemctl list-timers` shows it, and a manual start of its service: `shipshape drill --yes` of
+    the checkout, as the timer would run it, restores the newest backup, writes a passing report and lands in the
+    CLI's history on the scheduler host."""
+    python = os.environ.get("SHIPSHAPE_PYTHON_HOME", "/usr")
+    assert host.run(f"{os.environ['MOLECULE_PROJECT_DIRECTORY']}/.venv/bin/shipshape --version").rc == 0, (
+        f"the checkout's .venv does not run in the container (its Python is under {python}: run through "
+        "scripts/test, or export SHIPSHAPE_PYTHON_HOME before molecule create)")
+    write_drill_inventory(host)
+    drills = "/root/.local/state/shipshape/drills"
+    host.run(f"rm -rf {drills}")
     run_playbook("../molecule/restore_drill/schedule.yml", check=True)
     again = run_playbook("../molecule/restore_drill/schedule.yml", check=True)
     assert "changed=0" in again.output
@@ -225,8 +256,23 @@ def test_the_schedule_installs_a_persistent_timer_that_runs_the_service_and_is_r
     assert "OnCalendar=*-*-01 04:00:00" in show and "Persistent=yes" in show and "RandomizedDelayUSec=30min" in show
     assert host.service("shipshape-restore-drill.timer").is_enabled
     assert "Type=oneshot" in host.run("systemctl show -p Type shipshape-restore-drill.service").stdout
-    assert host.run("systemctl start shipshape-restore-drill.service").rc == 0
-    assert host.file("/var/tmp/scheduled-drill-ran").exists
+
+    started = host.run("systemctl start shipshape-restore-drill.service")
+    journal = host.run("journalctl -u shipshape-restore-drill.service --no-pager -n 60").stdout
+    assert started.rc == 0, journal
+    (report_file,) = [f for f in host.file(drills).listdir() if f.endswith(".json")]
+    report = json.loads(host.file(f"{drills}/{report_file}").content_string)
+    assert report["result"] == "passed", report
+    assert report["backup"]["id"] == the_set(host)
+    assert report["phases_s"]["restore"] > 0
+    assert scratch_databases(host) == ""
+    history = host.run(f"{os.environ['MOLECULE_PROJECT_DIRECTORY']}/.venv/bin/shipshape history --drills")
+    assert history.rc == 0 and "success" in history.stdout and report["backup"]["id"] in history.stdout, history.stdout
+    assert "molecule-db-password" not in journal
+
+    # The program is checked when the timer is installed, not a month later.
+    missing = run_playbook("../molecule/restore_drill/schedule.yml", "-e", "restore_drill_schedule_home=/nowhere")
+    assert missing.returncode != 0 and "/nowhere/.venv/bin/shipshape is not an executable" in missing.output
 
     run_playbook("../molecule/restore_drill/schedule.yml", "-e", "restore_drill_schedule_enabled=false", check=True)
     assert "shipshape-restore-drill" not in host.run("systemctl list-timers --all --no-pager").stdout
