@@ -36,10 +36,12 @@ def run_playbook(playbook: str, *args: str, check: bool | None = None) -> subpro
     return proc
 
 
-def http(host, method: str, path: str, body: dict | None = None, port: int = 8000) -> tuple[int, dict | str]:
-    """One request from inside the host (the app listens there); returns (status, parsed body)."""
+def http(host, method: str, path: str, body: dict | None = None, port: int = 8000,
+         base: str | None = None) -> tuple[int, dict | str]:
+    """One request from inside the host (the app listens there, or at `base`); returns (status, parsed body)."""
     data = "" if body is None else f"-H 'Content-Type: application/json' --data {shlex.quote(json.dumps(body))}"
-    cmd = host.run(f"curl -s -o /tmp/.body -w '%{{http_code}}' -X {method} {data} http://127.0.0.1:{port}{path}; echo; cat /tmp/.body")
+    url = f"{base or f'http://127.0.0.1:{port}'}{path}"
+    cmd = host.run(f"curl -s -m 10 -o /tmp/.body -w '%{{http_code}}' -X {method} {data} {url}; echo; cat /tmp/.body")
     status_line, _, payload = cmd.stdout.partition("\n")
     try:
         parsed: dict | str = json.loads(payload)

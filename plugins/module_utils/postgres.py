@@ -106,3 +106,64 @@ def split_table_name(name):
     if not 1 <= len(parts) <= 2 or not all(parts):
         raise ValueError("%r is not a table name or schema.table" % name)
     return tuple(parts)
+
+
+# --- reading a database: what a backup manifest records, and what a restored copy is checked against ---
+
+def fetch_value(cursor, query, args=None):
+    """The first column of the first row, or None when there are no rows."""
+    cursor.execute(query, args)
+    row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def read_revision(cursor, query):
+    """The revision, or None when the query's table does not exist (the savepoint keeps the
+    transaction usable after that error)."""
+    if not query:
+        return None
+    cursor.execute("SAVEPOINT shipshape_revision")
+    try:
+        value = fetch_value(cursor, query)
+    except Exception as exc:  # the driver's ProgrammingError / UndefinedTable
+        if sqlstate(exc) != UNDEFINED_TABLE:
+            raise
+        cursor.execute("ROLLBACK TO SAVEPOINT shipshape_revision")
+        return None
+    cursor.execute("RELEASE SAVEPOINT shipshape_revision")
+    return None if value is None else str(value)
+
+
+def table_exists(cursor, parts):
+    """Whether the (schema, table) or (table,) names a relation, resolved as quoted identifiers."""
+    if len(parts) == 2:
+        query = "SELECT to_regclass(quote_ident(%s) || '.' || quote_ident(%s)) IS NOT NULL"
+    else:
+        query = "SELECT to_regclass(quote_ident(%s)) IS NOT NULL"
+    return bool(fetch_value(cursor, query, parts))
+
+
+def count_rows(cursor, parts):
+    return int(fetch_value(cursor, count_query(parts)))
+
+
+def describe(cursor, tables, revision_query):
+    """Name, server version, schema revision and row counts of the connected database, from one read-only
+    snapshot: {database, server_version, revision, row_counts, tables_missing}. The caller ends the transaction."""
+    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    found = dict(
+        database=fetch_value(cursor, "SELECT current_database()"),
+        server_version=fetch_value(cursor, "SHOW server_version"),
+        revision=read_revision(cursor, revision_query),
+    )
+    row_counts = {}
+    missing = []
+    for name in tables:
+        parts = split_table_name(name)
+        if table_exists(cursor, parts):
+            row_counts[name] = count_rows(cursor, parts)
+        else:
+            missing.append(name)
+    found["row_counts"] = row_counts
+    found["tables_missing"] = missing
+    return found

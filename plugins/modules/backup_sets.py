@@ -97,6 +97,11 @@ partials:
   returned: always
   type: list
   elements: str
+elapsed:
+  description: Seconds the listing took on the host (what a restore drill counts as finding the backup).
+  returned: always
+  type: float
+  sample: 0.004
 """
 
 import json
@@ -200,7 +205,9 @@ def main():
     p = module.params
     if p["keep_last"] < 1:
         module.fail_json(msg="keep_last must be at least 1, got %d" % p["keep_last"])
+    started = time.time()
     result = summarise(p["path"], p["keep_last"], p["keep_daily"], p["keep_weekly"], p["keep_monthly"], p["backup_id"])
+    result["elapsed"] = round(time.time() - started, 3)
     module.exit_json(changed=False, **result)
 
 

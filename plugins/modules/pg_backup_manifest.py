@@ -135,60 +135,10 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.shipshape.ops.plugins.module_utils import postgres
 
 
-def fetch_value(cursor, query, args=None):
-    """The first column of the first row, or None when there are no rows."""
-    cursor.execute(query, args)
-    row = cursor.fetchone()
-    return row[0] if row else None
-
-
-def read_revision(cursor, query):
-    """The revision, or None when the query's table does not exist (the savepoint keeps the
-    transaction usable after that error)."""
-    if not query:
-        return None
-    cursor.execute("SAVEPOINT shipshape_revision")
-    try:
-        value = fetch_value(cursor, query)
-    except Exception as exc:  # the driver's ProgrammingError / UndefinedTable
-        if postgres.sqlstate(exc) != postgres.UNDEFINED_TABLE:
-            raise
-        cursor.execute("ROLLBACK TO SAVEPOINT shipshape_revision")
-        return None
-    cursor.execute("RELEASE SAVEPOINT shipshape_revision")
-    return None if value is None else str(value)
-
-
-def table_exists(cursor, parts):
-    """Whether the (schema, table) or (table,) names a relation, resolved as quoted identifiers."""
-    if len(parts) == 2:
-        query = "SELECT to_regclass(quote_ident(%s) || '.' || quote_ident(%s)) IS NOT NULL"
-    else:
-        query = "SELECT to_regclass(quote_ident(%s)) IS NOT NULL"
-    return bool(fetch_value(cursor, query, parts))
-
-
-def count_rows(cursor, parts):
-    return int(fetch_value(cursor, postgres.count_query(parts)))
-
-
 def collect(cursor, params):
-    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
     manifest = dict(params["extra"])
-    manifest["database"] = fetch_value(cursor, "SELECT current_database()")
-    manifest["server_version"] = fetch_value(cursor, "SHOW server_version")
+    manifest.update(postgres.describe(cursor, params["tables"], params["revision_query"]))
     manifest["collected_at"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    manifest["revision"] = read_revision(cursor, params["revision_query"])
-    row_counts = {}
-    missing = []
-    for name in params["tables"]:
-        parts = postgres.split_table_name(name)
-        if table_exists(cursor, parts):
-            row_counts[name] = count_rows(cursor, parts)
-        else:
-            missing.append(name)
-    manifest["row_counts"] = row_counts
-    manifest["tables_missing"] = missing
     return manifest
 
 

@@ -94,12 +94,16 @@ def test_the_converge_drill_passed_and_its_numbers_match_the_data(host):
     assert checks["checksum postgres.dump"]["ok"] and checks["checksum redis.rdb"]["ok"]
     assert checks["scratch database dropped"]["ok"]
     assert all(c["ok"] for c in report["checks"])
-    # Every phase timed; the restore phase is the drill host's own measure; recovery covers up to verify.
-    assert set(report["phases_s"]) == set(PHASES)
-    assert all(isinstance(report["phases_s"][p], (int, float)) and report["phases_s"][p] >= 0 for p in PHASES)
-    assert report["phases_s"]["restore"] == pytest.approx(
-        report["restore_detail_s"]["create_database"] + report["restore_detail_s"]["pg_restore"], abs=0.002)
-    assert report["recovery_s"] >= sum(report["phases_wall_s"][p] for p in ["fetch", "checksum", "restore", "verify"])
+    # Every phase timed where it ran; the recovery time is fetch + checksum + restore + verify; the controller's
+    # clock (round trips included) is never shorter than the drill host's.
+    phases = report["phases_s"]
+    assert set(phases) == set(PHASES)
+    assert all(isinstance(phases[p], (int, float)) and phases[p] >= 0 for p in PHASES)
+    assert phases["restore"] >= report["restore_detail_s"]["create_database"] + report["restore_detail_s"]["pg_restore"] > 0
+    assert report["recovery_s"] == pytest.approx(sum(phases[p] for p in ["fetch", "checksum", "restore", "verify"]), abs=0.003)
+    assert set(report["phases_wall_s"]) == {"fetch", "work", "cleanup"}
+    assert report["phases_wall_s"]["work"] >= phases["checksum"] + phases["restore"] + phases["verify"]
+    assert report["total_s"] >= sum(report["phases_wall_s"].values()) >= report["recovery_s"]
     md = Path(report["report_files"]["markdown"]).read_text()
     assert "PASSED" in md and m["id"] in md and "| rows notes | `2` | `2` | yes |" in md
     assert scratch_databases(host) == ""

@@ -1,0 +1,397 @@
+#!/usr/bin/python
+# Copyright: shipshape maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: pg_drill
+short_description: Restore a PostgreSQL backup set into a scratch database, check it, time it and drop it
+description:
+  - The working part of a restore drill, in one process on the drill host, so that the phases are timed where
+    the work happens and the drill adds no round trips to the time it measures.
+  - C(checksum) recomputes the sha256 of every part of the set and checks the set's own C(.sha256) files; a
+    mismatch stops the drill before anything is restored.
+  - C(restore) creates the scratch database O(db) with C(CREATE DATABASE), which cannot replace an existing
+    database, after refusing a name that exists or that is O(source_db), and restores the C(postgres) part into
+    it (C(pg_restore -j) for the custom and directory formats, C(psql) for plain SQL, gzip or zstd compressed).
+  - C(verify) reads the restored copy in one read-only snapshot (tables, row counts, schema revision, as
+    M(shipshape.ops.pg_backup_manifest) records them) and runs each of O(assertions) in a read-only transaction
+    with C(psql -tA), so a value compares as C(psql) prints it.
+  - C(cleanup) drops the scratch database again with O(drop=true), whatever happened before, and only when
+    this run created it.
+  - The module reports no change (the scratch database exists only while it runs) and does not fail on a failed
+    check or phase; it returns the findings and RV(stopped_at), and the caller decides. It fails only on bad
+    options.
+  - Database work runs as O(os_user) (C(peer) authentication over the Unix socket); the module itself runs as
+    root so that it can read backup files of any owner.
+version_added: 0.2.0
+author: shipshape maintainers (@shipshape)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - shipshape.ops.postgres
+options:
+  db:
+    description: The scratch database to create, restore into, check and drop.
+  set_dir:
+    description: The backup set's directory; the files of O(parts) are relative to it.
+    type: path
+    required: true
+  parts:
+    description:
+      - The C(parts) of the set's manifest, each with C(file), C(sha256), and optionally C(sha256_file) (default
+        C(file) + C(.sha256)), C(format) (C(custom), C(directory) or C(plain)) and C(compression) (C(gzip),
+        C(zstd) or none).
+      - The part named C(postgres) is restored; every part is checksummed.
+    type: dict
+    required: true
+  source_db:
+    description: The database the backup was taken from; O(db) may never be this name.
+    type: str
+    required: true
+  os_user:
+    description: The OS user that runs C(psql), C(pg_restore) and the checks.
+    type: str
+    default: postgres
+  jobs:
+    description: Parallel jobs of C(pg_restore) (custom and directory formats).
+    type: int
+    default: 2
+  tables:
+    description: Tables to look for and count in the restored copy (C(table) or C(schema.table)).
+    type: list
+    elements: str
+    default: []
+  revision_query:
+    description: The query whose first value is the schema revision; empty to skip.
+    type: str
+    default: SELECT version_num FROM alembic_version
+  assertions:
+    description: SQL checks, each a dict with C(name) and C(query); the module returns what each printed.
+    type: list
+    elements: dict
+    default: []
+  drop:
+    description: Drop the scratch database at the end (the C(cleanup) phase).
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: partial
+    details: In check mode only the C(checksum) phase runs.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+seealso:
+  - module: shipshape.ops.pg_backup_manifest
+  - module: shipshape.ops.backup_sets
+"""
+
+EXAMPLES = r"""
+- name: Restore the newest set into a scratch database, check it and drop it
+  shipshape.ops.pg_drill:
+    db: drill_sample_app_20261125T040000
+    set_dir: /var/backups/shipshape/sample_app-20261125T030000Z
+    parts: "{{ manifest.parts }}"
+    source_db: sample_app
+    tables: [notes, outbox]
+    assertions:
+      - {name: notes exist, query: "SELECT count(*) > 0 FROM notes"}
+  become: true
+  register: drill
+"""
+
+RETURN = r"""
+stopped_at:
+  description: The phase that stopped the drill (C(checksum), C(restore) or C(verify)), or C(null) when all ran.
+  returned: always
+  type: str
+error:
+  description: Why the drill stopped, or C(null).
+  returned: always
+  type: str
+phases:
+  description: Seconds each phase that ran took, measured on the drill host.
+  returned: always
+  type: dict
+  sample: {"checksum": 0.02, "restore": 2.61, "verify": 0.08, "cleanup": 0.15}
+elapsed:
+  description: Seconds from the start of C(checksum) to the end of the last phase that ran.
+  returned: always
+  type: float
+sums:
+  description: Per part, its name, its sha256 now (C(missing) when the file is gone) and whether its C(.sha256) file still checks.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "postgres", "actual": "9f86d0...", "listed_ok": true}]
+refused:
+  description: Why the scratch name was refused, or C(null).
+  returned: always
+  type: str
+created:
+  description: Whether this run created the scratch database.
+  returned: always
+  type: bool
+create_s:
+  description: Seconds C(CREATE DATABASE) took, or C(null).
+  returned: always
+  type: float
+pg_restore_s:
+  description: Seconds the restore itself took, or C(null).
+  returned: always
+  type: float
+found:
+  description: What the restored copy holds (C(row_counts), C(tables_missing), C(revision)), or C(null).
+  returned: always
+  type: dict
+assertions:
+  description: Per assertion, C(name), C(query), C(rc) of C(psql) and what it printed (C(stdout), C(stderr)).
+  returned: always
+  type: list
+  elements: dict
+dropped:
+  description: Whether the scratch database is gone at the end (C(null) when it was never created or O(drop=false)).
+  returned: always
+  type: bool
+"""
+
+import json
+import os
+import pwd
+import shlex
+import subprocess
+import time
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.shipshape.ops.plugins.module_utils import postgres
+
+
+class Stop(Exception):
+    """A phase failed: the drill stops there (cleanup still runs)."""
+
+
+class Drill(object):
+    def __init__(self, module):
+        self.module = module
+        self.p = module.params
+        self.result = dict(changed=False, stopped_at=None, error=None, phases={}, elapsed=0.0, sums=[],
+                           refused=None, created=False, create_s=None, pg_restore_s=None, found=None,
+                           assertions=[], dropped=None)
+        self.account = pwd.getpwnam(self.p["os_user"])
+
+    # --- running things as os_user ---------------------------------------------------------------------
+    def _demote(self):
+        if os.geteuid() == 0 and self.account.pw_uid != 0:
+            os.setgroups([])
+            os.setgid(self.account.pw_gid)
+            os.setuid(self.account.pw_uid)
+
+    def _env(self):
+        env = dict(os.environ, HOME=self.account.pw_dir, PGPORT=str(self.p["port"]), PGCONNECT_TIMEOUT=str(self.p["connect_timeout"]))
+        for key, option in (("PGHOST", "host"), ("PGUSER", "user"), ("PGPASSWORD", "password")):
+            if self.p[option]:
+                env[key] = self.p[option]
+        if not self.p["host"] and self.p["unix_socket"]:
+            env["PGHOST"] = self.p["unix_socket"]
+        return env
+
+    def run(self, cmd, env_extra=None, shell=False):
+        env = self._env()
+        env.update(env_extra or {})
+        return subprocess.run(cmd, shell=shell, executable="/bin/bash" if shell else None, cwd=self.p["set_dir"],
+                              env=env, preexec_fn=self._demote, capture_output=True, text=True, check=False)
+
+    def psql(self, dbname, sql, read_only=False, variables=None):
+        cmd = ["psql", "-X", "-tA", "-v", "ON_ERROR_STOP=1", "-d", dbname]
+        for key, value in (variables or {}).items():
+            cmd += ["-v", "%s=%s" % (key, value)]
+        env = {"PGOPTIONS": "-c default_transaction_read_only=on"} if read_only else None
+        # -c does not interpolate psql variables; stdin does.
+        proc = subprocess.run(cmd, input=sql, env=dict(self._env(), **(env or {})), cwd=self.p["set_dir"],
+                              preexec_fn=self._demote, capture_output=True, text=True, check=False)
+        return proc
+
+    def as_os_user(self, func):
+        """func() in a child process that runs as os_user; its JSON-able return value, or Stop."""
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child
+            os.close(read_fd)
+            try:
+                self._demote()
+                payload = {"value": func()}
+            except Exception as exc:  # reported to the parent
+                payload = {"error": str(exc).strip() or exc.__class__.__name__}
+            with os.fdopen(write_fd, "w") as pipe:
+                pipe.write(json.dumps(payload, default=str))
+            os._exit(0)
+        os.close(write_fd)
+        with os.fdopen(read_fd) as pipe:
+            data = pipe.read()
+        os.waitpid(pid, 0)
+        payload = json.loads(data or '{"error": "the checking process died"}')
+        if "error" in payload:
+            raise Stop(payload["error"])
+        return payload["value"]
+
+    # --- the phases -------------------------------------------------------------------------------------
+    def checksum(self):
+        script = []
+        for name, part in self.p["parts"].items():
+            listed = part.get("sha256_file") or (part["file"] + ".sha256")
+            script.append(
+                'f=%s\n'
+                'if [ -d "$f" ]; then actual=$(find "$f" -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d" " -f1)\n'
+                'elif [ -f "$f" ]; then actual=$(sha256sum "$f" | cut -d" " -f1)\n'
+                'else actual=missing; fi\n'
+                'if sha256sum --quiet --check %s >/dev/null 2>&1; then listed=ok; else listed=failed; fi\n'
+                'echo %s "$actual" "$listed"\n' % (shlex.quote(part["file"]), shlex.quote(listed), shlex.quote(name)))
+        # As root (the module's user): some sets keep their .sha256 files readable by root only.
+        proc = subprocess.run(["/bin/bash", "-c", "set -uo pipefail\n" + "".join(script)], cwd=self.p["set_dir"],
+                              capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise Stop("checksums could not be computed: %s" % proc.stderr.strip())
+        for line in proc.stdout.splitlines():
+            name, actual, listed = line.rsplit(" ", 2)
+            self.result["sums"].append(dict(name=name, actual=actual, listed_ok=listed == "ok"))
+        parts = self.p["parts"]
+        bad = [s["name"] for s in self.result["sums"] if s["actual"] != parts[s["name"]].get("sha256") or not s["listed_ok"]]
+        if bad:
+            raise Stop("checksum mismatch: %s" % ", ".join(bad))
+
+    def restore(self):
+        db = self.p["db"]
+        if db == self.p["source_db"]:
+            self.result["refused"] = "it is the source database of the backup"
+        elif len(db.encode()) > 63:
+            self.result["refused"] = "it is longer than 63 bytes"
+        else:
+            listing = self.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname = :'db';\n", variables={"db": db})
+            if listing.returncode != 0:
+                raise Stop("cannot list the databases: %s" % listing.stderr.strip())
+            if listing.stdout.strip() != "0":
+                self.result["refused"] = "a database of that name already exists"
+        if self.result["refused"]:
+            raise Stop("refusing scratch database %s: %s" % (db, self.result["refused"]))
+
+        t0 = time.time()
+        created = self.psql("postgres", 'CREATE DATABASE :"db";\n', variables={"db": db})
+        if created.returncode != 0:
+            raise Stop("CREATE DATABASE %s failed: %s" % (db, created.stderr.strip()))
+        self.result["created"] = True
+        t1 = time.time()
+        self.result["create_s"] = round(t1 - t0, 3)
+
+        part = self.p["parts"]["postgres"]
+        fmt = part.get("format") or "custom"
+        if fmt in ("custom", "directory"):
+            proc = self.run(["pg_restore", "--exit-on-error", "--no-owner", "--no-privileges",
+                             "-j", str(self.p["jobs"]), "-d", db, part["file"]])
+        else:
+            unpack = {"gzip": "gzip -dc", "zstd": "zstd -dcq"}.get(part.get("compression") or "", "cat")
+            proc = self.run("set -o pipefail; %s %s | psql -X -q -v ON_ERROR_STOP=1 -d %s >/dev/null"
+                            % (unpack, shlex.quote(part["file"]), shlex.quote(db)), shell=True)
+        self.result["pg_restore_s"] = round(time.time() - t1, 3)
+        if proc.returncode != 0:
+            tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
+            raise Stop("restoring into %s failed (rc %s): %s" % (db, proc.returncode, tail))
+
+    def verify(self):
+        params = dict(self.p)
+
+        def read():
+            conn = postgres.DRIVER.connect(**postgres.connect_kwargs(params))
+            try:
+                return postgres.describe(conn.cursor(), params["tables"], params["revision_query"])
+            finally:
+                conn.rollback()
+                conn.close()
+
+        self.result["found"] = self.as_os_user(read)
+        for check in self.p["assertions"]:
+            proc = self.psql(self.p["db"], check["query"] + ("\n" if check["query"].rstrip().endswith(";") else ";\n"),
+                             read_only=True)
+            self.result["assertions"].append(dict(name=check.get("name"), query=check["query"], rc=proc.returncode,
+                                                  stdout=proc.stdout.strip(), stderr=proc.stderr.strip()))
+
+    def cleanup(self):
+        dropped = self.psql("postgres", 'DROP DATABASE IF EXISTS :"db" WITH (FORCE);\n'
+                            "SELECT count(*) FROM pg_database WHERE datname = :'db';\n", variables={"db": self.p["db"]})
+        self.result["dropped"] = dropped.returncode == 0 and dropped.stdout.strip().splitlines()[-1:] == ["0"]
+        if not self.result["dropped"] and not self.result["error"]:
+            self.result["error"] = "the scratch database %s could not be dropped: %s" % (self.p["db"], dropped.stderr.strip())
+
+    def main(self):
+        phases = ["checksum"] if self.module.check_mode else ["checksum", "restore", "verify"]
+        started = time.time()
+        try:
+            for phase in phases:
+                t0 = time.time()
+                try:
+                    getattr(self, phase)()
+                except Stop as exc:
+                    self.result["stopped_at"] = phase
+                    self.result["error"] = str(exc)
+                    break
+                except Exception as exc:
+                    self.result["stopped_at"] = phase
+                    self.result["error"] = "%s: %s" % (exc.__class__.__name__, str(exc).strip())
+                    self.result["exception"] = traceback.format_exc()
+                    break
+                finally:
+                    self.result["phases"][phase] = round(time.time() - t0, 3)
+        finally:
+            if self.result["created"] and self.p["drop"]:
+                t0 = time.time()
+                self.cleanup()
+                self.result["phases"]["cleanup"] = round(time.time() - t0, 3)
+        self.result["elapsed"] = round(time.time() - started, 3)
+        return self.result
+
+
+def main():
+    argument_spec = postgres.postgres_argument_spec()
+    argument_spec.update(
+        set_dir=dict(type="path", required=True),
+        parts=dict(type="dict", required=True),
+        source_db=dict(type="str", required=True),
+        os_user=dict(type="str", default="postgres"),
+        jobs=dict(type="int", default=2),
+        tables=dict(type="list", elements="str", default=[]),
+        revision_query=dict(type="str", default="SELECT version_num FROM alembic_version"),
+        assertions=dict(type="list", elements="dict", default=[]),
+        drop=dict(type="bool", default=True),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    p = module.params
+    if "postgres" not in p["parts"]:
+        module.fail_json(msg="parts: the set has no postgres part (parts: %s)" % (", ".join(p["parts"]) or "none"))
+    for name, part in p["parts"].items():
+        if not isinstance(part, dict) or not part.get("file"):
+            module.fail_json(msg="parts: part %s has no file" % name)
+    if not os.path.isdir(p["set_dir"]):
+        module.fail_json(msg="set_dir: %s is not a directory" % p["set_dir"])
+    if p["jobs"] < 1:
+        module.fail_json(msg="jobs: at least 1, got %s" % p["jobs"])
+    for i, check in enumerate(p["assertions"]):
+        if not check.get("query"):
+            module.fail_json(msg="assertions[%d]: a query is required" % i)
+    for name in p["tables"]:
+        try:
+            postgres.split_table_name(name)
+        except ValueError as exc:
+            module.fail_json(msg="tables: %s" % exc)
+    try:
+        pwd.getpwnam(p["os_user"])
+    except KeyError:
+        module.fail_json(msg="os_user: no OS user %s on this host" % p["os_user"])
+    postgres.ensure_driver(module)  # before anything is created: verify needs it
+    module.exit_json(**Drill(module).main())
+
+
+if __name__ == "__main__":
+    main()
