@@ -40,7 +40,8 @@ options:
   current:
     description:
       - With O(action=read), the release running now. C(previous_good) is the newest other release that a
-        successful deploy or rollback switched to, leaving out any release a rollback moved away from.
+        successful deploy or rollback switched to, leaving out any release a rollback moved away from, unless a
+        successful deploy switched to it again after that rollback.
     type: str
     default: ""
   exclude:
@@ -119,8 +120,16 @@ def read_entries(path):
 
 def previous_good(entries, current, exclude):
     """The newest release a successful run switched to, other than current, the excluded ones, and any
-    release a rollback moved away from (it was live and found wanting)."""
-    rolled_back_from = {e.get("from") for e in entries if e.get("kind") == "rollback" and e.get("result") in GOOD}
+    release a rollback moved away from (it was live and found wanting) unless a successful deploy has
+    switched to it again since."""
+    rolled_back_from = set()
+    for entry in entries:
+        if entry.get("result") not in GOOD:
+            continue
+        if entry.get("kind") == "rollback":
+            rolled_back_from.add(entry.get("from"))
+        elif entry.get("kind") == "deploy":
+            rolled_back_from.discard(entry.get("to"))
     skip = set(exclude) | rolled_back_from | {current}
     for entry in reversed(entries):
         target = entry.get("to") or ""

@@ -204,7 +204,13 @@ def describe_result(fact: str, value: Any) -> list[str]:
             lines.append(f"removed by retention: {', '.join(map(str, v['deleted']))}")
         return lines
     if fact == "restore_result":
-        line = f"restored {v.get('backup_id', '?')} into {v.get('database', '?')}"
+        parts = v.get("parts") or []
+        what = ", ".join(map(str, parts)) if isinstance(parts, list) and parts else "backup"
+        line = f"restored {what} of {v.get('backup_id', '?')}"
+        if v.get("database"):
+            line += f" into {v['database']}"
+        if v.get("files"):
+            line += f"; files back in {', '.join(map(str, v['files']))}"
         if v.get("replaced"):
             line += f" (previous kept as {v['replaced']})"
         lines = [line]

@@ -110,3 +110,13 @@ def test_failure_message_of_loops_and_prefixes():
         {"failed": False, "msg": ""}, {"failed": True, "msg": "second item broke"}]}) == "second item broke"
     assert failure_message({"msg": "Task failed: Action failed: boom\n  here"}) == "boom here"
     assert failure_message({"rc": 2, "stderr": "line one\nlast line"}) == "last line"
+
+
+@pytest.mark.parametrize("value, expected", [
+    ({"backup_id": "b1", "parts": ["postgres", "redis"], "database": "sample_app", "replaced": "sample_app_before_1"},
+     "restored postgres, redis of b1 into sample_app (previous kept as sample_app_before_1)"),
+    ({"backup_id": "app-b2", "parts": ["files"], "database": "", "files": ["/srv/sample_app/shared/uploads"]},
+     "restored files of app-b2; files back in /srv/sample_app/shared/uploads"),
+])
+def test_the_restore_line_names_what_came_back(value, expected):
+    assert describe_result("restore_result", value)[0] == expected

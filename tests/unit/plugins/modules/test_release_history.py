@@ -27,10 +27,16 @@ def write(path, records, tail=""):
         (DEPLOYS, "3.0.0-d", [], "2.0.0-b"),
         (DEPLOYS, "3.0.0-d", ["2.0.0-b"], "1.0.0-a"),
         (DEPLOYS + [ROLLBACK], "2.0.0-b", [], "1.0.0-a"),  # never back to what a rollback left
+        # ... unless it was deployed again, successfully, after that rollback
+        (DEPLOYS + [ROLLBACK, {"kind": "deploy", "to": "3.0.0-d", "from": "2.0.0-b", "result": "success"},
+                    {"kind": "deploy", "to": "4.0.0-e", "from": "3.0.0-d", "result": "success"}], "4.0.0-e", [], "3.0.0-d"),
+        (DEPLOYS + [ROLLBACK, {"kind": "deploy", "to": "3.0.0-d", "from": "2.0.0-b", "result": "rolled_back"}],
+         "2.0.0-b", [], "1.0.0-a"),
         (DEPLOYS[:1], "1.0.0-a", [], ""),
         ([], "", [], ""),
     ],
-    ids=["newest-other-success", "excluded", "rolled-back-from", "only-current", "no-history"],
+    ids=["newest-other-success", "excluded", "rolled-back-from", "redeployed-after-rollback",
+         "redeploy-rolled-back-again", "only-current", "no-history"],
 )
 def test_previous_good(tmp_path, run_module, records, current, exclude, expected):
     path = tmp_path / "h.jsonl"
