@@ -4,10 +4,12 @@ migrations, health) against an inventory, with live progress, reports and a hist
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 from shipshape import __version__
 from shipshape.commands import App, Options, Request, guarded
+from shipshape import validate
 from shipshape.config import UsageError
 
 EPILOG = """\
@@ -103,6 +105,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The common options, accepted before the command too (`shipshape -i inv health`): those that take a value.
+VALUE_OPTIONS = {"-i", "--inventory", "-l", "--limit", "-e", "--extra-vars", "-f", "--forks", "--report-dir",
+                 "--state-dir"}
+FLAG_OPTIONS = {"-C", "--check", "-D", "--diff", "-y", "--yes", "-q", "--quiet", "-v", "--verbose", "--json"}
+
+
+def _is_common(word: str) -> tuple[bool, bool]:
+    """(is a common option, takes the next word as its value)."""
+    name = word.split("=", 1)[0]
+    if name in VALUE_OPTIONS:
+        return True, "=" not in word
+    if word in FLAG_OPTIONS or re.fullmatch(r"-v+", word):
+        return True, False
+    for short in ("-i", "-l", "-e", "-f"):  # -iINVENTORY
+        if word.startswith(short) and len(word) > 2 and not word.startswith("--"):
+            return True, False
+    return False, False
+
+
+def reorder(argv: list[str], commands: set[str]) -> list[str]:
+    """Move common options given before the command to just after it, where its parser reads them."""
+    moved: list[str] = []
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        if word in commands:
+            return [word, *moved, *argv[index + 1:]]  # everything before the command was a common option
+        common, takes_value = _is_common(word)
+        if not common:
+            return argv
+        moved.append(word)
+        if takes_value and index + 1 < len(argv):
+            moved.append(argv[index + 1])
+            index += 1
+        index += 1
+    return argv
+
+
 MAINTENANCE_STATES = {"on": "maintenance", "off": "live", "read-only": "read_only", "status": "status"}
 
 
@@ -111,22 +151,27 @@ def to_request(args: argparse.Namespace, argv: list[str]) -> Request:
     command = args.command
     extra = {}
     if command == "deploy":
-        ref = f"v{args.release_version}" if args.release_version else args.ref
+        if args.release_version is not None:
+            ref = "v" + validate.version(command, "--version", args.release_version)
+        elif args.ref is not None:
+            ref = validate.git_ref(command, "--ref", args.ref)
+        else:
+            ref = None
         if ref:
             extra["systemd_release_git_ref"] = ref
         return Request(command, "deploy.yml", extra, pattern="app_servers", argv=argv)
     if command == "rollback":
-        if args.to:
-            extra["rollback_to"] = args.to
+        if args.to is not None:
+            extra["rollback_to"] = validate.release_id(command, "--to", args.to)
         return Request(command, "rollback.yml", extra, pattern="app_servers", argv=argv)
     if command == "backup":
         return Request(command, "backup.yml", extra, pattern="db_servers:app_servers", argv=argv)
     if command == "restore":
-        if not args.confirm:
+        if args.confirm is None:
             raise UsageError("restore: --confirm DB is required (the name of the database the restore replaces)")
-        extra["restore_confirm"] = args.confirm
-        if args.backup:
-            extra["restore_backup_id"] = args.backup
+        extra["restore_confirm"] = validate.database(command, "--confirm", args.confirm)
+        if args.backup is not None:
+            extra["restore_backup_id"] = validate.backup_id(command, "--backup", args.backup)
         return Request(command, "restore.yml", extra, pattern="db_servers:app_servers", argv=argv)
     if command == "drill":
         return Request(command, "drill.yml", extra, pattern="all", argv=argv)
@@ -153,7 +198,9 @@ def main(argv: list[str] | None = None, app: App | None = None) -> int:
     app = app or App()
 
     def run() -> int:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        args = parser.parse_args(reorder(argv, set(commands.choices)))
         options = to_options(args)
         if args.command == "history":
             return app.show_history(options, drills=args.drills, limit=args.last)

@@ -32,6 +32,7 @@ from shipshape.report import (
     write_reports,
 )
 from shipshape.runner import InventoryView, PlaybookRunner, RunOutcome, RunSpec
+from shipshape.validate import InvalidValue
 
 # Commands that ask before they run against a production inventory.
 CONFIRMED = {"deploy", "rollback", "restore"}
@@ -187,7 +188,7 @@ class App:
         run_dir = state / "runs" / run_id
         base = RunSpec(command=request.command, playbook=request.playbook, inventory=inventory, limit=options.limit,
                        extravars=variables, check=options.check, diff=options.diff, forks=options.forks,
-                       verbosity=options.verbosity)
+                       verbosity=options.verbosity, literal=frozenset(request.variables))
 
         production = sorted(h for h in view.hosts if view.environment_of(h) == "production")
         if request.command in CONFIRMED and production and not options.check and not options.yes:
@@ -402,6 +403,9 @@ def guarded(call: Callable[[], int], stderr: TextIO | None = None) -> int:
     stderr = stderr or sys.stderr
     try:
         return call()
+    except InvalidValue as exc:
+        stderr.write(f"{exc.line}\n")
+        return EXIT_USAGE
     except UsageError as exc:
         stderr.write(f"shipshape: {one_line(exc, 1000)}\n")
         return EXIT_USAGE

@@ -37,15 +37,50 @@ def one_line(text: Any, limit: int = 400) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+# Messages that say a command failed but not why: the command's own last error line says why.
+GENERIC = re.compile(r"^(non-zero return code|MODULE FAILURE|All items completed|"
+                     r"See stdout/stderr for the exact error)", re.IGNORECASE)
+
+
+def _last_line(value: Any) -> str:
+    if isinstance(value, list):
+        lines = [str(v) for v in value]
+    elif isinstance(value, str):
+        lines = value.splitlines()
+    else:
+        return ""
+    for line in reversed(lines):
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def own_error_line(res: dict[str, Any]) -> str:
+    """The failing command's own last non-empty error line: stderr, else stdout, else the module's stderr."""
+    for key in ("stderr_lines", "stderr", "stdout_lines", "stdout", "module_stderr", "module_stdout"):
+        line = _last_line(res.get(key))
+        if line:
+            return line
+    return ""
+
+
+def _with_reason(msg: str, res: dict[str, Any]) -> str:
+    if isinstance(msg, str) and GENERIC.match(msg.strip()):
+        line = own_error_line(res)
+        if line and line not in msg:
+            return f"{msg.strip().rstrip('.')}: {line}"
+    return msg
+
+
 def failure_message(res: dict[str, Any]) -> str:
     """The one thing to say about a failed or unreachable result."""
     if not isinstance(res, dict):
         return one_line(res)
-    msg = res.get("msg") or ""
+    msg = _with_reason(res.get("msg") or "", res)
     for item in res.get("results") or []:
         # A loop: the first item that failed says more than "All items completed".
         if isinstance(item, dict) and (item.get("failed") or item.get("unreachable")):
-            item_msg = item.get("msg") or item.get("stderr") or ""
+            item_msg = _with_reason(item.get("msg") or "", item) or item.get("stderr") or ""
             if item_msg:
                 msg = item_msg
                 break

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shipshape.private import private_dir, private_file
 from shipshape.report import RunReport
 
 SCHEMA = """
@@ -44,7 +45,8 @@ class History:
     path: Path
 
     def connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
+        private_file(self.path)
         connection = sqlite3.connect(self.path, timeout=10)
         connection.row_factory = sqlite3.Row
         connection.executescript(SCHEMA)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from shipshape.events import RESULT_FACTS, EventCollector, one_line
+from shipshape.private import private_dir, write_private
 
 SCHEMA_VERSION = 1
 
@@ -343,10 +344,9 @@ def write_reports(report: RunReport, directories: list[Path]) -> dict[str, Path]
     """Write report.json, report.md and junit.xml into each directory; returns the paths in the first."""
     paths: dict[str, Path] = {}
     for index, directory in enumerate(directories):
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory)
         for name, render in (("report.json", to_json), ("report.md", to_markdown), ("junit.xml", to_junit)):
-            path = directory / name
-            path.write_text(render(report))
+            path = write_private(directory / name, render(report))
             if index == 0:
                 paths[name] = path
     return paths

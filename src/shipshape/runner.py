@@ -8,20 +8,24 @@ file of the run directory is redacted again (the event handler already redacts e
 
 from __future__ import annotations
 
+import configparser
 import datetime as dt
-import json
 import os
 import shlex
 import shutil
+import signal
 import sys
-import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from shipshape.config import UsageError
 from shipshape.events import EventCollector
+from shipshape.private import private_dir, write_private
 
 ARTIFACT_IDENT = "main"
 
@@ -40,6 +44,9 @@ class RunSpec:
     forks: int | None = None
     verbosity: int = 0
     ident: str = ARTIFACT_IDENT
+    # Names in extravars whose values the CLI itself set (--ref, --to, --confirm...): passed as data only
+    # (YAML `!unsafe`), so Ansible never templates them. The user's own -e values stay as Ansible treats them.
+    literal: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -62,6 +69,82 @@ class InventoryView:
 
     def environment_of(self, host: str) -> str:
         return str(self.hosts.get(host, {}).get("shipshape_environment", "") or "")
+
+
+class _Unsafe(str):
+    """A string written with YAML's `!unsafe` tag: Ansible keeps it as data and never templates it."""
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+_Dumper.add_representer(_Unsafe, lambda dumper, value: dumper.represent_scalar("!unsafe", str(value), style="'"))
+
+
+def _unsafe(value: Any) -> Any:
+    if isinstance(value, str):
+        return _Unsafe(value)
+    if isinstance(value, dict):
+        return {key: _unsafe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_unsafe(item) for item in value]
+    return value
+
+
+def extravars_yaml(extravars: dict[str, Any], literal: frozenset[str] | set[str] = frozenset()) -> str:
+    """The extra vars file: the names in ``literal`` tagged `!unsafe` (data only), the rest as given."""
+    data = {name: (_unsafe(value) if name in literal else value) for name, value in extravars.items()}
+    return yaml.dump(data, Dumper=_Dumper, default_flow_style=False, allow_unicode=True, sort_keys=False)
+
+
+class _CancelOnSignals:
+    """While a playbook runs, SIGTERM and SIGHUP ask ansible-runner to cancel it (it stops ansible-playbook),
+    so the caller's cleanup runs; Ctrl-C already raises KeyboardInterrupt."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def requested(self) -> bool:
+        return self.signal is not None
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        self.signal = signum
+
+    def __enter__(self) -> "_CancelOnSignals":
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_work_dirs(runs: Path) -> list[Path]:
+    """Remove the work directories of runs whose process is gone (a SIGKILL): unredacted events."""
+    removed = []
+    for work in runs.glob(".*.work"):
+        parts = work.name.split(".")
+        pid = int(parts[-2]) if len(parts) >= 4 and parts[-2].isdigit() else None
+        if pid is None or not _alive(pid):
+            shutil.rmtree(work, ignore_errors=True)
+            removed.append(work)
+    return removed
 
 
 class PlaybookRunner:
@@ -89,12 +172,47 @@ class PlaybookRunner:
             raise UsageError(f"playbook {name} not found (looked for {path})")
         return path
 
-    def envvars(self) -> dict[str, str]:
+    @property
+    def sandbox_inventory(self) -> Path:
+        return self.collection_root / "inventories" / "sandbox" / "hosts.yml"
+
+    def host_key_checking(self) -> str:
+        """What the user's own setting says (environment, then their ansible.cfg), default True.
+
+        ansible-runner sets ANSIBLE_HOST_KEY_CHECKING=False when the variable is unset, and that beats a
+        config file's ``host_key_checking = True``: so the CLI always sets it explicitly."""
+        if os.environ.get("ANSIBLE_HOST_KEY_CHECKING") is not None:
+            return os.environ["ANSIBLE_HOST_KEY_CHECKING"]
+        ours = (self.collection_root / "ansible.cfg").resolve()
+        candidates = [os.environ.get("ANSIBLE_CONFIG"), os.path.join(os.getcwd(), "ansible.cfg"),
+                      os.path.expanduser("~/.ansible.cfg"), "/etc/ansible/ansible.cfg"]
+        for candidate in candidates:
+            if not candidate or not os.path.isfile(candidate):
+                continue
+            if Path(candidate).resolve() == ours:
+                continue  # the collection's own config is not the user's choice
+            parser = configparser.ConfigParser(interpolation=None, strict=False)
+            try:
+                parser.read(candidate)
+            except configparser.Error:
+                return "True"
+            value = parser.get("defaults", "host_key_checking", fallback=None)
+            return value.strip() if value is not None else "True"
+        return "True"
+
+    def envvars(self, inventory: Path | None = None) -> dict[str, str]:
         env = {
             "ANSIBLE_CONFIG": str(self.collection_root / "ansible.cfg"),
             "ANSIBLE_COLLECTIONS_PATH": str(self.collection_root / ".collections"),
             "ANSIBLE_RETRY_FILES_ENABLED": "False",
         }
+        if inventory is not None and Path(inventory).resolve() == self.sandbox_inventory.resolve():
+            # The built-in sandbox: containers reached through the docker connection, which has no host
+            # keys. Today's behaviour, and the user's environment still wins.
+            env["ANSIBLE_HOST_KEY_CHECKING"] = os.environ.get("ANSIBLE_HOST_KEY_CHECKING", "False")
+        else:
+            # A real inventory: host keys are checked unless the user's own config or environment says not.
+            env["ANSIBLE_HOST_KEY_CHECKING"] = self.host_key_checking()
         # Run as /path/.venv/bin/shipshape (a systemd timer, cron) the venv is not on PATH: ansible-playbook
         # must still be the one installed beside this interpreter.
         path = os.environ.get("PATH", os.defpath)
@@ -122,7 +240,7 @@ class PlaybookRunner:
             "ident": spec.ident,
             "playbook": str(self.playbook_path(spec.playbook)),
             "inventory": str(Path(spec.inventory).resolve()),
-            "envvars": self.envvars(),
+            "envvars": self.envvars(spec.inventory),
             "event_handler": handler,
             "quiet": self.quiet,
             # Nothing written to env/ (extravars, cmdline); stdout is written by us, redacted, from the events.
@@ -143,37 +261,56 @@ class PlaybookRunner:
 
     # --- running ----------------------------------------------------------------------------------
     def run(self, spec: RunSpec, run_dir: Path, collector: EventCollector) -> RunOutcome:
-        run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmpdir = Path(tempfile.mkdtemp(prefix="shipshape-"))
+        """Run in a private work directory (0700) beside ``run_dir``; only redacted files reach ``run_dir``.
+
+        ansible-runner writes its events to disk as they come; a run stopped by SIGTERM, SIGHUP or Ctrl-C is
+        cancelled and its work directory removed, and one left by a SIGKILL is removed by the next run."""
+        private_dir(run_dir.parent)
+        sweep_work_dirs(run_dir.parent)
+        private_dir(run_dir)
+        work = run_dir.parent / f".{run_dir.name}.{os.getpid()}.work"
+        private_dir(work)
         extravars_file = None
         if spec.extravars:
-            extravars_file = tmpdir / "extravars.json"
+            extravars_file = work / "extravars.yml"
             fd = os.open(extravars_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:
-                json.dump(spec.extravars, handle)
-        kwargs = self.build_kwargs(spec, run_dir, collector, extravars_file)
+                handle.write(extravars_yaml(spec.extravars, spec.literal))
+        kwargs = self.build_kwargs(spec, work, collector, extravars_file)
         started = dt.datetime.now(dt.timezone.utc)
         try:
-            run = self._run
-            if run is None:
-                import ansible_runner
+            with _CancelOnSignals() as cancel:
+                kwargs["cancel_callback"] = cancel.requested
+                run = self._run
+                if run is None:
+                    import ansible_runner
 
-                run = ansible_runner.run
-            result = run(**kwargs)
+                    run = ansible_runner.run
+                result = run(**kwargs)
+                if cancel.signal is not None:
+                    raise KeyboardInterrupt(f"stopped by signal {cancel.signal}")
+            ended = dt.datetime.now(dt.timezone.utc)
+            status = getattr(result, "status", "error") or "error"
+            rc = int(getattr(result, "rc", 1) if getattr(result, "rc", None) is not None else 1)
+            stats = getattr(result, "stats", None)  # read from the work directory's events
+            if extravars_file is not None:
+                extravars_file.unlink()
+            collector.redactor.scrub_tree(work)
+            if (work / "artifacts").is_dir():
+                shutil.move(str(work / "artifacts"), str(run_dir / "artifacts"))
         finally:
-            shutil.rmtree(tmpdir, ignore_errors=True)
-        ended = dt.datetime.now(dt.timezone.utc)
+            shutil.rmtree(work, ignore_errors=True)
         artifact_dir = run_dir / "artifacts" / spec.ident
         artifact_dir.mkdir(parents=True, exist_ok=True)
         # Our own redacted stdout, from the events.
-        (artifact_dir / "stdout").write_text(collector.redactor.text("\n".join(collector.stdout)) + "\n")
+        write_private(artifact_dir / "stdout", collector.redactor.text("\n".join(collector.stdout)) + "\n")
         collector.redactor.scrub_tree(run_dir)
         return RunOutcome(
             run_dir=run_dir,
             artifact_dir=artifact_dir,
-            status=getattr(result, "status", "error") or "error",
-            rc=int(getattr(result, "rc", 1) if getattr(result, "rc", None) is not None else 1),
-            stats=getattr(result, "stats", None),
+            status=status,
+            rc=rc,
+            stats=stats,
             started=started,
             ended=ended,
             collector=collector,

@@ -25,9 +25,13 @@ class RecordingRunner(PlaybookRunner):
             words = kwargs.get("cmdline", "").split()
             path = next((w[1:] for w in words if w.startswith("@")), None)
             if path and "extravars" in path:
-                import json
+                import yaml
+
+                class Loader(yaml.SafeLoader):
+                    pass
+                Loader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
                 with open(path) as handle:
-                    self.extravars.append(json.load(handle))
+                    self.extravars.append(yaml.load(handle, Loader=Loader))
             else:
                 self.extravars.append({})
             kwargs["event_handler"]({"event": "playbook_on_stats", "event_data": {}})

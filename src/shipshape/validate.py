@@ -1,0 +1,108 @@
+"""Validation at the boundary: every value the CLI passes to a playbook variable is checked here, before
+anything runs (no run directory, no history entry). A bad value is one line and exit code 3."""
+
+from __future__ import annotations
+
+import re
+
+from shipshape.config import UsageError
+
+# A release version: deploy --version V deploys the git ref vV.
+VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}")
+# A full commit sha, or an abbreviated one.
+SHA = re.compile(r"[0-9a-fA-F]{7,40}")
+# Release ids (roles/systemd_release: "<version>-<sha8>", or systemd_release_id) and backup ids
+# (roles/backup: "<backup_name>-YYYYmmddTHHMMSSZ"): one path component of a safe charset.
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+# roles/restore keeps the replaced database as <db>_before_YYYYmmddHHMMSS and restores into <db>_restoring:
+# the longest suffix must still fit PostgreSQL's 63-byte identifiers.
+RESTORE_SUFFIX = len("_before_YYYYmmddHHMMSS")
+DB_MAX = 63 - RESTORE_SUFFIX
+DB_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+# Bytes git check-ref-format refuses anywhere in a ref.
+_REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+# Stricter than git: refs are also shown in reports and shells, so only these characters.
+_REF_CHARS = re.compile(r"[A-Za-z0-9._+/@=-]+")
+
+
+class InvalidValue(UsageError):
+    """A command-line value that would become a playbook variable is not acceptable."""
+
+    def __init__(self, command: str, option: str, value: str, what: str, expected: str) -> None:
+        self.line = f"shipshape {command}: {option} {value!r} is not {what}: {expected}"
+        super().__init__(self.line)
+
+
+def _ref_problem(ref: str) -> str | None:
+    """Why git check-ref-format would refuse ``ref`` (as a branch/tag name), or None."""
+    if not ref:
+        return "it is empty"
+    if len(ref) > 255:
+        return "it is longer than 255 characters"
+    if ref.startswith("-"):
+        return "it starts with '-'"
+    if _REF_FORBIDDEN.search(ref):
+        return "it contains a space, a control character or one of ~ ^ : ? * [ \\"
+    if not _REF_CHARS.fullmatch(ref):
+        return "it contains a character outside A-Z a-z 0-9 . _ + - / @ ="
+    if ".." in ref:
+        return "it contains '..'"
+    if "@{" in ref or ref == "@":
+        return "it contains '@{' or is '@'"
+    if ref.startswith("/") or ref.endswith("/") or "//" in ref:
+        return "it starts or ends with '/' or contains '//'"
+    if ref.endswith("."):
+        return "it ends with '.'"
+    for part in ref.split("/"):
+        if part.startswith("."):
+            return "a component starts with '.'"
+        if part.endswith(".lock"):
+            return "a component ends with '.lock'"
+    return None
+
+
+GIT_REF_EXPECTED = ("a 7 to 40 digit hex sha, or a branch or tag name as git check-ref-format accepts it "
+                    "(only A-Z a-z 0-9 . _ + - / @ =; no leading '-', no '..', no '@{', "
+                    "no component starting with '.' or ending in '.lock', no leading/trailing '/')")
+
+
+def git_ref(command: str, option: str, value: str) -> str:
+    if SHA.fullmatch(value):
+        return value
+    problem = _ref_problem(value)
+    if problem:
+        raise InvalidValue(command, option, value, "a valid git ref", f"{problem}; expected {GIT_REF_EXPECTED}")
+    return value
+
+
+def version(command: str, option: str, value: str) -> str:
+    if not VERSION.fullmatch(value):
+        raise InvalidValue(command, option, value, "a valid version",
+                           "expected 1 to 64 of A-Z a-z 0-9 . + _ - starting with a letter or digit (e.g. 2.0.1)")
+    # deploy --version V deploys the ref vV: it must be a ref too.
+    git_ref(command, option, f"v{value}")
+    return value
+
+
+def _identifier(command: str, option: str, value: str, what: str) -> str:
+    if not RUN_ID.fullmatch(value) or ".." in value:
+        raise InvalidValue(command, option, value, f"a valid {what}",
+                           "expected 1 to 128 of A-Z a-z 0-9 . _ + - starting with a letter or digit, "
+                           "without '/' or '..'")
+    return value
+
+
+def release_id(command: str, option: str, value: str) -> str:
+    return _identifier(command, option, value, "release id")
+
+
+def backup_id(command: str, option: str, value: str) -> str:
+    return _identifier(command, option, value, "backup id")
+
+
+def database(command: str, option: str, value: str) -> str:
+    if not DB_NAME.fullmatch(value) or len(value.encode()) > DB_MAX:
+        raise InvalidValue(command, option, value, "a valid database name",
+                           f"expected a PostgreSQL identifier [A-Za-z_][A-Za-z0-9_$]* of at most {DB_MAX} bytes "
+                           f"(the restore keeps the old database as <name>_before_YYYYmmddHHMMSS)")
+    return value
