@@ -206,13 +206,7 @@ def main(argv: list[str] | None = None, app: App | None = None) -> int:
             return app.show_history(options, drills=args.drills, limit=args.last)
         if args.command == "report":
             return app.show_report(args.run, options)
-        request = to_request(args, ["shipshape", *argv])
-        if request.command == "drill":
-            missing = not (app.runner.playbook_dir / "drill.yml").is_file()
-            if missing:
-                raise UsageError(f"drill: playbooks/drill.yml is not in this collection yet "
-                                 f"(looked in {app.runner.playbook_dir})")
-        return app.run_playbook(request, options)
+        return app.run_playbook(to_request(args, ["shipshape", *argv]), options)
 
     return guarded(run, app.stderr)
 

@@ -17,21 +17,18 @@ from shipshape.display import NullProgress, PlainProgress, RichProgress
 from shipshape.events import EventCollector, one_line
 from shipshape.history import History, sparkline
 from shipshape.redact import Redactor, no_log_options
-from shipshape.report import (
+from shipshape.exit_codes import (
     EXIT_FAILED,
+    EXIT_INTERRUPTED,
     EXIT_LOCKED,
     EXIT_NO_HOSTS,
     EXIT_OK,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
     RESULT_OF_EXIT,
-    RunReport,
-    render_terminal,
-    to_json,
-    to_markdown,
-    write_reports,
 )
-from shipshape.runner import InventoryView, PlaybookRunner, RunOutcome, RunSpec
+from shipshape.report import RunReport, render_terminal, to_json, to_markdown, write_reports
+from shipshape.runner import InventoryView, PlaybookRunner, RunnerError, RunOutcome, RunSpec
 from shipshape.validate import InvalidValue
 
 # Commands that ask before they run against a production inventory.
@@ -209,7 +206,7 @@ class App:
                 outcome = runner.run(base, run_dir, collector)
         except KeyboardInterrupt:
             self.say(f"interrupted; the run's artifacts are in {run_dir}", err=True)
-            return 130
+            return EXIT_INTERRUPTED
         code, message = exit_code(outcome)
         if code == EXIT_NO_HOSTS and options.limit:
             message = f"no hosts matched --limit {options.limit} in {inventory}"
@@ -231,8 +228,8 @@ class App:
 
     def build_report(self, request: Request, options: Options, spec: RunSpec, outcome: RunOutcome, code: int,
                      message: str, redactor: Redactor, run_id: str) -> RunReport:
-        report = RunReport.from_collector(
-            outcome.collector,
+        report = RunReport.from_summary(
+            outcome.collector.summary(),
             run_id=run_id,
             command=request.command,
             playbook=str(self.runner.playbook_path(spec.playbook)),
@@ -406,7 +403,7 @@ def guarded(call: Callable[[], int], stderr: TextIO | None = None) -> int:
     except InvalidValue as exc:
         stderr.write(f"{exc.line}\n")
         return EXIT_USAGE
-    except UsageError as exc:
+    except (UsageError, RunnerError) as exc:
         stderr.write(f"shipshape: {one_line(exc, 1000)}\n")
         return EXIT_USAGE
     except NoHosts as exc:
@@ -414,4 +411,4 @@ def guarded(call: Callable[[], int], stderr: TextIO | None = None) -> int:
         return EXIT_NO_HOSTS
     except KeyboardInterrupt:
         stderr.write("shipshape: interrupted\n")
-        return 130
+        return EXIT_INTERRUPTED

@@ -7,6 +7,7 @@ set_fact tasks), and the "what will change" messages of deploy's check pass. It 
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 from collections.abc import Callable
@@ -25,6 +26,10 @@ RESULT_FACTS = (
     "preflight_result",
     "maintenance_result",
     "migrations_result",
+    "recovery_result",
+    "disaster_recovery_result",
+    "systemd_release_result",
+    "compose_release_result",
 )
 CHANGE_TASK = "Show what will change"
 LOCK_REFUSED = "Refused: the lock"
@@ -282,3 +287,46 @@ class EventCollector:
             if record.status in ("failed", "unreachable"):
                 last[record.host] = record.message
         return [f"{host}: {message}" for host, message in last.items()]
+
+    # --- the run, as plain data ---------------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        """What the run did, as plain data for the report: per host the recap counts and the span of its
+        tasks, the tasks in order, the results the roles returned, failures, warnings and deploy's changes."""
+        records = self.task_records()
+        hosts: dict[str, dict[str, Any]] = {}
+        spans: dict[str, list[str]] = {}
+        counted = ("ok", "changed", "failed", "unreachable", "skipped", "rescued", "ignored")
+
+        def host(name: str) -> dict[str, Any]:
+            return hosts.setdefault(name, {"name": name, **{key: 0 for key in counted}, "duration_s": 0.0})
+
+        for record in records:
+            summary = host(record.host)
+            if record.status in counted:
+                summary[record.status] += 1
+            if record.status == "changed":
+                summary["ok"] += 1  # as ansible counts: changed results are also ok
+            for stamp in (record.started, record.ended):
+                if stamp:
+                    spans.setdefault(record.host, []).append(stamp)
+        for name, stamps in spans.items():
+            try:
+                first, last = dt.datetime.fromisoformat(min(stamps)), dt.datetime.fromisoformat(max(stamps))
+                hosts[name]["duration_s"] = round((last - first).total_seconds(), 2)
+            except ValueError:
+                pass
+        # ansible's own recap is the authority on the counts when it arrived.
+        stats = self.stats or {}
+        for key, attribute in (("ok", "ok"), ("changed", "changed"), ("failures", "failed"),
+                               ("dark", "unreachable"), ("skipped", "skipped"), ("rescued", "rescued"),
+                               ("ignored", "ignored")):
+            for name, count in (stats.get(key) or {}).items():
+                host(name)[attribute] = int(count)
+        return {
+            "hosts": [hosts[name] for name in sorted(hosts)],
+            "tasks": [record.as_dict() for record in records],
+            "results": {name: self.results[name] for name in sorted(self.results)},
+            "failures": self.failure_messages(),
+            "warnings": list(dict.fromkeys(self.warnings)),
+            "changes": list(self.changes),
+        }

@@ -3,34 +3,16 @@ terminal, JSON, Markdown and JUnit XML."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shipshape.events import RESULT_FACTS, EventCollector, one_line
+from shipshape.events import RESULT_FACTS, one_line
 from shipshape.private import private_dir, write_private
 
 SCHEMA_VERSION = 1
-
-# Exit codes, also in `shipshape --help` and docs/cli.md.
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_UNREACHABLE = 2
-EXIT_USAGE = 3
-EXIT_LOCKED = 4
-EXIT_NO_HOSTS = 5
-RESULT_OF_EXIT = {
-    EXIT_OK: "success",
-    EXIT_FAILED: "failed",
-    EXIT_UNREACHABLE: "unreachable",
-    EXIT_USAGE: "error",
-    EXIT_LOCKED: "locked",
-    EXIT_NO_HOSTS: "no_hosts",
-}
-
 
 @dataclass
 class HostSummary:
@@ -77,41 +59,15 @@ class RunReport:
 
     # --- building ---------------------------------------------------------------------------------
     @classmethod
-    def from_collector(cls, collector: EventCollector, **meta: Any) -> "RunReport":
-        records = collector.task_records()
-        hosts: dict[str, HostSummary] = {}
-        spans: dict[str, list[str]] = {}
-        for record in records:
-            summary = hosts.setdefault(record.host, HostSummary(name=record.host))
-            attribute = {"ok": "ok", "changed": "changed", "failed": "failed", "unreachable": "unreachable",
-                         "skipped": "skipped", "rescued": "rescued", "ignored": "ignored"}.get(record.status)
-            if attribute:
-                setattr(summary, attribute, getattr(summary, attribute) + 1)
-            if record.status == "changed":
-                summary.ok += 1  # as ansible counts: changed results are also ok
-            for stamp in (record.started, record.ended):
-                if stamp:
-                    spans.setdefault(record.host, []).append(stamp)
-        for host, stamps in spans.items():
-            try:
-                first, last = dt.datetime.fromisoformat(min(stamps)), dt.datetime.fromisoformat(max(stamps))
-                hosts[host].duration_s = round((last - first).total_seconds(), 2)
-            except ValueError:
-                pass
-        # ansible's own recap is the authority on the counts when it arrived.
-        stats = collector.stats or {}
-        for key, attribute in (("ok", "ok"), ("changed", "changed"), ("failures", "failed"),
-                               ("dark", "unreachable"), ("skipped", "skipped"), ("rescued", "rescued"),
-                               ("ignored", "ignored")):
-            for host, count in (stats.get(key) or {}).items():
-                setattr(hosts.setdefault(host, HostSummary(name=host)), attribute, int(count))
-        meta.setdefault("changes", list(collector.changes))
+    def from_summary(cls, summary: dict[str, Any], **meta: Any) -> "RunReport":
+        """A report of a run's summary (``EventCollector.summary()``: plain data) and its metadata."""
+        meta.setdefault("changes", list(summary.get("changes", [])))
         return cls(
-            hosts=sorted(hosts.values(), key=lambda h: h.name),
-            tasks=[r.as_dict() for r in records],
-            results={h: collector.results[h] for h in sorted(collector.results)},
-            failures=collector.failure_messages(),
-            warnings=list(dict.fromkeys(collector.warnings)),
+            hosts=[HostSummary(**host) for host in summary.get("hosts", [])],
+            tasks=list(summary.get("tasks", [])),
+            results=dict(summary.get("results", {})),
+            failures=list(summary.get("failures", [])),
+            warnings=list(summary.get("warnings", [])),
             **meta,
         )
 
@@ -331,7 +287,7 @@ def to_junit(report: RunReport) -> str:
             failure.text = f"{task['host']}: {task['task']} ({task['action']}, {task['task_path']}): {task['message']}"
         elif task["status"] == "skipped":
             ET.SubElement(case, "skipped")
-    if not tasks and report.exit_code != EXIT_OK:
+    if not tasks and report.exit_code != 0:  # the run stopped before any task: one case says why
         case = ET.SubElement(suite, "testcase", classname="shipshape", name=report.command)
         ET.SubElement(case, "failure", type=report.result, message=report.message or report.result)
         suite.set("tests", "1")

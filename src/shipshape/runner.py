@@ -23,7 +23,6 @@ from typing import Any
 
 import yaml
 
-from shipshape.config import UsageError
 from shipshape.events import EventCollector
 from shipshape.private import private_dir, write_private
 
@@ -69,6 +68,10 @@ class InventoryView:
 
     def environment_of(self, host: str) -> str:
         return str(self.hosts.get(host, {}).get("shipshape_environment", "") or "")
+
+
+class RunnerError(Exception):
+    """The run cannot start: a playbook or inventory that is not there or holds no hosts."""
 
 
 class _Unsafe(str):
@@ -169,7 +172,7 @@ class PlaybookRunner:
             path = self.playbook_dir / name
         path = path.resolve()
         if not path.is_file():
-            raise UsageError(f"playbook {name} not found (looked for {path})")
+            raise RunnerError(f"playbook {name} not found (looked for {path})")
         return path
 
     @property
@@ -332,7 +335,7 @@ class PlaybookRunner:
         loader = DataLoader()
         manager = InventoryManager(loader=loader, sources=[str(inventory)])
         if not manager.list_hosts("all"):
-            raise UsageError(f"inventory {inventory}: no hosts (is it a valid inventory?)")
+            raise RunnerError(f"inventory {inventory}: no hosts (is it a valid inventory?)")
         variables = VariableManager(loader=loader, inventory=manager)
         if limit:
             manager.subset(limit)

@@ -75,7 +75,7 @@ def test_3_bad_input(cli, tmp_path):
 
 def test_3_drill_without_its_playbook(cli):
     result = cli("drill", "-i", str(LOCAL_INVENTORY))  # the test playbook dir has no drill.yml
-    assert result.code == 3 and "drill.yml is not in this collection" in result.stderr
+    assert result.code == 3 and "playbook drill.yml not found" in result.stderr
 
 
 def test_4_lock_held(cli, tmp_path):

@@ -26,7 +26,7 @@ def collect(name: str) -> EventCollector:
 
 
 def report_of(name: str, **meta) -> RunReport:
-    return RunReport.from_collector(collect(name), **{**META, **meta})
+    return RunReport.from_summary(collect(name).summary(), **{**META, **meta})
 
 
 def test_ok_stream_counts_and_results():
@@ -46,7 +46,7 @@ def test_ok_stream_counts_and_results():
 def test_failure_message_is_one_line_from_the_failed_task():
     collector = collect("fail")
     assert collector.failure_messages() == ["local1: Release 'nosuch' does not exist on local1"]
-    report = RunReport.from_collector(collector, **META)
+    report = RunReport.from_summary(collector.summary(), **META)
     assert report.hosts[0].failed == 1
 
 
