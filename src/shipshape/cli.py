@@ -50,6 +50,11 @@ def _common(parser: argparse.ArgumentParser, playbook: bool = True) -> None:
         group.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary; errors only")
         group.add_argument("-v", "--verbose", action="count", default=0, dest="verbosity",
                            help="ansible verbosity (recorded in the artifacts)")
+        group.add_argument("--vault-password-file", action="append", default=[], dest="vault_password_files",
+                           metavar="FILE", help="vault password file (or executable client script); repeatable")
+        group.add_argument("--vault-id", action="append", default=[], dest="vault_ids", metavar="ID",
+                           help="vault id, label@file; repeatable")
+        group.add_argument("-J", "--ask-vault-pass", action="store_true", help="ask for the vault password")
     group.add_argument("--json", action="store_true", help="print JSON on stdout (the report, or the list)")
     group.add_argument("--state-dir", help="history and runs (default: $XDG_STATE_HOME/shipshape)")
 
@@ -107,8 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 # The common options, accepted before the command too (`shipshape -i inv health`): those that take a value.
 VALUE_OPTIONS = {"-i", "--inventory", "-l", "--limit", "-e", "--extra-vars", "-f", "--forks", "--report-dir",
-                 "--state-dir"}
-FLAG_OPTIONS = {"-C", "--check", "-D", "--diff", "-y", "--yes", "-q", "--quiet", "-v", "--verbose", "--json"}
+                 "--state-dir", "--vault-password-file", "--vault-id"}
+FLAG_OPTIONS = {"-C", "--check", "-D", "--diff", "-y", "--yes", "-q", "--quiet", "-v", "--verbose", "--json",
+                "-J", "--ask-vault-pass"}
 
 
 def _is_common(word: str) -> tuple[bool, bool]:

@@ -28,7 +28,7 @@ from shipshape.exit_codes import (
     RESULT_OF_EXIT,
 )
 from shipshape.report import RunReport, render_terminal, to_json, to_markdown, write_reports
-from shipshape.runner import InventoryView, PlaybookRunner, RunnerError, RunOutcome, RunSpec
+from shipshape.runner import InventoryView, PlaybookRunner, RunnerError, RunOutcome, RunSpec, Vault, vaulted_values
 from shipshape.validate import InvalidValue
 
 # Commands that ask before they run against a production inventory.
@@ -51,6 +51,9 @@ class Options:
     json: bool = False
     state_dir: str | None = None
     verbosity: int = 0
+    vault_password_files: list[str] = field(default_factory=list)
+    vault_ids: list[str] = field(default_factory=list)
+    ask_vault_pass: bool = False
 
 
 @dataclass
@@ -157,6 +160,22 @@ class App:
             return RichProgress(self.console(stream), label=label)
         return PlainProgress(stream, label=label)
 
+    def vault(self, options: Options) -> Vault:
+        """The vault options, with the password asked for now when --ask-vault-pass says so."""
+        for vault_id in options.vault_ids:
+            if vault_id.endswith("@prompt"):
+                raise UsageError(f"--vault-id {vault_id}: prompting per vault id is not supported; "
+                                 "use --ask-vault-pass or a password file (label@path)")
+        password = None
+        if options.ask_vault_pass:
+            if not self.interactive:
+                raise UsageError("--ask-vault-pass needs a terminal; use --vault-password-file or --vault-id")
+            import getpass as _getpass
+
+            password = _getpass.getpass("Vault password: ", stream=self.stderr)
+        return Vault(password_files=tuple(options.vault_password_files), ids=tuple(options.vault_ids),
+                     password=password)
+
     # --- playbook commands ------------------------------------------------------------------------
     def run_playbook(self, request: Request, options: Options) -> int:
         runner = self.runner
@@ -165,27 +184,28 @@ class App:
         variables.update(request.variables)
         runner.playbook_path(request.playbook)  # a missing playbook is bad input, before anything runs
 
+        vault = self.vault(options)
         redactor = Redactor(secret_names=no_log_options(runner.collection_root))
         redactor.add_vars(variables)
         pattern = request.pattern or "all"
         if request.command in CONFIRMED:
             # Needed before anything runs: is any targeted host production?
-            view = runner.inventory(inventory, pattern, options.limit)
+            view = runner.inventory(inventory, pattern, options.limit, vault=vault)
             for host_vars in view.hosts.values():
-                redactor.add_vars(host_vars, nested=False)
+                learn_secrets(redactor, host_vars)
             if not view.hosts and options.limit:
                 raise NoHosts(f"no hosts matched --limit {options.limit} among '{pattern}' in {inventory}")
         else:
             # Only its secret values are needed, by the first event: read it while ansible-playbook starts.
             view = InventoryView(hosts={})
-            redactor.defer(self._learn_inventory_secrets(runner, inventory, redactor))
+            redactor.defer(self._learn_inventory_secrets(runner, inventory, redactor, vault))
 
         state = self.state_dir(options)
         run_id = new_run_id()
         run_dir = state / "runs" / run_id
         base = RunSpec(command=request.command, playbook=request.playbook, inventory=inventory, limit=options.limit,
                        extravars=variables, check=options.check, diff=options.diff, forks=options.forks,
-                       verbosity=options.verbosity, literal=frozenset(request.variables))
+                       verbosity=options.verbosity, literal=frozenset(request.variables), vault=vault)
 
         production = sorted(h for h in view.hosts if view.environment_of(h) == "production")
         if request.command in CONFIRMED and production and not options.check and not options.yes:
@@ -214,11 +234,12 @@ class App:
         return self.finish(report, options, run_dir)
 
     @staticmethod
-    def _learn_inventory_secrets(runner: PlaybookRunner, inventory: Path, redactor: Redactor) -> threading.Thread:
+    def _learn_inventory_secrets(runner: PlaybookRunner, inventory: Path, redactor: Redactor,
+                                 vault: Vault) -> threading.Thread:
         def learn() -> None:
             try:
-                for host_vars in runner.inventory(inventory).hosts.values():
-                    redactor.add_vars(host_vars, nested=False)
+                for host_vars in runner.inventory(inventory, vault=vault).hosts.values():
+                    learn_secrets(redactor, host_vars)
             except Exception:  # ansible-playbook will say what is wrong with the inventory
                 pass
 
@@ -389,6 +410,13 @@ class App:
         else:
             self.stdout.write(markdown + "\n")
         return EXIT_OK
+
+
+def learn_secrets(redactor: Redactor, host_vars: dict[str, Any]) -> None:
+    """An inventory host's secrets: variables named as secrets, and every value that came out of a vault."""
+    redactor.add_vars(host_vars, nested=False)
+    for value in vaulted_values(host_vars):
+        redactor.add_value(value)
 
 
 class NoHosts(Exception):

@@ -27,6 +27,8 @@ _SECRET_WORDS = {"password", "passwd", "passphrase", "token", "secret", "key", "
 _SECRET_IN_WORD = re.compile(r"(password|passwd|token|secret)", re.IGNORECASE)
 # Values this short are never replaced inside text: replacing "1" everywhere would destroy the output.
 MIN_SECRET_LENGTH = 4
+# A variable whose whole value is another variable: `db_password: "{{ vault_db_password }}"`.
+_REFERENCE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 # Keys of ansible's own result bookkeeping that contain a secret word but carry no secret.
 _NOT_SECRET_KEYS = {"_ansible_no_log", "no_log", "lock_held"}
 
@@ -115,11 +117,25 @@ class Redactor:
         A top-level variable is secret when the roles mark it no_log or its name names a secret (password,
         token, secret, key). Inside nested mappings (with ``nested``) only password, token and secret count:
         a ``key:`` there is usually a Redis key or a dictionary key, not a credential."""
-        for name, value in (variables or {}).items():
-            if self.is_secret_name(name):
+        variables = variables or {}
+        for name, value in variables.items():
+            # Not is_secret_name(): that waits for the learning threads, and this may run in one of them.
+            if name in self.secret_names or is_secret_key(name):
                 self.add_value(value)
+                self.add_value(self._indirect(value, variables))
             elif nested:
                 self._add_nested(value)
+
+    @staticmethod
+    def _indirect(value: Any, variables: dict[str, Any], depth: int = 5) -> Any:
+        """The value a plain ``{{ other }}`` reference names, followed through the same mapping."""
+        while depth > 0 and isinstance(value, str):
+            match = _REFERENCE.fullmatch(value.strip())
+            if not match or match.group(1) not in variables:
+                return None
+            value = variables[match.group(1)]
+            depth -= 1
+        return value if isinstance(value, str) and "{{" not in value else None
 
     def _add_nested(self, value: Any) -> None:
         if isinstance(value, dict):

@@ -46,6 +46,75 @@ class RunSpec:
     # Names in extravars whose values the CLI itself set (--ref, --to, --confirm...): passed as data only
     # (YAML `!unsafe`), so Ansible never templates them. The user's own -e values stay as Ansible treats them.
     literal: frozenset[str] = frozenset()
+    vault: "Vault" = field(default_factory=lambda: Vault())
+
+
+@dataclass(frozen=True)
+class Vault:
+    """How ansible-playbook opens vaulted values: password files, vault ids (``label@file``), or a password
+    the user typed (``--ask-vault-pass``), handed over in a 0600 file of the run's private work directory."""
+
+    password_files: tuple[str, ...] = ()
+    ids: tuple[str, ...] = ()
+    password: str | None = field(default=None, repr=False)
+
+    def cmdline(self, password_file: Path | None = None) -> list[str]:
+        words: list[str] = []
+        for path in self.password_files:
+            words += ["--vault-password-file", path]
+        for vault_id in self.ids:
+            words += ["--vault-id", vault_id]
+        if password_file is not None:
+            words += ["--vault-password-file", str(password_file)]
+        return words
+
+
+def vaulted_values(variables: dict[str, Any]) -> list[str]:
+    """The values that came out of a vault (an encrypted vars file, or an inline ``!vault``): secrets
+    whatever their names."""
+    try:
+        from ansible.module_utils._internal._datatag import AnsibleTagHelper
+    except ImportError:  # another ansible-core: names still decide
+        return []
+    encrypted_files: dict[str, bool] = {}
+
+    def from_vault(value: Any) -> bool:
+        for tag in AnsibleTagHelper.tags(value):
+            kind = type(tag).__name__
+            if kind in ("VaultedValue", "EncryptedString"):
+                return True
+            path = getattr(tag, "path", None) if kind == "Origin" else None
+            if path:
+                if path not in encrypted_files:
+                    try:
+                        with open(path, "rb") as handle:
+                            encrypted_files[path] = handle.read(14) == b"$ANSIBLE_VAULT"
+                    except OSError:
+                        encrypted_files[path] = False
+                if encrypted_files[path]:
+                    return True
+        return False
+
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if type(value).__name__ == "EncryptedString":  # an inline !vault value, decrypted when read as str
+            try:
+                found.append(str(value))
+            except Exception:  # no secret opens it: ansible-playbook will say so
+                pass
+        elif isinstance(value, str):
+            if from_vault(value):
+                found.append(str(value))
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+
+    walk(variables)
+    return found
 
 
 @dataclass
@@ -126,6 +195,25 @@ class _CancelOnSignals:
     def __exit__(self, *_exc: Any) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
+
+
+def vault_secrets(loader: Any, vault: Vault) -> list[Any]:
+    """The vault secrets ansible-playbook will use, for reading the inventory in-process."""
+    from ansible.cli import CLI
+    from ansible.parsing.vault import VaultSecret, VaultSecretsContext
+
+    ids = [vault_id for vault_id in vault.ids if not vault_id.endswith("@prompt")]
+    secrets = list(CLI.setup_vault_secrets(loader, vault_ids=ids, vault_password_files=list(vault.password_files),
+                                           ask_vault_pass=False, auto_prompt=False, initialize_context=False))
+    if vault.password is not None:
+        secrets.append(("default", VaultSecret(vault.password.encode())))
+    # Inline !vault values decrypt through the process-wide context, which ansible-core lets one set once.
+    context = VaultSecretsContext.current(optional=True)
+    if context is None:
+        VaultSecretsContext.initialize(VaultSecretsContext(secrets))
+    else:
+        context.secrets = secrets
+    return secrets
 
 
 def _alive(pid: int) -> bool:
@@ -230,10 +318,12 @@ class PlaybookRunner:
         run_dir: Path,
         handler: Callable[[dict], bool],
         extravars_file: Path | None = None,
+        password_file: Path | None = None,
     ) -> dict[str, Any]:
         cmdline: list[str] = []
         if extravars_file is not None:
             cmdline += ["-e", f"@{extravars_file}"]
+        cmdline += spec.vault.cmdline(password_file)
         if spec.check:
             cmdline.append("--check")
         if spec.diff:
@@ -279,7 +369,10 @@ class PlaybookRunner:
             fd = os.open(extravars_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(extravars_yaml(spec.extravars, spec.literal))
-        kwargs = self.build_kwargs(spec, work, collector, extravars_file)
+        password_file = None
+        if spec.vault.password is not None:
+            password_file = write_private(work / "vault-password", spec.vault.password + "\n")
+        kwargs = self.build_kwargs(spec, work, collector, extravars_file, password_file)
         started = dt.datetime.now(dt.timezone.utc)
         try:
             with _CancelOnSignals() as cancel:
@@ -296,8 +389,9 @@ class PlaybookRunner:
             status = getattr(result, "status", "error") or "error"
             rc = int(getattr(result, "rc", 1) if getattr(result, "rc", None) is not None else 1)
             stats = getattr(result, "stats", None)  # read from the work directory's events
-            if extravars_file is not None:
-                extravars_file.unlink()
+            for used in (extravars_file, password_file):
+                if used is not None:
+                    used.unlink()
             collector.redactor.scrub_tree(work)
             if (work / "artifacts").is_dir():
                 shutil.move(str(work / "artifacts"), str(run_dir / "artifacts"))
@@ -320,8 +414,10 @@ class PlaybookRunner:
         )
 
     # --- the inventory, read in-process -----------------------------------------------------------
-    def inventory(self, inventory: Path, pattern: str = "all", limit: str | None = None) -> InventoryView:
-        """The hosts ``pattern`` and ``limit`` select, with their variables (not templated)."""
+    def inventory(self, inventory: Path, pattern: str = "all", limit: str | None = None,
+                  vault: Vault | None = None) -> InventoryView:
+        """The hosts ``pattern`` and ``limit`` select, with their variables (not templated; vaulted values
+        decrypted when ``vault`` opens them, so that they can be redacted)."""
         os.environ.setdefault("ANSIBLE_CONFIG", str(self.collection_root / "ansible.cfg"))
         os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", str(self.collection_root / ".collections"))
         from ansible.inventory.manager import InventoryManager
@@ -333,6 +429,8 @@ class PlaybookRunner:
         display = Display()
         display.warning = lambda *args, **kwargs: None  # type: ignore[method-assign]
         loader = DataLoader()
+        if vault is not None and (vault.password_files or vault.ids or vault.password):
+            loader.set_vault_secrets(vault_secrets(loader, vault))
         manager = InventoryManager(loader=loader, sources=[str(inventory)])
         if not manager.list_hosts("all"):
             raise RunnerError(f"inventory {inventory}: no hosts (is it a valid inventory?)")
