@@ -17,7 +17,8 @@ class UsageError(Exception):
 
 
 def collection_root() -> Path:
-    """The collection checkout: $SHIPSHAPE_COLLECTION_ROOT, else the checkout this package lives in."""
+    """The shipshape.ops collection: $SHIPSHAPE_COLLECTION_ROOT, else the checkout this package lives in, else
+    the collection installed (``ansible-galaxy collection install``) where Ansible looks for collections."""
     env = os.environ.get("SHIPSHAPE_COLLECTION_ROOT")
     if env:
         root = Path(env).expanduser().resolve()
@@ -28,9 +29,44 @@ def collection_root() -> Path:
     for parent in here.parents:
         if (parent / "galaxy.yml").is_file() and (parent / "playbooks").is_dir():
             return parent
+    searched = collections_paths()
+    for path in searched:
+        root = path / "ansible_collections" / "shipshape" / "ops"
+        if (root / "playbooks").is_dir():
+            return root
     raise UsageError(
-        "cannot find the shipshape.ops collection (no galaxy.yml above the package); set SHIPSHAPE_COLLECTION_ROOT"
+        "cannot find the shipshape.ops collection: install it (ansible-galaxy collection install "
+        "shipshape-ops-<version>.tar.gz) into one of " + ", ".join(str(p) for p in searched)
+        + ", or set SHIPSHAPE_COLLECTION_ROOT"
     )
+
+
+def collections_paths() -> list[Path]:
+    """Where ansible-playbook will look for collections, as the user configured it: ANSIBLE_COLLECTIONS_PATH,
+    else ``collections_path`` of the user's ansible.cfg, else Ansible's defaults."""
+    import configparser
+
+    value = os.environ.get("ANSIBLE_COLLECTIONS_PATH") or os.environ.get("ANSIBLE_COLLECTIONS_PATHS")
+    if not value:
+        for candidate in (os.environ.get("ANSIBLE_CONFIG"), os.path.join(os.getcwd(), "ansible.cfg"),
+                          os.path.expanduser("~/.ansible.cfg"), "/etc/ansible/ansible.cfg"):
+            if candidate and os.path.isfile(candidate):
+                parser = configparser.ConfigParser(interpolation=None, strict=False)
+                try:
+                    parser.read(candidate)
+                except configparser.Error:
+                    break
+                value = parser.get("defaults", "collections_path", fallback=None) or \
+                    parser.get("defaults", "collections_paths", fallback=None)
+                break  # Ansible reads the first config file it finds, and only that one
+    if not value:
+        value = os.pathsep.join(["~/.ansible/collections", "/usr/share/ansible/collections"])
+    paths = [Path(os.path.expandvars(part)).expanduser() for part in value.split(os.pathsep) if part]
+    # Collections installed into the Python environment (pip install ansible) come last, as in Ansible.
+    import sys
+
+    paths += [Path(entry) for entry in sys.path if entry and (Path(entry) / "ansible_collections").is_dir()]
+    return paths
 
 
 def default_state_dir() -> Path:

@@ -264,6 +264,12 @@ class PlaybookRunner:
         return path
 
     @property
+    def checkout(self) -> bool:
+        """A checkout (scripts/bootstrap made .collections): its own ansible.cfg and collections are used.
+        An installed collection runs with the user's ansible.cfg and collections path."""
+        return (self.collection_root / ".collections").is_dir()
+
+    @property
     def sandbox_inventory(self) -> Path:
         return self.collection_root / "inventories" / "sandbox" / "hosts.yml"
 
@@ -292,11 +298,10 @@ class PlaybookRunner:
         return "True"
 
     def envvars(self, inventory: Path | None = None) -> dict[str, str]:
-        env = {
-            "ANSIBLE_CONFIG": str(self.collection_root / "ansible.cfg"),
-            "ANSIBLE_COLLECTIONS_PATH": str(self.collection_root / ".collections"),
-            "ANSIBLE_RETRY_FILES_ENABLED": "False",
-        }
+        env = {"ANSIBLE_RETRY_FILES_ENABLED": "False"}
+        if self.checkout:
+            env["ANSIBLE_CONFIG"] = str(self.collection_root / "ansible.cfg")
+            env["ANSIBLE_COLLECTIONS_PATH"] = str(self.collection_root / ".collections")
         if inventory is not None and Path(inventory).resolve() == self.sandbox_inventory.resolve():
             # The built-in sandbox: containers reached through the docker connection, which has no host
             # keys. Today's behaviour, and the user's environment still wins.
@@ -418,8 +423,9 @@ class PlaybookRunner:
                   vault: Vault | None = None) -> InventoryView:
         """The hosts ``pattern`` and ``limit`` select, with their variables (not templated; vaulted values
         decrypted when ``vault`` opens them, so that they can be redacted)."""
-        os.environ.setdefault("ANSIBLE_CONFIG", str(self.collection_root / "ansible.cfg"))
-        os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", str(self.collection_root / ".collections"))
+        if self.checkout:
+            os.environ.setdefault("ANSIBLE_CONFIG", str(self.collection_root / "ansible.cfg"))
+            os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", str(self.collection_root / ".collections"))
         from ansible.inventory.manager import InventoryManager
         from ansible.parsing.dataloader import DataLoader
         from ansible.utils.display import Display
