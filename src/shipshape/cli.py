@@ -55,6 +55,9 @@ def _common(parser: argparse.ArgumentParser, playbook: bool = True) -> None:
         group.add_argument("--vault-id", action="append", default=[], dest="vault_ids", metavar="ID",
                            help="vault id, label@file; repeatable")
         group.add_argument("-J", "--ask-vault-pass", action="store_true", help="ask for the vault password")
+        group.add_argument("--become-password-file", metavar="FILE",
+                           help="password for sudo on the hosts, from this file")
+        group.add_argument("-K", "--ask-become-pass", action="store_true", help="ask for the sudo password")
     group.add_argument("--json", action="store_true", help="print JSON on stdout (the report, or the list)")
     group.add_argument("--state-dir", help="history and runs (default: $XDG_STATE_HOME/shipshape)")
 
@@ -112,9 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 # The common options, accepted before the command too (`shipshape -i inv health`): those that take a value.
 VALUE_OPTIONS = {"-i", "--inventory", "-l", "--limit", "-e", "--extra-vars", "-f", "--forks", "--report-dir",
-                 "--state-dir", "--vault-password-file", "--vault-id"}
+                 "--state-dir", "--vault-password-file", "--vault-id", "--become-password-file"}
 FLAG_OPTIONS = {"-C", "--check", "-D", "--diff", "-y", "--yes", "-q", "--quiet", "-v", "--verbose", "--json",
-                "-J", "--ask-vault-pass"}
+                "-J", "--ask-vault-pass", "-K", "--ask-become-pass"}
 
 
 def _is_common(word: str) -> tuple[bool, bool]:

@@ -54,6 +54,8 @@ class Options:
     vault_password_files: list[str] = field(default_factory=list)
     vault_ids: list[str] = field(default_factory=list)
     ask_vault_pass: bool = False
+    become_password_file: str | None = None
+    ask_become_pass: bool = False
 
 
 @dataclass
@@ -160,19 +162,19 @@ class App:
             return RichProgress(self.console(stream), label=label)
         return PlainProgress(stream, label=label)
 
+    def ask(self, prompt: str, option: str) -> str:
+        """A password typed on the terminal (never echoed, never on a command line)."""
+        if not self.interactive:
+            raise UsageError(f"{option} needs a terminal; use a password file instead")
+        return getpass.getpass(prompt, stream=self.stderr)
+
     def vault(self, options: Options) -> Vault:
         """The vault options, with the password asked for now when --ask-vault-pass says so."""
         for vault_id in options.vault_ids:
             if vault_id.endswith("@prompt"):
                 raise UsageError(f"--vault-id {vault_id}: prompting per vault id is not supported; "
                                  "use --ask-vault-pass or a password file (label@path)")
-        password = None
-        if options.ask_vault_pass:
-            if not self.interactive:
-                raise UsageError("--ask-vault-pass needs a terminal; use --vault-password-file or --vault-id")
-            import getpass as _getpass
-
-            password = _getpass.getpass("Vault password: ", stream=self.stderr)
+        password = self.ask("Vault password: ", "--ask-vault-pass") if options.ask_vault_pass else None
         return Vault(password_files=tuple(options.vault_password_files), ids=tuple(options.vault_ids),
                      password=password)
 
@@ -185,8 +187,12 @@ class App:
         runner.playbook_path(request.playbook)  # a missing playbook is bad input, before anything runs
 
         vault = self.vault(options)
+        become_password = self.ask("BECOME password: ", "--ask-become-pass") if options.ask_become_pass else None
+        if options.become_password_file and not Path(options.become_password_file).expanduser().is_file():
+            raise UsageError(f"--become-password-file {options.become_password_file}: no such file")
         redactor = Redactor(secret_names=no_log_options(runner.collection_root))
         redactor.add_vars(variables)
+        redactor.add_value(become_password)
         pattern = request.pattern or "all"
         if request.command in CONFIRMED:
             # Needed before anything runs: is any targeted host production?
@@ -205,7 +211,10 @@ class App:
         run_dir = state / "runs" / run_id
         base = RunSpec(command=request.command, playbook=request.playbook, inventory=inventory, limit=options.limit,
                        extravars=variables, check=options.check, diff=options.diff, forks=options.forks,
-                       verbosity=options.verbosity, literal=frozenset(request.variables), vault=vault)
+                       verbosity=options.verbosity, literal=frozenset(request.variables), vault=vault,
+                       become_password_file=(str(Path(options.become_password_file).expanduser())
+                                             if options.become_password_file else None),
+                       become_password=become_password)
 
         production = sorted(h for h in view.hosts if view.environment_of(h) == "production")
         if request.command in CONFIRMED and production and not options.check and not options.yes:

@@ -47,6 +47,9 @@ class RunSpec:
     # (YAML `!unsafe`), so Ansible never templates them. The user's own -e values stay as Ansible treats them.
     literal: frozenset[str] = frozenset()
     vault: "Vault" = field(default_factory=lambda: Vault())
+    # Privilege escalation on the hosts: a password file of the user's, or the password typed at -K.
+    become_password_file: str | None = None
+    become_password: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -324,11 +327,15 @@ class PlaybookRunner:
         handler: Callable[[dict], bool],
         extravars_file: Path | None = None,
         password_file: Path | None = None,
+        become_file: Path | None = None,
     ) -> dict[str, Any]:
         cmdline: list[str] = []
         if extravars_file is not None:
             cmdline += ["-e", f"@{extravars_file}"]
         cmdline += spec.vault.cmdline(password_file)
+        for path in (spec.become_password_file, become_file):
+            if path is not None:
+                cmdline += ["--become-password-file", str(path)]
         if spec.check:
             cmdline.append("--check")
         if spec.diff:
@@ -374,10 +381,12 @@ class PlaybookRunner:
             fd = os.open(extravars_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(extravars_yaml(spec.extravars, spec.literal))
-        password_file = None
+        password_file = become_file = None
         if spec.vault.password is not None:
             password_file = write_private(work / "vault-password", spec.vault.password + "\n")
-        kwargs = self.build_kwargs(spec, work, collector, extravars_file, password_file)
+        if spec.become_password is not None:
+            become_file = write_private(work / "become-password", spec.become_password + "\n")
+        kwargs = self.build_kwargs(spec, work, collector, extravars_file, password_file, become_file)
         started = dt.datetime.now(dt.timezone.utc)
         try:
             with _CancelOnSignals() as cancel:
@@ -394,7 +403,7 @@ class PlaybookRunner:
             status = getattr(result, "status", "error") or "error"
             rc = int(getattr(result, "rc", 1) if getattr(result, "rc", None) is not None else 1)
             stats = getattr(result, "stats", None)  # read from the work directory's events
-            for used in (extravars_file, password_file):
+            for used in (extravars_file, password_file, become_file):
                 if used is not None:
                     used.unlink()
             collector.redactor.scrub_tree(work)
