@@ -4,6 +4,7 @@ playbooks/migrate.yml on the current release. The tests run in file order."""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 
@@ -111,3 +112,25 @@ def test_migrate_playbook_status_lists_pending_and_apply_applies(host, db):
     assert "(apply): before 0001_initial, after 0002_note_tags; applied 0002_note_tags." in proc.output, proc.output[-3000:]
     assert revision(db) == ["0002_note_tags"] and "tag" in columns(db, "notes")
     assert http(host, "GET", "/readyz")[0] == 200
+
+
+MARKER = "/tmp/shipshape-pwned-migrations"
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("systemd_release_app_name", f"sample_app; touch {MARKER}"),
+    ("migrations_user", f"root$(touch {MARKER})"),
+    ("migrations_path", f"/srv/sample_app/current/../../../tmp;touch {MARKER}"),
+    ("migrations_alembic_config", "../../../etc/passwd"),
+    ("migrations_lock_timeout", "0"),
+])
+def test_hostile_values_are_refused_before_anything_runs(host, db, variable, value):
+    """Issue 14: a value that would reach the tool's command line is refused by name, on the read-only status
+    too, and no command ran: the marker does not exist and the schema is as it was."""
+    before = revision(db)
+    proc = run_playbook("migrate.yml", "-e", json.dumps({variable: value}), check=False)
+    assert proc.returncode != 0
+    assert variable in proc.output and value in proc.output, proc.output[-3000:]
+    assert not host.file(MARKER).exists
+    assert not os.path.exists(MARKER)  # the controller
+    assert revision(db) == before
