@@ -187,7 +187,8 @@ def flip_current(host, release_id: str) -> None:
     assert cmd.rc == 0, cmd.stderr
 
 
-def test_an_interrupted_switch_is_finished_by_the_next_deploy(host):
+def test_an_interrupted_switch_is_finished_by_the_next_deploy(host, monkeypatch):
+    monkeypatch.setenv("ANSIBLE_CALLBACK_RESULT_FORMAT", "json")  # one-line messages
     # What a run killed between the switch and the restart leaves: current names 2.0.0, the service runs 1.0.0.
     v2 = current_release(host)["id"]
     v1 = [r for r in host.file(f"{ROOT_DIR}/releases").listdir() if r.startswith("1.0.0-")][0]
@@ -201,6 +202,7 @@ def test_an_interrupted_switch_is_finished_by_the_next_deploy(host):
         host.run("sleep 1")
     assert body["version"] == "1.0.0" and current_release(host)["id"] == v2
     proc = run_playbook("deploy.yml", "-e", "systemd_release_git_ref=v2.0.0", check=True)
+    assert f"The service runs {v1}, not current ({v2}): an interrupted switch" in proc.output, proc.output[-3000:]
     # Restarted on current and health-gated, not recorded as "unchanged".
     assert f"success: {v2} -> {v2}" in proc.output, proc.output[-3000:]
     assert history(host)[-1]["result"] == "success"
@@ -247,6 +249,8 @@ def snapshot(host) -> dict:
      "systemd_release_exec_start contains a line break"),
     ({"systemd_release_root": "/srv/../tmp/pwn"}, "deploy_app_root '/srv/../tmp/pwn' (systemd_release_root"),
     ({"systemd_release_user": "root\nx"}, "systemd_release_user "),
+    ({"deploy_candidate_env": {"BIND": f"127.0.0.1:8001\nExecStartPre=/bin/touch {MARKER}"}},
+     "deploy_candidate_env['BIND'] contains a newline"),
 ], ids=lambda v: json.dumps(v)[:40])
 def test_hostile_input_is_refused_naming_the_variable(host, extra, expected):
     before = snapshot(host)
@@ -261,7 +265,7 @@ def test_hostile_input_is_refused_naming_the_variable(host, extra, expected):
     assert not host.file("/srv/tmp/pwn").exists and not host.file("/tmp/pwn").exists
     assert snapshot(host) == before
     assert http(host, "GET", "/version")[1]["version"] == "2.0.0"
-    if "systemd_release_env" in extra:
+    if "systemd_release_env" in extra or "deploy_candidate_env" in extra:
         # The value is a secret as often as not: never echoed.
         assert "ExecStartPre" not in proc.output
 
