@@ -1,16 +1,18 @@
-"""keep-N and release states, as roles/systemd_release/files/release_state.py computes them on a host."""
+"""keep-N and release states, as the release_state module (plugins/modules/release_state.py) computes them on a host."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parent.parent / "roles" / "systemd_release" / "files" / "release_state.py"
+MODULE = Path(__file__).resolve().parent.parent / "plugins" / "modules" / "release_state.py"
+_spec = importlib.util.spec_from_file_location("release_state_module", MODULE)
+release_state = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(release_state)
 
 
 def make_release(root: Path, rid: str, built_at: str, status: str = "complete") -> None:
@@ -25,9 +27,7 @@ def make_release(root: Path, rid: str, built_at: str, status: str = "complete") 
 
 
 def state(root: Path, keep: int = 3, keep_failed: int = 1) -> dict:
-    out = subprocess.run([sys.executable, str(SCRIPT), str(root), str(keep), str(keep_failed)],
-                         capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)
+    return release_state.read_state(str(root), keep, keep_failed)
 
 
 def link(root: Path, name: str, rid: str) -> None:

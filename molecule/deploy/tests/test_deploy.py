@@ -4,6 +4,8 @@ and the failure paths (a broken release, a held lock, a killed build). The tests
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 
 import pytest
 
@@ -176,4 +178,103 @@ def test_check_mode_reports_and_changes_nothing(host):
     proc = run_playbook("deploy.yml", "--check", "-e", "systemd_release_git_ref=v1.0.0", check=True)
     assert f"{before} (2.0.0) -> 1.0.0-" in proc.output
     assert current_release(host)["id"] == before
+    assert http(host, "GET", "/version")[1]["version"] == "2.0.0"
+
+
+def flip_current(host, release_id: str) -> None:
+    """Point current at a release as the switch does, without restarting anything."""
+    cmd = host.run(f"cd {ROOT_DIR} && ln -sfn releases/{release_id} current.flip && mv -Tf current.flip current")
+    assert cmd.rc == 0, cmd.stderr
+
+
+def test_an_interrupted_switch_is_finished_by_the_next_deploy(host, monkeypatch):
+    monkeypatch.setenv("ANSIBLE_CALLBACK_RESULT_FORMAT", "json")  # one-line messages
+    # What a run killed between the switch and the restart leaves: current names 2.0.0, the service runs 1.0.0.
+    v2 = current_release(host)["id"]
+    v1 = [r for r in host.file(f"{ROOT_DIR}/releases").listdir() if r.startswith("1.0.0-")][0]
+    flip_current(host, v1)
+    assert host.run("systemctl restart sample_app.service").rc == 0
+    flip_current(host, v2)
+    for _ in range(30):
+        status, body = http(host, "GET", "/version")
+        if status == 200:
+            break
+        host.run("sleep 1")
+    assert body["version"] == "1.0.0" and current_release(host)["id"] == v2
+    proc = run_playbook("deploy.yml", "-e", "systemd_release_git_ref=v2.0.0", check=True)
+    assert f"The service runs {v1}, not current ({v2}): an interrupted switch" in proc.output, proc.output[-3000:]
+    # Restarted on current and health-gated, not recorded as "unchanged".
+    assert f"success: {v2} -> {v2}" in proc.output, proc.output[-3000:]
+    assert history(host)[-1]["result"] == "success"
+    status, body = http(host, "GET", "/version")
+    assert status == 200 and body["version"] == "2.0.0" and body["release_id"] == v2
+    # The next run finds nothing to finish.
+    proc = run_playbook("deploy.yml", "-e", "systemd_release_git_ref=v2.0.0", check=True)
+    assert f"unchanged: {v2} -> {v2}" in proc.output, proc.output[-3000:]
+
+
+# Hostile input: each value is refused before anything runs, naming the variable and the value; no
+# command ran (the marker a payload would create exists neither on the controller nor on the host), and
+# nothing changed (current, the release list, the history, the unit and env files, the lock).
+MARKER = "/tmp/shipshape-deploy-pwned"
+
+
+def snapshot(host) -> dict:
+    return {
+        "current": host.file(f"{ROOT_DIR}/current").linked_to,
+        "releases": sorted(host.file(f"{ROOT_DIR}/releases").listdir()),
+        "history": len(history(host)),
+        "env": host.file(f"{ROOT_DIR}/shared/app.env").sha256sum,
+        "unit": host.file("/etc/systemd/system/sample_app.service").sha256sum,
+        "lock": host.file(f"{ROOT_DIR}/.deploy.lock").exists,
+    }
+
+
+@pytest.mark.parametrize("extra, expected", [
+    ({"systemd_release_id": "../../tmp/pwn"}, "systemd_release_id '../../tmp/pwn' must be one path component"),
+    ({"systemd_release_id": "1.0..0"}, "systemd_release_id '1.0..0' must be one path component"),
+    ({"systemd_release_git_ref": f"$(touch {MARKER})"},
+     f'systemd_release_git_ref "$(touch {MARKER})" must not contain a space'),
+    ({"systemd_release_git_ref": f"`touch {MARKER}`"}, f'systemd_release_git_ref "`touch {MARKER}`" must not contain'),
+    ({"systemd_release_git_ref": f"--upload-pack=touch {MARKER}"},
+     f"systemd_release_git_ref '--upload-pack=touch {MARKER}' must not start with '-'"),
+    ({"systemd_release_git_ref": "v2.0.0..v1.0.0"}, "systemd_release_git_ref 'v2.0.0..v1.0.0' must not contain '..'"),
+    ({"systemd_release_git_ref": "no-such-tag"}, "systemd_release_git_ref 'no-such-tag' names no commit in"),
+    ({"systemd_release_env": {"DATABASE_URL": f"x\nExecStartPre=/bin/touch {MARKER}"}},
+     "systemd_release_env['DATABASE_URL'] contains a newline"),
+    ({"systemd_release_env": {"BAD NAME": "x"}}, "systemd_release_env key 'BAD NAME' must be an environment variable name"),
+    ({"systemd_release_unit_settings": {"MemoryMax": f"512M\nExecStartPre=/bin/touch {MARKER}"}},
+     "systemd_release_unit_settings['MemoryMax'] contains a line break"),
+    ({"systemd_release_exec_start": f"/bin/true\nExecStartPre=/bin/touch {MARKER}"},
+     "systemd_release_exec_start contains a line break"),
+    ({"systemd_release_root": "/srv/../tmp/pwn"}, "deploy_app_root '/srv/../tmp/pwn' (systemd_release_root"),
+    ({"systemd_release_user": "root\nx"}, "systemd_release_user "),
+    ({"deploy_candidate_env": {"BIND": f"127.0.0.1:8001\nExecStartPre=/bin/touch {MARKER}"}},
+     "deploy_candidate_env['BIND'] contains a newline"),
+], ids=lambda v: json.dumps(v)[:40])
+def test_hostile_input_is_refused_naming_the_variable(host, extra, expected):
+    before = snapshot(host)
+    host.run(f"rm -f {MARKER}")
+    subprocess.run(["rm", "-f", MARKER], check=False)
+    args = {"systemd_release_git_ref": "v2.0.0", **extra}
+    proc = run_playbook("deploy.yml", "-e", json.dumps(args), check=False)
+    assert proc.returncode != 0
+    assert expected in proc.output, proc.output[-3000:]
+    assert not os.path.exists(MARKER), "a command ran on the controller"
+    assert not host.file(MARKER).exists, "a command ran on the host"
+    assert not host.file("/srv/tmp/pwn").exists and not host.file("/tmp/pwn").exists
+    assert snapshot(host) == before
+    assert http(host, "GET", "/version")[1]["version"] == "2.0.0"
+    if "systemd_release_env" in extra or "deploy_candidate_env" in extra:
+        # The value is a secret as often as not: never echoed.
+        assert "ExecStartPre" not in proc.output
+
+
+def test_a_hostile_rollback_target_is_refused_naming_it(host):
+    before = snapshot(host)
+    proc = run_playbook("rollback.yml", "-e", json.dumps({"rollback_to": "../../tmp/pwn"}), check=False)
+    assert proc.returncode != 0
+    assert "rollback_to '../../tmp/pwn' must be empty or a release id" in proc.output, proc.output[-3000:]
+    assert not host.file("/srv/tmp/pwn").exists and not host.file("/tmp/pwn").exists
+    assert snapshot(host) == before
     assert http(host, "GET", "/version")[1]["version"] == "2.0.0"

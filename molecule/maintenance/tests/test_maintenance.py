@@ -5,6 +5,7 @@ each leaves the app in a known state."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -136,6 +137,25 @@ def test_a_failed_verification_says_what_answered_what(host):
 def test_unknown_state_is_refused(host):
     proc = maintenance("-e", "maintenance_state=closed", check=False)
     assert proc.returncode != 0 and "Say which state" in proc.output
+
+
+@pytest.mark.parametrize("extra, expected", [
+    ({"maintenance_env_vars": {"maintenance": "MAINTENANCE_MODE|.*", "read_only": "READ_ONLY_MODE"}},
+     "maintenance_env_vars.maintenance 'MAINTENANCE_MODE|.*' must be an environment variable name"),
+    ({"maintenance_service": "sample_app.service; touch /tmp/shipshape-maintenance-pwned"},
+     "maintenance_service 'sample_app.service; touch /tmp/shipshape-maintenance-pwned' must be a systemd service unit name"),
+])
+def test_hostile_mode_settings_are_refused_naming_them(host, extra, expected):
+    # Refused before anything is read or written: the modes file, the service and its answers stay as they were.
+    modes_before = host.file(MODES).exists and host.file(MODES).sha256sum
+    before = started(host)
+    proc = maintenance("-e", json.dumps({"maintenance_state": "maintenance", **extra}), check=False)
+    assert proc.returncode != 0
+    assert expected in proc.output, proc.output[-3000:]
+    assert not host.file("/tmp/shipshape-maintenance-pwned").exists
+    assert (host.file(MODES).exists and host.file(MODES).sha256sum) == modes_before
+    assert started(host) == before
+    assert http(host, "GET", "/notes")[0] == 200
 
 
 FLAG = ("-e", "maintenance_mechanism=flag-file", "-e", f"maintenance_nginx_snippet_path={SNIPPET}",

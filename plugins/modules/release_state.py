@@ -1,0 +1,324 @@
+#!/usr/bin/python
+# Copyright: shipshape maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: release_state
+short_description: Read an app's releases, or switch its current link atomically
+description:
+  - An app root holds C(releases/<id>/), a C(current) link and a C(previous) link.
+  - O(action=read) returns every release with its status (complete, failed, unfinished), the release
+    C(current) and C(previous) name, what keep-N would prune, and the release the running service runs
+    (the working directory of the unit's main process or, where that cannot be read, the copy of C(current)
+    that the unit makes at every start, C(<root>/.shipshape-running)), so a caller sees when C(current) names
+    a release that is not running (a run killed between the switch and the restart).
+  - O(action=switch) points C(previous) at the release C(current) named and C(current) at O(target), each link
+    made under a temporary name and renamed over the old one (C(rename(2)) is atomic). The target must be one
+    path component naming a directory inside C(<root>/releases); anything else is refused.
+  - Order is by C(built_at) from C(release.json), never by file times; C(current) and C(previous) are never
+    pruned; failed and unfinished releases do not take the slots of complete ones.
+version_added: 0.2.0
+author: shipshape maintainers (@shipshape)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+options:
+  root:
+    description: The app root (absolute, without C(.) or C(..) components).
+    type: path
+    required: true
+  action:
+    description: C(read) returns the state; C(switch) points C(current) at O(target).
+    type: str
+    choices: [read, switch]
+    default: read
+  target:
+    description: With O(action=switch), the release id to switch to (one path component under C(releases/)).
+    type: str
+    default: ""
+  keep:
+    description: Complete releases to keep (for the C(prune) list).
+    type: int
+    default: 5
+  keep_failed:
+    description: Failed releases to keep (for the C(prune) list).
+    type: int
+    default: 2
+  service:
+    description:
+      - The systemd unit that runs C(current). When set, C(running) names the release its main process runs
+        in. Empty, C(running) is empty.
+    type: str
+    default: ""
+attributes:
+  check_mode:
+    support: full
+    details: O(action=switch) reports what it would change and changes nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+"""
+
+EXAMPLES = r"""
+- name: Read the releases and which one the service runs
+  shipshape.ops.release_state:
+    root: /srv/sample_app
+    keep: 5
+    service: sample_app.service
+  register: state
+
+- name: Switch current to a release
+  shipshape.ops.release_state:
+    root: /srv/sample_app
+    action: switch
+    target: 2.0.0-1a2b3c4d
+"""
+
+RETURN = r"""
+root:
+  description: The app root.
+  returned: always
+  type: str
+current:
+  description: The release C(current) names ('' when there is none). After a switch, the new one.
+  returned: always
+  type: str
+previous:
+  description: The release C(previous) names ('' when there is none). After a switch, the new one.
+  returned: always
+  type: str
+running:
+  description:
+    - The release the service's main process runs in ('' when O(service) is empty, the service is not running,
+      or its working directory is not a release of this root).
+  returned: always
+  type: str
+releases:
+  description: Every release directory, oldest build first.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"id": "2.0.0-1a2b3c4d", "path": "/srv/app/releases/2.0.0-1a2b3c4d", "status": "complete", "version": "2.0.0",
+            "sha": "1a2b...", "built_at": "2026-11-25T09:00:00Z", "failed": null, "current": true}]
+unfinished:
+  description: Releases that never finished building (neither current nor previous).
+  returned: always
+  type: list
+  elements: str
+prune:
+  description: Releases beyond the keep counts, oldest first (never current or previous).
+  returned: always
+  type: list
+  elements: str
+switched_from:
+  description: With O(action=switch), the release C(current) named before.
+  returned: action=switch
+  type: str
+"""
+
+import json
+import os
+import re
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+
+UNFINISHED = ".shipshape-unfinished"
+FAILED = ".shipshape-failed"
+# A copy of the current link that the unit makes at every start (ExecStartPre): the release started last.
+RUNNING_MARKER = ".shipshape-running"
+RELEASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+
+
+def check_root(root):
+    """Return why ROOT is not acceptable, or None."""
+    if not os.path.isabs(root) or root == "/":
+        return "must be an absolute path other than /"
+    if any(part in (".", "..") for part in root.split("/")):
+        return "must not have '.' or '..' components"
+    if re.search(r"[\x00-\x1f\x7f]", root):
+        return "must not contain control characters"
+    return None
+
+
+def check_release_id(rid):
+    """Return why RID is not a release id, or None."""
+    if not RELEASE_ID.fullmatch(rid or ""):
+        return "must be one path component: a letter or digit, then at most 127 letters, digits, '.', '_', '+' or '-'"
+    if ".." in rid:
+        return "must not contain '..'"
+    return None
+
+
+def read_json(path):
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+def link_target(path):
+    try:
+        return os.path.basename(os.readlink(path).rstrip("/"))
+    except OSError:
+        return ""
+
+
+def release_of(path, releases_dir):
+    """The release id PATH lies in (releases_dir/<id>[/...]), or ''."""
+    real_releases = os.path.realpath(releases_dir)
+    rel = os.path.relpath(os.path.realpath(path), real_releases)
+    if rel == "." or rel.startswith(".." + os.sep) or rel == ".." or os.path.isabs(rel):
+        return ""
+    return rel.split(os.sep)[0]
+
+
+def running_release(module, service, releases_dir):
+    """The release the unit's main process runs in ('' if it is not running or unknown).
+
+    The process's working directory says it (the unit's WorkingDirectory is current, resolved when the process
+    starts); where /proc/<pid>/cwd cannot be read (root without CAP_SYS_PTRACE, as in containers), the link
+    the unit's ExecStartPre copies from current at every start (<root>/.shipshape-running) does.
+    """
+    if not service:
+        return ""
+    rc, out, dummy = module.run_command(["systemctl", "show", "--property", "MainPID", "--value", "--", service])
+    pid = out.strip()
+    if rc != 0 or not pid.isdigit() or int(pid) <= 0:
+        return ""
+    try:
+        return release_of(os.readlink("/proc/%s/cwd" % pid), releases_dir)
+    except OSError:
+        pass
+    marker = os.path.join(os.path.dirname(releases_dir), RUNNING_MARKER)
+    if not os.path.islink(marker):
+        return ""
+    return release_of(os.path.join(os.path.dirname(releases_dir), os.readlink(marker)), releases_dir)
+
+
+def read_state(root, keep, keep_failed):
+    releases_dir = os.path.join(root, "releases")
+    current = link_target(os.path.join(root, "current"))
+    previous = link_target(os.path.join(root, "previous"))
+    releases = []
+    for name in sorted(os.listdir(releases_dir)) if os.path.isdir(releases_dir) else []:
+        path = os.path.join(releases_dir, name)
+        if not os.path.isdir(path) or os.path.islink(path):
+            continue
+        meta = read_json(os.path.join(path, "release.json")) or {}
+        failed = read_json(os.path.join(path, FAILED))
+        if os.path.exists(os.path.join(path, UNFINISHED)) or not meta:
+            status = "unfinished"
+        elif failed is not None:
+            status = "failed"
+        else:
+            status = "complete"
+        releases.append({
+            "id": name,
+            "path": path,
+            "status": status,
+            "version": meta.get("version"),
+            "sha": meta.get("sha"),
+            "built_at": meta.get("built_at", ""),
+            "failed": failed,
+            "current": name == current,
+        })
+    releases.sort(key=lambda r: (r["built_at"], r["id"]))
+    protected = {current, previous}
+    prune = []
+    for status, limit in (("complete", keep), ("failed", keep_failed)):
+        group = [r for r in releases if r["status"] == status]
+        excess = len(group) - limit
+        for r in group:  # oldest first
+            if excess <= 0:
+                break
+            if r["id"] in protected:
+                continue
+            prune.append(r["id"])
+            excess -= 1
+    return {
+        "root": root,
+        "current": current,
+        "previous": previous,
+        "releases": releases,
+        "unfinished": [r["id"] for r in releases if r["status"] == "unfinished" and r["id"] not in protected],
+        "prune": prune,
+    }
+
+
+def replace_link(root, name, release_id):
+    """Point ROOT/NAME at releases/RELEASE_ID: a new link under a temporary name, renamed over the old."""
+    tmp = os.path.join(root, ".%s.new" % name)
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+    os.symlink("releases/%s" % release_id, tmp)
+    os.replace(tmp, os.path.join(root, name))
+
+
+def switch(module, root, target, state):
+    why = check_release_id(target)
+    if why:
+        module.fail_json(msg="release_state: target '%s' %s" % (target, why))
+    releases_dir = os.path.join(root, "releases")
+    path = os.path.join(releases_dir, target)
+    if os.path.islink(path) or not os.path.isdir(path) or release_of(path, releases_dir) != target:
+        module.fail_json(msg="release_state: target '%s' is not a release directory in %s" % (target, releases_dir))
+    current = state["current"]
+    if current == target:
+        return False
+    if not module.check_mode:
+        if current:
+            replace_link(root, "previous", current)
+        replace_link(root, "current", target)
+    return True
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            root=dict(type="path", required=True),
+            action=dict(type="str", choices=["read", "switch"], default="read"),
+            target=dict(type="str", default=""),
+            keep=dict(type="int", default=5),
+            keep_failed=dict(type="int", default=2),
+            service=dict(type="str", default=""),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    root = params["root"].rstrip("/") or "/"
+    why = check_root(root)
+    if why:
+        module.fail_json(msg="release_state: root '%s' %s" % (params["root"], why))
+    if params["keep"] < 1 or params["keep_failed"] < 0:
+        module.fail_json(msg="release_state: keep (%s) must be at least 1 and keep_failed (%s) at least 0"
+                         % (params["keep"], params["keep_failed"]))
+    if params["service"] and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9:_.@-]*", params["service"]):
+        module.fail_json(msg="release_state: service '%s' must be a systemd unit name" % params["service"])
+    try:
+        state = read_state(root, params["keep"], params["keep_failed"])
+        changed = False
+        result = {}
+        if params["action"] == "switch":
+            changed = switch(module, root, params["target"], state)
+            result["switched_from"] = state["current"]
+            if changed:
+                state["previous"] = state["current"] or state["previous"]
+                state["current"] = params["target"]
+                for release in state["releases"]:
+                    release["current"] = release["id"] == params["target"]
+        state["running"] = running_release(module, params["service"], os.path.join(root, "releases"))
+    except OSError as exc:
+        module.fail_json(msg="release_state: %s" % exc, exception=traceback.format_exc())
+    result.update(state)
+    module.exit_json(changed=changed, **result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""The release_state module: the atomic switch of current/previous, what it refuses, check mode, and the
+release the service runs (read from its main process's working directory)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from ansible_collections.shipshape.ops.plugins.modules import release_state
+
+
+def make_release(root, rid, built_at="2026-11-01T00:00:00Z"):
+    path = root / "releases" / rid
+    path.mkdir(parents=True)
+    (path / "release.json").write_text(json.dumps({"id": rid, "version": rid.split("-")[0], "built_at": built_at}))
+    return path
+
+
+def link(root, name, rid):
+    os.symlink(f"releases/{rid}", root / name)
+
+
+def test_first_switch_sets_current_only(tmp_path, run_module):
+    make_release(tmp_path, "1.0.0-a")
+    failed, result = run_module(release_state, {"root": str(tmp_path), "action": "switch", "target": "1.0.0-a"})
+    assert not failed and result["changed"] is True
+    assert os.readlink(tmp_path / "current") == "releases/1.0.0-a"
+    assert not os.path.lexists(tmp_path / "previous")
+    assert result["current"] == "1.0.0-a" and result["switched_from"] == ""
+
+
+def test_switch_moves_current_to_previous_and_leaves_no_temporary_link(tmp_path, run_module):
+    make_release(tmp_path, "1.0.0-a")
+    make_release(tmp_path, "2.0.0-b", "2026-11-02T00:00:00Z")
+    link(tmp_path, "current", "1.0.0-a")
+    failed, result = run_module(release_state, {"root": str(tmp_path), "action": "switch", "target": "2.0.0-b"})
+    assert not failed and result["changed"] is True
+    assert os.readlink(tmp_path / "current") == "releases/2.0.0-b"
+    assert os.readlink(tmp_path / "previous") == "releases/1.0.0-a"
+    assert (result["current"], result["previous"], result["switched_from"]) == ("2.0.0-b", "1.0.0-a", "1.0.0-a")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["current", "previous", "releases"]
+
+
+def test_switch_to_the_current_release_changes_nothing(tmp_path, run_module):
+    make_release(tmp_path, "1.0.0-a")
+    link(tmp_path, "current", "1.0.0-a")
+    failed, result = run_module(release_state, {"root": str(tmp_path), "action": "switch", "target": "1.0.0-a"})
+    assert not failed and result["changed"] is False
+
+
+def test_check_mode_reports_the_switch_and_changes_nothing(tmp_path, run_module):
+    make_release(tmp_path, "1.0.0-a")
+    make_release(tmp_path, "2.0.0-b")
+    link(tmp_path, "current", "1.0.0-a")
+    failed, result = run_module(release_state, {"root": str(tmp_path), "action": "switch", "target": "2.0.0-b"},
+                                check_mode=True)
+    assert not failed and result["changed"] is True
+    assert os.readlink(tmp_path / "current") == "releases/1.0.0-a"
+    assert not os.path.lexists(tmp_path / "previous")
+
+
+@pytest.mark.parametrize("target, expected", [
+    ("../../tmp/pwn", "must be one path component"),
+    ("..", "must be one path component"),
+    ("a/../b", "must be one path component"),
+    ("1..2", "must not contain '..'"),
+    ("", "must be one path component"),
+    ("-rf", "must be one path component"),
+    ("x\ny", "must be one path component"),
+    ("1.0.0-a\n", "must be one path component"),
+    ("missing-1", "is not a release directory"),
+    ("outside", "is not a release directory"),
+])
+def test_switch_refuses_a_target_outside_the_releases(tmp_path, run_module, target, expected):
+    make_release(tmp_path, "1.0.0-a")
+    link(tmp_path, "current", "1.0.0-a")
+    (tmp_path / "elsewhere").mkdir()
+    os.symlink(str(tmp_path / "elsewhere"), tmp_path / "releases" / "outside")  # a link out of releases/
+    failed, result = run_module(release_state, {"root": str(tmp_path), "action": "switch", "target": target})
+    assert failed
+    assert expected in result["msg"] and "target '%s'" % target in result["msg"]
+    assert os.readlink(tmp_path / "current") == "releases/1.0.0-a"
+    assert not os.path.lexists(tmp_path / "previous")
+
+
+@pytest.mark.parametrize("root", ["relative/path", "/srv/app/../etc", "/", "/srv/./app"])
+def test_refuses_a_root_that_is_not_a_plain_absolute_path(run_module, root):
+    failed, result = run_module(release_state, {"root": root})
+    assert failed and f"root '{root}'" in result["msg"]
+
+
+def test_read_returns_the_state_and_no_running_release_without_a_service(tmp_path, run_module):
+    make_release(tmp_path, "1.0.0-a")
+    link(tmp_path, "current", "1.0.0-a")
+    failed, result = run_module(release_state, {"root": str(tmp_path)})
+    assert not failed and result["changed"] is False
+    assert result["current"] == "1.0.0-a" and result["running"] == ""
+    assert [r["id"] for r in result["releases"]] == ["1.0.0-a"]
+
+
+def test_the_running_release_is_read_from_the_main_process_working_directory(tmp_path, monkeypatch):
+    path = make_release(tmp_path, "1.0.0-a")
+
+    class FakeModule:
+        @staticmethod
+        def run_command(argv):
+            assert argv == ["systemctl", "show", "--property", "MainPID", "--value", "--", "app.service"]
+            return 0, "4242\n", ""
+
+    real_readlink = os.readlink
+    monkeypatch.setattr(os, "readlink", lambda p: str(path) if p == "/proc/4242/cwd" else real_readlink(p))
+    assert release_state.running_release(FakeModule(), "app.service", str(tmp_path / "releases")) == "1.0.0-a"
+    monkeypatch.setattr(os, "readlink", lambda p: "/somewhere/else")
+    assert release_state.running_release(FakeModule(), "app.service", str(tmp_path / "releases")) == ""
+
+
+def test_a_stopped_service_runs_no_release(tmp_path):
+    class Stopped:
+        @staticmethod
+        def run_command(argv):
+            return 0, "0\n", ""
+
+    assert release_state.running_release(Stopped(), "app.service", str(tmp_path / "releases")) == ""
+
+
+def test_where_the_working_directory_cannot_be_read_the_start_marker_says_it(tmp_path, monkeypatch):
+    make_release(tmp_path, "1.0.0-a")
+    make_release(tmp_path, "2.0.0-b")
+    link(tmp_path, "current", "2.0.0-b")
+    link(tmp_path, ".shipshape-running", "1.0.0-a")  # the unit's ExecStartPre copied current when it started
+
+    class Running:
+        @staticmethod
+        def run_command(argv):
+            return 0, "4242\n", ""
+
+    real_readlink = os.readlink
+
+    def no_ptrace(path):
+        if str(path).startswith("/proc/"):
+            raise PermissionError(13, "Permission denied", path)
+        return real_readlink(path)
+
+    monkeypatch.setattr(os, "readlink", no_ptrace)
+    assert release_state.running_release(Running(), "app.service", str(tmp_path / "releases")) == "1.0.0-a"
+    os.unlink(tmp_path / ".shipshape-running")
+    assert release_state.running_release(Running(), "app.service", str(tmp_path / "releases")) == ""
