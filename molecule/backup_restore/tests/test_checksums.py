@@ -90,3 +90,36 @@ def test_a_manifest_naming_a_shell_payload_is_refused_and_runs_nothing(host, app
     assert not app.file(marker).exists
     assert not Path(marker).exists()  # nor on the controller
     assert state(host, app) == before
+
+
+@pytest.mark.parametrize("fmt, compression, part_file", [
+    ("plain", "gzip", "postgres.sql.gz"),
+    ("plain", "none", "postgres.sql"),
+    ("plain", "zstd", "postgres.sql.zst"),
+    ("directory", "gzip", "postgres.dir"),
+])
+def test_each_dump_format_is_sealed_verified_and_private(host, fmt, compression, part_file):
+    """The dump runs as argv (a plain dump compressed in a second step); the seal writes sha256sum-compatible
+    files, a directory part's sha256 being that of its listing."""
+    if compression == "zstd" and host.run("command -v zstd").rc != 0:
+        pytest.skip("no zstd on the db host")
+    root = f"/var/backups/format-{fmt}-{compression}"
+    host.run(f"rm -rf {root}")
+    try:
+        run_playbook("backup.yml", "-e", "backup_hosts=db_servers", "-e", f"backup_dir={root}",
+                     "-e", f"backup_postgres_format={fmt}", "-e", f"backup_compression={compression}", check=True)
+        (set_id,) = [d for d in host.file(root).listdir() if not d.startswith(".")]
+        set_dir = f"{root}/{set_id}"
+        m = json.loads(host.file(f"{set_dir}/manifest.json").content_string)
+        part = m["parts"]["postgres"]
+        assert m["verified"] is True and part["file"] == part_file and part["sha256_file"] == part_file + ".sha256"
+        assert host.run(f"cd {set_dir} && sha256sum --quiet --check {part_file}.sha256").rc == 0
+        listed = host.run(f"sha256sum {set_dir}/{part_file}.sha256").stdout.split()[0]
+        actual = listed if fmt == "directory" else host.run(f"sha256sum {set_dir}/{part_file}").stdout.split()[0]
+        assert part["sha256"] == actual
+        assert not host.file(f"{set_dir}/postgres.sql").exists or part_file == "postgres.sql"
+        for path in host.run(f"find {set_dir} -mindepth 1").stdout.split():
+            f = host.file(path)
+            assert f.user == "postgres" and f.mode == (0o700 if f.is_directory else 0o600), path
+    finally:
+        host.run(f"rm -rf {root}")
