@@ -1,0 +1,248 @@
+# Copyright: shipshape maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Checksums of backup sets, in one place: hashlib, streaming, and the ``sha256sum`` file format.
+
+A set is a directory. Each part (a file, or a directory such as a ``pg_dump -Fd`` dump) has a ``<part>.sha256``
+file beside it, written exactly as ``find <part> -type f | LC_ALL=C sort | xargs sha256sum`` writes it: one line
+``<sha256>  <path relative to the set>`` per regular file, sorted bytewise, so that sets written by the shell
+of earlier releases verify here and ``sha256sum --check`` still verifies sets written here.
+
+A part's own sha256 (the manifest's ``sha256``) is that of the file; for a directory part, that of its
+listing (the text of the ``.sha256`` file).
+
+Every name read from a set (a manifest's ``file`` or ``sha256_file``, a line of a ``.sha256`` file) is checked
+by :func:`member` before it is opened: absolute names, ``..``, characters outside ``[A-Za-z0-9._+-/]`` and names that resolve
+(through symlinks) outside the set are refused, so a tampered set can never make anything be read outside it.
+Nothing here runs a program.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import stat
+
+CHUNK = 1024 * 1024
+SUFFIX = ".sha256"
+_LINE = re.compile(r"^([0-9a-fA-F]{64}) [ *](.+)$")
+# What shipshape names the files of a set (parts, their sha256 files, pg_dump's directory entries): nothing else.
+_NAME = re.compile(r"^[A-Za-z0-9._+-]+(/[A-Za-z0-9._+-]+)*$")
+
+
+class Refused(ValueError):
+    """A name from a set that must not be used (absolute, ``..``, outside the set, unreadable format)."""
+
+
+def member(set_dir, name):
+    """The path of ``name`` inside ``set_dir``, or :class:`Refused` when it could lead outside it."""
+    if not isinstance(name, str) or not name:
+        raise Refused("an empty file name")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name) or "\\" in name:
+        raise Refused("file name %r holds a control character or a backslash" % name)
+    if os.path.isabs(name):
+        raise Refused("file name %r is absolute" % name)
+    if ".." in name.split("/"):
+        raise Refused("file name %r contains '..'" % name)
+    if not _NAME.match(name):
+        raise Refused("file name %r holds characters other than letters, digits, '.', '_', '-', '+' and '/'" % name)
+    root = os.path.realpath(set_dir)
+    path = os.path.join(root, name)
+    resolved = os.path.realpath(path)
+    if resolved != root and not resolved.startswith(root + os.sep):
+        raise Refused("file name %r resolves outside the set, to %s" % (name, resolved))
+    return path
+
+
+def file_sha256(path):
+    """The sha256 of one file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def text_sha256(text):
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def regular_files(set_dir, name):
+    """The regular files of part ``name`` (itself, or every one under it), as ``find -type f | LC_ALL=C sort``
+    lists them: relative to the set, sorted bytewise, symlinks not followed and not listed."""
+    path = member(set_dir, name)
+    st = os.lstat(path)
+    if stat.S_ISREG(st.st_mode):
+        return [name]
+    if not stat.S_ISDIR(st.st_mode):
+        raise Refused("%s is neither a regular file nor a directory" % name)
+    found = []
+    for top, dirs, files in os.walk(path):
+        rel_top = name if top == path else os.path.join(name, os.path.relpath(top, path))
+        for entry in files + dirs:
+            if stat.S_ISREG(os.lstat(os.path.join(top, entry)).st_mode):
+                found.append(os.path.join(rel_top, entry))
+    return sorted(found, key=lambda n: n.encode("utf-8", "surrogateescape"))
+
+
+def listing(set_dir, name):
+    """The text ``sha256sum`` writes for part ``name`` (one line per regular file)."""
+    lines = []
+    for rel in regular_files(set_dir, name):
+        member(set_dir, rel)
+        lines.append("%s  %s\n" % (file_sha256(os.path.join(set_dir, rel)), rel))
+    return "".join(lines)
+
+
+def size(set_dir, name):
+    """Bytes of part ``name`` as ``du -sb`` counts them (the directories' own sizes too)."""
+    path = member(set_dir, name)
+    st = os.lstat(path)
+    total = st.st_size
+    if stat.S_ISDIR(st.st_mode):
+        for top, dirs, files in os.walk(path):
+            for entry in dirs + files:
+                total += os.lstat(os.path.join(top, entry)).st_size
+    return total
+
+
+def part_sha256(set_dir, name, text=None):
+    """A part's own sha256: the file's, or for a directory that of its listing (``text`` when already read)."""
+    path = member(set_dir, name)
+    if os.path.isdir(path):
+        return text_sha256(listing(set_dir, name) if text is None else text)
+    return file_sha256(path)
+
+
+def parse(text):
+    """``[(sha256, name)]`` from the text of a ``.sha256`` file; :class:`Refused` on a line it cannot read."""
+    entries = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        match = _LINE.match(line)
+        if not match:
+            raise Refused("line %d is not '<sha256>  <file>': %r" % (number, line[:120]))
+        entries.append((match.group(1).lower(), match.group(2)))
+    if not entries:
+        raise Refused("it lists no file")
+    return entries
+
+
+def write(set_dir, name):
+    """Write ``<name>.sha256`` (mode 0600) for part ``name``; return ``{sha256, size, sha256_file}``."""
+    text = listing(set_dir, name)
+    if not text:
+        raise Refused("part %s holds no regular file" % name)
+    sha_name = name + SUFFIX
+    path = member(set_dir, sha_name)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as fh:
+        fh.write(text)
+    os.chmod(path, 0o600)
+    return {"sha256": part_sha256(set_dir, name, text), "size": size(set_dir, name), "sha256_file": sha_name}
+
+
+def check_listed(set_dir, sha_name):
+    """Re-read the files ``sha_name`` lists. Returns a list of problems (empty when every sum matches)."""
+    try:
+        path = member(set_dir, sha_name)
+        with open(path, encoding="utf-8", errors="surrogateescape") as fh:
+            entries = parse(fh.read())
+    except Refused as exc:
+        return ["%s: refused, %s" % (sha_name, exc)]
+    except OSError as exc:
+        return ["%s: cannot be read (%s)" % (sha_name, exc.strerror or exc)]
+    problems = []
+    for expected, name in entries:
+        try:
+            actual = file_sha256(member(set_dir, name))
+        except Refused as exc:
+            problems.append("%s names %r: refused, %s" % (sha_name, name, exc))
+            continue
+        except OSError as exc:
+            problems.append("%s: %s cannot be read (%s)" % (sha_name, name, exc.strerror or exc))
+            continue
+        if actual != expected:
+            problems.append("%s: %s FAILED (sha256 %s, listed %s)" % (sha_name, name, actual, expected))
+    return problems
+
+
+def verify_part(set_dir, label, entry):
+    """Check one part (or the deploy history) as a manifest records it: ``entry`` has ``file``, optionally
+    ``sha256_file`` (default ``file`` + ``.sha256``) and ``sha256`` (compared when given).
+
+    Returns ``{name, file, sha256_file, actual, listed_ok, ok, problems}``; ``actual`` is ``missing`` when the
+    part is gone and ``refused`` when its name may not be used.
+    """
+    entry = entry if isinstance(entry, dict) else {}
+    name = entry.get("file")
+    sha_name = entry.get("sha256_file") or ("%s%s" % (name, SUFFIX) if name else "")
+    result = dict(name=label, file=name, sha256_file=sha_name, actual="missing", listed_ok=False, ok=False, problems=[])
+    try:
+        path = member(set_dir, name)
+        member(set_dir, sha_name)
+    except Refused as exc:
+        result["actual"] = "refused"
+        result["problems"].append("refused, %s" % exc)
+        return result
+    if os.path.lexists(path):
+        try:
+            result["actual"] = part_sha256(set_dir, name)
+        except Refused as exc:
+            result["actual"] = "refused"
+            result["problems"].append("refused, %s" % exc)
+        except OSError as exc:
+            result["problems"].append("%s cannot be read (%s)" % (name, exc.strerror or exc))
+    else:
+        result["problems"].append("%s is missing" % name)
+    listed = check_listed(set_dir, sha_name)
+    result["listed_ok"] = not listed
+    result["problems"].extend(listed)
+    expected = entry.get("sha256")
+    if expected and result["actual"] not in ("missing", "refused") and result["actual"] != expected:
+        result["problems"].append("%s has sha256 %s, the manifest records %s" % (name, result["actual"], expected))
+    result["ok"] = not result["problems"]
+    return result
+
+
+def verify_manifest(set_dir, manifest):
+    """Check every part of ``manifest`` and its deploy history; a list of :func:`verify_part` results."""
+    parts = manifest.get("parts") if isinstance(manifest, dict) else None
+    if not isinstance(parts, dict) or not parts:
+        raise Refused("the manifest lists no parts")
+    results = [verify_part(set_dir, label, parts[label]) for label in sorted(parts)]
+    history = manifest.get("deploy_history")
+    if isinstance(history, dict) and history:
+        results.append(verify_part(set_dir, "deploy_history", history))
+    return results
+
+
+def make_private(path, uid=-1, gid=-1, check_mode=False):
+    """``chown -R uid:gid`` (-1 keeps) and ``chmod -R u=rwX,go=`` without following symlinks; the paths changed."""
+    changed = []
+
+    def fix(p, is_dir):
+        st = os.lstat(p)
+        if stat.S_ISLNK(st.st_mode):
+            return
+        mode = stat.S_IMODE(st.st_mode)
+        want = 0o700 if is_dir or mode & 0o111 else 0o600
+        own = (uid != -1 and st.st_uid != uid) or (gid != -1 and st.st_gid != gid)
+        if mode == want and not own:
+            return
+        changed.append(p)
+        if check_mode:
+            return
+        if own:
+            os.lchown(p, uid, gid)
+        os.chmod(p, want)
+
+    fix(path, True)
+    for top, dirs, files in os.walk(path):
+        for entry in dirs:
+            fix(os.path.join(top, entry), True)
+        for entry in files:
+            fix(os.path.join(top, entry), False)
+    return changed

@@ -1,0 +1,170 @@
+"""The one checksum mechanism (module_utils/checksums): sha256sum's format, directory parts, tampering and
+names that would lead outside the set."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from ansible_collections.shipshape.ops.plugins.module_utils import checksums
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture()
+def set_dir(tmp_path):
+    d = tmp_path / "set"
+    d.mkdir()
+    (d / "postgres.dump").write_bytes(b"PGDMP dump")
+    (d / "redis.rdb").write_bytes(b"REDIS0011 data")
+    sub = d / "postgres.dir"
+    sub.mkdir()
+    (sub / "toc.dat").write_bytes(b"toc")
+    (sub / "3001.dat.gz").write_bytes(b"data")
+    (sub / "B").write_bytes(b"upper case sorts first")
+    return d
+
+
+def test_a_file_part_is_written_as_sha256sum_writes_it(set_dir):
+    sums = checksums.write(str(set_dir), "postgres.dump")
+    text = (set_dir / "postgres.dump.sha256").read_text()
+    assert text == f"{sha(b'PGDMP dump')}  postgres.dump\n"
+    assert sums == {"sha256": sha(b"PGDMP dump"), "size": 10, "sha256_file": "postgres.dump.sha256"}
+    assert (set_dir / "postgres.dump.sha256").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_directory_part_is_its_sorted_listing_and_its_sha256_that_of_the_listing(set_dir):
+    sums = checksums.write(str(set_dir), "postgres.dir")
+    text = (set_dir / "postgres.dir.sha256").read_text()
+    names = [line.split("  ", 1)[1] for line in text.splitlines()]
+    assert names == ["postgres.dir/3001.dat.gz", "postgres.dir/B", "postgres.dir/toc.dat"]  # bytewise, as LC_ALL=C sort
+    assert sums["sha256"] == sha(text.encode())
+    # the same listing the shell of earlier releases wrote
+    shell = subprocess.run("find postgres.dir -type f | LC_ALL=C sort | xargs sha256sum", shell=True, cwd=set_dir,
+                           capture_output=True, text=True, check=True).stdout
+    assert text == shell
+    assert sums["size"] == int(subprocess.run(["du", "-sb", "postgres.dir"], cwd=set_dir, capture_output=True, text=True,
+                                              check=True).stdout.split()[0])
+
+
+@pytest.mark.skipif(shutil.which("sha256sum") is None, reason="needs coreutils")
+def test_sha256sum_checks_what_was_written_and_sets_written_by_sha256sum_verify_here(set_dir):
+    checksums.write(str(set_dir), "postgres.dir")
+    assert subprocess.run(["sha256sum", "--quiet", "--check", "postgres.dir.sha256"], cwd=set_dir, check=False).returncode == 0
+    subprocess.run("sha256sum redis.rdb > redis.rdb.sha256", shell=True, cwd=set_dir, check=True)
+    result = checksums.verify_part(str(set_dir), "redis", {"file": "redis.rdb", "sha256": sha(b"REDIS0011 data")})
+    assert result["ok"] and result["listed_ok"] and result["problems"] == []
+
+
+def test_a_tampered_file_is_reported_by_part_and_file(set_dir):
+    sums = checksums.write(str(set_dir), "postgres.dump")
+    with open(set_dir / "postgres.dump", "ab") as fh:
+        fh.write(b"x")
+    result = checksums.verify_part(str(set_dir), "postgres", {"file": "postgres.dump", "sha256": sums["sha256"]})
+    assert not result["ok"] and not result["listed_ok"]
+    assert result["actual"] == sha(b"PGDMP dumpx")
+    assert any("postgres.dump FAILED" in p for p in result["problems"])
+    assert any("the manifest records %s" % sums["sha256"] in p for p in result["problems"])
+
+
+def test_a_rewritten_sha256_file_still_fails_against_the_manifest(set_dir):
+    sums = checksums.write(str(set_dir), "postgres.dump")
+    (set_dir / "postgres.dump").write_bytes(b"evil")
+    checksums.write(str(set_dir), "postgres.dump")  # the attacker rewrites the .sha256 too
+    result = checksums.verify_part(str(set_dir), "postgres", {"file": "postgres.dump", "sha256": sums["sha256"]})
+    assert result["listed_ok"] and not result["ok"]
+
+
+def test_a_file_added_to_a_directory_part_changes_its_sha256(set_dir):
+    sums = checksums.write(str(set_dir), "postgres.dir")
+    (set_dir / "postgres.dir" / "extra").write_bytes(b"x")
+    result = checksums.verify_part(str(set_dir), "postgres", {"file": "postgres.dir", "sha256": sums["sha256"]})
+    assert not result["ok"] and result["listed_ok"]
+
+
+def test_a_missing_part_is_reported(set_dir):
+    checksums.write(str(set_dir), "redis.rdb")
+    os.unlink(set_dir / "redis.rdb")
+    result = checksums.verify_part(str(set_dir), "redis", {"file": "redis.rdb"})
+    assert result["actual"] == "missing" and not result["ok"]
+    assert "redis.rdb is missing" in result["problems"]
+
+
+@pytest.mark.parametrize("name", ["../../../tmp/x", "/etc/shadow", "a/../../x", "$(touch /tmp/pwned)\n", "", "x\\y"])
+def test_names_that_could_lead_outside_are_refused(set_dir, name):
+    with pytest.raises(checksums.Refused):
+        checksums.member(str(set_dir), name)
+
+
+def test_a_name_that_resolves_outside_through_a_symlink_is_refused(set_dir, tmp_path):
+    (tmp_path / "outside").write_bytes(b"secret")
+    os.symlink(tmp_path / "outside", set_dir / "link")
+    with pytest.raises(checksums.Refused, match="resolves outside"):
+        checksums.member(str(set_dir), "link")
+
+
+@pytest.mark.parametrize("line", [
+    "{}  ../../../tmp/x",
+    "{}  /etc/passwd",
+    "{}  $(touch /tmp/pwned)/../../x",
+])
+def test_a_sha256_file_naming_a_file_outside_the_set_is_refused_and_nothing_is_read(set_dir, tmp_path, line):
+    (set_dir / "redis.rdb.sha256").write_text(line.format(sha(b"secret")) + "\n")
+    result = checksums.verify_part(str(set_dir), "redis", {"file": "redis.rdb"})
+    assert not result["ok"] and not result["listed_ok"]
+    assert any("refused" in p for p in result["problems"]), result["problems"]
+
+
+def test_a_shell_payload_inside_the_set_is_only_a_name(set_dir, tmp_path):
+    marker = tmp_path / "pwned"
+    (set_dir / "redis.rdb.sha256").write_text("%s  $(touch %s)\n" % (sha(b""), marker))
+    result = checksums.verify_part(str(set_dir), "redis", {"file": "redis.rdb"})
+    assert not result["ok"] and not marker.exists()
+
+
+def test_a_manifest_naming_a_part_outside_the_set_is_refused(set_dir):
+    result = checksums.verify_part(str(set_dir), "postgres", {"file": "../set/postgres.dump"})
+    assert result["actual"] == "refused" and not result["ok"]
+    result = checksums.verify_part(str(set_dir), "postgres", {"file": "postgres.dump", "sha256_file": "/etc/passwd"})
+    assert result["actual"] == "refused"
+
+
+def test_unreadable_lines_are_refused():
+    with pytest.raises(checksums.Refused):
+        checksums.parse("SHA256 (x) = abc\n")
+    with pytest.raises(checksums.Refused):
+        checksums.parse("\n")
+    assert checksums.parse("%s *bin\n" % ("a" * 64)) == [("a" * 64, "bin")]
+
+
+def test_verify_manifest_covers_the_parts_and_the_deploy_history(set_dir):
+    parts = {"postgres": dict(checksums.write(str(set_dir), "postgres.dump"), file="postgres.dump")}
+    (set_dir / "deploy-history.jsonl").write_text("{}\n")
+    history = dict(checksums.write(str(set_dir), "deploy-history.jsonl"), file="deploy-history.jsonl")
+    results = checksums.verify_manifest(str(set_dir), {"parts": parts, "deploy_history": history})
+    assert [r["name"] for r in results] == ["postgres", "deploy_history"] and all(r["ok"] for r in results)
+    (set_dir / "deploy-history.jsonl").write_text("tampered\n")
+    assert not checksums.verify_manifest(str(set_dir), {"parts": parts, "deploy_history": history})[1]["ok"]
+    with pytest.raises(checksums.Refused):
+        checksums.verify_manifest(str(set_dir), {"parts": {}})
+
+
+def test_make_private_sets_modes_and_leaves_symlinks_alone(set_dir, tmp_path):
+    outside = tmp_path / "outside"
+    outside.write_bytes(b"x")
+    outside.chmod(0o644)
+    os.symlink(outside, set_dir / "link")
+    (set_dir / "redis.rdb").chmod(0o644)
+    changed = checksums.make_private(str(set_dir), check_mode=True)
+    assert str(set_dir / "redis.rdb") in changed and (set_dir / "redis.rdb").stat().st_mode & 0o777 == 0o644
+    checksums.make_private(str(set_dir))
+    assert (set_dir / "redis.rdb").stat().st_mode & 0o777 == 0o600
+    assert (set_dir / "postgres.dir").stat().st_mode & 0o777 == 0o700
+    assert outside.stat().st_mode & 0o777 == 0o644
+    assert checksums.make_private(str(set_dir)) == []
