@@ -16,33 +16,50 @@ description:
     retention would delete. It deletes nothing itself.
   - Retention keeps the newest O(keep_last), plus the newest set of each of the last O(keep_daily) days,
     O(keep_weekly) ISO weeks and O(keep_monthly) months, and never the newest verified set.
+  - With O(name), only the sets of that name count, and retention only ever names them. A set of that name
+    is a directory C(<name>-<YYYYmmddTHHMMSSZ>) whose C(manifest.json) names O(name). Other apps' sets,
+    directories without such a manifest and other names' partial sets are returned in C(foreign) and
+    never in C(delete) or C(partials).
+  - Without O(name), every set is listed (as restores and drills read them) and C(delete) and C(partials)
+    are empty, since nothing may be deleted without knowing whose sets these are.
+  - Every option is validated (an absolute O(path) without C(..), a O(name) and O(backup_id) that are one
+    path component, keep counts that are not negative) and a bad value fails naming the option and the value.
 version_added: 0.1.0
 author: shipshape maintainers (@shipshape)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 options:
   path:
-    description: The backup directory.
+    description: The backup directory (absolute, without C(..)).
     type: path
     required: true
+  name:
+    description:
+      - The backup name (the C(shipshape.ops.backup) role's C(backup_name)) whose sets are listed and retained.
+      - One path component, C([A-Za-z0-9][A-Za-z0-9._+-]*) up to 100 characters, without C(..).
+      - Empty lists every set and never proposes a deletion.
+    type: str
+    default: ""
   keep_last:
-    description: How many of the newest verified sets to keep.
+    description: How many of the newest verified sets to keep (at least 1).
     type: int
     default: 7
   keep_daily:
-    description: Days for which the newest set is kept.
+    description: Days for which the newest set is kept (0 or more).
     type: int
     default: 7
   keep_weekly:
-    description: ISO weeks for which the newest set is kept.
+    description: ISO weeks for which the newest set is kept (0 or more).
     type: int
     default: 4
   keep_monthly:
-    description: Months for which the newest set is kept.
+    description: Months for which the newest set is kept (0 or more).
     type: int
     default: 6
   backup_id:
-    description: When set, also return this set as C(selected) (empty when it does not exist or is not verified).
+    description:
+      - When set, also return this set as C(selected) (empty when it does not exist or is not verified).
+      - One path component, C([A-Za-z0-9][A-Za-z0-9._+-]*) up to 128 characters, without C(..).
     type: str
     default: ""
 attributes:
@@ -63,6 +80,13 @@ EXAMPLES = r"""
 - name: Show it
   ansible.builtin.debug:
     msg: "{{ sets.newest_verified }} is {{ sets.newest_verified_age }}s old"
+
+- name: Decide retention for the sets of sample_app only
+  shipshape.ops.backup_sets:
+    path: /var/backups/shipshape
+    name: sample_app
+    keep_last: 3
+  register: retained
 """
 
 RETURN = r"""
@@ -88,12 +112,21 @@ selected:
   returned: always
   type: dict
 delete:
-  description: Ids that retention would delete.
+  description: Ids that retention would delete, only sets of O(name); empty without O(name).
   returned: always
   type: list
   elements: str
 partials:
-  description: Names of partial sets left by failed or killed runs.
+  description:
+    - Names of partial sets of O(name) (C(.partial-<name>-<YYYYmmddTHHMMSSZ>)); empty without O(name).
+    - Only a run that holds the backup lock of O(name) may remove them (no other run of that name is then
+      writing one).
+  returned: always
+  type: list
+  elements: str
+foreign:
+  description: With O(name), the entries of O(path) that are not sets or partial sets of O(name) (other apps' sets,
+    directories without a manifest naming O(name), other partial sets); they are never touched.
   returned: always
   type: list
   elements: str
@@ -106,37 +139,79 @@ elapsed:
 
 import json
 import os
+import re
 import time
 from datetime import datetime, timezone
 
 from ansible.module_utils.basic import AnsibleModule
 
+# One path component: what a backup name and a backup id may be.
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+STAMP = r"-[0-9]{8}T[0-9]{6}Z"
 
-def load_sets(root):
-    sets, partials = [], []
+
+def check_params(p):
+    """The first bad option as one line naming it, its value and what was expected; None when all are good."""
+    path = p["path"]
+    if not os.path.isabs(path) or ".." in path.split("/"):
+        return "path must be an absolute path without '..', got %r" % path
+    if p["name"] and (not NAME_RE.match(p["name"]) or ".." in p["name"]):
+        return ("name must be one path component ([A-Za-z0-9][A-Za-z0-9._+-]*, at most 100 characters, "
+                "no '..'), got %r" % p["name"])
+    if p["backup_id"] and (not ID_RE.match(p["backup_id"]) or ".." in p["backup_id"]):
+        return ("backup_id must be one path component ([A-Za-z0-9][A-Za-z0-9._+-]*, at most 128 characters, "
+                "no '..'), got %r" % p["backup_id"])
+    if p["keep_last"] < 1:
+        return "keep_last must be at least 1, got %d" % p["keep_last"]
+    for key in ("keep_daily", "keep_weekly", "keep_monthly"):
+        if p[key] < 0:
+            return "%s must be 0 or more, got %d" % (key, p[key])
+    return None
+
+
+def read_manifest(path):
+    try:
+        with open(os.path.join(path, "manifest.json"), encoding="utf-8") as fh:
+            manifest = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def load_sets(root, name=None):
+    """(sets, partials, foreign). With a name, only that name's sets and partials; everything else is foreign."""
+    sets, partials, foreign = [], [], []
     if not os.path.isdir(root):
-        return sets, partials
-    for name in os.listdir(root):
-        path = os.path.join(root, name)
+        return sets, partials, foreign
+    own_set = re.compile("^" + re.escape(name) + STAMP + "$") if name else None
+    own_partial = re.compile(r"^\.partial-" + re.escape(name) + STAMP + "$") if name else None
+    for entry in sorted(os.listdir(root)):
+        path = os.path.join(root, entry)
         if not os.path.isdir(path):
             continue
-        if name.startswith(".partial-"):
-            partials.append(name)
+        if own_set is not None and os.path.islink(path):
+            foreign.append(entry)  # a link is never one of this name's sets: retention would follow it
             continue
-        if name.startswith("."):
+        if entry.startswith(".partial-"):
+            if own_partial is None or own_partial.match(entry):
+                partials.append(entry)
+            else:
+                foreign.append(entry)
             continue
-        try:
-            with open(os.path.join(path, "manifest.json"), encoding="utf-8") as fh:
-                manifest = json.load(fh)
-        except (OSError, ValueError):
-            manifest = None
+        if entry.startswith("."):
+            continue
+        manifest = read_manifest(path)
+        if own_set is not None and not (own_set.match(entry) and manifest is not None and manifest.get("name") == name):
+            foreign.append(entry)
+            continue
         started = (manifest or {}).get("started_at", "")
         try:
             epoch = datetime.strptime(started, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
-        except ValueError:
+        except (TypeError, ValueError):
             epoch = 0
         sets.append({
-            "id": name,
+            "id": entry,
             "path": path,
             "verified": bool(manifest and manifest.get("verified")),
             "started_at": started,
@@ -144,7 +219,7 @@ def load_sets(root):
             "manifest": manifest,
         })
     sets.sort(key=lambda s: (s["epoch"], s["id"]), reverse=True)
-    return sets, partials
+    return sets, partials, foreign
 
 
 def retention(sets, keep_last, keep_daily, keep_weekly, keep_monthly):
@@ -171,9 +246,11 @@ def retention(sets, keep_last, keep_daily, keep_weekly, keep_monthly):
     return keep
 
 
-def summarise(root, keep_last, keep_daily, keep_weekly, keep_monthly, backup_id="", now=None):
+def summarise(root, keep_last, keep_daily, keep_weekly, keep_monthly, backup_id="", now=None, name=None):
+    """The listing and the retention decision. name=None (the library's default) considers every directory
+    with a manifest.json; the module passes the name, and without one proposes no deletion (see main)."""
     now = int(time.time()) if now is None else now
-    sets, partials = load_sets(root)
+    sets, partials, foreign = load_sets(root, name or None)
     keep = retention(sets, keep_last, keep_daily, keep_weekly, keep_monthly)
     verified = [s for s in sets if s["verified"]]
     newest = verified[0] if verified else None
@@ -184,9 +261,11 @@ def summarise(root, keep_last, keep_daily, keep_weekly, keep_monthly, backup_id=
         "newest_verified_age": (now - newest["epoch"]) if newest else None,
         "newest_manifest": newest["manifest"] if newest else {},
         "selected": selected or {},
-        # Sets that failed verification never got a manifest with verified=true: they are not kept.
-        "delete": [s["id"] for s in sets if s["id"] not in keep],
+        # Only shipshape sets (a manifest.json) are ever proposed; those that failed verification never got
+        # verified=true and are not kept.
+        "delete": [s["id"] for s in sets if s["id"] not in keep and s["manifest"] is not None],
         "partials": sorted(partials),
+        "foreign": sorted(foreign),
     }
 
 
@@ -194,6 +273,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path", required=True),
+            name=dict(type="str", default=""),
             keep_last=dict(type="int", default=7),
             keep_daily=dict(type="int", default=7),
             keep_weekly=dict(type="int", default=4),
@@ -203,10 +283,15 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    if p["keep_last"] < 1:
-        module.fail_json(msg="keep_last must be at least 1, got %d" % p["keep_last"])
+    problem = check_params(p)
+    if problem:
+        module.fail_json(msg=problem)
     started = time.time()
-    result = summarise(p["path"], p["keep_last"], p["keep_daily"], p["keep_weekly"], p["keep_monthly"], p["backup_id"])
+    result = summarise(p["path"], p["keep_last"], p["keep_daily"], p["keep_weekly"], p["keep_monthly"], p["backup_id"],
+                       name=p["name"] or None)
+    if not p["name"]:
+        # Whose sets these are is unknown: nothing is proposed for deletion.
+        result["delete"], result["partials"] = [], []
     result["elapsed"] = round(time.time() - started, 3)
     module.exit_json(changed=False, **result)
 

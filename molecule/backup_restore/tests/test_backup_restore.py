@@ -132,14 +132,16 @@ def test_retention_keeps_exactly_the_gfs_set(host):
     for days in range(1, 70, 3):
         for hour in (6, 18):
             when = (now - timedelta(days=days)).replace(hour=hour, minute=0, second=0, microsecond=0)
-            set_id = f"fake-{when:%Y%m%dT%H%M%SZ}"
+            # Sets of the name being backed up: retention only ever touches sets whose manifest names it.
+            set_id = f"sample_app-{when:%Y%m%dT%H%M%SZ}"
             fakes[set_id] = when
-            body = json.dumps({"id": set_id, "started_at": f"{when:%Y-%m-%dT%H:%M:%SZ}", "verified": True})
+            body = json.dumps({"id": set_id, "name": "sample_app", "started_at": f"{when:%Y-%m-%dT%H:%M:%SZ}",
+                               "verified": True})
             host.run(f"install -d -m 0700 {gfs}/{set_id} && echo '{body}' > {gfs}/{set_id}/manifest.json")
     run_playbook("backup.yml", "-e", "backup_hosts=db_servers", "-e", f"backup_dir={gfs}", "-e", "backup_keep_last=2",
                  "-e", "backup_keep_daily=3", "-e", "backup_keep_weekly=2", "-e", "backup_keep_monthly=2", check=True)
     remaining = {d for d in host.file(gfs).listdir()}
-    real = [d for d in remaining if not d.startswith("fake-")]
+    real = [d for d in remaining if d not in fakes]
     assert len(real) == 1
     newest_first = sorted(fakes, key=fakes.get, reverse=True)
     expected = set(real) | {newest_first[0]}  # keep_last=2: the real one and the newest fake

@@ -83,3 +83,105 @@ def test_a_named_set_is_selected_only_when_verified(tmp_path):
     ok = backup_sets.summarise(str(tmp_path), 5, 0, 0, 0, backup_id="a")
     bad = backup_sets.summarise(str(tmp_path), 5, 0, 0, 0, backup_id="b")
     assert ok["selected"]["id"] == "a" and bad["selected"] == {}
+
+
+# With a name, retention only ever touches that name's own sets (issue 14: other apps' sets, foreign
+# directories and a concurrent backup's partial set survive).
+
+def make_named(root, name, when, verified=True, set_id=None):
+    set_id = set_id or f"{name}-{when:%Y%m%dT%H%M%SZ}"
+    d = root / set_id
+    d.mkdir()
+    (d / "manifest.json").write_text(json.dumps({"id": set_id, "name": name, "started_at": f"{when:%Y-%m-%dT%H:%M:%SZ}",
+                                                 "verified": verified}))
+    return set_id
+
+
+def test_another_apps_sets_are_never_deleted(tmp_path, run_module):
+    mine = [make_named(tmp_path, "app", NOW - timedelta(days=d)) for d in (1, 2, 3)]
+    theirs = [make_named(tmp_path, "other_app", NOW - timedelta(days=d)) for d in (10, 20)]
+    failed, result = run_module(backup_sets, {"path": str(tmp_path), "name": "app", "keep_last": 1, "keep_daily": 0,
+                                              "keep_weekly": 0, "keep_monthly": 0})
+    assert not failed and not result["changed"]
+    assert sorted(result["delete"]) == sorted(mine[1:])
+    assert [s["id"] for s in result["sets"]] == mine
+    assert set(theirs) <= set(result["foreign"]) and not set(theirs) & set(result["delete"])
+
+
+@pytest.mark.parametrize("entry, manifest", [
+    ("lost+found", None),                                     # not a set at all
+    ("app-20260101T000000Z", None),                           # our id pattern, but no manifest
+    ("app-20260102T000000Z", {"id": "x", "name": "other"}),   # our id pattern, a manifest naming another name
+    ("app-copy", {"id": "app-copy", "name": "app"}),          # our name, not a set id
+    ("app-2-20260103T000000Z", {"name": "app-2"}),            # a name that starts with ours
+])
+def test_directories_that_are_not_this_names_sets_are_kept(tmp_path, run_module, entry, manifest):
+    make_named(tmp_path, "app", NOW - timedelta(hours=1))
+    (tmp_path / entry).mkdir()
+    if manifest is not None:
+        (tmp_path / entry / "manifest.json").write_text(json.dumps(dict(manifest, started_at="2026-01-01T00:00:00Z",
+                                                                        verified=True)))
+    failed, result = run_module(backup_sets, {"path": str(tmp_path), "name": "app", "keep_last": 1, "keep_daily": 0,
+                                              "keep_weekly": 0, "keep_monthly": 0})
+    assert not failed
+    assert entry in result["foreign"] and entry not in result["delete"]
+    assert entry not in [s["id"] for s in result["sets"]]
+
+
+def test_a_link_is_never_a_set_to_delete(tmp_path, run_module):
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    root = tmp_path / "backups"
+    root.mkdir()
+    make_named(root, "app", NOW - timedelta(hours=1))
+    old = make_named(target, "app", NOW - timedelta(days=9))
+    (root / old).symlink_to(target / old)
+    failed, result = run_module(backup_sets, {"path": str(root), "name": "app", "keep_last": 1, "keep_daily": 0,
+                                              "keep_weekly": 0, "keep_monthly": 0})
+    assert not failed and result["delete"] == [] and old in result["foreign"]
+
+
+def test_only_this_names_partials_are_returned(tmp_path, run_module):
+    make_named(tmp_path, "app", NOW - timedelta(hours=1))
+    for partial in (".partial-app-20261125T100000Z", ".partial-other_app-20261125T110000Z", ".partial-app-2-20261125T110000Z",
+                    ".partial-weird"):
+        (tmp_path / partial).mkdir()
+    failed, result = run_module(backup_sets, {"path": str(tmp_path), "name": "app"})
+    assert not failed
+    assert result["partials"] == [".partial-app-20261125T100000Z"]
+    assert {".partial-other_app-20261125T110000Z", ".partial-app-2-20261125T110000Z", ".partial-weird"} <= set(result["foreign"])
+
+
+def test_without_a_name_nothing_is_proposed_for_deletion(tmp_path, run_module):
+    ids = [make_named(tmp_path, "app", NOW - timedelta(days=d)) for d in (1, 2, 3)]
+    (tmp_path / ".partial-app-20261125T100000Z").mkdir()
+    failed, result = run_module(backup_sets, {"path": str(tmp_path), "keep_last": 1, "keep_daily": 0, "keep_weekly": 0,
+                                              "keep_monthly": 0})
+    assert not failed
+    assert result["delete"] == [] and result["partials"] == []
+    assert [s["id"] for s in result["sets"]] == ids  # restores and drills still see every set
+
+
+@pytest.mark.parametrize("args, option, value, expected", [
+    ({"keep_last": 0}, "keep_last", "0", "at least 1"),
+    ({"keep_daily": -1}, "keep_daily", "-1", "0 or more"),
+    ({"keep_weekly": -3}, "keep_weekly", "-3", "0 or more"),
+    ({"keep_monthly": -1}, "keep_monthly", "-1", "0 or more"),
+    ({"name": "../../tmp/pwn"}, "name", "'../../tmp/pwn'", "one path component"),
+    ({"name": "app/x"}, "name", "'app/x'", "one path component"),
+    ({"name": "a..b"}, "name", "'a..b'", "no '..'"),
+    ({"name": "-rf"}, "name", "'-rf'", "one path component"),
+    ({"backup_id": "../../etc"}, "backup_id", "'../../etc'", "one path component"),
+    ({"path": "relative/dir"}, "path", "relative/dir", "absolute path without '..'"),
+    ({"path": "/var/backups/../../etc"}, "path", "/var/backups/../../etc", "absolute path without '..'"),
+])
+def test_bad_values_are_refused_naming_the_option_and_the_value(tmp_path, run_module, args, option, value, expected):
+    make_named(tmp_path, "app", NOW - timedelta(days=30))
+    make_named(tmp_path, "app", NOW - timedelta(days=1))
+    failed, result = run_module(backup_sets, dict({"path": str(tmp_path), "name": "app"}, **args))
+    assert failed
+    assert result["msg"].startswith(option + " must be")
+    assert value in result["msg"] and expected in result["msg"]
+    assert "\n" not in result["msg"]
+    assert "delete" not in result
+    assert len(list(tmp_path.iterdir())) == 2  # nothing touched
