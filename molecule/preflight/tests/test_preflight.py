@@ -206,3 +206,41 @@ def test_unknown_delegate_is_rejected(tmp_path):
     assert proc.returncode != 0
     assert "check 'db': field 'delegate_to' is 'nosuch-host', which is not a host of this inventory" in " ".join(
         proc.stdout.split())
+
+
+@pytest.fixture
+def ghost_inventory(tmp_path):
+    """An inventory host that cannot be reached (its name does not resolve), beside the scenario's hosts."""
+    path = tmp_path / "ghost.ini"
+    path.write_text(f"{GHOST} ansible_host=ghost.invalid ansible_connection=ssh "
+                    "ansible_ssh_common_args='-o ConnectTimeout=5'\n")
+    return str(path)
+
+
+GHOST = f"ghost-{NAME}"
+CONNECTION_ERROR = "Could not resolve hostname ghost.invalid"
+
+
+def test_unreachable_delegate_fails_its_checks_with_the_connection_error(tmp_path, ghost_inventory):
+    checks = [{"name": "via-ghost", "kind": "redis", "delegate_to": GHOST, "password": DB_PASSWORD},
+              {"name": "root-disk", "kind": "disk", "path": "/"}]
+    proc, results = run_role(tmp_path, "-i", ghost_inventory, "--limit", APP,
+                             extra={"preflight_checks": checks, "preflight_fail_on": "never"})
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    ghost, disk = results[APP]["checks"]
+    assert (ghost["name"], ghost["status"], ghost["value"]) == ("via-ghost", "failed", None)
+    assert ghost["message"].startswith(f"the probe did not run on {GHOST}: ")
+    assert CONNECTION_ERROR in ghost["message"]
+    assert disk["status"] == "ok"  # the checks of the host itself still ran
+    assert results[APP]["counts"] == {"ok": 1, "degraded": 0, "failed": 1}
+    assert DB_PASSWORD not in proc.stdout + proc.stderr
+
+
+def test_unreachable_host_shows_its_connection_error(tmp_path, ghost_inventory):
+    proc, report = run_health(tmp_path, "-i", ghost_inventory, "--limit", f"{APP},{GHOST}")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert CONNECTION_ERROR in out  # not hidden by no_log, not "failed (no message)"
+    assert "has been hidden" not in out
+    assert report[GHOST] is None and report[APP]["status"] == "ok"
+    assert f"{GHOST} has no result (unreachable, or invalid checks)" in " ".join(proc.stdout.split())

@@ -1,0 +1,846 @@
+#!/usr/bin/python
+# Copyright: shipshape maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: health_check
+short_description: Validate, run and summarise health checks (systemd, HTTP, PostgreSQL, Redis, streams, SQL counts, disk)
+description:
+  - The engine of the C(shipshape.ops.preflight) role, in three steps.
+  - O(action=validate) checks every item of O(checks) (known kind, required and known fields, number types,
+    thresholds in order, C(delegate_to) a host of O(hosts)) and fails with one message per problem, each naming
+    the check and the field. It returns the distinct C(delegate_to) hosts.
+  - O(action=run) runs the checks that belong where the module runs (those without C(delegate_to), or with
+    O(delegate), those whose C(delegate_to) is O(delegate)) and returns one result per check. A failing check
+    is a result with status C(failed), not a module failure.
+  - O(action=summarize) puts the results of the runs together in the order of O(checks) (a check whose run did
+    not happen, such as on an unreachable delegate, becomes a failed check carrying that run's error) and returns
+    the overall result, the report lines and whether O(fail_on) asks to fail the host.
+  - O(action=report) judges several hosts at once from their results (O(results), C(null) for a host without
+    one, such as an unreachable host) and returns the report lines and whether O(fail_on) asks to fail the run,
+    with every reason.
+  - Reads only; runs the same in check mode. C(password) is a secret; it is masked in every message and never
+    part of a result.
+version_added: 0.1.0
+author: shipshape maintainers (@shipshape)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+options:
+  action:
+    description: What to do with O(checks).
+    type: str
+    choices: [validate, run, summarize, report]
+    default: run
+  checks:
+    description:
+      - The checks. Each has C(name) (unique) and C(kind); the other fields depend on the kind (see the
+        shipshape.ops.preflight role's documentation). All fields are validated by O(action=validate), with
+        messages naming the check and the field, so their types are not converted here.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Unique name of the check, shown in reports.
+        type: raw
+      kind:
+        description: One of C(systemd), C(http), C(postgres), C(redis), C(redis_stream), C(sql_count), C(disk).
+        type: raw
+      delegate_to:
+        description: Inventory host the check runs from (see O(delegate)).
+        type: raw
+      unit:
+        description: C(systemd) unit.
+        type: raw
+      url:
+        description: C(http) URL (http:// or https://).
+        type: raw
+      method:
+        description: C(http) method (GET).
+        type: raw
+      status:
+        description: C(http) expected status code or list of codes (200).
+        type: raw
+      json:
+        description: C(http) dict of dotted.path to expected value, all must match.
+        type: raw
+      max_ms:
+        description: C(http) latency over which the check is degraded.
+        type: raw
+      timeout:
+        description: Seconds to wait (http 10, postgres 10, redis 5).
+        type: raw
+      retries:
+        description: C(http) retries until ok (0).
+        type: raw
+      delay:
+        description: C(http) seconds between retries (2).
+        type: raw
+      headers:
+        description: C(http) request headers (dict).
+        type: raw
+      body:
+        description: C(http) request body (a string, or data sent as JSON).
+        type: raw
+      validate_certs:
+        description: C(http) verify the TLS certificate (true).
+        type: raw
+      host:
+        description: PostgreSQL or Redis host (localhost).
+        type: raw
+      port:
+        description: PostgreSQL (5432) or Redis (6379) port.
+        type: raw
+      user:
+        description: PostgreSQL user.
+        type: raw
+      username:
+        description: Redis ACL user.
+        type: raw
+      password:
+        description: PostgreSQL or Redis password; a secret, masked in messages and never returned.
+        type: str
+      db:
+        description: PostgreSQL database name, or Redis database number (0).
+        type: raw
+      query:
+        description: C(postgres) query (SELECT 1), or the C(sql_count) query returning one integer.
+        type: raw
+      key:
+        description: C(redis_stream) stream key.
+        type: raw
+      warn:
+        description: C(redis_stream) and C(sql_count) ceiling; above it the check is degraded.
+        type: raw
+      crit:
+        description: C(redis_stream) and C(sql_count) ceiling; above it the check is failed.
+        type: raw
+      path:
+        description: C(disk) path on the filesystem to measure.
+        type: raw
+      min_free_percent_warn:
+        description: C(disk) floor in percent free; below it the check is degraded.
+        type: raw
+      min_free_percent_crit:
+        description: C(disk) floor in percent free; below it the check is failed.
+        type: raw
+      min_free_mb_warn:
+        description: C(disk) floor in MB free; below it the check is degraded.
+        type: raw
+      min_free_mb_crit:
+        description: C(disk) floor in MB free; below it the check is failed.
+        type: raw
+  label:
+    description: How O(action=validate) names O(checks) in its failure message.
+    type: str
+    default: checks
+  hosts:
+    description:
+      - With O(action=validate), the inventory's hosts; a check whose C(delegate_to) is not one of them is
+        a problem. Empty means not checked.
+      - With O(action=report), every host of the play, in order; a host missing from O(results) has no result.
+    type: list
+    elements: str
+    default: []
+  delegate:
+    description:
+      - With O(action=run), run the checks whose C(delegate_to) is this host. Without it, the checks that
+        have no C(delegate_to).
+    type: str
+  runs:
+    description:
+      - With O(action=summarize), the registered results of the O(action=run) tasks (a loop's C(results)
+        items included, with their C(item) the delegate host). A run that is unreachable or failed makes each
+        of its checks a failed check with the run's error.
+    type: list
+    elements: dict
+    default: []
+  host:
+    description: With O(action=summarize), the inventory host the result is for.
+    type: str
+    default: ""
+  results:
+    description:
+      - With O(action=report), each host's result (RV(result) of O(action=summarize)); a host of O(hosts) that
+        is missing, or C(null), has none (unreachable, or invalid checks).
+    type: dict
+    default: {}
+  fail_on:
+    description:
+      - With O(action=summarize), when RV(fail) is true. C(failed) when the overall status is failed,
+        C(degraded) also when it is degraded, C(never) never.
+      - With O(action=report), the same for the checks of all hosts; a host without a result always counts.
+    type: str
+    choices: [failed, degraded, never]
+    default: failed
+attributes:
+  check_mode:
+    support: full
+    details: The checks only read, so they run in check mode too.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+notes:
+  - PostgreSQL checks use psycopg2 when the host has it, else C(psql). Redis checks speak the protocol over a
+    socket and need no client.
+"""
+
+EXAMPLES = r"""
+- name: Validate the checks
+  shipshape.ops.health_check:
+    action: validate
+    checks: "{{ preflight_checks }}"
+    hosts: "{{ groups['all'] }}"
+    label: "preflight_checks of {{ inventory_hostname }}"
+  register: validation
+
+- name: Run the checks of this host
+  shipshape.ops.health_check:
+    checks: "{{ preflight_checks }}"
+  register: local
+
+- name: Run the delegated checks on their hosts
+  shipshape.ops.health_check:
+    checks: "{{ preflight_checks }}"
+    delegate: "{{ item }}"
+  delegate_to: "{{ item }}"
+  loop: "{{ validation.delegates }}"
+  register: delegated
+  ignore_unreachable: true
+  failed_when: false
+
+- name: Summarise
+  shipshape.ops.health_check:
+    action: summarize
+    checks: "{{ preflight_checks }}"
+    runs: "{{ [local] + delegated.results }}"
+    host: "{{ inventory_hostname }}"
+    fail_on: degraded
+  register: summary
+
+- name: Judge the whole inventory
+  shipshape.ops.health_check:
+    action: report
+    results: "{{ dict(ansible_play_hosts | zip(ansible_play_hosts | map('extract', hostvars, 'preflight_result'))) }}"
+    hosts: "{{ ansible_play_hosts_all }}"
+    fail_on: failed
+  run_once: true
+  register: health
+"""
+
+RETURN = r"""
+problems:
+  description: One message per problem (empty when the checks are valid).
+  returned: action=validate
+  type: list
+  elements: str
+  sample: ["check 'api' (http): field 'url' is required"]
+delegates:
+  description: The distinct C(delegate_to) hosts of the checks, in order of first use.
+  returned: action=validate
+  type: list
+  elements: str
+  sample: [db]
+checks:
+  description: One result per check run here (O(action=run)); never holds a password.
+  returned: action=run
+  type: list
+  elements: dict
+  sample:
+    - {name: dlq, kind: redis_stream, status: degraded, message: "events:dead length 14 > warn 10", value: 14,
+       duration_ms: 3, details: {ran_on: db}}
+delegate:
+  description: The O(delegate) this run was for (null for the checks of the host itself).
+  returned: action=run
+  type: str
+started_at:
+  description: When the run started, UTC ISO 8601.
+  returned: action=run
+  type: str
+  sample: "2026-12-02T08:44:54Z"
+result:
+  description:
+    - The overall result, the shape of the preflight role's C(preflight_result).
+    - C(status) is the worst status of the checks (C(ok) when there are none); C(checked_at) is when the first
+      run started.
+  returned: action=summarize
+  type: dict
+  sample:
+    host: app
+    status: degraded
+    message: "3 checks on app: 2 ok, 1 degraded, 0 failed"
+    counts: {ok: 2, degraded: 1, failed: 0}
+    checked_at: "2026-12-02T08:44:54Z"
+    checks: []
+report:
+  description:
+    - The result as lines for a person, the overall line first, then one per check (O(action=summarize)).
+    - With O(action=report), per host its overall line, then one line per check that is not ok.
+  returned: action=summarize or action=report
+  type: list
+  elements: str
+fail:
+  description: Whether O(fail_on) asks to fail the host (O(action=summarize)) or the run (O(action=report)).
+  returned: action=summarize or action=report
+  type: bool
+fail_message:
+  description: One sentence naming every check that is not ok, with its message ("" when all are ok).
+  returned: action=summarize
+  type: str
+  sample: "Preflight on db is degraded: dlq degraded (events:dead length 14 > warn 10)."
+by_host:
+  description: With O(action=report), O(results) for every host of O(hosts) (then any other), C(null) for a host without one.
+  returned: action=report
+  type: dict
+reasons:
+  description:
+    - Why the run fails, one per check whose status O(fail_on) counts, C(host/check status (message)), and one
+      per host without a result, C(host has no result (unreachable, or invalid checks)).
+  returned: action=report
+  type: list
+  elements: str
+"""
+
+import json
+import os
+import shutil
+import socket
+import time
+import urllib.error
+from datetime import datetime, timezone
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import ConnectionError as UrlConnectionError
+from ansible.module_utils.urls import SSLValidationError, open_url
+
+OK = "ok"
+DEGRADED = "degraded"
+FAILED = "failed"
+
+# Per kind: fields that must be present, and fields that may be.
+COMMON = {"name", "kind", "delegate_to"}
+CONNECTION_PG = {"host", "port", "password", "timeout"}
+CONNECTION_REDIS = {"host", "port", "password", "username", "db", "timeout"}
+KINDS = {
+    "systemd": ({"unit"}, set()),
+    "http": ({"url"}, {"method", "status", "json", "max_ms", "timeout", "retries", "delay",
+                       "headers", "body", "validate_certs"}),
+    "postgres": ({"db", "user"}, CONNECTION_PG | {"query"}),
+    "redis": (set(), CONNECTION_REDIS),
+    "redis_stream": ({"key"}, CONNECTION_REDIS | {"warn", "crit"}),
+    "sql_count": ({"db", "user", "query"}, CONNECTION_PG | {"warn", "crit"}),
+    "disk": ({"path"}, {"min_free_percent_warn", "min_free_percent_crit",
+                        "min_free_mb_warn", "min_free_mb_crit"}),
+}
+FIELDS = sorted(COMMON.union(*[req | opt for req, opt in KINDS.values()]))
+NUMBER_FIELDS = {"port", "timeout", "retries", "delay", "max_ms", "warn", "crit",
+                 "min_free_percent_warn", "min_free_percent_crit", "min_free_mb_warn", "min_free_mb_crit"}
+BODY_MAX_CHARS = 1024
+ERROR_MAX_CHARS = 300
+
+
+def is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def given(check):
+    """The fields a check sets: the argument spec fills every absent suboption with None."""
+    if not isinstance(check, dict):
+        return check
+    return dict((k, v) for k, v in check.items() if v is not None)
+
+
+def utc_now():
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ----------------------------------------------------------------------------------------------
+# Validation
+# ----------------------------------------------------------------------------------------------
+def validate(checks, hosts=None):
+    """Return a list of human messages, one per problem, each naming the check and the field."""
+    if not isinstance(checks, list):
+        return ["checks must be a list of checks, got %s" % type(checks).__name__]
+    checks = [given(c) for c in checks]
+    problems = []
+    if hosts:
+        for check in checks:
+            if isinstance(check, dict) and "delegate_to" in check and check["delegate_to"] not in hosts:
+                problems.append("check '%s': field 'delegate_to' is '%s', which is not a host of this inventory"
+                                % (check.get("name", "?"), check["delegate_to"]))
+    seen = set()
+    for index, check in enumerate(checks):
+        if not isinstance(check, dict):
+            problems.append("check #%d is not a dict (got %r)" % (index + 1, check))
+            continue
+        name = check.get("name")
+        label = "check %r" % name if name else "check #%d" % (index + 1)
+        if not name or not isinstance(name, str):
+            problems.append("%s: field 'name' is required (a non-empty string)" % label)
+        elif name in seen:
+            problems.append("%s: field 'name' is used by another check; names must be unique" % label)
+        seen.add(name if isinstance(name, str) else None)
+        kind = check.get("kind")
+        if not isinstance(kind, str) or kind not in KINDS:
+            problems.append("%s: field 'kind' is %r, expected one of %s" % (label, kind, ", ".join(KINDS)))
+            continue
+        required, optional = KINDS[kind]
+        for field in sorted(required):
+            if check.get(field) in (None, ""):
+                problems.append("%s (%s): field '%s' is required" % (label, kind, field))
+        for field in sorted(set(check) - required - optional - COMMON):
+            problems.append("%s (%s): field '%s' is not known for this kind (known: %s)"
+                            % (label, kind, field, ", ".join(sorted(required | optional))))
+        for field in sorted(NUMBER_FIELDS & set(check)):
+            if not is_number(check[field]):
+                problems.append("%s (%s): field '%s' must be a number, got %r" % (label, kind, field, check[field]))
+        if "delegate_to" in check and not isinstance(check["delegate_to"], str):
+            problems.append("%s (%s): field 'delegate_to' must be a host name, got %r"
+                            % (label, kind, check["delegate_to"]))
+        problems.extend("%s (%s): %s" % (label, kind, p) for p in validate_fields(check))
+    return problems
+
+
+def validate_fields(check):
+    problems = []
+    warn, crit = check.get("warn"), check.get("crit")
+    if is_number(warn) and is_number(crit) and warn > crit:
+        problems.append("field 'warn' (%s) must not be above 'crit' (%s)" % (warn, crit))
+    for unit in ("percent", "mb"):
+        warn, crit = check.get("min_free_%s_warn" % unit), check.get("min_free_%s_crit" % unit)
+        if is_number(warn) and is_number(crit) and warn < crit:
+            problems.append("field 'min_free_%s_warn' (%s) must not be below 'min_free_%s_crit' (%s)"
+                            % (unit, warn, unit, crit))
+    if check["kind"].startswith("redis") and not isinstance(check.get("db", 0), int):
+        problems.append("field 'db' must be a Redis database number, got %r" % check["db"])
+    status = check.get("status")
+    if status is not None:
+        codes = status if isinstance(status, list) else [status]
+        if not codes or not all(isinstance(c, int) and not isinstance(c, bool) for c in codes):
+            problems.append("field 'status' must be an HTTP status code or a list of them, got %r" % status)
+    for field in ("json", "headers"):
+        if field in check and not isinstance(check[field], dict):
+            problems.append("field '%s' must be a dict, got %r" % (field, check[field]))
+    if check["kind"] == "http" and not str(check.get("url", "")).startswith(("http://", "https://")):
+        problems.append("field 'url' must start with http:// or https://, got %r" % check.get("url"))
+    return problems
+
+
+# ----------------------------------------------------------------------------------------------
+# Helpers
+# ----------------------------------------------------------------------------------------------
+def thresholds(value, warn, crit, what):
+    """Higher is worse: status and message for a measured value against warn/crit ceilings."""
+    if crit is not None and value > crit:
+        return FAILED, "%s %s > crit %s" % (what, value, crit)
+    if warn is not None and value > warn:
+        return DEGRADED, "%s %s > warn %s" % (what, value, warn)
+    limits = ", ".join("%s %s" % (k, v) for k, v in (("warn", warn), ("crit", crit)) if v is not None)
+    return OK, "%s %s%s" % (what, value, " (<= %s)" % limits if limits else "")
+
+
+def mask(text, check):
+    """One line, with the check's password hidden (client libraries may echo connection strings)."""
+    secret = check.get("password")
+    text = " ".join(str(text).split())
+    if secret:
+        text = text.replace(str(secret), "********")
+    return text
+
+
+def dig(document, path):
+    """Follow a dotted path (list indexes are numbers) through parsed JSON; KeyError when absent."""
+    node = document
+    for part in path.split("."):
+        if isinstance(node, list) and part.lstrip("-").isdigit():
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            raise KeyError(path)
+    return node
+
+
+# ----------------------------------------------------------------------------------------------
+# Kinds: each returns (status, message, value, details)
+# ----------------------------------------------------------------------------------------------
+def check_systemd(module, check):
+    unit = check["unit"]
+    rc, out, err = module.run_command(
+        ["systemctl", "show", "--property=LoadState,ActiveState,SubState", "--", unit])
+    if rc != 0:
+        return FAILED, "systemctl show %s failed: %s" % (unit, err.strip()), None, {}
+    props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    details = {"load_state": props.get("LoadState"), "active_state": props.get("ActiveState"),
+               "sub_state": props.get("SubState")}
+    state = "%s (%s)" % (details["active_state"], details["sub_state"])
+    if details["load_state"] == "not-found":
+        return FAILED, "unit %s is not installed" % unit, state, details
+    if details["active_state"] == "active":
+        return OK, "%s is %s" % (unit, state), state, details
+    return FAILED, "%s is %s" % (unit, state), state, details
+
+
+def http_once(check):
+    method = check.get("method", "GET").upper()
+    headers = dict(check.get("headers") or {})
+    body = check.get("body")
+    if body is not None and not isinstance(body, (str, bytes)):
+        body = json.dumps(body)
+        headers.setdefault("Content-Type", "application/json")
+    data = body.encode() if isinstance(body, str) else body
+    started = time.monotonic()
+    try:
+        response = open_url(check["url"], data=data, headers=headers, method=method, timeout=check.get("timeout", 10),
+                            validate_certs=bool(check.get("validate_certs", True)))
+        with response:
+            code, raw = response.status, response.read()
+    except urllib.error.HTTPError as err:  # 4xx/5xx still carry a status and a body
+        code, raw = err.code, err.read()
+    except (urllib.error.URLError, OSError, UrlConnectionError, SSLValidationError) as err:
+        reason = getattr(err, "reason", err)
+        latency = round((time.monotonic() - started) * 1000)
+        return FAILED, "%s %s: no answer (%s)" % (method, check["url"], reason), None, {"latency_ms": latency}
+    latency = round((time.monotonic() - started) * 1000)
+    text = raw.decode("utf-8", "replace")
+    try:
+        document = json.loads(text)
+    except ValueError:
+        document = None
+    shown = text if document is None else document
+    if len(json.dumps(shown)) > BODY_MAX_CHARS:
+        shown = text[:BODY_MAX_CHARS] + "..."
+    details = {"url": check["url"], "status_code": code, "latency_ms": latency, "body": shown}
+
+    expected = check.get("status", 200)
+    expected = expected if isinstance(expected, list) else [expected]
+    if code not in expected:
+        return FAILED, "%s %s answered %s, expected %s" % (
+            method, check["url"], code, " or ".join(map(str, expected))), latency, details
+    mismatches = []
+    for path, want in (check.get("json") or {}).items():
+        try:
+            got = dig(document, path)
+        except (KeyError, IndexError, TypeError):
+            mismatches.append("%s is missing (expected %r)" % (path, want))
+            continue
+        if got != want:
+            mismatches.append("%s is %r, expected %r" % (path, got, want))
+    if mismatches:
+        return FAILED, "%s %s answered %s but %s" % (method, check["url"], code, "; ".join(mismatches)), latency, details
+    if check.get("max_ms") is not None and latency > check["max_ms"]:
+        return DEGRADED, "%s %s answered %s in %d ms > max %s ms" % (
+            method, check["url"], code, latency, check["max_ms"]), latency, details
+    return OK, "%s %s answered %s in %d ms" % (method, check["url"], code, latency), latency, details
+
+
+def check_http(module, check):
+    attempts = int(check.get("retries", 0)) + 1
+    for attempt in range(1, attempts + 1):
+        status, message, value, details = http_once(check)
+        details["attempts"] = attempt
+        if status == OK or attempt == attempts:
+            if attempt > 1:
+                message += " (attempt %d of %d)" % (attempt, attempts)
+            return status, message, value, details
+        time.sleep(check.get("delay", 2))
+
+
+def sql_scalar(module, check, query):
+    """Run a query and return the first column of the first row, as text or a Python value."""
+    host, port = check.get("host", "localhost"), int(check.get("port", 5432))
+    timeout = int(check.get("timeout", 10))
+    try:
+        import psycopg2  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        psycopg2 = None
+    if psycopg2 is not None:
+        conn = psycopg2.connect(host=host, port=port, dbname=check["db"], user=check["user"],
+                                password=check.get("password") or None, connect_timeout=timeout,
+                                options="-c statement_timeout=%d" % (timeout * 1000))
+        try:
+            with conn.cursor() as cur:
+                cur.execute(query)
+                row = cur.fetchone() if cur.description else None
+        finally:
+            conn.close()
+        return None if row is None else row[0]
+    psql = shutil.which("psql")
+    if psql is None:
+        raise RuntimeError("neither python3-psycopg2 nor psql is installed on %s; "
+                           "run the check with delegate_to a host that has them" % socket.gethostname())
+    env = {"PGCONNECT_TIMEOUT": str(timeout), "PGOPTIONS": "-c statement_timeout=%d" % (timeout * 1000)}
+    if check.get("password"):
+        env["PGPASSWORD"] = str(check["password"])
+    rc, out, err = module.run_command(
+        [psql, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", str(host), "-p", str(port),
+         "-U", str(check["user"]), "-d", str(check["db"]), "-c", query],
+        environ_update=env)
+    if rc != 0:
+        raise RuntimeError(err.strip() or "psql exited with %d" % rc)
+    lines = out.splitlines()
+    return lines[0].split("|", 1)[0] if lines else None
+
+
+def pg_target(check):
+    return "%s@%s:%s/%s" % (check["user"], check.get("host", "localhost"), check.get("port", 5432), check["db"])
+
+
+def check_postgres(module, check):
+    query = check.get("query", "SELECT 1")
+    try:
+        value = sql_scalar(module, check, query)
+    except Exception as err:  # pylint: disable=broad-except
+        # any error means "does not answer"
+        return FAILED, "PostgreSQL %s does not answer %r: %s" % (pg_target(check), query, mask(err, check)), None, {}
+    value = value if value is None or isinstance(value, (int, float, str, bool)) else str(value)
+    return OK, "PostgreSQL %s answers %r with %s" % (pg_target(check), query, value), value, {}
+
+
+def check_sql_count(module, check):
+    raw = None
+    try:
+        raw = sql_scalar(module, check, check["query"])
+        value = int(raw)
+    except (TypeError, ValueError):
+        return FAILED, "query %r on %s returned %r, not an integer" % (check["query"], pg_target(check), raw), None, {}
+    except Exception as err:  # pylint: disable=broad-except
+        return FAILED, "PostgreSQL %s does not answer %r: %s" % (pg_target(check), check["query"], mask(err, check)), None, {}
+    status, message = thresholds(value, check.get("warn"), check.get("crit"), check["name"])
+    return status, message, value, {}
+
+
+class RedisError(Exception):
+    """An error reply from the server."""
+
+
+def redis_call(check, *commands):
+    """Send commands over RESP and return the replies (AUTH and SELECT first when configured)."""
+    host, port = check.get("host", "localhost"), int(check.get("port", 6379))
+    prelude = []
+    if check.get("password"):
+        prelude.append(["AUTH"] + ([check["username"]] if check.get("username") else []) + [str(check["password"])])
+    if check.get("db"):
+        prelude.append(["SELECT", str(check["db"])])
+    payload = b""
+    for command in prelude + list(commands):
+        parts = [str(p).encode() for p in command]
+        payload += b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+    with socket.create_connection((host, port), timeout=check.get("timeout", 5)) as sock:
+        sock.sendall(payload)
+        reader = sock.makefile("rb")
+        replies = [read_reply(reader) for dummy in prelude + list(commands)]
+    for reply in replies:
+        if isinstance(reply, RedisError):
+            raise reply
+    return replies[len(prelude):]
+
+
+def read_reply(reader):
+    line = reader.readline()
+    if not line:
+        raise ConnectionError("connection closed by the server")
+    kind, rest = line[:1], line[1:].rstrip(b"\r\n").decode("utf-8", "replace")
+    if kind == b"+":
+        return rest
+    if kind == b"-":
+        return RedisError(rest)
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        return None if rest == "-1" else reader.read(int(rest) + 2)[:-2].decode("utf-8", "replace")
+    raise ConnectionError("unexpected reply %r" % line[:40])
+
+
+def redis_target(check):
+    return "%s:%s" % (check.get("host", "localhost"), check.get("port", 6379))
+
+
+def check_redis(module, check):
+    try:
+        (reply,) = redis_call(check, ["PING"])
+    except Exception as err:  # pylint: disable=broad-except
+        return FAILED, "Redis %s does not answer PING: %s" % (redis_target(check), mask(err, check)), None, {}
+    if reply != "PONG":
+        return FAILED, "Redis %s answered PING with %r" % (redis_target(check), reply), reply, {}
+    return OK, "Redis %s answers PONG" % redis_target(check), reply, {}
+
+
+def check_redis_stream(module, check):
+    try:
+        (length,) = redis_call(check, ["XLEN", check["key"]])
+    except Exception as err:  # pylint: disable=broad-except
+        return FAILED, "Redis %s cannot read %s: %s" % (redis_target(check), check["key"], mask(err, check)), None, {}
+    status, message = thresholds(length, check.get("warn"), check.get("crit"), "%s length" % check["key"])
+    return status, message, length, {}
+
+
+def check_disk(module, check):
+    try:
+        st = os.statvfs(check["path"])
+    except OSError as err:
+        return FAILED, "cannot stat %s: %s" % (check["path"], err.strerror), None, {}
+    used = (st.f_blocks - st.f_bfree) * st.f_frsize
+    free = st.f_bavail * st.f_frsize  # what non-root users can still write, as df shows
+    free_mb = round(free / 1048576)
+    free_percent = round(100.0 * free / (used + free), 1) if used + free else 0.0
+    details = {"free_mb": free_mb, "free_percent": free_percent}
+    for unit, value in (("percent", free_percent), ("mb", free_mb)):
+        crit, warn = check.get("min_free_%s_crit" % unit), check.get("min_free_%s_warn" % unit)
+        label = "%s free %s%s" % (check["path"], value, "%" if unit == "percent" else " MB")
+        if crit is not None and value < crit:
+            return FAILED, "%s < crit %s" % (label, crit), free_percent, details
+        if warn is not None and value < warn:
+            return DEGRADED, "%s < warn %s" % (label, warn), free_percent, details
+    return OK, "%s free %s%% (%s MB)" % (check["path"], free_percent, free_mb), free_percent, details
+
+
+RUNNERS = {
+    "systemd": check_systemd, "http": check_http, "postgres": check_postgres, "redis": check_redis,
+    "redis_stream": check_redis_stream, "sql_count": check_sql_count, "disk": check_disk,
+}
+
+
+def run_one(module, check):
+    """Run one (valid) check: a broken probe is a failed check, not a crash."""
+    started = time.monotonic()
+    try:
+        status, message, value, details = RUNNERS[check["kind"]](module, check)
+    except Exception as err:  # pylint: disable=broad-except
+        status, message, value, details = FAILED, "probe error: %s" % mask(err, check), None, {}
+    details["ran_on"] = socket.gethostname()
+    return {
+        "name": check["name"], "kind": check["kind"], "status": status, "message": mask(message, check),
+        "value": value, "duration_ms": round((time.monotonic() - started) * 1000), "details": details,
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# Summary
+# ----------------------------------------------------------------------------------------------
+def shorten(text, limit=ERROR_MAX_CHARS):
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def run_error(run):
+    """Why a run produced no result for its checks."""
+    if not run:
+        return "it did not run"
+    for field in ("module_stderr", "stderr", "msg"):
+        if run.get(field):
+            return shorten(run[field])
+    return "no output"
+
+
+def summarize(checks, runs, host, fail_on):
+    checks = [given(c) for c in checks]
+    by_delegate, started = {}, []
+    for run in runs:
+        key = run.get("item", run.get("delegate"))
+        by_delegate[key] = run
+        if run.get("started_at"):
+            started.append(run["started_at"])
+    done = []
+    for check in checks:
+        delegate = check.get("delegate_to")
+        run = by_delegate.get(delegate)
+        found = [r for r in (run or {}).get("checks") or [] if r.get("name") == check["name"]]
+        if found:
+            done.append(found[0])
+            continue
+        done.append({
+            "name": check["name"], "kind": check["kind"], "status": FAILED, "value": None, "duration_ms": None,
+            "message": mask("the probe did not run on %s: %s" % (delegate or host, run_error(run)), check),
+            "details": {},
+        })
+    counts = dict((s, sum(1 for c in done if c["status"] == s)) for s in (OK, DEGRADED, FAILED))
+    status = FAILED if counts[FAILED] else DEGRADED if counts[DEGRADED] else OK
+    if not done:
+        message = "no checks configured for %s" % host
+    else:
+        message = "%d check%s on %s: %d ok, %d degraded, %d failed" % (
+            len(done), "" if len(done) == 1 else "s", host, counts[OK], counts[DEGRADED], counts[FAILED])
+    result = {"host": host, "status": status, "message": message, "checks": done, "counts": counts,
+              "checked_at": min(started) if started else utc_now()}
+    report = ["%s: %s" % (status.upper(), message)]
+    report.extend("%-8s %s: %s" % (c["status"], c["name"], c["message"]) for c in done)
+    bad = ["%s %s (%s)" % (c["name"], c["status"], c["message"]) for c in done if c["status"] != OK]
+    fail = (fail_on == FAILED and status == FAILED) or (fail_on == DEGRADED and status in (DEGRADED, FAILED))
+    fail_message = "Preflight on %s is %s: %s." % (host, status, ", ".join(bad)) if bad else ""
+    return dict(changed=False, result=result, report=report, fail=fail, fail_message=fail_message)
+
+
+def report(results, hosts, fail_on):
+    bad = {FAILED: [FAILED], DEGRADED: [FAILED, DEGRADED]}.get(fail_on, [FAILED])
+    results = dict([(host, results.get(host)) for host in hosts]
+                   + [(host, result) for host, result in results.items() if host not in hosts])
+    lines, reasons = [], []
+    for host, result in results.items():
+        if not isinstance(result, dict):
+            lines.append("%-8s %s" % (FAILED, "no result from %s" % host))
+            reasons.append("%s has no result (unreachable, or invalid checks)" % host)
+            continue
+        lines.append("%-8s %s" % (result.get("status"), result.get("message")))
+        for check in result.get("checks") or []:
+            if check.get("status") != OK:
+                lines.append("         - %s %s: %s" % (check.get("name"), check.get("status"), check.get("message")))
+            if check.get("status") in bad:
+                reasons.append("%s/%s %s (%s)" % (host, check.get("name"), check.get("status"), check.get("message")))
+    return dict(changed=False, by_host=results, report=lines, reasons=reasons,
+                fail=fail_on != "never" and bool(reasons))
+
+
+def main():
+    check_spec = dict((field, dict(type="raw")) for field in FIELDS)
+    check_spec["password"] = dict(type="str", no_log=True)
+    check_spec["key"] = dict(type="raw", no_log=False)
+    module = AnsibleModule(
+        argument_spec=dict(
+            action=dict(type="str", choices=["validate", "run", "summarize", "report"], default="run"),
+            checks=dict(type="list", elements="dict", default=[], options=check_spec),
+            label=dict(type="str", default="checks"),
+            hosts=dict(type="list", elements="str", default=[]),
+            delegate=dict(type="str"),
+            runs=dict(type="list", elements="dict", default=[]),
+            host=dict(type="str", default=""),
+            results=dict(type="dict", default={}),
+            fail_on=dict(type="str", choices=["failed", "degraded", "never"], default="failed"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    action, checks = params["action"], params["checks"]
+
+    if action == "report":
+        module.exit_json(**report(params["results"], params["hosts"], params["fail_on"]))
+
+    if action == "validate":
+        problems = validate(checks, params["hosts"])
+        if problems:
+            module.fail_json(msg="%s are invalid: %s" % (params["label"], "; ".join(problems)), problems=problems)
+        delegates = []
+        for check in checks:
+            if check.get("delegate_to") is not None and check["delegate_to"] not in delegates:
+                delegates.append(check["delegate_to"])
+        module.exit_json(changed=False, problems=[], delegates=delegates)
+
+    problems = validate(checks)
+    if problems:
+        module.fail_json(msg="%s are invalid: %s" % (params["label"], "; ".join(problems)), problems=problems)
+
+    if action == "run":
+        started_at = utc_now()
+        mine = [given(c) for c in checks if c.get("delegate_to") == params["delegate"]]
+        results = [run_one(module, check) for check in mine]
+        module.exit_json(changed=False, checks=results, delegate=params["delegate"], started_at=started_at)
+
+    module.exit_json(**summarize(checks, params["runs"], params["host"], params["fail_on"]))
+
+
+if __name__ == "__main__":
+    main()

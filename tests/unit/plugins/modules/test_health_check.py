@@ -1,0 +1,390 @@
+"""shipshape.ops.health_check: validation messages, each kind against local stand-ins, the summary, secrets."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from ansible_collections.shipshape.ops.plugins.modules import health_check
+
+SECRET = "s3cret-Pa55word"
+
+
+# ----------------------------------------------------------------------------------------------
+# Validation
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("checks", "problem"),
+    [
+        ([{"name": "bogus", "kind": "nosuch"}],
+         "check 'bogus': field 'kind' is 'nosuch', expected one of systemd, http, postgres"),
+        ([{"name": "api", "kind": "http"}], "check 'api' (http): field 'url' is required"),
+        ([{"name": "dlq", "kind": "redis_stream", "key": "k", "max_ms": 5}],
+         "check 'dlq' (redis_stream): field 'max_ms' is not known for this kind (known: "),
+        ([{"name": "dlq", "kind": "redis_stream", "key": "k", "warn": "ten"}],
+         "check 'dlq' (redis_stream): field 'warn' must be a number, got 'ten'"),
+        ([{"name": "dlq", "kind": "redis_stream", "key": "k", "warn": 10, "crit": 5}],
+         "check 'dlq' (redis_stream): field 'warn' (10) must not be above 'crit' (5)"),
+        ([{"name": "d", "kind": "disk", "path": "/", "min_free_mb_warn": 1, "min_free_mb_crit": 5}],
+         "check 'd' (disk): field 'min_free_mb_warn' (1) must not be below 'min_free_mb_crit' (5)"),
+        ([{"name": "r", "kind": "redis", "db": "zero"}],
+         "check 'r' (redis): field 'db' must be a Redis database number, got 'zero'"),
+        ([{"name": "h", "kind": "http", "url": "ftp://x"}],
+         "check 'h' (http): field 'url' must start with http:// or https://, got 'ftp://x'"),
+        ([{"name": "h", "kind": "http", "url": "http://x", "status": "200"}],
+         "check 'h' (http): field 'status' must be an HTTP status code or a list of them, got '200'"),
+        ([{"name": "h", "kind": "http", "url": "http://x", "json": "ok"}],
+         "check 'h' (http): field 'json' must be a dict, got 'ok'"),
+        ([{"name": "a", "kind": "disk", "path": "/"}, {"name": "a", "kind": "disk", "path": "/"}],
+         "check 'a': field 'name' is used by another check; names must be unique"),
+        ([{"kind": "disk", "path": "/"}], "check #1: field 'name' is required (a non-empty string)"),
+        ([{"name": "r", "kind": "redis", "delegate_to": "nosuch-host"}],
+         "check 'r': field 'delegate_to' is 'nosuch-host', which is not a host of this inventory"),
+    ],
+    ids=["kind", "required", "unknown-field", "number", "warn-above-crit", "floor-order", "redis-db", "url-scheme",
+         "status-type", "json-type", "unique-name", "no-name", "unknown-delegate"],
+)
+def test_validation_names_check_field_and_value(run_module, checks, problem):
+    failed, result = run_module(health_check, {"action": "validate", "checks": checks, "hosts": ["app", "db"],
+                                               "label": "preflight_checks of app"})
+    assert failed
+    assert result["msg"].startswith("preflight_checks of app are invalid: ")
+    assert any(p.startswith(problem) for p in result["problems"]), result["problems"]
+
+
+def test_an_unknown_field_is_refused(run_module):
+    checks = [{"name": "a", "kind": "disk", "path": "/", "nosuch": 1}]
+    failed, result = run_module(health_check, {"action": "validate", "checks": checks})
+    assert failed and "nosuch" in result["msg"]
+
+
+def test_valid_checks_return_their_delegates(run_module):
+    checks = [{"name": "a", "kind": "disk", "path": "/"},
+              {"name": "b", "kind": "redis", "delegate_to": "db"},
+              {"name": "c", "kind": "postgres", "db": "x", "user": "u", "delegate_to": "db"},
+              {"name": "d", "kind": "redis", "delegate_to": "cache"}]
+    failed, result = run_module(health_check, {"action": "validate", "checks": checks, "hosts": ["db", "cache"]},
+                                check_mode=True)
+    assert not failed and result["problems"] == [] and result["delegates"] == ["db", "cache"]
+    assert result["changed"] is False
+
+
+# ----------------------------------------------------------------------------------------------
+# Running
+# ----------------------------------------------------------------------------------------------
+def run_checks(run_module, checks, **args):
+    failed, result = run_module(health_check, dict({"action": "run", "checks": checks}, **args))
+    assert not failed, result
+    assert all(set(r) == {"name", "kind", "status", "message", "value", "duration_ms", "details"}
+               for r in result["checks"])
+    return result
+
+
+@pytest.mark.parametrize(
+    ("value", "warn", "crit", "status", "message"),
+    [
+        (5, 10, 100, "ok", "q 5 (<= warn 10, crit 100)"),
+        (10, 10, 100, "ok", "q 10 (<= warn 10, crit 100)"),
+        (11, 10, 100, "degraded", "q 11 > warn 10"),
+        (101, 10, 100, "failed", "q 101 > crit 100"),
+        (7, None, None, "ok", "q 7"),
+    ],
+)
+def test_thresholds(value, warn, crit, status, message):
+    assert health_check.thresholds(value, warn, crit, "q") == (status, message)
+
+
+@pytest.mark.parametrize(
+    ("limits", "status", "start"),
+    [
+        ({}, "ok", "/ free "),
+        ({"min_free_percent_crit": 101}, "failed", "/ free "),
+        ({"min_free_percent_warn": 101, "min_free_percent_crit": 0}, "degraded", "/ free "),
+        ({"min_free_mb_crit": 10 ** 12}, "failed", "/ free "),
+    ],
+    ids=["no-limits", "percent-crit", "percent-warn", "mb-crit"],
+)
+def test_disk(run_module, limits, status, start):
+    result = run_checks(run_module, [dict({"name": "root", "kind": "disk", "path": "/"}, **limits)])
+    (check,) = result["checks"]
+    assert check["status"] == status and check["message"].startswith(start), check
+    assert set(check["details"]) == {"free_mb", "free_percent", "ran_on"}
+    assert check["value"] == check["details"]["free_percent"]
+
+
+def test_disk_missing_path(run_module):
+    (check,) = run_checks(run_module, [{"name": "x", "kind": "disk", "path": "/no/such/dir"}])["checks"]
+    assert check["status"] == "failed" and check["message"] == "cannot stat /no/such/dir: No such file or directory"
+
+
+def test_only_the_checks_of_this_host_or_delegate_run(run_module):
+    checks = [{"name": "here", "kind": "disk", "path": "/"},
+              {"name": "there", "kind": "disk", "path": "/", "delegate_to": "db"}]
+    assert [c["name"] for c in run_checks(run_module, checks)["checks"]] == ["here"]
+    result = run_checks(run_module, checks, delegate="db")
+    assert [c["name"] for c in result["checks"]] == ["there"] and result["delegate"] == "db"
+
+
+# -- HTTP against a local http.server ------------------------------------------------------------
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802
+        if self.path.startswith("/slow/"):
+            time.sleep(int(self.path.rsplit("/", 1)[1]) / 1000)
+        code = int(self.path.rsplit("/", 1)[1]) if self.path.startswith("/status/") else 200
+        body = json.dumps({"status": "ok", "items": [{"id": 7}]}).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def http_url():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield "http://127.0.0.1:%d" % server.server_address[1]
+    server.shutdown()
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("check", "status", "message"),
+    [
+        ({"url": "/healthz", "json": {"status": "ok", "items.0.id": 7}}, "ok", "answered 200 in"),
+        ({"url": "/status/503"}, "failed", "answered 503, expected 200"),
+        ({"url": "/status/503", "status": [503, 504]}, "ok", "answered 503 in"),
+        ({"url": "/healthz", "json": {"status": "degraded"}}, "failed", "status is 'ok', expected 'degraded'"),
+        ({"url": "/healthz", "json": {"missing.path": 1}}, "failed", "missing.path is missing (expected 1)"),
+        ({"url": "/slow/300", "max_ms": 100}, "degraded", "ms > max 100 ms"),
+    ],
+    ids=["ok", "503-is-failed", "503-expected", "json-mismatch", "json-missing", "slow-is-degraded"],
+)
+def test_http(run_module, http_url, check, status, message):
+    check = dict(check, name="api", kind="http", url=http_url + check["url"])
+    (result,) = run_checks(run_module, [check])["checks"]
+    assert result["status"] == status and message in result["message"], result
+    assert result["details"]["attempts"] == 1
+    if "status_code" in result["details"]:
+        assert result["value"] == result["details"]["latency_ms"]
+
+
+def test_http_refused_after_retries(run_module):
+    check = {"name": "api", "kind": "http", "url": "http://127.0.0.1:%d/" % free_port(), "retries": 1, "delay": 0}
+    (result,) = run_checks(run_module, [check])["checks"]
+    assert result["status"] == "failed"
+    assert "no answer" in result["message"] and result["message"].endswith("(attempt 2 of 2)")
+
+
+# -- Redis against a local redis-server, and a fake server that echoes what it got ----------------
+@pytest.fixture(scope="module")
+def redis_port(tmp_path_factory):
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    proc = subprocess.Popen([server, "--port", str(port), "--save", "", "--appendonly", "no",
+                             "--requirepass", SECRET, "--dir", str(tmp_path_factory.mktemp("redis"))],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for dummy in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield port
+    proc.terminate()
+    proc.wait(10)
+
+
+def redis(port, *command):
+    cli = shutil.which("redis-cli")
+    if cli is None:
+        pytest.skip("redis-cli is not installed")
+    subprocess.run([cli, "-p", str(port), "--no-auth-warning", "-a", SECRET, *command], check=True,
+                   capture_output=True)
+
+
+def test_redis_ping_and_stream_thresholds(run_module, redis_port):
+    redis(redis_port, "DEL", "events:dead")
+    for i in range(15):
+        redis(redis_port, "XADD", "events:dead", "*", "event", str(i))
+    conn = {"host": "127.0.0.1", "port": redis_port, "password": SECRET}
+    result = run_checks(run_module, [
+        dict(conn, name="redis", kind="redis"),
+        dict(conn, name="dlq", kind="redis_stream", key="events:dead", warn=10, crit=100),
+        dict(conn, name="dlq-crit", kind="redis_stream", key="events:dead", warn=5, crit=14),
+        dict(conn, name="other-db", kind="redis_stream", key="events:dead", db=1),
+    ])
+    ping, dlq, crit, other = result["checks"]
+    assert (ping["status"], ping["value"], ping["message"]) == ("ok", "PONG", "Redis 127.0.0.1:%d answers PONG" % redis_port)
+    assert (dlq["status"], dlq["value"], dlq["message"]) == ("degraded", 15, "events:dead length 15 > warn 10")
+    assert (crit["status"], crit["message"]) == ("failed", "events:dead length 15 > crit 14")
+    assert (other["status"], other["value"]) == ("ok", 0)
+    assert SECRET not in json.dumps(result)
+
+
+def test_redis_wrong_password_is_failed_and_masked(run_module, redis_port):
+    (check,) = run_checks(run_module, [{"name": "redis", "kind": "redis", "host": "127.0.0.1",
+                                        "port": redis_port, "password": "wrong-" + SECRET}])["checks"]
+    assert check["status"] == "failed" and "does not answer PING" in check["message"]
+    assert SECRET not in json.dumps(check)
+
+
+def test_redis_down_is_failed(run_module):
+    (check,) = run_checks(run_module, [{"name": "redis", "kind": "redis", "host": "127.0.0.1",
+                                        "port": free_port(), "timeout": 2}])["checks"]
+    assert check["status"] == "failed" and "does not answer PING" in check["message"]
+
+
+@pytest.fixture
+def echo_server():
+    """A fake Redis that answers with an error echoing the first command it received (as some proxies do)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def serve():
+        conn, dummy = server.accept()
+        with conn:
+            data = conn.recv(4096).decode("utf-8", "replace")
+            conn.sendall(("-ERR got %s\r\n" % " ".join(data.split())).encode())
+            conn.sendall(b"+PONG\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    server.close()
+
+
+def test_password_echoed_by_a_server_is_masked(run_module, echo_server):
+    (check,) = run_checks(run_module, [{"name": "redis", "kind": "redis", "host": "127.0.0.1", "port": echo_server,
+                                        "password": SECRET}])["checks"]
+    assert check["status"] == "failed" and "AUTH" in check["message"] and "********" in check["message"]
+    assert SECRET not in json.dumps(check)
+
+
+def test_postgres_unreachable_is_failed_and_masked(run_module):
+    check = {"name": "db", "kind": "postgres", "host": "127.0.0.1", "port": free_port(), "db": "x", "user": "u",
+             "password": SECRET, "timeout": 2}
+    (result,) = run_checks(run_module, [check])["checks"]
+    assert result["status"] == "failed"
+    assert result["message"].startswith("PostgreSQL u@127.0.0.1:%d/x does not answer 'SELECT 1': " % check["port"])
+    assert SECRET not in json.dumps(result)
+
+
+# ----------------------------------------------------------------------------------------------
+# Summary
+# ----------------------------------------------------------------------------------------------
+CHECKS = [
+    {"name": "a", "kind": "disk", "path": "/"},
+    {"name": "dlq", "kind": "redis_stream", "key": "events:dead", "delegate_to": "db", "password": SECRET},
+    {"name": "b", "kind": "disk", "path": "/"},
+]
+
+
+def result(name, status, message="m"):
+    return {"name": name, "kind": "disk", "status": status, "message": message, "value": 1, "duration_ms": 1,
+            "details": {"ran_on": "x"}}
+
+
+def summarize(run_module, runs, fail_on="failed", checks=None):
+    checks = CHECKS if checks is None else checks
+    failed, out = run_module(health_check, {"action": "summarize", "checks": checks, "runs": runs, "host": "app",
+                                            "fail_on": fail_on})
+    assert not failed, out
+    assert SECRET not in json.dumps(out)
+    return out
+
+
+def test_summary_keeps_the_order_of_the_checks_and_counts(run_module):
+    runs = [{"checks": [result("a", "ok"), result("b", "ok")], "delegate": None, "started_at": "2026-12-02T10:00:01Z"},
+            {"item": "db", "checks": [result("dlq", "degraded", "events:dead length 15 > warn 10")],
+             "started_at": "2026-12-02T10:00:00Z"}]
+    out = summarize(run_module, runs)
+    res = out["result"]
+    assert [c["name"] for c in res["checks"]] == ["a", "dlq", "b"]
+    assert res["counts"] == {"ok": 2, "degraded": 1, "failed": 0}
+    assert (res["status"], res["host"], res["checked_at"]) == ("degraded", "app", "2026-12-02T10:00:00Z")
+    assert res["message"] == "3 checks on app: 2 ok, 1 degraded, 0 failed"
+    assert out["fail"] is False
+    assert out["fail_message"] == "Preflight on app is degraded: dlq degraded (events:dead length 15 > warn 10)."
+    assert out["report"][0] == "DEGRADED: 3 checks on app: 2 ok, 1 degraded, 0 failed"
+    assert summarize(run_module, runs, fail_on="degraded")["fail"] is True
+    assert summarize(run_module, runs, fail_on="never")["fail"] is False
+
+
+def test_an_unreachable_delegate_makes_its_checks_failed_with_its_error(run_module):
+    error = "Failed to connect to the host via ssh: ssh: Could not resolve hostname db: Name or service not known"
+    runs = [{"checks": [result("a", "ok"), result("b", "ok")], "delegate": None},
+            {"item": "db", "unreachable": True, "msg": error, "changed": False}]
+    out = summarize(run_module, runs)
+    dlq = out["result"]["checks"][1]
+    assert (dlq["name"], dlq["status"], dlq["value"]) == ("dlq", "failed", None)
+    assert dlq["message"] == "the probe did not run on db: " + error
+    assert out["result"]["status"] == "failed" and out["fail"] is True
+
+
+def test_no_checks(run_module):
+    out = summarize(run_module, [{"checks": [], "delegate": None}], checks=[])
+    assert out["result"]["status"] == "ok" and out["result"]["checks"] == []
+    assert out["result"]["counts"] == {"ok": 0, "degraded": 0, "failed": 0}
+    assert out["result"]["message"] == "no checks configured for app"
+    assert out["fail_message"] == ""
+
+
+def test_the_password_is_never_in_the_invocation(run_module):
+    failed, out = run_module(health_check, {"action": "run", "checks": [
+        {"name": "redis", "kind": "redis", "host": "127.0.0.1", "port": free_port(), "password": SECRET}]})
+    assert not failed
+    assert SECRET not in json.dumps(out)
+
+
+# ----------------------------------------------------------------------------------------------
+# The whole inventory (playbooks/health.yml)
+# ----------------------------------------------------------------------------------------------
+APP_RESULT = {"host": "app", "status": "degraded", "message": "2 checks on app: 1 ok, 1 degraded, 0 failed",
+              "checks": [result("a", "ok"), result("dlq", "degraded", "events:dead length 15 > warn 10")]}
+
+
+@pytest.mark.parametrize(
+    ("fail_on", "fail", "reasons"),
+    [
+        ("failed", True, ["ghost has no result (unreachable, or invalid checks)"]),
+        ("degraded", True, ["app/dlq degraded (events:dead length 15 > warn 10)",
+                            "ghost has no result (unreachable, or invalid checks)"]),
+        ("never", False, ["ghost has no result (unreachable, or invalid checks)"]),
+    ],
+)
+def test_report_on_the_inventory(run_module, fail_on, fail, reasons):
+    failed, out = run_module(health_check, {"action": "report", "results": {"app": APP_RESULT},
+                                            "hosts": ["app", "ghost"], "fail_on": fail_on})
+    assert not failed
+    assert out["by_host"] == {"app": APP_RESULT, "ghost": None}
+    assert (out["fail"], out["reasons"]) == (fail, reasons)
+    assert out["report"] == ["degraded 2 checks on app: 1 ok, 1 degraded, 0 failed",
+                             "         - dlq degraded: events:dead length 15 > warn 10",
+                             "failed   no result from ghost"]
+
+
+def test_report_of_healthy_hosts_does_not_fail(run_module):
+    ok = {"host": "db", "status": "ok", "message": "1 check on db: 1 ok, 0 degraded, 0 failed",
+          "checks": [result("a", "ok")]}
+    failed, out = run_module(health_check, {"action": "report", "results": {"db": ok}, "hosts": ["db"]})
+    assert not failed and out["fail"] is False and out["reasons"] == []
