@@ -11,8 +11,9 @@ short_description: Restore a PostgreSQL backup set into a scratch database, chec
 description:
   - The working part of a restore drill, in one process on the drill host, so that the phases are timed where
     the work happens and the drill adds no round trips to the time it measures.
-  - C(checksum) recomputes the sha256 of every part of the set and checks the set's own C(.sha256) files; a
-    mismatch stops the drill before anything is restored.
+  - C(checksum) recomputes the sha256 of every part of the set and checks the set's own C(.sha256) files (as
+    M(shipshape.ops.backup_set) does, with the same module_utils); a mismatch, or a name in the manifest or a
+    C(.sha256) file that leads outside the set, stops the drill before anything is restored.
   - C(restore) creates the scratch database O(db) with C(CREATE DATABASE), which cannot replace an existing
     database, after refusing a name that exists or that is O(source_db), and restores the C(postgres) part into
     it (C(pg_restore -j) for the custom and directory formats, C(psql) for plain SQL, gzip or zstd compressed).
@@ -122,7 +123,9 @@ elapsed:
   returned: always
   type: float
 sums:
-  description: Per part, its name, its sha256 now (C(missing) when the file is gone) and whether its C(.sha256) file still checks.
+  description:
+    - Per part, its name, its sha256 now (C(missing) when the file is gone, C(refused) when the manifest names a
+      file outside the set) and whether its C(.sha256) file still checks; RV(error) names the problems.
   returned: always
   type: list
   elements: dict
@@ -167,7 +170,7 @@ import time
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.shipshape.ops.plugins.module_utils import postgres
+from ansible_collections.shipshape.ops.plugins.module_utils import checksums, postgres
 
 
 class Stop(Exception):
@@ -240,28 +243,18 @@ class Drill(object):
 
     # --- the phases -------------------------------------------------------------------------------------
     def checksum(self):
-        script = []
-        for name, part in self.p["parts"].items():
-            listed = part.get("sha256_file") or (part["file"] + ".sha256")
-            script.append(
-                'f=%s\n'
-                'if [ -d "$f" ]; then actual=$(find "$f" -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d" " -f1)\n'
-                'elif [ -f "$f" ]; then actual=$(sha256sum "$f" | cut -d" " -f1)\n'
-                'else actual=missing; fi\n'
-                'if sha256sum --quiet --check %s >/dev/null 2>&1; then listed=ok; else listed=failed; fi\n'
-                'echo %s "$actual" "$listed"\n' % (shlex.quote(part["file"]), shlex.quote(listed), shlex.quote(name)))
-        # As root (the module's user): some sets keep their .sha256 files readable by root only.
-        proc = subprocess.run(["/bin/bash", "-c", "set -uo pipefail\n" + "".join(script)], cwd=self.p["set_dir"],
-                              capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise Stop("checksums could not be computed: %s" % proc.stderr.strip())
-        for line in proc.stdout.splitlines():
-            name, actual, listed = line.rsplit(" ", 2)
-            self.result["sums"].append(dict(name=name, actual=actual, listed_ok=listed == "ok"))
+        # As root (the module's user): some sets keep their .sha256 files readable by root only. Every name is
+        # checked to stay inside the set before it is read (module_utils/checksums); nothing runs.
+        problems = {}
+        for name in sorted(self.p["parts"]):
+            checked = checksums.verify_part(self.p["set_dir"], name, self.p["parts"][name])
+            self.result["sums"].append(dict(name=name, actual=checked["actual"], listed_ok=checked["listed_ok"]))
+            problems[name] = checked["problems"]
         parts = self.p["parts"]
         bad = [s["name"] for s in self.result["sums"] if s["actual"] != parts[s["name"]].get("sha256") or not s["listed_ok"]]
         if bad:
-            raise Stop("checksum mismatch: %s" % ", ".join(bad))
+            raise Stop("checksum mismatch: %s" % "; ".join(
+                "%s (%s)" % (name, ", ".join(problems[name]) or "no sha256 in the manifest") for name in bad))
 
     def restore(self):
         db = self.p["db"]
