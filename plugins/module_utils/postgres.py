@@ -10,6 +10,7 @@ surface used here (``connect``, cursors, ``sql.SQL``/``sql.Identifier``), so cal
 
 from __future__ import annotations
 
+import re
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
@@ -167,3 +168,43 @@ def describe(cursor, tables, revision_query):
     found["row_counts"] = row_counts
     found["tables_missing"] = missing
     return found
+
+
+# --- names a restore creates: validated before they reach SQL, argv or a path ---
+
+#: PostgreSQL's identifier limit (NAMEDATALEN - 1), in bytes.
+MAX_IDENTIFIER_BYTES = 63
+#: The longest suffix a restore appends to a database name: ``_before_YYYYmmddHHMMSS`` (``_restoring`` is 10).
+RESTORE_SUFFIX_BYTES = len("_before_YYYYmmddHHMMSS")
+IDENTIFIER_PATTERN = r"[A-Za-z_][A-Za-z0-9_$]*"
+_IDENTIFIER = re.compile(r"\A%s\Z" % IDENTIFIER_PATTERN)
+
+
+def identifier_error(option, value, suffix_bytes=0):
+    """None when ``value`` is a plain PostgreSQL identifier that, with ``suffix_bytes`` more, fits in 63 bytes;
+    else one line naming the option, the value and what was expected."""
+    limit = MAX_IDENTIFIER_BYTES - suffix_bytes
+    if not isinstance(value, str) or not _IDENTIFIER.match(value):
+        return "%s: %r is not a PostgreSQL identifier: expected %s (letters, digits, _ and $, not starting with a digit)" % (
+            option, value, IDENTIFIER_PATTERN)
+    if len(value.encode("utf-8")) > limit:
+        extra = " (63 with the %d-byte suffix _before_YYYYmmddHHMMSS)" % suffix_bytes if suffix_bytes else ""
+        return "%s: %r is %d bytes long: expected at most %d%s" % (option, value, len(value.encode("utf-8")), limit, extra)
+    return None
+
+
+def connect_to(module, dbname, autocommit=False):
+    """An open connection to ``dbname`` with the module's other connection options, or fail_json."""
+    ensure_driver(module)
+    kwargs = connect_kwargs(dict(module.params, db=dbname))
+    try:
+        conn = DRIVER.connect(**kwargs)
+    except Exception as exc:  # the drivers' OperationalError and friends
+        where = kwargs.get("host") or "the local Unix socket"
+        module.fail_json(
+            msg="Cannot connect to database %s on %s port %s as %s: %s"
+            % (dbname, where, kwargs["port"], kwargs.get("user", "the current OS user"), str(exc).strip()),
+            driver=DRIVER_NAME,
+        )
+    conn.autocommit = autocommit
+    return conn

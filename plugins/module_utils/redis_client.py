@@ -26,6 +26,19 @@ class RedisError(Exception):
     """A connection failure or an error reply, whichever client raised it."""
 
 
+def pattern_matches_everything(pattern):
+    """Whether a glob-style pattern (as C(SCAN MATCH) and C(KEYS) read it) matches every key, or every key but
+    the shortest: a pattern of wildcards only (C(*), C(**), C(?*), C(*?*)...) with at least one C(*).
+
+    A backslash escapes the next character, which is then literal; a C([...]) class counts as a constraint
+    (it matches one character of a set, not any character). Deleting by such a pattern is a FLUSHDB under
+    another name, so the modules want the same explicit confirmation for it."""
+    if isinstance(pattern, bytes):
+        pattern = pattern.decode("utf-8", "surrogateescape")
+    # A literal, an escaped character or a [class] constrains the key: only '*' and '?' do not.
+    return "*" in pattern and all(char in "*?" for char in pattern)
+
+
 def redis_argument_spec():
     return dict(
         host=dict(type="str", default="localhost"),

@@ -13,6 +13,9 @@ description:
     finds with C(UNLINK) in batches of O(batch_size) (never C(KEYS), which blocks the server), then the keys
     named in O(keys).
   - Empties the whole database (C(FLUSHDB)) only when O(flush_db=true) is given; never C(FLUSHALL).
+  - A pattern that matches every key (wildcards only, such as C(*), C(**) or C(?*)) empties the database as
+    C(FLUSHDB) would, so it is refused unless O(allow_match_all=true) says so as explicitly.
+  - With O(max_keys), counts first and deletes nothing when more keys match than that.
   - In check mode, counts the keys that would be deleted and deletes nothing.
   - Uses redis-py when the host has it (Debian C(python3-redis)), else speaks the Redis protocol over a plain
     socket itself.
@@ -25,6 +28,7 @@ options:
   patterns:
     description:
       - Glob-style patterns (as C(SCAN MATCH) takes them) whose keys to delete, for example C(cache:user:*).
+      - An empty pattern is refused; one made of wildcards only (C(*), C(?*)...) needs O(allow_match_all=true).
     type: list
     elements: str
     default: []
@@ -43,6 +47,18 @@ options:
       - Empty the whole database O(db) with C(FLUSHDB). Cannot be combined with O(patterns) or O(keys).
     type: bool
     default: false
+  allow_match_all:
+    description:
+      - Accept patterns that match every key (wildcards only, such as C(*), C(**), C(?*)). Without it they are
+        refused before connecting, as a flush is without O(flush_db=true).
+    type: bool
+    default: false
+  max_keys:
+    description:
+      - The most keys one run may delete. When more match (counted with C(SCAN) first), the module fails naming
+        the count and deletes nothing. V(0) for no limit.
+    type: int
+    default: 0
 attributes:
   check_mode:
     support: full
@@ -76,6 +92,11 @@ EXAMPLES = r"""
     patterns: ["cache:*"]
   check_mode: true
   register: would_invalidate
+
+- name: Drop the caches, but not if more than 10000 keys match
+  shipshape.ops.redis_invalidate:
+    patterns: ["cache:*"]
+    max_keys: 10000
 
 - name: Empty the cache database, by name only
   shipshape.ops.redis_invalidate:
@@ -171,6 +192,24 @@ class Invalidator(object):
         return size
 
 
+class TooMany(Exception):
+    def __init__(self, count):
+        super(TooMany, self).__init__(count)
+        self.count = count
+
+
+def invalidate(invalidator, p):
+    """Keys deleted (counted) per source: the flush, each pattern, each key."""
+    deleted = {}
+    if p["flush_db"]:
+        deleted["FLUSHDB"] = invalidator.flush()
+    for pattern in p["patterns"]:
+        deleted[pattern] = invalidator.pattern(to_bytes(pattern))
+    for key in p["keys"]:
+        deleted[key] = deleted.get(key, 0) + invalidator.key(to_bytes(key))
+    return deleted
+
+
 def main():
     argument_spec = redis_client.redis_argument_spec()
     argument_spec.update(
@@ -178,14 +217,25 @@ def main():
         keys=dict(type="list", elements="str", default=[], no_log=False),
         batch_size=dict(type="int", default=500),
         flush_db=dict(type="bool", default=False),
+        allow_match_all=dict(type="bool", default=False),
+        max_keys=dict(type="int", default=0, no_log=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
 
     if p["batch_size"] < 1:
         module.fail_json(msg="batch_size must be at least 1, got %s" % p["batch_size"])
+    if p["max_keys"] < 0:
+        module.fail_json(msg="max_keys must be 0 (no limit) or more, got %s" % p["max_keys"])
     if p["flush_db"] and (p["patterns"] or p["keys"]):
         module.fail_json(msg="flush_db empties the whole database: give it without patterns or keys")
+    for pattern in p["patterns"]:
+        if not pattern:
+            module.fail_json(msg="patterns: an empty pattern ('') matches no key to invalidate; expected a glob such as 'cache:*'")
+        if redis_client.pattern_matches_everything(pattern) and not p["allow_match_all"]:
+            module.fail_json(
+                msg="patterns: '%s' matches every key of db %s, as a FLUSHDB would; expected a narrower pattern such as "
+                    "'cache:*', or allow_match_all=true to delete every key" % (pattern, p["db"]))
 
     result = dict(changed=False, deleted={}, total=0, matched=0, client=redis_client.client_name())
     if not (p["patterns"] or p["keys"] or p["flush_db"]):
@@ -197,13 +247,22 @@ def main():
         module.fail_json(msg="Cannot connect to Redis at %s:%s db %s: %s" % (p["host"], p["port"], p["db"], exc), **result)
 
     try:
+        if p["max_keys"] and not module.check_mode:
+            counter = Invalidator(client, p["batch_size"], True)
+            invalidate(counter, p)
+            if counter.matched > p["max_keys"]:
+                result["matched"] = counter.matched
+                raise TooMany(counter.matched)
         invalidator = Invalidator(client, p["batch_size"], module.check_mode)
-        if p["flush_db"]:
-            result["deleted"]["FLUSHDB"] = invalidator.flush()
-        for pattern in p["patterns"]:
-            result["deleted"][pattern] = invalidator.pattern(to_bytes(pattern))
-        for key in p["keys"]:
-            result["deleted"][key] = result["deleted"].get(key, 0) + invalidator.key(to_bytes(key))
+        result["deleted"] = invalidate(invalidator, p)
+        if p["max_keys"] and invalidator.matched > p["max_keys"]:  # check mode: say what the real run does
+            result["matched"] = invalidator.matched
+            raise TooMany(invalidator.matched)
+    except TooMany as exc:
+        module.fail_json(
+            msg="Refusing to delete %s keys, more than max_keys (%s); nothing was deleted. Expected at most %s: "
+                "raise max_keys (0 for no limit) or narrow the patterns." % (exc.count, p["max_keys"], p["max_keys"]),
+            **result)
     except redis_client.RedisError as exc:
         module.fail_json(msg="Redis at %s:%s db %s: %s" % (p["host"], p["port"], p["db"], exc),
                          exception=traceback.format_exc(), **result)

@@ -193,3 +193,33 @@ def test_restart_unit_refuses_an_active_unit(host):
     recovery("-e", "recovery_action=restart_unit", "-e", "recovery_unit=recovery-sleeper.service", "-e", "recovery_force=true")
     assert sh(host, "systemctl show -p MainPID --value recovery-sleeper") != pid
     host.run("systemctl stop recovery-sleeper.service")
+
+
+@pytest.mark.parametrize("pattern", ["*", "**", "?*", "*?*"])
+@pytest.mark.parametrize("confirm", ["false", "true"])
+def test_delete_keys_refuses_a_pattern_matching_every_key(host, pattern, confirm):
+    """A pattern that matches every key is a FLUSHDB under another name: refused, even with recovery_confirm
+    (which confirms a count, not a flush), naming the variable and the pattern; no key is deleted."""
+    for i in range(3):
+        redis(host, "SET", f"hostile:key:{i}", "1")
+    keys = redis(host, "DBSIZE")
+    log = host.file(LOG).content_string
+    proc = recovery("-e", "recovery_action=delete_keys", "-e", json.dumps({"recovery_delete_patterns": ["cache:*", pattern]}),
+                    "-e", f"recovery_confirm={confirm}", check=False)
+    assert proc.returncode != 0
+    assert f"recovery_delete_patterns: '{pattern}' matches every key, as a FLUSHDB would" in proc.output
+    assert "recovery_delete_match_all=true" in proc.output
+    assert redis(host, "DBSIZE") == keys
+    assert redis(host, "EXISTS", "hostile:key:0", "hostile:key:1", "hostile:key:2") == "3"
+    assert host.file(LOG).content_string == log  # refused in preflight, before anything was counted
+
+
+def test_delete_keys_refuses_above_the_threshold(host):
+    """Above recovery_confirm_threshold keys, nothing is deleted without recovery_confirm (the delete itself gets
+    the threshold as max_keys, so keys that appear after the count cannot push it past what was confirmed)."""
+    redis(host, "SET", "hostile:only", "1")
+    keys = redis(host, "DBSIZE")
+    proc = recovery("-e", "recovery_action=delete_keys", "-e", json.dumps({"recovery_delete_patterns": ["hostile:*"]}),
+                    "-e", "recovery_confirm_threshold=1", check=False)
+    assert proc.returncode != 0 and "would touch" in proc.output
+    assert redis(host, "DBSIZE") == keys

@@ -307,3 +307,76 @@ def test_socket_client_without_redis_py(monkeypatch):
     assert redis_client.client_name() == "socket"
     client, dummy = resp_client(monkeypatch, b"")
     assert isinstance(client, redis_client.RespClient)
+
+
+# --- patterns that match every key, and the max_keys threshold ------------------------------
+
+
+@pytest.mark.parametrize(
+    "pattern, everything",
+    [
+        ("*", True), ("**", True), ("?*", True), ("*?", True), ("*?*", True), ("??*", True), (b"*", True),
+        ("cache:*", False), ("*:user", False), ("?", False), ("??", False), ("", False), ("\\*", False),
+        ("[a-z]*", False), ("*[*]", False), ("a*", False),
+    ],
+)
+def test_pattern_matches_everything(pattern, everything):
+    assert redis_client.pattern_matches_everything(pattern) is everything
+
+
+@pytest.mark.parametrize("pattern", ["*", "**", "?*", "*?*"])
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_a_pattern_matching_every_key_needs_allow_match_all(fake_redis, run_module, pattern, check_mode):
+    server = fake_redis()
+    failed, result = run_module(redis_invalidate, {"patterns": ["cache:*", pattern], "db": 2}, check_mode=check_mode)
+    assert failed
+    assert result["msg"] == ("patterns: '%s' matches every key of db 2, as a FLUSHDB would; expected a narrower pattern "
+                             "such as 'cache:*', or allow_match_all=true to delete every key" % pattern)
+    assert not server.calls and len(server.data) == 1203
+
+
+def test_allow_match_all_deletes_every_key(fake_redis, run_module):
+    server = fake_redis()
+    failed, result = run_module(redis_invalidate, {"patterns": ["*"], "allow_match_all": True})
+    assert not failed and result["total"] == 1203 and not server.data
+    assert not server.names("flushdb")
+
+
+def test_an_empty_pattern_is_refused(fake_redis, run_module):
+    server = fake_redis()
+    failed, result = run_module(redis_invalidate, {"patterns": [""]})
+    assert failed and result["msg"].startswith("patterns: an empty pattern ('')")
+    assert not server.calls
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_more_keys_than_max_keys_deletes_nothing(fake_redis, run_module, check_mode):
+    server = fake_redis()
+    failed, result = run_module(redis_invalidate, {"patterns": ["cache:*"], "keys": ["session:x"], "max_keys": 1000},
+                                check_mode=check_mode)
+    assert failed
+    assert result["msg"].startswith("Refusing to delete 1202 keys, more than max_keys (1000); nothing was deleted.")
+    assert result["matched"] == 1202
+    assert len(server.data) == 1203 and not server.names("unlink")
+    assert server.closed
+
+
+@pytest.mark.parametrize("max_keys", [1202, 5000, 0])
+def test_at_most_max_keys_are_deleted(fake_redis, run_module, max_keys):
+    server = fake_redis()
+    failed, result = run_module(redis_invalidate, {"patterns": ["cache:*"], "keys": ["session:x"], "max_keys": max_keys})
+    assert not failed and result["total"] == 1202 and server.data == {b"keep:me"}
+
+
+def test_max_keys_applies_to_a_flush(fake_redis, run_module):
+    server = fake_redis()
+    failed, result = run_module(redis_invalidate, {"flush_db": True, "max_keys": 10})
+    assert failed and "Refusing to delete 1203 keys, more than max_keys (10)" in result["msg"]
+    assert not server.names("flushdb")
+
+
+def test_negative_max_keys_is_refused(fake_redis, run_module):
+    server = fake_redis()
+    failed, result = run_module(redis_invalidate, {"patterns": ["a*"], "max_keys": -1})
+    assert failed and result["msg"] == "max_keys must be 0 (no limit) or more, got -1"
+    assert not server.calls

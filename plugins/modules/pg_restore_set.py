@@ -1,0 +1,518 @@
+#!/usr/bin/python
+# Copyright: shipshape maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: pg_restore_set
+short_description: Restore a PostgreSQL dump beside a live database, check it, and swap it in by renaming
+description:
+  - Restores the dump O(path) into a scratch database C(<name>_restoring), counts the rows of the tables in
+    O(expected_row_counts) and compares them, then swaps the copy in with two renames in one transaction. The
+    database it replaces is kept as C(<name>_before_<stamp>) (O(keep_previous)) or dropped.
+  - A database that holds data (a table with at least one row) is replaced only when O(confirm) equals its name.
+  - Names never reach a shell or an SQL string as text. O(name) and O(owner) must be plain PostgreSQL identifiers
+    (C([A-Za-z_][A-Za-z0-9_$]*)), O(name) at most 41 bytes so that C(_before_YYYYmmddHHMMSS) fits PostgreSQL's
+    63; SQL quotes them as identifiers and C(pg_restore) and C(psql) get them as separate arguments.
+  - Every failure after the scratch database is created drops it again, and every failure after the live
+    database stops accepting connections lets them in again, so a failed run leaves the live database as it was.
+  - In check mode, validates the options and reports the target's state (RV(target)) and changes nothing.
+version_added: 0.2.0
+author: shipshape maintainers (@shipshape)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+options:
+  name:
+    description: The database to restore into (replaced when it exists, created when not).
+    type: str
+    required: true
+  path:
+    description:
+      - The dump. A file for the C(custom) and C(plain) formats, a directory for C(directory).
+    type: path
+    required: true
+  format:
+    description: The dump's format, as the backup's manifest records it (C(pg_dump --format)).
+    type: str
+    choices: [custom, directory, plain]
+    default: custom
+  compression:
+    description:
+      - How a C(plain) dump is compressed (decompressed into C(psql)). The custom and directory formats carry
+        their compression inside, which C(pg_restore) reads, so for them this is only recorded and ignored.
+    type: str
+    choices: [none, gzip, zstd]
+    default: none
+  owner:
+    description:
+      - The owner of the restored database, and the role the dump is restored as.
+      - Empty for the owner of the database it replaces, else C(postgres).
+    type: str
+    default: ""
+  jobs:
+    description: Parallel jobs of C(pg_restore) (custom and directory formats).
+    type: int
+    default: 2
+  confirm:
+    description: A database that holds data is replaced only when this equals its name.
+    type: str
+    default: ""
+  keep_previous:
+    description: Keep the replaced database as C(<name>_before_<stamp>); else drop it after the swap.
+    type: bool
+    default: true
+  expected_row_counts:
+    description:
+      - Row counts per table (C(table) or C(schema.table)) that the restored copy must hold, as the backup's
+        manifest records them. The copy's counts of these tables are returned in RV(row_counts).
+    type: dict
+    default: {}
+  check_row_counts:
+    description: Refuse to swap in a copy whose counts differ from O(expected_row_counts).
+    type: bool
+    default: true
+  backup_id:
+    description: The backup's id, only to name it in messages.
+    type: str
+    default: ""
+  maintenance_db:
+    description: The database the module connects to to create, rename and drop databases.
+    type: str
+    default: postgres
+  host:
+    description: The server's host name; empty for the Unix socket (peer authentication as the OS user).
+    type: str
+    default: ""
+  port:
+    description: The server's port.
+    type: int
+    default: 5432
+  user:
+    description: The role to connect as; empty for the OS user's name.
+    type: str
+    default: ""
+  password:
+    description: The password, when the server asks for one.
+    type: str
+    default: ""
+  unix_socket:
+    description: The directory of the server's Unix socket, when not the default.
+    type: path
+    default: ""
+  connect_timeout:
+    description: Seconds to wait for a connection.
+    type: int
+    default: 10
+attributes:
+  check_mode:
+    support: full
+    details: Validates, reads the target's state and changes nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+requirements:
+  - psycopg2 (python3-psycopg2) or psycopg 3 on the host
+  - pg_restore and psql (postgresql-client) on the host
+notes:
+  - Run it as the OS user that owns the cluster (C(become_user=postgres)) to use peer authentication; C(pg_restore)
+    and C(psql) run as that user too, with C(PGPASSWORD) in their environment when O(password) is set.
+  - The swap ends the live database's sessions (the application reconnects after the rename); it is tried five
+    times, one second apart.
+"""
+
+EXAMPLES = r"""
+- name: Restore the backup's dump into sample_app, replacing the live one
+  shipshape.ops.pg_restore_set:
+    name: sample_app
+    path: /var/backups/shipshape/20260101T000000Z/postgres.dump
+    format: custom
+    confirm: sample_app
+    expected_row_counts:
+      notes: 2
+  become: true
+  become_user: postgres
+
+- name: What would a restore replace (check mode reads, changes nothing)
+  shipshape.ops.pg_restore_set:
+    name: sample_app
+    path: /var/backups/shipshape/20260101T000000Z/postgres.dump
+  check_mode: true
+  become: true
+  become_user: postgres
+  register: target
+"""
+
+RETURN = r"""
+target:
+  description: The target database before the restore.
+  returned: always
+  type: dict
+  contains:
+    exists:
+      description: Whether it existed.
+      type: bool
+    owner:
+      description: Its owner (empty when it did not exist).
+      type: str
+    tables_with_rows:
+      description: How many of its tables hold at least one row.
+      type: int
+  sample: {"exists": true, "owner": "app", "tables_with_rows": 3}
+database:
+  description: The database restored into (O(name)).
+  returned: always
+  type: str
+  sample: sample_app
+restoring:
+  description: The scratch database the dump is restored into before the swap.
+  returned: always
+  type: str
+  sample: sample_app_restoring
+previous:
+  description: The name the replaced database is kept as (empty when there was none to replace, or when dropped).
+  returned: always
+  type: str
+  sample: sample_app_before_20260101120000
+replaced:
+  description: What became of the replaced database, its new name or C((dropped)); empty when there was none.
+  returned: always
+  type: str
+  sample: sample_app_before_20260101120000
+row_counts:
+  description: The restored copy's row counts of the tables of O(expected_row_counts) (empty in check mode).
+  returned: always
+  type: dict
+  sample: {"notes": 2}
+owner:
+  description: The owner the restored database was given.
+  returned: always
+  type: str
+  sample: app
+"""
+
+import os
+import subprocess
+import threading
+import time
+import traceback
+from datetime import datetime, timezone
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.shipshape.ops.plugins.module_utils import postgres
+
+SWAP_ATTEMPTS = 5
+
+
+class RestoreFailed(Exception):
+    """A step failed; the message says which and why."""
+
+
+def tail(text, lines=3):
+    return " | ".join([line for line in (text or "").strip().splitlines() if line.strip()][-lines:])
+
+
+def pipe(producer, consumer, env):
+    """``producer | consumer`` without a shell: two argv lists joined by an OS pipe, the producer in a thread.
+    Returns both CompletedProcess (stderr captured)."""
+    read_fd, write_fd = os.pipe()
+    produced = {}
+
+    def produce():
+        try:
+            produced["proc"] = subprocess.run(producer, stdout=write_fd, stderr=subprocess.PIPE, env=env, check=False)
+        finally:
+            os.close(write_fd)  # the consumer sees the end of its input
+
+    thread = threading.Thread(target=produce)
+    thread.start()
+    try:
+        consumed = subprocess.run(consumer, stdin=read_fd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                                  check=False)
+    finally:
+        os.close(read_fd)  # a producer still writing gets EPIPE and ends
+        thread.join()
+    return produced["proc"], consumed
+
+
+def validate(p):
+    """One message per bad option, in order; an empty list when all are good."""
+    errors = []
+    error = postgres.identifier_error("name", p["name"], postgres.RESTORE_SUFFIX_BYTES)
+    if error:
+        errors.append(error)
+    if p["owner"]:
+        error = postgres.identifier_error("owner", p["owner"])
+        if error:
+            errors.append(error)
+    if p["maintenance_db"] == p["name"]:
+        errors.append("maintenance_db: %r is the database to restore into; expected another one, such as postgres"
+                      % p["maintenance_db"])
+    if p["jobs"] < 1:
+        errors.append("jobs: %s: expected 1 or more" % p["jobs"])
+    for table, count in p["expected_row_counts"].items():
+        try:
+            postgres.split_table_name(table)
+            int(count)
+        except (TypeError, ValueError):
+            errors.append("expected_row_counts: %r: %r: expected a table or schema.table and a row count" % (table, count))
+    return errors
+
+
+class Restore(object):
+    """The procedure, over an autocommit connection to the maintenance database (``admin``)."""
+
+    def __init__(self, module, admin, now=None):
+        self.module = module
+        self.p = module.params
+        self.admin = admin
+        self.name = self.p["name"]
+        self.restoring = self.name + "_restoring"
+        stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d%H%M%S")
+        self.before = "%s_before_%s" % (self.name, stamp)
+        self.connections_off = False
+        self.created = False
+        self.swapped = False
+
+    # --- SQL on the maintenance connection, names as identifiers ---
+
+    def execute(self, query, *names, **kwargs):
+        cursor = self.admin.cursor()
+        try:
+            statement = postgres.sql.SQL(query).format(*[postgres.sql.Identifier(n) for n in names])
+            cursor.execute(statement, kwargs.get("args"))
+            return cursor.fetchall() if cursor.description else None
+        finally:
+            cursor.close()
+
+    def inspect(self):
+        """{exists, owner, tables_with_rows} of the target."""
+        rows = self.execute("SELECT pg_get_userbyid(datdba), datallowconn FROM pg_database WHERE datname = %(db)s",
+                            args={"db": self.name})
+        if not rows:
+            return dict(exists=False, owner="", tables_with_rows=0)
+        owner, allowed = rows[0]
+        if not allowed:
+            raise RestoreFailed(
+                "database %s does not accept connections (an earlier restore may have been killed during its swap); "
+                "check it, then run ALTER DATABASE %s WITH ALLOW_CONNECTIONS true" % (self.name, self.name))
+        conn = postgres.connect_to(self.module, self.name, autocommit=True)
+        try:
+            cursor = conn.cursor()
+            cursor.execute("SELECT table_schema, table_name FROM information_schema.tables "
+                           "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_type = 'BASE TABLE'")
+            with_rows = 0
+            for schema, table in cursor.fetchall():
+                cursor.execute(postgres.sql.SQL("SELECT 1 FROM {} LIMIT 1").format(postgres.sql.Identifier(schema, table)))
+                with_rows += 1 if cursor.fetchone() else 0
+            cursor.close()
+        finally:
+            conn.close()
+        return dict(exists=True, owner=owner, tables_with_rows=with_rows)
+
+    # --- the steps ---
+
+    def create_scratch(self, owner):
+        self.execute("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.restoring)
+        self.created = True
+        self.execute("CREATE DATABASE {} OWNER {}", self.restoring, owner)
+
+    def env(self):
+        env = {}
+        if self.p["password"]:
+            env["PGPASSWORD"] = self.p["password"]
+        return env
+
+    def connection_args(self):
+        args = ["-p", str(self.p["port"])]
+        if self.p["host"] or self.p["unix_socket"]:
+            args += ["-h", self.p["host"] or self.p["unix_socket"]]
+        if self.p["user"]:
+            args += ["-U", self.p["user"]]
+        return args
+
+    def load(self, owner):
+        """pg_restore (custom, directory) or psql (plain, decompressed by gzip or zstd), as argv lists."""
+        path = self.p["path"]
+        if self.p["format"] in ("custom", "directory"):
+            argv = (["pg_restore"] + self.connection_args()
+                    + ["--exit-on-error", "--no-owner", "--no-privileges", "--role", owner,
+                       "--jobs", str(self.p["jobs"]), "--dbname", self.restoring, "--", path])
+            rc, out, err = self.module.run_command(argv, environ_update=self.env())
+            if rc != 0:
+                raise RestoreFailed("pg_restore exited %s: %s" % (rc, tail(err or out)))
+            return
+        role = postgres.sql.SQL("SET ROLE {}").format(postgres.sql.Identifier(owner)).as_string(self.admin)
+        psql = (["psql"] + self.connection_args()
+                + ["-X", "-q", "-v", "ON_ERROR_STOP=1", "--dbname", self.restoring, "-c", role, "-f"])
+        if self.p["compression"] == "none":
+            rc, out, err = self.module.run_command(psql + [path], environ_update=self.env())
+            if rc != 0:
+                raise RestoreFailed("psql exited %s: %s" % (rc, tail(err)))
+            return
+        decompress = {"gzip": ["gzip", "-dc", "--", path], "zstd": ["zstd", "-dcq", "--", path]}[self.p["compression"]]
+        source, sink = pipe(decompress, psql + ["-"], dict(os.environ, **self.env()))
+        if source.returncode != 0:
+            raise RestoreFailed("%s exited %s: %s" % (decompress[0], source.returncode, tail(source.stderr.decode("utf-8", "replace"))))
+        if sink.returncode != 0:
+            raise RestoreFailed("psql exited %s: %s" % (sink.returncode, tail(sink.stderr.decode("utf-8", "replace"))))
+
+    def count(self):
+        tables = sorted(self.p["expected_row_counts"])
+        if not tables:
+            return {}
+        conn = postgres.connect_to(self.module, self.restoring)
+        try:
+            cursor = conn.cursor()
+            found = postgres.describe(cursor, tables, None)
+            cursor.close()
+            conn.rollback()
+        finally:
+            conn.close()
+        counts = found["row_counts"]
+        expected = dict((t, int(c)) for t, c in self.p["expected_row_counts"].items())
+        if self.p["check_row_counts"] and counts != expected:
+            raise RestoreFailed("the restored copy does not match the backup: rows %s, manifest %s%s"
+                                % (counts, expected, (", tables missing: %s" % ", ".join(found["tables_missing"]))
+                                   if found["tables_missing"] else ""))
+        return counts
+
+    def swap(self, exists):
+        if not exists:
+            self.execute("ALTER DATABASE {} RENAME TO {}", self.restoring, self.name)
+            self.created = False
+            return
+        # No new sessions on the live database, then end the ones it has; the app reconnects after the swap.
+        self.execute("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false", self.name)
+        self.connections_off = True
+        last_error = None
+        for attempt in range(1, SWAP_ATTEMPTS + 1):
+            self.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                         "WHERE datname IN (%(db)s, %(restoring)s) AND pid <> pg_backend_pid()",
+                         args={"db": self.name, "restoring": self.restoring})
+            try:
+                self.admin.autocommit = False
+                self.execute("ALTER DATABASE {} RENAME TO {}", self.name, self.before)
+                self.execute("ALTER DATABASE {} RENAME TO {}", self.restoring, self.name)
+                self.admin.commit()
+                break
+            except Exception as exc:  # a session came back between the terminate and the rename
+                self.admin.rollback()
+                last_error = exc
+                if attempt < SWAP_ATTEMPTS:
+                    time.sleep(1)
+            finally:
+                self.admin.autocommit = True
+        else:
+            raise RestoreFailed("the swap failed %d times: %s" % (SWAP_ATTEMPTS, str(last_error).strip()))
+        # From here the live name is the restored copy; the old one is <name>_before_<stamp>.
+        self.connections_off = False
+        self.created = False
+        self.swapped = True
+        self.execute("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true", self.before)
+        if not self.p["keep_previous"]:
+            self.execute("DROP DATABASE {} WITH (FORCE)", self.before)
+
+    def clean_up(self):
+        """After a failure: connections back on, the scratch database dropped. Returns what could not be done."""
+        problems = []
+        try:
+            self.admin.rollback()
+        except Exception:  # not in a transaction, or the connection is gone
+            pass
+        self.admin.autocommit = True
+        if self.connections_off or self.swapped:
+            # Before the swap the live database has its name; after it, the replaced one is <name>_before_<stamp>.
+            name = self.before if self.swapped else self.name
+            try:
+                self.execute("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true", name)
+                self.connections_off = False
+            except Exception as exc:
+                problems.append("connections to %s are still off (%s)" % (name, str(exc).strip()))
+        if self.created:
+            try:
+                self.execute("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.restoring)
+                self.created = False
+            except Exception as exc:
+                problems.append("%s is left behind (%s)" % (self.restoring, str(exc).strip()))
+        return problems
+
+
+def main():
+    argument_spec = dict(
+        name=dict(type="str", required=True),
+        path=dict(type="path", required=True),
+        format=dict(type="str", choices=["custom", "directory", "plain"], default="custom"),
+        compression=dict(type="str", choices=["none", "gzip", "zstd"], default="none"),
+        owner=dict(type="str", default=""),
+        jobs=dict(type="int", default=2),
+        confirm=dict(type="str", default=""),
+        keep_previous=dict(type="bool", default=True),
+        expected_row_counts=dict(type="dict", default={}),
+        check_row_counts=dict(type="bool", default=True),
+        backup_id=dict(type="str", default=""),
+        maintenance_db=dict(type="str", default="postgres"),
+    )
+    connection = postgres.postgres_argument_spec()
+    del connection["db"]
+    argument_spec.update(connection)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    p = module.params
+
+    errors = validate(p)
+    if errors:
+        module.fail_json(msg=errors[0], errors=errors)
+
+    result = dict(changed=False, database=p["name"], restoring=p["name"] + "_restoring", previous="", replaced="",
+                  row_counts={}, owner="", target={})
+    backup = ("backup %s" % p["backup_id"]) if p["backup_id"] else p["path"]
+    if not os.path.exists(p["path"]):
+        module.fail_json(msg="path: %s does not exist: expected the dump of %s" % (p["path"], backup), **result)
+
+    admin = postgres.connect_to(module, p["maintenance_db"], autocommit=True)
+    restore = Restore(module, admin)
+    try:
+        target = result["target"] = restore.inspect()
+        owner = result["owner"] = p["owner"] or target["owner"] or "postgres"
+        error = postgres.identifier_error("owner", owner)
+        if error:  # the replaced database's owner, as the server names it
+            raise RestoreFailed(error)
+        if target["tables_with_rows"] and p["confirm"] != p["name"]:
+            module.fail_json(
+                msg="Refusing to replace database '%s': it holds data (%d tables with rows). To replace it with %s, "
+                    "give confirm=%s (the current one is kept as %s_before_<time>)."
+                    % (p["name"], target["tables_with_rows"], backup, p["name"], p["name"]), **result)
+        if module.check_mode:
+            result["changed"] = True
+            module.exit_json(**result)
+
+        result["changed"] = True
+        restore.create_scratch(owner)
+        restore.load(owner)
+        result["row_counts"] = restore.count()
+        restore.swap(target["exists"])
+        if target["exists"]:
+            result["previous"] = restore.before if p["keep_previous"] else ""
+            result["replaced"] = restore.before if p["keep_previous"] else "(dropped)"
+    except Exception as exc:
+        if restore.swapped:
+            where = "after the swap (the restored copy is live as %s; the replaced one is %s)" % (p["name"], restore.before)
+        elif restore.connections_off:
+            where = "during the swap; connections to %s are let in again and it keeps its name" % p["name"]
+        else:
+            where = "before the swap, so the live database is untouched"
+        problems = restore.clean_up()
+        reason = str(exc).strip() if isinstance(exc, RestoreFailed) else "%s: %s" % (type(exc).__name__, str(exc).strip())
+        msg = "Restore of %s into %s failed %s: %s" % (backup, p["name"], where, reason)
+        if problems:
+            msg += ". Clean-up incomplete: %s" % "; ".join(problems)
+        admin.close()
+        module.fail_json(msg=msg, exception=traceback.format_exc(), **result)
+    admin.close()
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

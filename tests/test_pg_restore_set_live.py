@@ -1,0 +1,139 @@
+"""shipshape.ops.pg_restore_set against a throwaway PostgreSQL 15 on loopback (the server of
+test_pg_backup_manifest_live), run through Ansible: a real dump restored beside a live database and swapped in,
+refusals that leave the database list alone, and failures that leave no <db>_restoring behind."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import psycopg
+import pytest
+from test_pg_backup_manifest_live import PG_BIN, as_postgres, pg_server  # noqa: F401  (pg_server: a fixture)
+
+from module_runner import run_ansible_module
+
+
+def admin(port: int, db: str = "postgres") -> psycopg.Connection:
+    return psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname=db, autocommit=True)
+
+
+def databases(port: int) -> set[str]:
+    with admin(port) as conn:
+        return {row[0] for row in conn.execute("SELECT datname FROM pg_database WHERE NOT datistemplate")}
+
+
+def orders(port: int, db: str = "shop") -> int:
+    with admin(port, db) as conn:
+        return conn.execute("SELECT count(*) FROM orders").fetchone()[0]
+
+
+@pytest.fixture
+def dumps(pg_server):  # noqa: F811
+    """`shop` with 40 orders, dumped in custom format and as gzipped plain SQL; then `shop` gets a 41st order."""
+    port, dummy = pg_server
+    with admin(port) as conn:
+        for name in databases(port) - {"postgres"}:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        conn.execute("CREATE DATABASE shop")
+    with admin(port, "shop") as conn:
+        conn.execute("CREATE TABLE orders (id serial PRIMARY KEY, paid boolean)")
+        conn.execute("INSERT INTO orders (paid) SELECT i % 2 = 0 FROM generate_series(1, 40) i")
+    set_dir = Path(tempfile.mkdtemp(prefix="shipshape-restore-set-"))
+    dump = ["pg_dump", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "shop", "--no-owner"]
+    custom = set_dir / "postgres.dump"
+    subprocess.run(dump + ["-Fc", "-f", str(custom)], check=True)
+    plain = subprocess.run(dump + ["-Fp"], check=True, capture_output=True).stdout
+    with gzip.open(str(set_dir / "postgres.sql.gz"), "wb") as out:
+        out.write(plain)
+    with admin(port, "shop") as conn:
+        conn.execute("INSERT INTO orders (paid) VALUES (true)")
+    yield port, set_dir
+    shutil.rmtree(set_dir, ignore_errors=True)
+
+
+def restore(ansible_env, port, path, check=False, **extra):
+    args = dict(name="shop", path=str(path), host="127.0.0.1", port=port, user="postgres", owner="postgres",
+                backup_id="b1", expected_row_counts={"orders": 40})
+    args.update(extra)
+    return run_ansible_module(ansible_env, "shipshape.ops.pg_restore_set", args, check)
+
+
+def test_a_new_database_is_restored_and_counted(dumps, ansible_env):
+    port, set_dir = dumps
+    rc, result = restore(ansible_env, port, set_dir / "postgres.dump", name="shop_copy")
+    assert rc == 0, result
+    assert result["changed"] and result["replaced"] == "" and result["row_counts"] == {"orders": 40}
+    assert orders(port, "shop_copy") == 40
+    assert databases(port) == {"postgres", "shop", "shop_copy"}
+
+
+def test_a_database_with_data_is_refused_without_the_confirmation(dumps, ansible_env):
+    port, set_dir = dumps
+    before = databases(port)
+    rc, result = restore(ansible_env, port, set_dir / "postgres.dump")
+    assert rc != 0 and result["msg"].startswith("Refusing to replace database 'shop': it holds data (1 tables with rows)")
+    assert databases(port) == before and orders(port) == 41
+
+
+@pytest.mark.parametrize("dump, extra", [("postgres.dump", {"compression": "gzip"}),
+                                         ("postgres.sql.gz", {"format": "plain", "compression": "gzip"})])
+def test_the_live_database_is_replaced_and_kept(dumps, ansible_env, dump, extra):
+    port, set_dir = dumps
+    rc, result = restore(ansible_env, port, set_dir / dump, confirm="shop", **extra)
+    assert rc == 0, result
+    previous = result["previous"]
+    assert previous.startswith("shop_before_") and result["replaced"] == previous
+    assert orders(port) == 40 and orders(port, previous) == 41  # the replaced one is kept, connections allowed
+    assert databases(port) == {"postgres", "shop", previous}
+    with admin(port) as conn:
+        assert conn.execute("SELECT bool_and(datallowconn) FROM pg_database WHERE NOT datistemplate").fetchone()[0] is True
+
+
+def test_check_mode_reports_the_target_and_changes_nothing(dumps, ansible_env):
+    port, set_dir = dumps
+    before = databases(port)
+    rc, result = restore(ansible_env, port, set_dir / "postgres.dump", check=True, confirm="shop")
+    assert rc == 0, result
+    assert result["target"] == {"exists": True, "owner": "postgres", "tables_with_rows": 1}
+    assert databases(port) == before and orders(port) == 41
+
+
+def test_a_broken_dump_leaves_no_scratch_database_and_the_live_one_untouched(dumps, ansible_env):
+    port, set_dir = dumps
+    broken = set_dir / "broken.dump"
+    broken.write_bytes((set_dir / "postgres.dump").read_bytes()[:-200])
+    rc, result = restore(ansible_env, port, broken, confirm="shop")
+    assert rc != 0
+    assert result["msg"].startswith("Restore of backup b1 into shop failed before the swap, so the live database is "
+                                    "untouched: pg_restore exited 1:"), result["msg"]
+    assert databases(port) == {"postgres", "shop"} and orders(port) == 41
+
+
+def test_counts_that_differ_from_the_manifest_stop_before_the_swap(dumps, ansible_env):
+    port, set_dir = dumps
+    rc, result = restore(ansible_env, port, set_dir / "postgres.dump", confirm="shop", expected_row_counts={"orders": 39})
+    assert rc != 0 and "the restored copy does not match the backup: rows {'orders': 40}, manifest {'orders': 39}" in result["msg"]
+    assert databases(port) == {"postgres", "shop"} and orders(port) == 41
+
+
+@pytest.mark.parametrize("name", ['x";DROP DATABASE shop;--', "shop; select 1", "a" * 42])
+def test_a_hostile_name_is_refused_before_anything_connects(dumps, ansible_env, name):
+    port, set_dir = dumps
+    before = databases(port)
+    rc, result = restore(ansible_env, port, set_dir / "postgres.dump", name=name, confirm=name)
+    assert rc != 0 and result["msg"].startswith("name: '%s' " % name.replace("'", "\\'"))
+    assert databases(port) == before and orders(port) == 41
+
+
+def test_a_hostile_owner_is_refused(dumps, ansible_env):
+    port, set_dir = dumps
+    marker = Path(tempfile.gettempdir()) / "shipshape-restore-owner-marker"
+    rc, result = restore(ansible_env, port, set_dir / "postgres.dump", confirm="shop",
+                         owner=f"postgres' -c 'COPY (SELECT 1) TO PROGRAM ''touch {marker}''")
+    assert rc != 0 and result["msg"].startswith("owner: ")
+    assert not marker.exists() and databases(port) == {"postgres", "shop"}

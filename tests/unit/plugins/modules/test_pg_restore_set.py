@@ -1,0 +1,329 @@
+"""shipshape.ops.pg_restore_set against fake connections: names validated before anything connects, SQL built from
+identifiers, pg_restore called with an argv list, and every failure path cleaned up (connections back on after
+ALLOW_CONNECTIONS false, <db>_restoring dropped)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.shipshape.ops.plugins.module_utils import postgres
+from ansible_collections.shipshape.ops.plugins.modules import pg_restore_set
+
+
+LONG = "name: '%s' is 42 bytes long: expected at most 41 (63 with the 22-byte suffix _before_YYYYmmddHHMMSS)" % ("a" * 42)
+HOSTILE = "name: 'x\";DROP DATABASE app;--' is not a PostgreSQL identifier: expected [A-Za-z_][A-Za-z0-9_$]*"
+
+
+@pytest.mark.parametrize(
+    "value, suffix, error",
+    [
+        ("sample_app", 22, None),
+        ("_x$1", 0, None),
+        ("a" * 41, 22, None),
+        ("a" * 42, 22, LONG),
+        ("a" * 63, 0, None),
+        ("a" * 64, 0, "is 64 bytes long: expected at most 63"),
+        ('x";DROP DATABASE app;--', 22, HOSTILE),
+        ("1db", 22, "is not a PostgreSQL identifier"),
+        ("db name", 22, "is not a PostgreSQL identifier"),
+        ("db\n", 22, "is not a PostgreSQL identifier"),
+        ("", 22, "is not a PostgreSQL identifier"),
+        ("d\u00e9j\u00e0", 22, "is not a PostgreSQL identifier"),
+        ("-c role=postgres", 22, "is not a PostgreSQL identifier"),
+    ],
+)
+def test_identifier_error(value, suffix, error):
+    found = postgres.identifier_error("name", value, suffix)
+    if error is None:
+        assert found is None
+    else:
+        assert error in found and found.startswith("name: ")
+
+
+class Failure(Exception):
+    """What the fake server raises."""
+
+
+class FakeCursor(object):
+    def __init__(self, conn):
+        self.conn = conn
+        self.description = None
+        self.rows = []
+
+    def execute(self, statement, args=None):
+        text = statement if isinstance(statement, str) else statement.as_string(None)
+        self.conn.log.append(text)
+        for needle in self.conn.server.fail_on:
+            if needle in text:
+                raise Failure("ERROR: %s failed" % needle)
+        self.rows = self.conn.server.answer(text, args)
+        self.description = [("c",)] if self.rows is not None else None
+
+    def fetchall(self):
+        return self.rows
+
+    def fetchone(self):
+        return self.rows[0] if self.rows else None
+
+    def close(self):
+        pass
+
+
+class FakeConn(object):
+    """Enough of a connection for psycopg 3's sql.Composable.as_string(conn), too."""
+
+    pgconn = None
+    connection = None
+
+    def __init__(self, server, dbname):
+        import psycopg
+
+        self.adapters = psycopg.adapters
+        self.server = server
+        self.dbname = dbname
+        self.log = server.log
+        self.autocommit = False
+        self.closed = False
+
+    def cursor(self):
+        return FakeCursor(self)
+
+    def commit(self):
+        self.log.append("COMMIT")
+
+    def rollback(self):
+        self.log.append("ROLLBACK")
+
+    def close(self):
+        self.closed = True
+
+
+class FakeServer(object):
+    """pg_database holds `app` (owner app_owner, its `notes` table with rows) unless told otherwise."""
+
+    def __init__(self, exists=True, rows=True, fail_on=()):
+        self.exists = exists
+        self.rows = rows
+        self.fail_on = list(fail_on)
+        self.log = []
+        self.argv = []
+
+    def answer(self, text, args):
+        if "FROM pg_database" in text:
+            return [("app_owner", True)] if self.exists else []
+        if "information_schema.tables" in text:
+            return [("public", "notes")]
+        if text.startswith("SELECT 1 FROM"):
+            return [(1,)] if self.rows else []
+        if "pg_terminate_backend" in text:
+            return [(0,)]
+        return None
+
+
+@pytest.fixture
+def server(monkeypatch, tmp_path):
+    psycopg_sql = pytest.importorskip("psycopg.sql")
+    state = {}
+
+    def install(**kwargs):
+        fake = FakeServer(**kwargs)
+        monkeypatch.setattr(postgres, "sql", psycopg_sql)
+        monkeypatch.setattr(postgres, "DRIVER", object())
+        monkeypatch.setattr(postgres, "connect_to", lambda module, dbname, autocommit=False: FakeConn(fake, dbname))
+        monkeypatch.setattr(pg_restore_set.time, "sleep", lambda seconds: None)
+
+        def run_command(self, argv, environ_update=None, **kw):
+            fake.argv.append(argv)
+            return fake.pg_restore_result
+
+        fake.pg_restore_result = (0, "", "")
+        monkeypatch.setattr(pg_restore_set.AnsibleModule, "run_command", run_command)
+        dump = tmp_path / "postgres.dump"
+        dump.write_bytes(b"PGDMP")
+        fake.path = str(dump)
+        state["server"] = fake
+        return fake
+
+    return install
+
+
+def args(fake, **extra):
+    return dict(dict(name="app", path=fake.path, backup_id="b1"), **extra)
+
+
+def writes(fake):
+    """The statements that change something (not the reads)."""
+    return [s for s in fake.log if not s.startswith("SELECT")]
+
+
+@pytest.mark.parametrize(
+    "extra, msg",
+    [
+        ({"name": 'x";DROP DATABASE app;--'}, "name: 'x\";DROP DATABASE app;--' is not a PostgreSQL identifier"),
+        ({"name": "a" * 42}, "name: '%s' is 42 bytes long: expected at most 41" % ("a" * 42)),
+        ({"owner": "app; touch /tmp/x"}, "owner: 'app; touch /tmp/x' is not a PostgreSQL identifier"),
+        ({"jobs": 0}, "jobs: 0: expected 1 or more"),
+        ({"name": "postgres"}, "maintenance_db: 'postgres' is the database to restore into"),
+    ],
+)
+def test_bad_options_are_refused_before_connecting(server, run_module, extra, msg):
+    fake = server()
+    failed, result = run_module(pg_restore_set, args(fake, **extra))
+    assert failed and result["msg"].startswith(msg.split(":")[0] + ":") and msg in result["msg"]
+    assert not fake.log and not fake.argv
+
+
+def test_replaces_the_live_database_in_one_transaction(server, run_module):
+    fake = server()
+    failed, result = run_module(pg_restore_set, args(fake, confirm="app", jobs=3))
+    assert not failed, result
+    before = result["previous"]
+    assert before.startswith("app_before_") and len(before) == len("app_before_YYYYmmddHHMMSS")
+    assert result["replaced"] == before and result["owner"] == "app_owner" and result["changed"]
+    assert writes(fake) == [
+        'DROP DATABASE IF EXISTS "app_restoring" WITH (FORCE)',
+        'CREATE DATABASE "app_restoring" OWNER "app_owner"',
+        'ALTER DATABASE "app" WITH ALLOW_CONNECTIONS false',
+        'ALTER DATABASE "app" RENAME TO "%s"' % before,
+        'ALTER DATABASE "app_restoring" RENAME TO "app"',
+        "COMMIT",
+        'ALTER DATABASE "%s" WITH ALLOW_CONNECTIONS true' % before,
+    ]
+    assert fake.argv == [["pg_restore", "-p", "5432", "--exit-on-error", "--no-owner", "--no-privileges",
+                          "--role", "app_owner", "--jobs", "3", "--dbname", "app_restoring", "--", fake.path]]
+
+
+def test_a_new_database_is_renamed_into_place(server, run_module):
+    fake = server(exists=False)
+    failed, result = run_module(pg_restore_set, args(fake, owner="app_owner", keep_previous=False))
+    assert not failed, result
+    assert result["replaced"] == "" and result["target"] == {"exists": False, "owner": "", "tables_with_rows": 0}
+    assert writes(fake)[-1] == 'ALTER DATABASE "app_restoring" RENAME TO "app"'
+    assert not [s for s in fake.log if "ALLOW_CONNECTIONS" in s]
+
+
+def test_the_replaced_database_is_dropped_without_keep_previous(server, run_module):
+    fake = server()
+    failed, result = run_module(pg_restore_set, args(fake, confirm="app", keep_previous=False))
+    assert not failed and result["replaced"] == "(dropped)" and result["previous"] == ""
+    assert writes(fake)[-1].startswith('DROP DATABASE "app_before_') and writes(fake)[-1].endswith("WITH (FORCE)")
+
+
+def test_a_database_with_data_needs_the_confirmation(server, run_module):
+    fake = server()
+    failed, result = run_module(pg_restore_set, args(fake, confirm="other"))
+    assert failed and result["msg"].startswith("Refusing to replace database 'app': it holds data (1 tables with rows)")
+    assert "confirm=app" in result["msg"]
+    assert not writes(fake) and not fake.argv
+
+
+def test_check_mode_reads_and_changes_nothing(server, run_module):
+    fake = server()
+    failed, result = run_module(pg_restore_set, args(fake, confirm="app"), check_mode=True)
+    assert not failed and result["changed"]
+    assert result["target"] == {"exists": True, "owner": "app_owner", "tables_with_rows": 1}
+    assert not writes(fake) and not fake.argv
+
+
+def test_a_failed_pg_restore_drops_the_scratch_database_and_leaves_the_live_one(server, run_module):
+    fake = server()
+    fake.pg_restore_result = (1, "", "pg_restore: error: could not read input file: end of file\n")
+    failed, result = run_module(pg_restore_set, args(fake, confirm="app"))
+    assert failed
+    assert result["msg"] == ("Restore of backup b1 into app failed before the swap, so the live database is untouched: "
+                             "pg_restore exited 1: pg_restore: error: could not read input file: end of file")
+    assert writes(fake)[-1] == 'DROP DATABASE IF EXISTS "app_restoring" WITH (FORCE)'
+    assert not [s for s in fake.log if "ALLOW_CONNECTIONS" in s or "RENAME" in s]
+
+
+@pytest.mark.parametrize("fail_on", ['RENAME TO "app_before_', 'ALTER DATABASE "app_restoring" RENAME TO "app"'])
+def test_a_failed_swap_lets_connections_back_in_and_drops_the_scratch_database(server, run_module, fail_on):
+    fake = server(fail_on=[fail_on])
+    failed, result = run_module(pg_restore_set, args(fake, confirm="app"))
+    assert failed
+    assert result["msg"].startswith("Restore of backup b1 into app failed during the swap; connections to app are let in "
+                                    "again and it keeps its name: the swap failed 5 times")
+    assert len([s for s in fake.log if s == 'ALTER DATABASE "app" WITH ALLOW_CONNECTIONS false']) == 1
+    assert fake.log.count("ROLLBACK") >= 5 and "COMMIT" not in fake.log
+    assert writes(fake)[-2:] == ['ALTER DATABASE "app" WITH ALLOW_CONNECTIONS true',
+                                 'DROP DATABASE IF EXISTS "app_restoring" WITH (FORCE)']
+
+
+def test_a_swap_that_succeeds_on_a_later_attempt(server, run_module):
+    fake = server(fail_on=['RENAME TO "app_before_'])
+    original = fake.answer
+    calls = {"n": 0}
+
+    def answer(text, args):
+        if "pg_terminate_backend" in text:
+            calls["n"] += 1
+            if calls["n"] == 2:
+                fake.fail_on = []
+        return original(text, args)
+
+    fake.answer = answer
+    failed, result = run_module(pg_restore_set, args(fake, confirm="app"))
+    assert not failed, result
+    assert "COMMIT" in fake.log and result["replaced"].startswith("app_before_")
+
+
+def test_row_counts_that_differ_stop_before_the_swap(server, run_module, monkeypatch):
+    fake = server()
+    monkeypatch.setattr(postgres, "describe", lambda cursor, tables, query: {"row_counts": {"notes": 1}, "tables_missing": []})
+    failed, result = run_module(pg_restore_set, args(fake, confirm="app", expected_row_counts={"notes": 2}))
+    assert failed
+    assert "failed before the swap, so the live database is untouched: the restored copy does not match the backup: " \
+           "rows {'notes': 1}, manifest {'notes': 2}" in result["msg"]
+    assert writes(fake)[-1] == 'DROP DATABASE IF EXISTS "app_restoring" WITH (FORCE)'
+    assert not [s for s in fake.log if "ALLOW_CONNECTIONS" in s]
+
+
+def test_a_plain_dump_is_restored_as_the_owner_with_psql(server, run_module):
+    fake = server()
+    failed, result = run_module(pg_restore_set, args(fake, confirm="app", format="plain"))
+    assert not failed, result
+    assert fake.argv == [["psql", "-p", "5432", "-X", "-q", "-v", "ON_ERROR_STOP=1", "--dbname", "app_restoring",
+                          "-c", 'SET ROLE "app_owner"', "-f", fake.path]]
+
+
+def test_a_missing_dump_is_refused(server, run_module):
+    fake = server()
+    failed, result = run_module(pg_restore_set, args(fake, path=fake.path + ".gone"))
+    assert failed and result["msg"] == "path: %s.gone does not exist: expected the dump of backup b1" % fake.path
+    assert not fake.log
+
+
+def test_pipe_joins_two_argv_lists_without_a_shell(tmp_path):
+    import gzip
+    import os
+    import sys
+
+    dump = tmp_path / "dump; touch marker.sql.gz"
+    with gzip.open(str(dump), "wb") as out:
+        out.write(b"SELECT 1;\n" * 10000)
+    copy = tmp_path / "copy.sql"
+    source, sink = pg_restore_set.pipe(
+        ["gzip", "-dc", "--", str(dump)],
+        [sys.executable, "-c", "import sys; open(sys.argv[1], 'wb').write(sys.stdin.buffer.read())", str(copy)],
+        dict(os.environ))
+    assert source.returncode == 0 and sink.returncode == 0
+    assert copy.read_bytes() == b"SELECT 1;\n" * 10000
+    assert not (tmp_path / "marker.sql.gz").exists() and not os.path.exists("marker.sql.gz")
+
+
+def test_pipe_reports_a_producer_that_fails(tmp_path):
+    import os
+    import sys
+
+    source, sink = pg_restore_set.pipe(["gzip", "-dc", "--", str(tmp_path / "missing.gz")],
+                                       [sys.executable, "-c", "import sys; sys.stdin.read()"], dict(os.environ))
+    assert source.returncode != 0 and b"missing.gz" in source.stderr
+    assert sink.returncode == 0
+
+
+def test_a_compressed_custom_dump_goes_to_pg_restore_as_it_is(server, run_module):
+    """The manifest records the compression of a custom dump too (pg_dump -Z): pg_restore reads it itself."""
+    fake = server()
+    failed, result = run_module(pg_restore_set, args(fake, confirm="app", compression="gzip"))
+    assert not failed, result
+    assert fake.argv[0][0] == "pg_restore" and fake.argv[0][-1] == fake.path
