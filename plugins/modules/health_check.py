@@ -47,7 +47,7 @@ options:
         description: Unique name of the check, shown in reports.
         type: raw
       kind:
-        description: One of C(systemd), C(http), C(postgres), C(redis), C(redis_stream), C(sql_count), C(disk).
+        description: One of C(systemd), C(http), C(postgres), C(redis), C(redis_stream), C(sql_count), C(disk), C(release).
         type: raw
       delegate_to:
         description: Inventory host the check runs from (see O(delegate)).
@@ -111,6 +111,11 @@ options:
         type: raw
       key:
         description: C(redis_stream) stream key.
+        type: raw
+      root:
+        description:
+          - C(release) the app's root directory (systemd_release_root). ok when the service runs the release
+            C(current) names, degraded when C(current) names another (a switch that did not finish).
         type: raw
       warn:
         description: C(redis_stream) and C(sql_count) ceiling; above it the check is degraded.
@@ -335,6 +340,7 @@ KINDS = {
     "sql_count": ({"db", "user", "query"}, CONNECTION_PG | {"warn", "crit"}),
     "disk": ({"path"}, {"min_free_percent_warn", "min_free_percent_crit",
                         "min_free_mb_warn", "min_free_mb_crit"}),
+    "release": ({"root"}, set()),
 }
 FIELDS = sorted(COMMON.union(*[req | opt for req, opt in KINDS.values()]))
 NUMBER_FIELDS = {"port", "timeout", "retries", "delay", "max_ms", "warn", "crit",
@@ -427,6 +433,8 @@ def validate_fields(check):
             problems.append("field '%s' must be a dict, got %r" % (field, check[field]))
     if check["kind"] == "http" and not str(check.get("url", "")).startswith(("http://", "https://")):
         problems.append("field 'url' must start with http:// or https://, got %r" % check.get("url"))
+    if check["kind"] == "release" and not (isinstance(check.get("root"), str) and check["root"].startswith("/")):
+        problems.append("field 'root' must be the app's absolute root directory, got %r" % check.get("root"))
     return problems
 
 
@@ -699,9 +707,35 @@ def check_disk(module, check):
     return OK, "%s free %s%% (%s MB)" % (check["path"], free_percent, free_mb), free_percent, details
 
 
+# The copy of `current` that the unit's ExecStartPre makes at every start (systemd_release): what the service runs.
+RUNNING_MARKER = ".shipshape-running"
+
+
+def check_release(module, check):
+    """ok when the service runs the release `current` names; degraded when a switch did not finish."""
+    links = {}
+    for name in ("current", RUNNING_MARKER):
+        try:
+            links[name] = os.path.basename(os.readlink(os.path.join(check["root"], name)).rstrip("/"))
+        except FileNotFoundError:
+            links[name] = None
+        except OSError as err:
+            return FAILED, "%s/%s is not a release link: %s" % (check["root"], name, err.strerror), None, {}
+    current, running = links["current"], links[RUNNING_MARKER]
+    details = {"current": current, "running": running}
+    if current is None:
+        return FAILED, "%s has no current release" % check["root"], None, details
+    if running is None:
+        return OK, "current is %s (the service has not started since it was deployed)" % current, current, details
+    if running != current:
+        return (DEGRADED, "current is %s but the service runs %s: a switch did not finish (the next deploy of %s "
+                "restarts and gates it)" % (current, running, current), running, details)
+    return OK, "the service runs %s, the current release" % current, current, details
+
+
 RUNNERS = {
     "systemd": check_systemd, "http": check_http, "postgres": check_postgres, "redis": check_redis,
-    "redis_stream": check_redis_stream, "sql_count": check_sql_count, "disk": check_disk,
+    "redis_stream": check_redis_stream, "sql_count": check_sql_count, "disk": check_disk, "release": check_release,
 }
 
 

@@ -124,6 +124,41 @@ def test_disk_missing_path(run_module):
     assert check["status"] == "failed" and check["message"] == "cannot stat /no/such/dir: No such file or directory"
 
 
+def app_root(tmp_path, current, running):
+    (tmp_path / "releases" / "1.0.0-aaaa").mkdir(parents=True)
+    (tmp_path / "releases" / "2.0.0-bbbb").mkdir()
+    if current:
+        (tmp_path / "current").symlink_to("releases/" + current)
+    if running:
+        (tmp_path / ".shipshape-running").symlink_to("releases/" + running)
+    return str(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("current", "running", "status", "message"),
+    [
+        ("2.0.0-bbbb", "2.0.0-bbbb", "ok", "the service runs 2.0.0-bbbb, the current release"),
+        ("2.0.0-bbbb", None, "ok", "current is 2.0.0-bbbb (the service has not started since it was deployed)"),
+        ("1.0.0-aaaa", "2.0.0-bbbb", "degraded", "current is 1.0.0-aaaa but the service runs 2.0.0-bbbb: a switch did "
+         "not finish (the next deploy of 1.0.0-aaaa restarts and gates it)"),
+        (None, None, "failed", "{root} has no current release"),
+    ],
+    ids=["same", "never-started", "interrupted-switch", "no-current"],
+)
+def test_release_shows_when_the_service_runs_another_release_than_current(run_module, tmp_path, current, running,
+                                                                          status, message):
+    root = app_root(tmp_path, current, running)
+    (check,) = run_checks(run_module, [{"name": "release", "kind": "release", "root": root}])["checks"]
+    assert check["status"] == status and check["message"] == message.format(root=root), check
+    assert check["details"]["current"] == current and check["details"]["running"] == running
+
+
+def test_release_root_must_be_absolute(run_module):
+    failed, result = run_module(health_check, {"action": "validate",
+                                               "checks": [{"name": "release", "kind": "release", "root": "srv/app"}]})
+    assert failed and "field 'root' must be the app's absolute root directory, got 'srv/app'" in result["msg"]
+
+
 def test_only_the_checks_of_this_host_or_delegate_run(run_module):
     checks = [{"name": "here", "kind": "disk", "path": "/"},
               {"name": "there", "kind": "disk", "path": "/", "delegate_to": "db"}]
