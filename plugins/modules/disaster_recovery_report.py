@@ -135,7 +135,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 report:
-  description: The report as written to RV(report.report_files.json).
+  description: The report, as written to C(<report_dir>/dr-<run_id>.json).
   returned: always
   type: dict
   contains:

@@ -47,7 +47,9 @@ options:
         description: Unique name of the check, shown in reports.
         type: raw
       kind:
-        description: One of C(systemd), C(http), C(postgres), C(redis), C(redis_stream), C(sql_count), C(disk), C(release).
+        description:
+          - One of C(systemd), C(http), C(postgres), C(redis), C(redis_stream), C(redis_stream_group), C(sql_count),
+            C(disk), C(release), C(prometheus), C(compose_service).
         type: raw
       delegate_to:
         description: Inventory host the check runs from (see O(delegate)).
@@ -112,16 +114,55 @@ options:
       key:
         description: C(redis_stream) stream key.
         type: raw
+      metric:
+        description: C(prometheus) metric name; the samples whose labels include O(checks[].labels) are summed.
+        type: raw
+      labels:
+        description: C(prometheus) dict of label values the samples must have.
+        type: raw
+      token:
+        description: C(prometheus) bearer token sent in the C(Authorization) header; a secret, masked and never returned.
+        type: str
+      window:
+        description:
+          - C(prometheus) seconds (1 to 600) between two scrapes; the check then judges the increase over the window
+            (a counter that went down was reset and counts whole) instead of the value.
+        type: raw
+      group:
+        description: C(redis_stream_group) consumer group of O(checks[].key).
+        type: raw
+      lag_warn:
+        description: C(redis_stream_group) ceiling on the group's lag (Redis 7+); above it the check is degraded.
+        type: raw
+      lag_crit:
+        description: C(redis_stream_group) ceiling on the group's lag; above it the check is failed.
+        type: raw
+      max_idle_ms:
+        description:
+          - C(redis_stream_group) degraded when every consumer has been idle longer than this; failed when the group
+            has no consumers.
+        type: raw
+      project_dir:
+        description: C(compose_service) the compose project's directory (absolute).
+        type: raw
+      service:
+        description: C(compose_service) the service; ok when its containers run (healthy where they have a healthcheck).
+        type: raw
+      project:
+        description: C(compose_service) the compose project name (else compose's default for the directory).
+        type: raw
       root:
         description:
           - C(release) the app's root directory (systemd_release_root). ok when the service runs the release
             C(current) names, degraded when C(current) names another (a switch that did not finish).
         type: raw
       warn:
-        description: C(redis_stream) and C(sql_count) ceiling; above it the check is degraded.
+        description:
+          - C(redis_stream), C(sql_count) and C(prometheus) ceiling; above it the check is degraded.
+          - C(redis_stream_group) ceiling on pending entries.
         type: raw
       crit:
-        description: C(redis_stream) and C(sql_count) ceiling; above it the check is failed.
+        description: The same ceilings as O(checks[].warn); above it the check is failed.
         type: raw
       path:
         description: C(disk) path on the filesystem to measure.
@@ -312,6 +353,7 @@ reasons:
 
 import json
 import os
+import re
 import shutil
 import socket
 import time
@@ -321,10 +363,13 @@ from datetime import datetime, timezone
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import ConnectionError as UrlConnectionError
 from ansible.module_utils.urls import SSLValidationError, open_url
+from ansible_collections.shipshape.ops.plugins.module_utils import redis_client
 
 OK = "ok"
 DEGRADED = "degraded"
 FAILED = "failed"
+# The value an app's own health document gives for "serving, with reduced function".
+APP_DEGRADED = "degraded"
 
 # Per kind: fields that must be present, and fields that may be.
 COMMON = {"name", "kind", "delegate_to"}
@@ -341,9 +386,14 @@ KINDS = {
     "disk": ({"path"}, {"min_free_percent_warn", "min_free_percent_crit",
                         "min_free_mb_warn", "min_free_mb_crit"}),
     "release": ({"root"}, set()),
+    "prometheus": ({"url", "metric"}, {"labels", "token", "headers", "warn", "crit", "window", "timeout",
+                                       "validate_certs"}),
+    "redis_stream_group": ({"key", "group"}, CONNECTION_REDIS | {"warn", "crit", "lag_warn", "lag_crit", "max_idle_ms"}),
+    "compose_service": ({"project_dir", "service"}, {"project"}),
 }
 FIELDS = sorted(COMMON.union(*[req | opt for req, opt in KINDS.values()]))
-NUMBER_FIELDS = {"port", "timeout", "retries", "delay", "max_ms", "warn", "crit",
+NUMBER_FIELDS = {"port", "timeout", "retries", "delay", "max_ms", "warn", "crit", "window", "lag_warn", "lag_crit",
+                 "max_idle_ms",
                  "min_free_percent_warn", "min_free_percent_crit", "min_free_mb_warn", "min_free_mb_crit"}
 BODY_MAX_CHARS = 1024
 ERROR_MAX_CHARS = 300
@@ -433,6 +483,21 @@ def validate_fields(check):
             problems.append("field '%s' must be a dict, got %r" % (field, check[field]))
     if check["kind"] == "http" and not str(check.get("url", "")).startswith(("http://", "https://")):
         problems.append("field 'url' must start with http:// or https://, got %r" % check.get("url"))
+    if check["kind"] == "prometheus":
+        if not str(check.get("url", "")).startswith(("http://", "https://")):
+            problems.append("field 'url' must start with http:// or https://, got %r" % check.get("url"))
+        if not METRIC_NAME.match(str(check.get("metric", ""))):
+            problems.append("field 'metric' must be a Prometheus metric name, got %r" % check.get("metric"))
+        if "labels" in check and not isinstance(check["labels"], dict):
+            problems.append("field 'labels' must be a dict of label: value, got %r" % check["labels"])
+        window = check.get("window")
+        if is_number(window) and not 0 < window <= MAX_WINDOW_S:
+            problems.append("field 'window' must be between 1 and %d seconds, got %r" % (MAX_WINDOW_S, window))
+    lag_warn, lag_crit = check.get("lag_warn"), check.get("lag_crit")
+    if is_number(lag_warn) and is_number(lag_crit) and lag_warn > lag_crit:
+        problems.append("field 'lag_warn' (%s) must not be above 'lag_crit' (%s)" % (lag_warn, lag_crit))
+    if check["kind"] == "compose_service" and not str(check.get("project_dir", "")).startswith("/"):
+        problems.append("field 'project_dir' must be an absolute directory, got %r" % check.get("project_dir"))
     if check["kind"] == "release" and not (isinstance(check.get("root"), str) and check["root"].startswith("/")):
         problems.append("field 'root' must be the app's absolute root directory, got %r" % check.get("root"))
     return problems
@@ -453,10 +518,10 @@ def thresholds(value, warn, crit, what):
 
 def mask(text, check):
     """One line, with the check's password hidden (client libraries may echo connection strings)."""
-    secret = check.get("password")
     text = " ".join(str(text).split())
-    if secret:
-        text = text.replace(str(secret), "********")
+    for secret in (check.get("password"), check.get("token")):
+        if secret:
+            text = text.replace(str(secret), "********")
     return text
 
 
@@ -529,17 +594,23 @@ def http_once(check):
     if code not in expected:
         return FAILED, "%s %s answered %s, expected %s" % (
             method, check["url"], code, " or ".join(map(str, expected))), latency, details
-    mismatches = []
+    mismatches, degraded = [], []
     for path, want in (check.get("json") or {}).items():
         try:
             got = dig(document, path)
         except (KeyError, IndexError, TypeError):
             mismatches.append("%s is missing (expected %r)" % (path, want))
             continue
-        if got != want:
+        if got == APP_DEGRADED:
+            degraded.append("%s is %r, expected %r" % (path, got, want))
+        elif got != want:
             mismatches.append("%s is %r, expected %r" % (path, got, want))
     if mismatches:
-        return FAILED, "%s %s answered %s but %s" % (method, check["url"], code, "; ".join(mismatches)), latency, details
+        return FAILED, "%s %s answered %s but %s" % (method, check["url"], code, "; ".join(mismatches + degraded)), latency, details
+    if degraded:
+        # The app says it serves with reduced function: degraded, which health_fail_on and the deploy gate judge.
+        return DEGRADED, "%s %s answered %s but %s (the app reports itself degraded)" % (
+            method, check["url"], code, "; ".join(degraded)), latency, details
     if check.get("max_ms") is not None and latency > check["max_ms"]:
         return DEGRADED, "%s %s answered %s in %d ms > max %s ms" % (
             method, check["url"], code, latency, check["max_ms"]), latency, details
@@ -622,46 +693,25 @@ def check_sql_count(module, check):
     return status, message, value, {}
 
 
-class RedisError(Exception):
-    """An error reply from the server."""
-
-
 def redis_call(check, *commands):
-    """Send commands over RESP and return the replies (AUTH and SELECT first when configured)."""
-    host, port = check.get("host", "localhost"), int(check.get("port", 6379))
-    prelude = []
-    if check.get("password"):
-        prelude.append(["AUTH"] + ([check["username"]] if check.get("username") else []) + [str(check["password"])])
-    if check.get("db"):
-        prelude.append(["SELECT", str(check["db"])])
-    payload = b""
-    for command in prelude + list(commands):
-        parts = [str(p).encode() for p in command]
-        payload += b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
-    with socket.create_connection((host, port), timeout=check.get("timeout", 5)) as sock:
-        sock.sendall(payload)
-        reader = sock.makefile("rb")
-        replies = [read_reply(reader) for dummy in prelude + list(commands)]
-    for reply in replies:
-        if isinstance(reply, RedisError):
-            raise reply
-    return replies[len(prelude):]
+    """Send commands with the collection's RESP client (AUTH and SELECT first when configured); the replies."""
+    params = dict(host=check.get("host", "localhost"), port=int(check.get("port", 6379)), db=int(check.get("db", 0)),
+                  username=str(check.get("username") or ""), password=str(check.get("password") or ""), tls=False,
+                  ca_cert="", validate_certs=True, timeout=float(check.get("timeout", 5)))
+    client = redis_client.RespClient(params)
+    try:
+        return [client.command(*command) for command in commands]
+    finally:
+        client.close()
 
 
-def read_reply(reader):
-    line = reader.readline()
-    if not line:
-        raise ConnectionError("connection closed by the server")
-    kind, rest = line[:1], line[1:].rstrip(b"\r\n").decode("utf-8", "replace")
-    if kind == b"+":
-        return rest
-    if kind == b"-":
-        return RedisError(rest)
-    if kind == b":":
-        return int(rest)
-    if kind == b"$":
-        return None if rest == "-1" else reader.read(int(rest) + 2)[:-2].decode("utf-8", "replace")
-    raise ConnectionError("unexpected reply %r" % line[:40])
+def text(value):
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def pairs(flat):
+    """A RESP2 flat [key, value, ...] reply as a dict with text keys."""
+    return dict((text(flat[i]), flat[i + 1]) for i in range(0, len(flat) - 1, 2))
 
 
 def redis_target(check):
@@ -673,6 +723,7 @@ def check_redis(module, check):
         (reply,) = redis_call(check, ["PING"])
     except Exception as err:  # pylint: disable=broad-except
         return FAILED, "Redis %s does not answer PING: %s" % (redis_target(check), mask(err, check)), None, {}
+    reply = text(reply)
     if reply != "PONG":
         return FAILED, "Redis %s answered PING with %r" % (redis_target(check), reply), reply, {}
     return OK, "Redis %s answers PONG" % redis_target(check), reply, {}
@@ -707,6 +758,119 @@ def check_disk(module, check):
     return OK, "%s free %s%% (%s MB)" % (check["path"], free_percent, free_mb), free_percent, details
 
 
+def check_redis_stream_group(module, check):
+    """A consumer group: its pending entries (warn/crit), its lag (lag_warn/lag_crit) and whether anyone consumes."""
+    key, group = str(check["key"]), str(check["group"])
+    try:
+        (groups,) = redis_call(check, ["XINFO", "GROUPS", key])
+        found = [pairs(g) for g in groups or [] if text(pairs(g).get("name")) == group]
+        consumers = [pairs(c) for c in redis_call(check, ["XINFO", "CONSUMERS", key, group])[0]] if found else []
+    except Exception as err:  # pylint: disable=broad-except
+        return FAILED, "Redis %s cannot read the groups of %s: %s" % (redis_target(check), key, mask(err, check)), None, {}
+    if not found:
+        return FAILED, "stream %s has no consumer group %s" % (key, group), None, {}
+    info = found[0]
+    pending, lag = int(info.get("pending") or 0), info.get("lag")
+    details = {"pending": pending, "lag": lag, "consumers": len(consumers),
+               "idle_ms": min([int(c.get("idle") or 0) for c in consumers]) if consumers else None}
+    worst = [thresholds(pending, check.get("warn"), check.get("crit"), "%s/%s pending" % (key, group))]
+    if lag is not None:
+        worst.append(thresholds(int(lag), check.get("lag_warn"), check.get("lag_crit"), "%s/%s lag" % (key, group)))
+    if check.get("max_idle_ms") is not None:
+        if not consumers:
+            worst.append((FAILED, "%s/%s has no consumers" % (key, group)))
+        elif details["idle_ms"] > check["max_idle_ms"]:
+            worst.append((DEGRADED, "%s/%s: every consumer idle for more than %s ms (least idle %s ms)"
+                          % (key, group, check["max_idle_ms"], details["idle_ms"])))
+    status = FAILED if any(w[0] == FAILED for w in worst) else DEGRADED if any(w[0] == DEGRADED for w in worst) else OK
+    message = "; ".join(w[1] for w in worst if w[0] == status) if status != OK else \
+        "%s/%s pending %s, lag %s, %d consumers" % (key, group, pending, lag, len(consumers))
+    return status, message, pending, details
+
+
+# One sample line of the Prometheus text format: name{labels} value [timestamp].
+METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+-?\d+)?\s*$")
+LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?')
+MAX_WINDOW_S = 600
+
+
+def parse_metrics(body, metric, labels):
+    """The sum of the samples of metric whose labels include the wanted ones; None when there is none."""
+    total, seen = 0.0, False
+    for line in body.splitlines():
+        match = SAMPLE.match(line.strip())
+        if not match or match.group(1) != metric:
+            continue
+        have = dict((k, v.replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\"))
+                    for k, v in LABEL.findall(match.group(2) or ""))
+        if all(have.get(k) == str(v) for k, v in labels.items()):
+            total += float(match.group(3))
+            seen = True
+    return total if seen else None
+
+
+def scrape(check):
+    headers = dict(check.get("headers") or {})
+    if check.get("token"):
+        headers["Authorization"] = "Bearer %s" % check["token"]
+    response = open_url(check["url"], headers=headers, timeout=check.get("timeout", 10),
+                        validate_certs=bool(check.get("validate_certs", True)))
+    with response:
+        return response.read().decode("utf-8", "replace")
+
+
+def check_prometheus(module, check):
+    """A metric's value (summed over the matching series), or its increase over `window` seconds, against warn/crit."""
+    labels = dict(check.get("labels") or {})
+    series = "%s{%s}" % (check["metric"], ",".join('%s="%s"' % kv for kv in sorted(labels.items())))
+    try:
+        first = parse_metrics(scrape(check), check["metric"], labels)
+        if first is None:
+            return FAILED, "%s has no sample of %s" % (check["url"], series), None, {}
+        value, details = first, {"series": series, "value": first}
+        if check.get("window"):
+            time.sleep(check["window"])
+            second = parse_metrics(scrape(check), check["metric"], labels)
+            if second is None:
+                return FAILED, "%s has no sample of %s any more" % (check["url"], series), None, details
+            # A counter that went down was reset (the process restarted): all of it is new.
+            value = second - first if second >= first else second
+            details.update(value=second, increase=value, window_s=check["window"])
+    except urllib.error.HTTPError as err:
+        return FAILED, "cannot read %s: HTTP %s %s" % (check["url"], err.code, mask(err.reason, check)), None, {}
+    except Exception as err:  # pylint: disable=broad-except
+        return FAILED, "cannot read %s: %s" % (check["url"], mask(getattr(err, "reason", err), check)), None, {}
+    what = "%s increase over %ss" % (series, check["window"]) if check.get("window") else series
+    status, message = thresholds(value, check.get("warn"), check.get("crit"), what)
+    return status, message, value, details
+
+
+def check_compose_service(module, check):
+    """A compose service: ok when its containers run (and are healthy where they have a healthcheck)."""
+    argv = ["docker", "compose", "--project-directory", check["project_dir"]]
+    if check.get("project"):
+        argv += ["--project-name", str(check["project"])]
+    rc, out, err = module.run_command(argv + ["ps", "--all", "--format", "json", "--", str(check["service"])])
+    if rc != 0:
+        return FAILED, "docker compose ps %s failed: %s" % (check["service"], " ".join(err.split())[:ERROR_MAX_CHARS]), None, {}
+    out = out.strip()
+    try:  # compose 2.21+ prints one JSON object per line; older versions one JSON array
+        rows = json.loads(out) if out.startswith("[") else [json.loads(line) for line in out.splitlines() if line.strip()]
+    except ValueError:
+        return FAILED, "docker compose ps printed no JSON: %r" % out[:ERROR_MAX_CHARS], None, {}
+    states = ["%s %s%s" % (r.get("Name"), r.get("State"), (" (%s)" % r["Health"]) if r.get("Health") else "") for r in rows]
+    details = {"containers": states}
+    if not rows:
+        return FAILED, "compose service %s has no container" % check["service"], None, details
+    value = ", ".join(states)
+    if any(r.get("State") != "running" or r.get("Health") == "unhealthy" for r in rows):
+        return FAILED, "compose service %s: %s" % (check["service"], value), value, details
+    if any(r.get("Health") == "starting" for r in rows):
+        return DEGRADED, "compose service %s: %s" % (check["service"], value), value, details
+    return OK, "compose service %s: %s" % (check["service"], value), value, details
+
+
 # The copy of `current` that the unit's ExecStartPre makes at every start (systemd_release): what the service runs.
 RUNNING_MARKER = ".shipshape-running"
 
@@ -736,6 +900,7 @@ def check_release(module, check):
 RUNNERS = {
     "systemd": check_systemd, "http": check_http, "postgres": check_postgres, "redis": check_redis,
     "redis_stream": check_redis_stream, "sql_count": check_sql_count, "disk": check_disk, "release": check_release,
+    "prometheus": check_prometheus, "redis_stream_group": check_redis_stream_group, "compose_service": check_compose_service,
 }
 
 
@@ -833,6 +998,7 @@ def main():
     check_spec = dict((field, dict(type="raw")) for field in FIELDS)
     check_spec["password"] = dict(type="str", no_log=True)
     check_spec["key"] = dict(type="raw", no_log=False)
+    check_spec["token"] = dict(type="str", no_log=True)
     module = AnsibleModule(
         argument_spec=dict(
             action=dict(type="str", choices=["validate", "run", "summarize", "report"], default="run"),

@@ -150,8 +150,11 @@ def test_fail_on_never_only_reports(tmp_path):
          "status is 'ok', expected 'degraded'"),
         ({"url": "http://127.0.0.1:8080/slow/300", "max_ms": 100}, "degraded", "ms > max 100 ms"),
         ({"url": "http://127.0.0.1:8081/healthz", "retries": 1, "delay": 0}, "failed", "(attempt 2 of 2)"),
+        ({"url": "http://127.0.0.1:8080/degraded", "json": {"status": "ok"}}, "degraded",
+         "status is 'degraded', expected 'ok' (the app reports itself degraded)"),
     ],
-    ids=["503-is-failed", "503-expected", "json-mismatch", "slow-is-degraded", "refused-after-retry"],
+    ids=["503-is-failed", "503-expected", "json-mismatch", "slow-is-degraded", "refused-after-retry",
+         "app-degraded-is-degraded"],
 )
 def test_http_outcomes(tmp_path, check, status, message):
     checks = [{"name": "api", "kind": "http", **check}]
@@ -159,6 +162,35 @@ def test_http_outcomes(tmp_path, check, status, message):
     assert results[APP]["checks"][0]["status"] == status, results[APP]
     assert message in results[APP]["checks"][0]["message"]
     assert (proc.returncode == 0) == (status != "failed")
+
+
+def test_a_prometheus_metric_over_its_threshold_is_degraded(tmp_path):
+    metric = {"name": "failed-outbox", "kind": "prometheus", "url": "http://127.0.0.1:8080/metrics",
+              "token": "metrics-token", "metric": "outbox_processed_total", "labels": {"status": "failed"},
+              "warn": 10, "crit": 100}
+    proc, results = run_role(tmp_path, "--limit", APP, extra={"preflight_checks": [metric]})
+    (check,) = results[APP]["checks"]
+    assert (check["status"], check["value"]) == ("degraded", 17.0), check
+    assert check["message"] == 'outbox_processed_total{status="failed"} 17.0 > warn 10'
+    assert proc.returncode == 0 and "metrics-token" not in proc.stdout + json.dumps(results)
+
+
+def test_a_consumer_group_with_pending_entries_and_no_live_consumer(host, tmp_path):
+    host.run("redis-cli DEL jobs")
+    for i in range(5):
+        assert host.run(f"redis-cli XADD jobs '*' n {i}").rc == 0
+    assert host.run("redis-cli XGROUP CREATE jobs mailers 0").rc == 0
+    assert host.run("redis-cli XREADGROUP GROUP mailers m1 COUNT 3 STREAMS jobs '>'").rc == 0
+    group = {"name": "mailers", "kind": "redis_stream_group", "key": "jobs", "group": "mailers",
+             "warn": 2, "crit": 10, "lag_warn": 5}
+    try:
+        proc, results = run_role(tmp_path, "--limit", DB, extra={"preflight_checks": [group]})
+    finally:
+        host.run("redis-cli DEL jobs")
+    (check,) = results[DB]["checks"]
+    assert (check["status"], check["value"]) == ("degraded", 3), check
+    assert check["details"]["lag"] == 2 and check["details"]["consumers"] == 1
+    assert check["message"] == "jobs/mailers pending 3 > warn 2"
 
 
 def test_sql_count_over_crit_is_failed(host, tmp_path):

@@ -168,8 +168,46 @@ def test_only_the_checks_of_this_host_or_delegate_run(run_module):
 
 
 # -- HTTP against a local http.server ------------------------------------------------------------
+METRICS = {"count": 0}
+TOKEN = "metrics-token-do-not-leak"
+
+
+def metrics_body():
+    """A Prometheus text page whose failed-outbox counter grows by 3 at every scrape."""
+    METRICS["count"] += 1
+    return "\n".join([
+        "# HELP outbox_processed_total Outbox rows processed.",
+        "# TYPE outbox_processed_total counter",
+        'outbox_processed_total{status="ok",queue="a"} 100',
+        'outbox_processed_total{status="failed",queue="a"} %d' % (3 * METRICS["count"]),
+        'outbox_processed_total{status="failed",queue="b"} 2 1700000000000',
+        'http_requests_total{code="5xx",path="/a \\"b\\""} 7.5',
+        "loyalty_outbox_dead_total 0",
+    ]) + "\n"
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802
+        if self.path == "/metrics":
+            if self.headers.get("Authorization") != "Bearer " + TOKEN:
+                self.send_response(401)
+                self.end_headers()
+                return
+            body = metrics_body().encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        if self.path == "/degraded":
+            body = json.dumps({"status": "degraded", "checks": {"redis": "down"}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         if self.path.startswith("/slow/"):
             time.sleep(int(self.path.rsplit("/", 1)[1]) / 1000)
         code = int(self.path.rsplit("/", 1)[1]) if self.path.startswith("/status/") else 200
@@ -208,8 +246,13 @@ def free_port():
         ({"url": "/healthz", "json": {"status": "degraded"}}, "failed", "status is 'ok', expected 'degraded'"),
         ({"url": "/healthz", "json": {"missing.path": 1}}, "failed", "missing.path is missing (expected 1)"),
         ({"url": "/slow/300", "max_ms": 100}, "degraded", "ms > max 100 ms"),
+        ({"url": "/degraded", "json": {"status": "ok"}}, "degraded",
+         "status is 'degraded', expected 'ok' (the app reports itself degraded)"),
+        ({"url": "/degraded", "json": {"status": "ok", "checks.redis": "up"}}, "failed",
+         "checks.redis is 'down', expected 'up'; status is 'degraded', expected 'ok'"),
     ],
-    ids=["ok", "503-is-failed", "503-expected", "json-mismatch", "json-missing", "slow-is-degraded"],
+    ids=["ok", "503-is-failed", "503-expected", "json-mismatch", "json-missing", "slow-is-degraded",
+         "app-degraded-is-degraded", "app-degraded-and-broken-is-failed"],
 )
 def test_http(run_module, http_url, check, status, message):
     check = dict(check, name="api", kind="http", url=http_url + check["url"])
@@ -423,3 +466,113 @@ def test_report_of_healthy_hosts_does_not_fail(run_module):
           "checks": [result("a", "ok")]}
     failed, out = run_module(health_check, {"action": "report", "results": {"db": ok}, "hosts": ["db"]})
     assert not failed and out["fail"] is False and out["reasons"] == []
+
+
+# -- Prometheus metrics ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("extra", "status", "value", "message"),
+    [
+        ({"metric": "outbox_processed_total", "labels": {"status": "failed", "queue": "b"}, "warn": 1, "crit": 5},
+         "degraded", 2.0, 'outbox_processed_total{queue="b",status="failed"} 2.0 > warn 1'),
+        ({"metric": "outbox_processed_total", "labels": {"status": "ok"}, "crit": 50},
+         "failed", 100.0, 'outbox_processed_total{status="ok"} 100.0 > crit 50'),
+        ({"metric": "http_requests_total", "labels": {"path": '/a "b"'}, "warn": 10}, "ok", 7.5, None),
+        ({"metric": "loyalty_outbox_dead_total", "crit": 0}, "ok", 0.0, None),
+        ({"metric": "no_such_metric"}, "failed", None, "has no sample of no_such_metric{}"),
+    ],
+    ids=["labels-summed-warn", "crit", "escaped-label", "no-labels", "missing"],
+)
+def test_prometheus_judges_a_metric_with_labels(run_module, http_url, extra, status, value, message):
+    check = dict(extra, name="metric", kind="prometheus", url=http_url + "/metrics", token=TOKEN)
+    result = run_checks(run_module, [check])
+    (got,) = result["checks"]
+    assert (got["status"], got["value"]) == (status, value), got
+    if message:
+        assert message in got["message"]
+    assert TOKEN not in json.dumps(result)
+
+
+def test_prometheus_judges_the_increase_over_a_window(run_module, http_url):
+    # The failed counter of queue a grows by 3 between two scrapes; queue b's stays: the increase is 3.
+    check = {"name": "failed-per-window", "kind": "prometheus", "url": http_url + "/metrics", "token": TOKEN,
+             "metric": "outbox_processed_total", "labels": {"status": "failed"}, "window": 1, "warn": 2, "crit": 10}
+    (got,) = run_checks(run_module, [check])["checks"]
+    assert (got["status"], got["value"]) == ("degraded", 3.0), got
+    assert got["details"]["increase"] == 3.0 and got["details"]["window_s"] == 1
+    assert "increase over 1s 3.0 > warn 2" in got["message"]
+
+
+def test_prometheus_without_the_token_is_failed(run_module, http_url):
+    (got,) = run_checks(run_module, [{"name": "m", "kind": "prometheus", "url": http_url + "/metrics",
+                                      "metric": "loyalty_outbox_dead_total"}])["checks"]
+    assert got["status"] == "failed" and "401" in got["message"]
+
+
+@pytest.mark.parametrize(
+    ("check", "problem"),
+    [
+        ({"url": "file:///etc/passwd", "metric": "x"}, "field 'url' must start with http:// or https://"),
+        ({"url": "http://h/metrics", "metric": "bad name"}, "field 'metric' must be a Prometheus metric name"),
+        ({"url": "http://h/metrics", "metric": "x", "window": 3600}, "field 'window' must be between 1 and 600"),
+        ({"url": "http://h/metrics", "metric": "x", "labels": ["a"]}, "field 'labels' must be a dict"),
+    ],
+)
+def test_prometheus_fields_are_validated(run_module, check, problem):
+    failed, result = run_module(health_check, {"action": "validate",
+                                               "checks": [dict(check, name="m", kind="prometheus")]})
+    assert failed and problem in result["msg"]
+
+
+# -- Redis stream consumer groups ----------------------------------------------------------------
+def test_redis_stream_group_pending_lag_and_consumers(run_module, redis_port):
+    redis(redis_port, "DEL", "orders")
+    for i in range(6):
+        redis(redis_port, "XADD", "orders", "*", "n", str(i))
+    redis(redis_port, "XGROUP", "CREATE", "orders", "workers", "0")
+    redis(redis_port, "XGROUP", "CREATE", "orders", "idle", "$")
+    # worker-1 reads 4 entries without acknowledging them: 4 pending, 2 not yet delivered (the lag).
+    redis(redis_port, "XREADGROUP", "GROUP", "workers", "worker-1", "COUNT", "4", "STREAMS", "orders", ">")
+    conn = {"host": "127.0.0.1", "port": redis_port, "password": SECRET, "key": "orders"}
+    result = run_checks(run_module, [
+        dict(conn, name="pending", kind="redis_stream_group", group="workers", warn=3, crit=10),
+        dict(conn, name="lag", kind="redis_stream_group", group="workers", lag_warn=0, lag_crit=1),
+        dict(conn, name="nobody", kind="redis_stream_group", group="idle", max_idle_ms=1000),
+        dict(conn, name="missing", kind="redis_stream_group", group="nosuch"),
+    ])
+    pending, lag, nobody, missing = result["checks"]
+    assert (pending["status"], pending["value"]) == ("degraded", 4), pending
+    assert pending["details"]["pending"] == 4 and pending["details"]["consumers"] == 1
+    assert pending["message"] == "orders/workers pending 4 > warn 3"
+    assert (lag["status"], lag["details"]["lag"]) == ("failed", 2), lag
+    assert lag["message"] == "orders/workers lag 2 > crit 1"
+    assert (nobody["status"], nobody["message"]) == ("failed", "orders/idle has no consumers")
+    assert (missing["status"], missing["message"]) == ("failed", "stream orders has no consumer group nosuch")
+    assert SECRET not in json.dumps(result)
+
+
+# -- compose services (docker compose ps, faked) -----------------------------------------------
+@pytest.mark.parametrize(
+    ("out", "status", "message"),
+    [
+        ('{"Name":"shop-worker-1","State":"running","Health":""}\n', "ok", "compose service worker: shop-worker-1 running"),
+        ('[{"Name":"shop-worker-1","State":"running","Health":"healthy"}]', "ok",
+         "compose service worker: shop-worker-1 running (healthy)"),
+        ('{"Name":"shop-worker-1","State":"running","Health":"starting"}\n', "degraded", "(starting)"),
+        ('{"Name":"shop-worker-1","State":"exited","Health":""}\n', "failed", "shop-worker-1 exited"),
+        ('{"Name":"shop-worker-1","State":"running","Health":"unhealthy"}\n', "failed", "(unhealthy)"),
+        ("", "failed", "compose service worker has no container"),
+    ],
+    ids=["running", "healthy-array", "starting", "exited", "unhealthy", "none"],
+)
+def test_compose_service_state(run_module, monkeypatch, out, status, message):
+    calls = []
+
+    def fake(self, argv, **kwargs):
+        calls.append(argv)
+        return 0, out, ""
+    monkeypatch.setattr(health_check.AnsibleModule, "run_command", fake)
+    (got,) = run_checks(run_module, [{"name": "worker", "kind": "compose_service", "project_dir": "/srv/shop",
+                                      "service": "worker"}])["checks"]
+    assert got["status"] == status and message in got["message"], got
+    assert calls == [["docker", "compose", "--project-directory", "/srv/shop", "ps", "--all", "--format", "json",
+                      "--", "worker"]]
