@@ -5,7 +5,7 @@
 plain (optionally TLS) socket, so a host without python3-redis can still run the modules.
 
 Both expose the few commands the modules use: ``scan``, ``unlink``, ``exists``, ``dbsize``,
-``flushdb`` and ``close``. Keys are returned as ``bytes`` by both.
+``flushdb``, ``publish`` and ``close``. Keys are returned as ``bytes`` by both.
 """
 
 from __future__ import annotations
@@ -138,6 +138,9 @@ class RespClient(object):
     def flushdb(self):
         return self.command("FLUSHDB")
 
+    def publish(self, channel, message):
+        return self.command("PUBLISH", channel, message)
+
     def close(self):
         if self.sock is not None:
             self.sock.close()
@@ -189,6 +192,9 @@ class RedisPyClient(object):
 
     def flushdb(self):
         return self.call("flushdb")
+
+    def publish(self, channel, message):
+        return self.call("publish", channel, message)
 
     def close(self):
         self.client.close()

@@ -63,6 +63,26 @@ options:
     description: Only rows with at least this many attempts; 0 for no limit.
     type: int
     default: 0
+  max_attempts:
+    description:
+      - Only rows with fewer than this many attempts (the runbooks' C(attempts < 3)); 0 for no limit.
+      - Needs O(attempts_column).
+    type: int
+    default: 0
+  reset_attempts:
+    description: Set O(attempts_column) to 0 on the requeued rows.
+    type: bool
+    default: true
+  null_columns:
+    description: Columns set to NULL on the requeued rows, for example C(last_error).
+    type: list
+    elements: str
+    default: []
+  now_columns:
+    description: Columns set to C(now()) on the requeued rows, for example C(scheduled_at) (delivery is due now).
+    type: list
+    elements: str
+    default: []
   max_rows:
     description:
       - Refuse, and change nothing, when more than this many rows match; 0 for no limit.
@@ -150,6 +170,9 @@ def where_clause(params):
     if params["min_attempts"] and params["attempts_column"]:
         conditions.append(sql.SQL("{} >= %s").format(sql.Identifier(params["attempts_column"])))
         values.append(params["min_attempts"])
+    if params["max_attempts"] and params["attempts_column"]:
+        conditions.append(sql.SQL("{} < %s").format(sql.Identifier(params["attempts_column"])))
+        values.append(params["max_attempts"])
     return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions), values
 
 
@@ -165,10 +188,14 @@ def update_query(table, params):
     sql = postgres.sql
     assignments = [sql.SQL("{} = %s").format(sql.Identifier(params["status_column"]))]
     values = [params["pending_status"]]
-    if params["attempts_column"]:
+    if params["attempts_column"] and params["reset_attempts"]:
         assignments.append(sql.SQL("{} = 0").format(sql.Identifier(params["attempts_column"])))
     if params["updated_column"]:
         assignments.append(sql.SQL("{} = now()").format(sql.Identifier(params["updated_column"])))
+    for column in params["null_columns"]:
+        assignments.append(sql.SQL("{} = NULL").format(sql.Identifier(column)))
+    for column in params["now_columns"]:
+        assignments.append(sql.SQL("{} = now()").format(sql.Identifier(column)))
     where, where_values = where_clause(params)
     query = sql.SQL("UPDATE {} SET ").format(sql.Identifier(*table)) + sql.SQL(", ").join(assignments) + where
     return query, values + where_values
@@ -203,6 +230,10 @@ def main():
         pending_status=dict(type="str", default="pending"),
         max_age=dict(type="str", default=""),
         min_attempts=dict(type="int", default=0),
+        max_attempts=dict(type="int", default=0),
+        reset_attempts=dict(type="bool", default=True),
+        null_columns=dict(type="list", elements="str", default=[]),
+        now_columns=dict(type="list", elements="str", default=[]),
         max_rows=dict(type="int", default=0),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
@@ -216,9 +247,21 @@ def main():
         module.fail_json(msg="status_column cannot be empty")
     if p["max_age"] and not p["created_column"]:
         module.fail_json(msg="max_age needs created_column")
-    for name in ("min_attempts", "max_rows"):
+    for name in ("min_attempts", "max_attempts", "max_rows"):
         if p[name] < 0:
             module.fail_json(msg="%s cannot be negative, got %s" % (name, p[name]))
+    if p["max_attempts"] and not p["attempts_column"]:
+        module.fail_json(msg="max_attempts needs attempts_column")
+    if p["max_attempts"] and p["min_attempts"] >= p["max_attempts"]:
+        module.fail_json(msg="min_attempts (%s) must be below max_attempts (%s): no row could match"
+                         % (p["min_attempts"], p["max_attempts"]))
+    touched = [p["status_column"], p["updated_column"]] + ([p["attempts_column"]] if p["reset_attempts"] else [])
+    for name in ("null_columns", "now_columns"):
+        for column in p[name]:
+            if not column or column in touched:
+                module.fail_json(msg="%s: %r is empty or a column the requeue already sets (%s)"
+                                 % (name, column, ", ".join(c for c in touched if c)))
+            touched.append(column)
     if p["failed_status"] == p["pending_status"]:
         module.fail_json(msg="failed_status and pending_status are both %r" % p["failed_status"])
 

@@ -223,3 +223,90 @@ def test_delete_keys_refuses_above_the_threshold(host):
                     "-e", "recovery_confirm_threshold=1", check=False)
     assert proc.returncode != 0 and "would touch" in proc.output
     assert redis(host, "DBSIZE") == keys
+
+
+@pytest.fixture()
+def runbook_outbox(host):
+    """A Loyalty-style outbox with last_error and scheduled_at: failed rows 'a' (1 attempt, today), 'b' (3 attempts,
+    today), 'c' (1 attempt, 3 days old)."""
+    sql(host, "DROP TABLE IF EXISTS loyalty_outbox; "
+              "CREATE TABLE loyalty_outbox (id serial PRIMARY KEY, event_type text, status text, attempts int, "
+              "last_error text, scheduled_at timestamptz, created_at timestamptz, updated_at timestamptz); "
+              "INSERT INTO loyalty_outbox (event_type, status, attempts, last_error, created_at) VALUES "
+              "('a', 'failed', 1, 'smtp timeout', now()), ('b', 'failed', 3, 'smtp timeout', now()), "
+              "('c', 'failed', 1, 'smtp timeout', now() - interval '3 days')")
+    yield
+    sql(host, "DROP TABLE IF EXISTS loyalty_outbox")
+
+
+def test_outbox_requeue_with_the_runbook_conditions(host, runbook_outbox):
+    recovery("-e", "recovery_action=outbox_requeue", "-e", "recovery_outbox_table=loyalty_outbox",
+             "-e", "recovery_outbox_max_attempts=3", "-e", "recovery_outbox_max_age='1 day'",
+             "-e", '{"recovery_outbox_null_columns": ["last_error"], "recovery_outbox_now_columns": ["scheduled_at"]}',
+             "-e", "recovery_outbox_reset_attempts=false")
+    rows = sql(host, "SELECT event_type, status, attempts, coalesce(last_error, '-'), scheduled_at IS NOT NULL "
+                     "FROM loyalty_outbox ORDER BY 1")
+    assert rows.splitlines() == ["a|pending|1|-|t", "b|failed|3|smtp timeout|f", "c|failed|1|smtp timeout|f"]
+    assert last_log(host)["requeued"] == 1
+
+
+def test_delete_keys_then_publish_reaches_a_subscriber(host):
+    redis(host, "SET", "authz:user:42", "cached")
+    host.run("rm -f /tmp/recovery-sub.out")
+    # A subscriber as another app instance would be: it prints what it receives, for 30 s at most.
+    host.run("nohup timeout 30 redis-cli SUBSCRIBE authz.user.updated > /tmp/recovery-sub.out 2>&1 &")
+    host.run("for i in $(seq 50); do grep -q subscribe /tmp/recovery-sub.out && break; sleep 0.1; done")
+    proc = recovery("-e", "recovery_action=delete_keys", "-e", '{"recovery_delete_keys": ["authz:user:42"]}',
+                    "-e", "recovery_publish_channel=authz.user.updated", "-e", "recovery_publish_message=42",
+                    "-e", "recovery_publish_min_receivers=1")
+    assert "Published on authz.user.updated (1 subscribers received it)" in proc.output
+    assert redis(host, "EXISTS", "authz:user:42") == "0"
+    received = sh(host, "for i in $(seq 50); do grep -q '^42$' /tmp/recovery-sub.out && break; sleep 0.1; done; "
+                        "cat /tmp/recovery-sub.out").splitlines()
+    assert received[-3:] == ["message", "authz.user.updated", "42"]
+    entry = last_log(host)
+    assert entry["deleted"] == 1 and entry["published"] == {"channel": "authz.user.updated", "receivers": 1, "sent": True}
+
+
+def test_publish_with_nobody_listening_fails_when_a_receiver_is_required(host):
+    proc = recovery("-e", "recovery_action=publish", "-e", "recovery_publish_channel=nobody.listens",
+                    "-e", "recovery_publish_message=x", "-e", "recovery_publish_min_receivers=1", check=False)
+    assert proc.returncode != 0 and "fewer than min_receivers (1)" in proc.output
+
+
+@pytest.fixture()
+def audit_rows(host):
+    """audit_events: 120 rows 100 to 219 days old, 5 from today."""
+    sql(host, "DROP TABLE IF EXISTS audit_events; CREATE TABLE audit_events (id serial, kind text, created_at timestamptz); "
+              "INSERT INTO audit_events (kind, created_at) SELECT 'old', now() - (100 + i) * interval '1 day' "
+              "FROM generate_series(0, 119) i; "
+              "INSERT INTO audit_events (kind, created_at) SELECT 'new', now() FROM generate_series(1, 5)")
+    host.run("rm -rf /var/backups/shipshape/archive")
+    yield
+    sql(host, "DROP TABLE IF EXISTS audit_events")
+
+
+def test_archive_rows_moves_old_rows_into_a_checksummed_file(host, audit_rows):
+    args = ("-e", "recovery_action=archive_rows", "-e", "recovery_archive_table=audit_events",
+            "-e", "recovery_archive_older_than='90 days'", "-e", "recovery_archive_batch_size=50")
+    proc = recovery(*args, "--check")
+    assert "Would archive 120 rows of audit_events older than 90 days" in proc.output
+    assert sql(host, "SELECT count(*) FROM audit_events") == "125"
+
+    refused = recovery(*args, check=False)
+    assert refused.returncode != 0 and "would touch 120 rows of audit_events older than 90 days, more than" in refused.output
+    assert sql(host, "SELECT count(*) FROM audit_events") == "125"
+
+    recovery(*args, "-e", "recovery_confirm=true")
+    entry = last_log(host)
+    assert entry["archived"] == 120 and entry["vacuumed"] is True
+    assert sql(host, "SELECT kind, count(*) FROM audit_events GROUP BY 1") == "new|5"
+    archive = entry["file"]
+    assert archive.startswith("/var/backups/shipshape/archive/audit_events-") and archive.endswith(".csv.gz")
+    assert sh(host, f"zcat {archive} | wc -l") == "121", "a header and the 120 rows"
+    assert sh(host, f"zcat {archive} | tail -n +2 | cut -d, -f2 | sort -u") == "old"
+    assert sh(host, f"cd /var/backups/shipshape/archive && sha256sum --check {archive.rsplit('/', 1)[1]}.sha256").endswith("OK")
+    assert host.file(archive).mode == 0o600 and host.file("/var/backups/shipshape/archive").mode == 0o700
+
+    again = recovery(*args)
+    assert "Would archive" not in again.output and last_log(host)["count"] == 0 and last_log(host)["changed"] is False

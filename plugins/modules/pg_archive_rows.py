@@ -1,0 +1,239 @@
+#!/usr/bin/python
+# Copyright: shipshape maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: pg_archive_rows
+short_description: Move a table's old rows into a checksummed CSV file, delete them in batches, then VACUUM ANALYZE
+description:
+  - The Zen Ops runbook's archiving of old rows, as one procedure that loses nothing. The rows whose O(time_column)
+    is older than O(older_than) (the cut-off is fixed once, at the start) move, O(batch_size) at a time, into
+    C(<dest>/<table>-<stamp>.csv.gz) (CSV with a header, gzip) through C(COPY (DELETE ... RETURNING *) TO STDOUT).
+    A batch's rows reach the file and are flushed to disk before its DELETE commits, so a failure can leave a row
+    in both places, never in neither.
+  - The file is written as C(.partial-<name>) and renamed, with its C(.sha256) beside it (the backup sets' format),
+    once every batch is in. Files are 0600 in a 0700 O(dest).
+  - O(max_rows) refuses, deleting nothing, when more rows match; the count and the refusal come before any change.
+  - Ends with C(VACUUM (ANALYZE)) of the table (O(vacuum)).
+version_added: 0.1.0
+author: shipshape maintainers (@shipshape)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - shipshape.ops.postgres
+options:
+  table:
+    description: The table, C(table) (found through the C(search_path)) or C(schema.table).
+    type: str
+    required: true
+  time_column:
+    description: The column whose age decides (a timestamp or date).
+    type: str
+    default: created_at
+  older_than:
+    description: A PostgreSQL interval; rows older than C(now() - older_than) move, for example C(90 days).
+    type: str
+    required: true
+  dest:
+    description: The directory of the archive files (created 0700 when missing), absolute.
+    type: path
+    required: true
+  batch_size:
+    description: Rows per batch (per DELETE and commit), 1 to 1000000.
+    type: int
+    default: 10000
+  max_rows:
+    description: Refuse, deleting nothing, when more rows than this match; 0 for no limit.
+    type: int
+    default: 0
+  vacuum:
+    description: Run C(VACUUM (ANALYZE)) on the table after the rows went.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+    details: Counts the rows that would move (RV(matched)) and writes and deletes nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+notes:
+  - The rows are deleted by their C(ctid) within each batch's transaction, so the table needs no primary key.
+seealso:
+  - module: shipshape.ops.outbox_requeue
+"""
+
+EXAMPLES = r"""
+- name: Archive the audit rows older than 90 days
+  shipshape.ops.pg_archive_rows:
+    db: shop
+    table: audit.events
+    time_column: created_at
+    older_than: 90 days
+    dest: /var/backups/shop/archive
+    max_rows: 1000000
+  become: true
+  become_user: postgres
+  register: archived
+"""
+
+RETURN = r"""
+matched:
+  description: Rows older than the cut-off when the run started.
+  returned: always
+  type: int
+archived:
+  description: Rows moved into the file (and deleted from the table).
+  returned: always
+  type: int
+cutoff:
+  description: The cut-off time, as PostgreSQL printed it.
+  returned: always
+  type: str
+file:
+  description: The archive file (absent when nothing moved or in check mode).
+  returned: when rows moved
+  type: str
+sha256:
+  description: The file's sha256, also in C(<file>.sha256).
+  returned: when rows moved
+  type: str
+vacuumed:
+  description: Whether C(VACUUM (ANALYZE)) ran.
+  returned: always
+  type: bool
+"""
+
+import gzip
+import os
+import re
+import time
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.shipshape.ops.plugins.module_utils import checksums, postgres
+
+# A PostgreSQL interval as people write it: "90 days", "6 hours", "1 year 2 months", "36h".
+INTERVAL = re.compile(r"^\s*(\d+\s*[a-zA-Z]+\s*)+$")
+
+
+def copy_out(cursor, query, out):
+    """Run COPY ... TO STDOUT into the file object ``out`` with either driver."""
+    if postgres.DRIVER_NAME == "psycopg2":
+        cursor.copy_expert(query.as_string(cursor.connection), out)
+        return
+    with cursor.copy(query) as copy:
+        for chunk in copy:
+            out.write(bytes(chunk))
+
+
+def main():
+    argument_spec = postgres.postgres_argument_spec()
+    argument_spec.update(
+        table=dict(type="str", required=True),
+        time_column=dict(type="str", default="created_at"),
+        older_than=dict(type="str", required=True),
+        dest=dict(type="path", required=True),
+        batch_size=dict(type="int", default=10000),
+        max_rows=dict(type="int", default=0),
+        vacuum=dict(type="bool", default=True),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    p = module.params
+    try:
+        table = postgres.split_table_name(p["table"])
+    except ValueError as exc:
+        module.fail_json(msg="table: %s" % exc)
+    if not p["time_column"]:
+        module.fail_json(msg="time_column: cannot be empty")
+    if not INTERVAL.match(p["older_than"]):
+        module.fail_json(msg="older_than: %r is not an interval such as '90 days' or '6 hours'" % p["older_than"])
+    if not os.path.isabs(p["dest"]):
+        module.fail_json(msg="dest: %r is not an absolute directory" % p["dest"])
+    if not 1 <= p["batch_size"] <= 1000000:
+        module.fail_json(msg="batch_size: %s is out of range: expected 1 to 1000000" % p["batch_size"])
+    if p["max_rows"] < 0:
+        module.fail_json(msg="max_rows: %s is negative: expected 0 (no limit) or more" % p["max_rows"])
+
+    sql = postgres.sql
+    ident = sql.Identifier(*table)
+    column = sql.Identifier(p["time_column"])
+    result = dict(changed=False, matched=0, archived=0, cutoff="", vacuumed=False, driver=postgres.DRIVER_NAME)
+    conn = postgres.connect(module)
+    partial = None
+    try:
+        cursor = conn.cursor()
+        cursor.execute(sql.SQL("SELECT now() - %s::interval"), [p["older_than"]])
+        cutoff = cursor.fetchone()[0]
+        result["cutoff"] = str(cutoff)
+        cursor.execute(sql.SQL("SELECT count(*) FROM {} WHERE {} < %s").format(ident, column), [cutoff])
+        result["matched"] = int(cursor.fetchone()[0])
+        conn.rollback()
+        if p["max_rows"] and result["matched"] > p["max_rows"]:
+            module.fail_json(msg="Refusing to archive %d rows of %s older than %s: more than max_rows (%d). Nothing was "
+                                 "changed." % (result["matched"], p["table"], p["older_than"], p["max_rows"]), **result)
+        if module.check_mode or not result["matched"]:
+            result["changed"] = bool(result["matched"])
+            module.exit_json(**result)
+
+        os.makedirs(p["dest"], mode=0o700, exist_ok=True)
+        name = "%s-%s.csv.gz" % (".".join(table), time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+        partial = os.path.join(p["dest"], ".partial-" + name)
+        pick = sql.SQL("SELECT ctid::text FROM {} WHERE {} < %s LIMIT %s FOR UPDATE").format(ident, column)
+        move = sql.SQL("COPY (DELETE FROM {t} WHERE ctid = ANY({ids}::tid[]) RETURNING *) TO STDOUT "
+                       "WITH (FORMAT csv, HEADER {header})")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        with os.fdopen(fd, "wb") as raw:
+            with gzip.GzipFile(filename=name[:-3], mode="wb", fileobj=raw) as out:
+                first = True
+                while True:
+                    # The batch's rows, locked: the DELETE below removes exactly these.
+                    cursor.execute(pick, [cutoff, p["batch_size"]])
+                    ids = [row[0] for row in cursor.fetchall()]
+                    if not ids:
+                        conn.rollback()
+                        break
+                    copy_out(cursor, move.format(t=ident, ids=sql.Literal(ids), header=sql.SQL("true" if first else "false")),
+                             out)
+                    moved = len(ids)
+                    # The rows are on disk before their DELETE commits.
+                    out.flush()
+                    raw.flush()
+                    os.fsync(raw.fileno())
+                    conn.commit()
+                    first = False
+                    result["archived"] += moved
+                    result["changed"] = True
+            raw.flush()
+            os.fsync(raw.fileno())
+        final = os.path.join(p["dest"], name)
+        os.rename(partial, final)
+        partial = None
+        sums = checksums.write(p["dest"], name)
+        result.update(file=final, sha256=sums["sha256"])
+        if p["vacuum"]:
+            conn.autocommit = True
+            cursor = conn.cursor()
+            cursor.execute(sql.SQL("VACUUM (ANALYZE) {}").format(ident))
+            result["vacuumed"] = True
+    except Exception as exc:  # pylint: disable=broad-except
+        try:
+            conn.rollback()
+        except Exception:  # pylint: disable=broad-except
+            pass
+        module.fail_json(msg="Archiving the rows of %s older than %s stopped after %d rows: %s%s"
+                             % (p["table"], p["older_than"], result["archived"], str(exc).strip(),
+                                (" (the rows moved so far are in %s)" % partial) if partial and result["archived"] else ""),
+                         exception=traceback.format_exc(), **result)
+    finally:
+        if partial and not result["archived"] and os.path.exists(partial):
+            os.unlink(partial)
+        conn.close()
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""shipshape.ops.pg_archive_rows against a throwaway PostgreSQL 15 on loopback (the server of
+test_pg_backup_manifest_live), run through Ansible: old rows end in a checksummed CSV file with the right count and
+are gone from the table; check mode and the max_rows refusal change nothing; hostile names are refused."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import os
+import stat
+import sys
+
+import psycopg
+import pytest
+from test_pg_backup_manifest_live import pg_server  # noqa: F401  (pg_server: a fixture)
+
+from module_runner import run_ansible_module
+
+
+def admin(port: int, db: str = "postgres") -> psycopg.Connection:
+    return psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname=db, autocommit=True)
+
+
+@pytest.fixture
+def audit(pg_server):  # noqa: F811
+    """`zen` with audit.events: 25 rows 100 to 124 days old (one with a comma, a quote and a newline), 5 recent."""
+    port, dummy = pg_server
+    with admin(port) as conn:
+        conn.execute("DROP DATABASE IF EXISTS zen WITH (FORCE)")
+        conn.execute("CREATE DATABASE zen")
+    with admin(port, "zen") as conn:
+        conn.execute("CREATE SCHEMA audit")
+        conn.execute("CREATE TABLE audit.events (kind text, note text, created_at timestamptz NOT NULL)")
+        conn.execute("INSERT INTO audit.events SELECT 'old', 'row ' || i, now() - (100 + i) * interval '1 day' "
+                     "FROM generate_series(0, 23) i")
+        conn.execute("INSERT INTO audit.events VALUES ('old', 'a, \"quoted\"\nline', now() - interval '200 days')")
+        conn.execute("INSERT INTO audit.events SELECT 'new', 'row ' || i, now() - i * interval '1 day' "
+                     "FROM generate_series(0, 4) i")
+    yield port
+
+
+def archive(ansible_env, port, dest_dir, check=False, interpreter=None, **extra):
+    args = dict(db="zen", host="127.0.0.1", port=port, user="postgres", table="audit.events", older_than="90 days",
+                dest=str(dest_dir), batch_size=7)
+    args.update(extra)
+    return run_ansible_module(ansible_env, "shipshape.ops.pg_archive_rows", args, check=check, interpreter=interpreter)
+
+
+def counts(port):
+    with admin(port, "zen") as conn:
+        return dict(conn.execute("SELECT kind, count(*) FROM audit.events GROUP BY 1").fetchall())
+
+
+@pytest.mark.parametrize("interpreter", [None, sys.executable], ids=["host-python", "venv-psycopg3"])
+def test_old_rows_move_into_a_checksummed_file_and_leave_the_table(ansible_env, audit, tmp_path, interpreter):
+    dest = tmp_path / "archive"
+    rc, result = archive(ansible_env, audit, dest, interpreter=interpreter)
+    assert rc == 0 and result["changed"], result
+    assert (result["matched"], result["archived"], result["vacuumed"]) == (25, 25, True)
+    assert counts(audit) == {"new": 5}
+    path = dest / os.path.basename(result["file"])
+    assert path.name.startswith("audit.events-") and path.name.endswith(".csv.gz")
+    rows = list(csv.reader(io.StringIO(gzip.decompress(path.read_bytes()).decode())))
+    assert rows[0] == ["kind", "note", "created_at"] and len(rows) == 26, "one header, then every row once"
+    assert {r[0] for r in rows[1:]} == {"old"}
+    assert ["old", 'a, "quoted"\nline'] in [r[:2] for r in rows[1:]], "CSV keeps commas, quotes and newlines"
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert result["sha256"] == digest
+    assert (dest / (path.name + ".sha256")).read_text() == "%s  %s\n" % (digest, path.name)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(dest.stat().st_mode) == 0o700
+    assert not list(dest.glob(".partial-*"))
+
+    rc, again = archive(ansible_env, audit, dest, interpreter=interpreter)
+    assert rc == 0 and not again["changed"] and again["archived"] == 0, "a second run has nothing left to move"
+
+
+def test_check_mode_counts_and_changes_nothing(ansible_env, audit, tmp_path):
+    rc, result = archive(ansible_env, audit, tmp_path / "archive", check=True)
+    assert rc == 0 and result["changed"] and (result["matched"], result["archived"]) == (25, 0)
+    assert counts(audit) == {"old": 25, "new": 5}
+    assert not (tmp_path / "archive").exists()
+
+
+def test_more_rows_than_max_rows_is_refused_before_anything_changes(ansible_env, audit, tmp_path):
+    rc, result = archive(ansible_env, audit, tmp_path / "archive", max_rows=10)
+    assert rc != 0 and "Refusing to archive 25 rows of audit.events older than 90 days: more than max_rows (10)" in result["msg"]
+    assert counts(audit) == {"old": 25, "new": 5}
+    assert not (tmp_path / "archive").exists()
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ({"older_than": "90 days'; DROP TABLE audit.events; --"}, "older_than: "),
+    ({"table": "a.b.c"}, "table: "),
+    ({"dest": "relative/dir"}, "dest: 'relative/dir' is not an absolute directory"),
+    ({"batch_size": 0}, "batch_size: 0 is out of range"),
+    ({"time_column": "created_at; DROP TABLE x"}, "does not exist"),
+])
+def test_hostile_values_are_refused_and_nothing_changes(ansible_env, audit, tmp_path, extra, message):
+    rc, result = archive(ansible_env, audit, tmp_path / "archive", **extra)
+    assert rc != 0 and message in result["msg"], result
+    assert counts(audit) == {"old": 25, "new": 5}
+    assert not list(tmp_path.glob("archive/*.csv.gz"))
