@@ -33,8 +33,15 @@ options:
     choices: [deploy, rollback, backup, restore, drill, recovery, disaster_recovery]
   result:
     description: How it ended, as the role's C(<role>_result.result) says (C(success), C(failed), C(rolled_back), ...).
+      Empty, it is judged from O(host_results) (a failure on any host wins). One of the two is required.
     type: str
-    required: true
+    default: ""
+  host_results:
+    description: Each host's C(<role>_result) (or any dict with a C(result) key). A host mapped to nothing (never
+      reached, unreachable) counts as C(no_result), a failure. Fills RV(notifications[].body) C(details.per_host), and
+      O(hosts) and O(summary) when they are empty.
+    type: dict
+    default: {}
   app:
     description: The application (or database) concerned.
     type: str
@@ -387,11 +394,36 @@ def retry_after(err, raw, default):
     return min(max(seconds if seconds is not None else default, 0), 60)
 
 
+def judge(params):
+    """(result, hosts, summary, details): the event's own, or judged from each host's result."""
+    result, hosts, summary = params["result"], params["hosts"], params["summary"]
+    details = dict(params["details"])
+    per_host = {}
+    for host in sorted(params["host_results"]):
+        value = params["host_results"][host]
+        per_host[host] = value if isinstance(value, dict) else {}
+    if not per_host:
+        return result, hosts, summary, details
+    words = {h: str(r.get("result") or "no_result") for h, r in per_host.items()}
+    failures = [h for h in per_host if outcome_of(words[h]) == "failure"]
+    if not result:
+        result = words[failures[0]] if failures else ("success" if "success" in words.values() else words[sorted(words)[0]])
+    if not hosts:
+        hosts = list(per_host)
+    if not summary and failures:
+        shown = ["%s: %s%s" % (h, words[h], (" (%s)" % short(str(per_host[h]["message"]), 200))
+                               if per_host[h].get("message") else "") for h in failures[:5]]
+        summary = "; ".join(shown) + ("; and %d more" % (len(failures) - 5) if len(failures) > 5 else "")
+    details["per_host"] = words
+    return result, hosts, summary, details
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             kind=dict(type="str", required=True, choices=list(TITLES)),
-            result=dict(type="str", required=True),
+            result=dict(type="str", default=""),
+            host_results=dict(type="dict", default={}),
             app=dict(type="str", default=""),
             hosts=dict(type="list", elements="str", default=[]),
             summary=dict(type="str", default=""),
@@ -427,12 +459,15 @@ def main():
         secrets += [str(v) for v in (target.get("headers") or {}).values()]
     mask = masker(secrets)
 
-    result = params["result"]
+    result, hosts, summary, details = judge(params)
+    if not result:
+        module.fail_json(msg="notify: result is empty and host_results names no host; expected one of the two "
+                             "(the role's <role>_result.result, or each host's <role>_result)")
     if result.strip().lower() not in SUCCESS_RESULTS | KNOWN_FAILURES:
         module.warn("notify: result '%s' is not a known result; it is told as a failure" % short(result, 60))
     event = {
         "kind": params["kind"], "result": result, "outcome": outcome_of(result), "app": params["app"],
-        "hosts": params["hosts"], "summary": params["summary"], "details": params["details"],
+        "hosts": hosts, "summary": summary, "details": details,
         "report": params["report"], "at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 

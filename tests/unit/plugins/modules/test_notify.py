@@ -239,3 +239,33 @@ def test_long_texts_fit_the_services_limits(run_module, base_url):
     assert len(slack["text"]) <= 3000 and len(slack["blocks"][1]["text"]["text"]) <= 3000
     assert len(slack["blocks"][2]["fields"]) == 10
     assert len(telegram["text"]) <= 4096
+
+
+@pytest.mark.parametrize(
+    "host_results, result, summary_has",
+    [
+        ({"web1": {"result": "success"}, "web2": {"result": "rolled_back", "message": "GET /healthz answered 500"}},
+         "rolled_back", "web2: rolled_back (GET /healthz answered 500)"),
+        ({"web1": {"result": "success"}, "web2": {}}, "no_result", "web2: no_result"),
+        ({"web1": {"result": "unchanged"}, "web2": {"result": "success"}}, "success", None),
+        ({"web1": {"result": "unchanged"}}, "unchanged", None),
+    ],
+    ids=["one-rolled-back", "one-unreachable", "all-good", "nothing-to-do"],
+)
+def test_the_result_is_judged_from_each_host(run_module, base_url, host_results, result, summary_has):
+    args = event(result="", summary="", hosts=[], host_results=host_results, send_on=["failure", "success"],
+                 targets=[{"type": "json", "url": base_url + "/events"}])
+    failed, out = run_module(notify, args)
+    assert not failed and out["sent"] == ["json#0"]
+    body = Receiver.received[0]["body"]
+    assert body["result"] == result and body["hosts"] == sorted(host_results)
+    assert body["details"]["per_host"] == {h: r.get("result", "no_result") for h, r in host_results.items()}
+    if summary_has:
+        assert summary_has in body["summary"] and body["outcome"] == "failure"
+    else:
+        assert body["summary"] == "" and body["outcome"] == "success"
+
+
+def test_no_result_at_all_is_refused(run_module):
+    failed, result = run_module(notify, event(result="", targets=[]))
+    assert failed and "result is empty and host_results names no host" in result["msg"]
