@@ -15,8 +15,9 @@ description:
     the series that carry all of O(labels) (its identity, e.g. C({app: sample_app}) or C({database: orders})) in the
     families it writes, plus every family whose name starts with O(prefix) when set. So one file can hold, say,
     every database''s drill series, each labelled, each database''s run replacing only its own.'
-  - A metric with no O(metrics[].value) keeps the value the same series has in the file (a last-success time kept
-    through a failed run), or takes O(metrics[].default), or is left out.
+  - A metric with no O(metrics[].value) is left out (and its old series removed), unless O(metrics[].keep) keeps the
+    value the same series has in the file (a last-success time kept through a failed run) or O(metrics[].default)
+    gives one.
   - Names and labels are checked against Prometheus' rules; label values and help texts are escaped.
   - Reports C(changed) when the file's content changes (timestamps in the values change it on every run: callers that
     record a run usually set C(changed_when=false)).
@@ -62,11 +63,14 @@ options:
         type: dict
         default: {}
       value:
-        description: A number (or C(NaN), C(+Inf), C(-Inf)). Unset keeps the file's value of the same series.
+        description: A number (or C(NaN), C(+Inf), C(-Inf)). Unset or empty (a Jinja C(none)), see O(metrics[].keep).
         type: raw
+      keep:
+        description: With no O(metrics[].value), keep the value the file has for the same series.
+        type: bool
+        default: false
       default:
-        description: The value when O(metrics[].value) is unset and the file has no such series. Unset too, the
-          series is left out.
+        description: The value when O(metrics[].value) is unset and nothing is kept. Unset too, the series is left out.
         type: raw
 attributes:
   check_mode:
@@ -91,7 +95,8 @@ EXAMPLES = r"""
         value: "{{ now().timestamp() | int }}"
       - name: shipshape_deploy_last_success_timestamp_seconds
         help: Unix time of the last deploy that succeeded (0 none yet).
-        value: "{{ (now().timestamp() | int) if deploy_result.result in ['success', 'unchanged'] else omit }}"
+        value: "{{ (now().timestamp() | int) if deploy_result.result in ['success', 'unchanged'] else none }}"
+        keep: true
         default: 0
       - name: shipshape_deploy_success
         help: Whether the last deploy succeeded (1) or failed (0).
@@ -284,13 +289,13 @@ def merge(existing, params):
         fam = new.setdefault(name, {"help": metric.get("help") or "", "type": metric.get("type") or "gauge", "samples": []})
         if fam["type"] != (metric.get("type") or "gauge"):
             raise Invalid("%s: type %s, but an earlier entry of %s says %s" % (what, metric.get("type"), name, fam["type"]))
-        fam["samples"].append((name, labels, metric.get("value"), metric.get("default"), what))
+        fam["samples"].append((name, labels, metric.get("value"), metric.get("default"), bool(metric.get("keep")), what))
 
     def owned(fam_name, labels):
         ours = fam_name in new or (prefix and fam_name.startswith(prefix))
         return ours and all(labels.get(k) == v for k, v in common.items())
 
-    previous = {}  # this call's series found in the file: the values a metric without a value keeps
+    previous = {}  # this call's series found in the file: the values a metric with keep takes
     kept = 0
     for fam_name, fam in existing.items():
         remaining = []
@@ -307,11 +312,11 @@ def merge(existing, params):
         target = existing.setdefault(fam_name, {"help": None, "type": None, "samples": []})
         target["help"] = fam["help"] or target["help"]
         target["type"] = fam["type"]
-        for name, labels, value, default, what in fam["samples"]:
+        for name, labels, value, default, keep, what in fam["samples"]:
             key = (name, tuple(sorted(labels.items())))
             if value is not None and value != "":
                 text = format_value(value, what)
-            elif key in previous:
+            elif keep and key in previous:
                 text = previous[key]
             elif default is not None and default != "":
                 text = format_value(default, what + " default")
@@ -352,6 +357,7 @@ def main():
                 type=dict(type="str", choices=["gauge", "counter", "untyped"], default="gauge"),
                 labels=dict(type="dict", default={}),
                 value=dict(type="raw"),
+                keep=dict(type="bool", default=False),
                 default=dict(type="raw"),
             )),
         ),

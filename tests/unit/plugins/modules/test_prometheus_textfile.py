@@ -16,7 +16,7 @@ def drill(database, success, last_success=None, phases=None):
     metrics = [
         {"name": P + "last_run_timestamp_seconds", "help": "Unix time of the last drill.", "value": 1700000000},
         {"name": P + "last_success_timestamp_seconds", "help": "Unix time of the last drill that passed.",
-         "value": last_success, "default": 0},
+         "value": last_success, "keep": True, "default": 0},
         {"name": P + "success", "help": "Whether the last drill passed (1) or failed (0).", "value": 1 if success else 0},
     ]
     for phase, seconds in (phases or {}).items():
@@ -82,8 +82,12 @@ def test_a_first_failed_run_takes_the_default(tmp_path, run_module):
 
 def test_no_value_and_no_default_leaves_the_series_out(tmp_path, run_module):
     path = tmp_path / "x.prom"
+    path.write_text("a_total 5\n")
     failed, result = write(run_module, path, {}, [{"name": "a_total", "type": "counter", "value": None}], prefix="")
-    assert not failed and result["written"] == 0
+    assert not failed and result["written"] == 0 and result["removed"] == 1 and samples(path) == {}
+    path.write_text("a_total 5\n")
+    failed, result = write(run_module, path, {}, [{"name": "a_total", "type": "counter", "keep": True}], prefix="")
+    assert not failed and result["written"] == 1 and samples(path) == {"a_total": "5"}
 
 
 def test_foreign_families_and_unlabelled_lines_are_kept(tmp_path, run_module):
