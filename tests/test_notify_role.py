@@ -26,6 +26,10 @@ PLAYBOOK = """
           ansible.builtin.fail:
             msg: "{{ message }}"
           when: outcome != 'success'
+        - name: Fail later on a host whose deploy_result said success (its failure must still be told)
+          ansible.builtin.fail:
+            msg: copying the report failed
+          when: fail_later | default(false)
       always:
         - name: Tell people how the deploy went
           ansible.builtin.include_role:
@@ -75,7 +79,8 @@ def run(tmp_path, ansible_env, outcomes, targets, on=("failure",), check=False):
     Receiver.received.clear()
     (tmp_path / "play.yml").write_text(PLAYBOOK)
     hosts = {h: {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
-                 "outcome": o, "message": "GET /healthz answered 500" if o != "success" else ""}
+                 "outcome": o.replace("+fail_later", ""), "fail_later": o.endswith("+fail_later"),
+                 "message": "GET /healthz answered 500" if o != "success" else ""}
              for h, o in outcomes.items()}
     (tmp_path / "hosts.yml").write_text(json.dumps({"app_servers": {"hosts": hosts}}))
     extra = {"targets": targets, "on_outcomes": list(on), "result_file": str(tmp_path / "notify_result.json")}
@@ -101,6 +106,15 @@ def test_a_failed_deploy_is_received_by_a_local_listener(tmp_path, ansible_env, 
     assert body["details"] == {"release": "20261202-1500", "per_host": {"web1": "success", "web2": "rolled_back"}}
     assert "web2: rolled_back (GET /healthz answered 500)" in body["summary"]
     assert result == {"outcome": "failure", "sent": ["json#0"], "not_sent": [], "skipped": []}
+
+
+def test_a_host_that_failed_after_its_result_is_told_as_failed(tmp_path, ansible_env, receiver):
+    out, result = run(tmp_path, ansible_env, {"web1": "success", "web3": "success+fail_later"},
+                      [{"type": "json", "url": receiver + SECRET_PATH}])
+    assert out.returncode == 2, out.stdout
+    (post,) = Receiver.received
+    assert post["body"]["details"]["per_host"] == {"web1": "success", "web3": "failed"}
+    assert post["body"]["result"] == "failed" and result["sent"] == ["json#0"]
 
 
 def test_a_good_deploy_tells_nobody_by_default(tmp_path, ansible_env, receiver):

@@ -12,8 +12,8 @@ description:
   - Sends one event (what ran, how it ended, on which app and hosts, a summary and details) to a list of targets,
     each a Slack incoming webhook, a Telegram bot (Bot API C(sendMessage)) or any URL that takes a plain JSON POST.
   - A target is sent the event when the event's outcome is in its O(targets[].send_on) (by default O(send_on), failures only).
-    The outcome is C(success) for the results C(success), C(succeeded), C(passed), C(ok), C(unchanged), C(skipped)
-    and C(check); every other result (C(failed), C(refused), C(rolled_back), C(unhealthy), C(degraded), ...) is a
+    The outcome is C(success) for the results C(success), C(succeeded), C(passed), C(ok), C(unchanged), C(skipped),
+    C(check) and C(recovered); every other result (C(failed), C(refused), C(rolled_back), C(unhealthy), C(degraded), ...) is a
     C(failure), so an unknown result is told rather than hidden.
   - A notification never turns a good run into a failed one. A target that cannot be reached, answers an error or is
     misconfigured (a URL that is not http:// or https://, a Telegram target without token or chat id) is listed in
@@ -37,11 +37,19 @@ options:
     type: str
     default: ""
   host_results:
-    description: Each host's C(<role>_result) (or any dict with a C(result) key). A host mapped to nothing (never
-      reached, unreachable) counts as C(no_result), a failure. Fills RV(notifications[].body) C(details.per_host), and
-      O(hosts) and O(summary) when they are empty.
+    description:
+      - Each host's C(<role>_result). Its C(result) key is the host's result; a result without one (some roles set
+        theirs only when they finish) is C(success), or C(refused) / C(failed) when it says so (C(refused=true),
+        C(failed=true)). A host mapped to nothing (never reached, unreachable) is C(no_result), a failure.
+      - Fills C(details.per_host) of the message, and O(hosts) and O(summary) when they are empty.
     type: dict
     default: {}
+  failed_hosts:
+    description: Hosts that failed in the play (the role passes them). A host listed here whose result is not already
+      a failure counts as C(failed), since it failed after setting its result.
+    type: list
+    elements: str
+    default: []
   app:
     description: The application (or database) concerned.
     type: str
@@ -205,8 +213,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import ConnectionError as UrlConnectionError
 from ansible.module_utils.urls import SSLValidationError, open_url
 
-SUCCESS_RESULTS = {"success", "succeeded", "passed", "ok", "unchanged", "skipped", "check"}
-KNOWN_FAILURES = {"failure", "failed", "error", "refused", "rolled_back", "unhealthy", "degraded", "aborted"}
+SUCCESS_RESULTS = {"success", "succeeded", "passed", "ok", "unchanged", "skipped", "check", "recovered"}
+KNOWN_FAILURES = {"failure", "failed", "error", "refused", "rolled_back", "unhealthy", "degraded", "aborted", "stopped",
+                  "no_result"}
 TITLES = {"deploy": "Deploy", "rollback": "Rollback", "backup": "Backup", "restore": "Restore",
           "drill": "Restore drill", "recovery": "Recovery", "disaster_recovery": "Disaster recovery"}
 RETRY_STATUSES = {429, 500, 502, 503, 504}
@@ -394,6 +403,18 @@ def retry_after(err, raw, default):
     return min(max(seconds if seconds is not None else default, 0), 60)
 
 
+def word_of(host_result):
+    if not host_result:
+        return "no_result"
+    if host_result.get("result"):
+        return str(host_result["result"])
+    if host_result.get("refused") is True:
+        return "refused"
+    if host_result.get("failed") is True:
+        return "failed"
+    return "success"
+
+
 def judge(params):
     """(result, hosts, summary, details): the event's own, or judged from each host's result."""
     result, hosts, summary = params["result"], params["hosts"], params["summary"]
@@ -404,7 +425,10 @@ def judge(params):
         per_host[host] = value if isinstance(value, dict) else {}
     if not per_host:
         return result, hosts, summary, details
-    words = {h: str(r.get("result") or "no_result") for h, r in per_host.items()}
+    words = {h: word_of(r) for h, r in per_host.items()}
+    for host in params["failed_hosts"]:
+        if host in words and outcome_of(words[host]) == "success":
+            words[host] = "failed"
     failures = [h for h in per_host if outcome_of(words[h]) == "failure"]
     if not result:
         result = words[failures[0]] if failures else ("success" if "success" in words.values() else words[sorted(words)[0]])
@@ -424,6 +448,7 @@ def main():
             kind=dict(type="str", required=True, choices=list(TITLES)),
             result=dict(type="str", default=""),
             host_results=dict(type="dict", default={}),
+            failed_hosts=dict(type="list", elements="str", default=[]),
             app=dict(type="str", default=""),
             hosts=dict(type="list", elements="str", default=[]),
             summary=dict(type="str", default=""),

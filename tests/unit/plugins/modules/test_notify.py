@@ -269,3 +269,25 @@ def test_the_result_is_judged_from_each_host(run_module, base_url, host_results,
 def test_no_result_at_all_is_refused(run_module):
     failed, result = run_module(notify, event(result="", targets=[]))
     assert failed and "result is empty and host_results names no host" in result["msg"]
+
+
+@pytest.mark.parametrize(
+    "host_result, failed_hosts, word",
+    [
+        ({"id": "20261202T0300", "created": True}, [], "success"),  # backup_result: set only when the backup finished
+        ({"action": "outbox_requeue", "refused": True}, [], "refused"),
+        ({"failed": True, "msg": "x"}, [], "failed"),
+        ({"result": "recovered"}, [], "recovered"),
+        ({"result": "success"}, ["web1"], "failed"),  # it failed after setting its result
+        ({"result": "rolled_back"}, ["web1"], "rolled_back"),
+        (None, [], "no_result"),
+    ],
+    ids=["no-result-key", "refused", "failed-flag", "recovered", "failed-later", "failure-kept", "nothing"],
+)
+def test_each_hosts_word(run_module, base_url, host_result, failed_hosts, word):
+    failed, out = run_module(notify, event(result="", summary="", hosts=[], host_results={"web1": host_result},
+                                           failed_hosts=failed_hosts, send_on=["failure", "success"],
+                                           targets=[{"type": "json", "url": base_url + "/e"}]))
+    assert not failed
+    body = Receiver.received[0]["body"]
+    assert body["details"]["per_host"] == {"web1": word} and body["result"] == word
