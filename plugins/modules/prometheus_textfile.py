@@ -19,7 +19,7 @@ description:
     value the same series has in the file (a last-success time kept through a failed run) or O(metrics[].default)
     gives one.
   - Names and labels are checked against Prometheus' rules; label values and help texts are escaped.
-  - Reports C(changed) when the file's content changes (timestamps in the values change it on every run: callers that
+  - Reports C(changed) when the file's content changes (timestamps in the values change it on every run, so callers that
     record a run usually set C(changed_when=false)).
 version_added: 0.2.0
 author: shipshape maintainers (@shipshape)
