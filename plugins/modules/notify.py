@@ -87,7 +87,8 @@ options:
         required: true
         choices: [slack, telegram, json]
       url:
-        description: The webhook URL (slack, json). For telegram, unused (see O(targets[].api_url)).
+        description: The webhook URL (slack, json). For telegram, the whole C(sendMessage) URL, used when no
+          O(targets[].token) is given.
         type: str
       token:
         description: The Telegram bot token.
@@ -329,10 +330,12 @@ def prepare(target, index, event):
     headers = {"Content-Type": "application/json"}
     headers.update({str(k): str(v) for k, v in (target.get("headers") or {}).items()})
     if kind == "telegram":
-        if not target.get("token"):
-            return name, "", None, headers, "%s: a telegram target needs token (the bot token)" % what
         if not target.get("chat_id"):
             return name, "", None, headers, "%s: a telegram target needs chat_id" % what
+        if not target.get("token") and target.get("url"):  # a whole sendMessage URL, as the drill's webhook took
+            return name, target["url"], telegram_body(event, target["chat_id"]), headers, check_url(target["url"], what + " url")
+        if not target.get("token"):
+            return name, "", None, headers, "%s: a telegram target needs token (the bot token) or url" % what
         base = (target.get("api_url") or "https://api.telegram.org").rstrip("/")
         error = check_url(base, what + " api_url")
         url = "%s/bot%s/sendMessage" % (base, target["token"])

@@ -204,7 +204,7 @@ def test_an_unreachable_receiver_is_masked(run_module):
         ({"type": "json", "url": "ftp://example.com" + HOOK_PATH}, "got 'ftp://***'"),
         ({"type": "json", "url": "hooks.slack.com" + HOOK_PATH}, "got '***'"),
         ({"type": "json"}, "targets[0] (json#0): a json target needs url"),
-        ({"type": "telegram", "chat_id": "1"}, "needs token"),
+        ({"type": "telegram", "chat_id": "1"}, "needs token (the bot token) or url"),
         ({"type": "telegram", "token": BOT_TOKEN}, "needs chat_id"),
         ({"type": "telegram", "token": BOT_TOKEN, "chat_id": "1", "api_url": "gopher://x"}, "api_url must be an http://"),
     ],
@@ -291,3 +291,12 @@ def test_each_hosts_word(run_module, base_url, host_result, failed_hosts, word):
     assert not failed
     body = Receiver.received[0]["body"]
     assert body["details"]["per_host"] == {"web1": word} and body["result"] == word
+
+
+def test_telegram_by_its_whole_url(run_module, base_url):
+    url = "%s/bot%s/sendMessage" % (base_url, BOT_TOKEN)
+    failed, result = run_module(notify, event(targets=[{"type": "telegram", "url": url, "chat_id": "7"}]))
+    assert not failed and result["sent"] == ["telegram#0"]
+    assert Receiver.received[0]["path"] == "/bot%s/sendMessage" % BOT_TOKEN
+    assert Receiver.received[0]["body"]["chat_id"] == "7"
+    no_secret_in(result)
