@@ -138,7 +138,7 @@ options:
 attributes:
   check_mode:
     support: full
-    details: The messages are built and returned in RV(notifications[].body); nothing is sent.
+    details: The messages are built and returned in the C(body) of each RV(notifications) entry; nothing is sent.
   diff_mode:
     support: none
   platform:
