@@ -507,16 +507,20 @@ def report_lines(status):
     rel = status["release"]
     svc = status["service"]
     out = []
-    running = status["running"] or "(not running)"
-    out.append("release: %s%s" % (running, "" if not status["current"] or status["current"] == status["running"]
-                                   else " (current names %s: a switch not finished)" % status["current"]))
+    current, running = status["current"], status["running"]
+    if not running:
+        out.append("release: none running (current names %s)" % (current or "nothing"))
+    elif current and current != running:
+        out.append("release: %s (current names %s: a switch not finished)" % (running, current))
+    else:
+        out.append("release: %s" % running)
     if rel["id"]:
         out.append("version: %s  sha: %s  ref: %s" % (rel["version"] or "?", rel["sha"][:12] or "?", rel["ref"] or "?"))
         if rel["built_at"]:
             out.append("built: %s by %s" % (rel["built_at"], rel["built_by"] or "?"))
     if status["strategy"] == "systemd":
-        out.append("unit: %s %s (%s) since %s, enabled: %s" % (svc["name"], svc["active_state"], svc["sub_state"],
-                                                             svc["since"] or "-", svc["enabled"] or "-"))
+        out.append("unit: %s %s (%s) since %s, enabled: %s"
+                   % (svc["name"], svc["active_state"], svc["sub_state"], svc["since"] or "-", svc["enabled"] or "-"))
     else:
         out.append("service: %s %s since %s" % (svc["name"], svc["active_state"], svc["since"] or "-"))
         for c in svc["containers"]:

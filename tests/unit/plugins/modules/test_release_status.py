@@ -109,7 +109,7 @@ def test_a_stopped_unit_runs_nothing(monkeypatch, app_root):
                         Fake({"systemctl show": (0, SHOW.replace("=active", "=inactive"), "")}))
     result = run_status(monkeypatch, root=str(app_root))
     assert result["running"] == "" and result["release"]["id"] == "2.0.0-bbbbbbbb"
-    assert result["report"][0] == "release: (not running) (current names 2.0.0-bbbbbbbb: a switch not finished)"
+    assert result["report"][0] == "release: none running (current names 2.0.0-bbbbbbbb)"
 
 
 def run_status(monkeypatch, **kw):
