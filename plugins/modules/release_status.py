@@ -466,7 +466,7 @@ def commits(module, mirror, sha, ref, limit):
         result["note"] = "no git mirror given"
         return result
     if not os.path.isdir(mirror):
-        result["note"] = "no git mirror at %s on this host" % mirror
+        result["note"] = "no git mirror at %s" % mirror
         return result
     if not sha:
         result["note"] = "the running release records no sha"
