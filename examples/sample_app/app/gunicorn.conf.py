@@ -24,8 +24,9 @@ keepalive = 2
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL") or "info"
-# No query strings or headers in the access log (nothing secret leaks there).
-access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+# No query strings or headers in the access log (nothing secret leaks there), except the caller's
+# X-Request-ID ("-" without one), so `shipshape logs --request-id` finds a request.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}i)s'
 proc_name = "sample_app"
 
 # gunicorn >= 24 opens a control socket under $HOME/.gunicorn by default; several
