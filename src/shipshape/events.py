@@ -100,6 +100,19 @@ def failure_message(res: dict[str, Any]) -> str:
     return one_line(msg or "failed (no message)")
 
 
+def connection_error(res: dict[str, Any]) -> str:
+    """An unreachable host's connection error in one line, in SSH's own words: its banner of @ dropped and,
+    when long, its first and last lines kept (the last say why: "Host key verification failed.")."""
+    raw = res.get("msg") if isinstance(res, dict) else None
+    if not isinstance(raw, str) or "\n" not in raw.strip():
+        return failure_message(res)
+    lines = [line.strip().strip("@").strip() for line in _ANSI.sub("", raw).splitlines()]
+    lines = [line for line in lines if line]
+    if len(" ".join(lines)) > 400 and len(lines) > 5:
+        lines = lines[:2] + ["…"] + lines[-3:]
+    return failure_message({"msg": " ".join(lines)})
+
+
 @dataclass
 class TaskRecord:
     host: str
@@ -258,7 +271,7 @@ class EventCollector:
                 record.lock_held = True
         elif name == "runner_on_unreachable":
             record.status = "unreachable"
-            record.message = failure_message(res)
+            record.message = connection_error(res)
         else:
             record.status = "skipped"
         if host not in self._task_done and data.get("task_uuid") == self._task_uuid:
@@ -281,10 +294,13 @@ class EventCollector:
         return any(r.lock_held for r in self.tasks.values())
 
     def failure_messages(self) -> list[str]:
-        """The last failure of each failed or unreachable host, as 'host: message'."""
+        """The last failure of each failed or unreachable host, as 'host: message' ('host: unreachable: the
+        connection error' for a host that could not be reached)."""
         last: dict[str, str] = {}
         for record in self.task_records():
-            if record.status in ("failed", "unreachable"):
+            if record.status == "unreachable":
+                last[record.host] = f"unreachable: {record.message}"
+            elif record.status == "failed":
                 last[record.host] = record.message
         return [f"{host}: {message}" for host, message in last.items()]
 
