@@ -39,6 +39,14 @@ def test_hosts_are_reached_over_ssh_as_a_sudo_user(ansible_env):
     assert host["shipshape_environment"] == "production"
 
 
+def test_the_controller_does_not_become_root(ansible_env):
+    # The implicit localhost reads `all`'s variables: become set there would make controller-side tasks sudo.
+    result = run(["ansible", "-i", str(EXAMPLE), "--vault-password-file", str(VAULT_PASSWORD), "localhost", "-c", "local",
+                  "-m", "ansible.builtin.debug", "-a", "msg=become={{ ansible_become | default('unset') }}"], ansible_env)
+    assert result.returncode == 0, result.stderr
+    assert "become=unset" in result.stdout, result.stdout
+
+
 def test_secrets_are_vaulted(ansible_env):
     vault = (EXAMPLE / "group_vars" / "all" / "vault.yml").read_text()
     assert vault.startswith("$ANSIBLE_VAULT;")
