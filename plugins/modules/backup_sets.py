@@ -360,7 +360,9 @@ def main():
     if p["backup_id"] and not result["selected"] and name and not p["name"]:
         # A set chosen by id is found even when its directory is not named <name>-<time> (a copy, a rename):
         # the id alone says which set; the newest of its name still comes from that name's sets.
-        result["selected"] = summarise(*keep, name=None)["selected"]
+        every = summarise(*keep, name=None)
+        result["selected"] = every["selected"]
+        result["sets"] += [x for x in every["sets"] if x["id"] == p["backup_id"] and every["selected"]]
     if not p["name"]:
         # Whose sets these are is unknown: nothing is proposed for deletion.
         result["delete"], result["partials"] = [], []

@@ -246,6 +246,7 @@ def test_a_set_renamed_on_disk_is_still_selected_by_id(tmp_path, run_module):
     make_named(tmp_path, "app", NOW - timedelta(hours=8), set_id="copied-set")
     failed, result = run_module(backup_sets, {"path": str(tmp_path), "choose_name": True, "backup_id": "copied-set"})
     assert not failed and result["selected"]["id"] == "copied-set" and result["name"] == "app"
+    assert "copied-set" in [s["id"] for s in result["sets"]]
 
 
 def test_unverified_sets_and_partials_add_no_name(tmp_path, run_module):
