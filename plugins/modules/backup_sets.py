@@ -357,12 +357,13 @@ def main():
             module.fail_json(msg=problem, names=set_names(p["path"]), name_required=True)
     keep = (p["path"], p["keep_last"], p["keep_daily"], p["keep_weekly"], p["keep_monthly"], p["backup_id"])
     result = summarise(*keep, name=name or None)
-    if p["backup_id"] and not result["selected"] and name and not p["name"]:
-        # A set chosen by id is found even when its directory is not named <name>-<time> (a copy, a rename):
-        # the id alone says which set; the newest of its name still comes from that name's sets.
+    if p["choose_name"] and p["backup_id"] and not result["selected"] and name:
+        # A set chosen by id is found even when its directory is not named <name>-<time> (a copy, a rename) as long
+        # as its manifest names this name: the id says which set; the newest of its name comes from that name's sets.
         every = summarise(*keep, name=None)
-        result["selected"] = every["selected"]
-        result["sets"] += [x for x in every["sets"] if x["id"] == p["backup_id"] and every["selected"]]
+        if every["selected"].get("name") == name:
+            result["selected"] = every["selected"]
+            result["sets"] += [x for x in every["sets"] if x["id"] == p["backup_id"]]
     if not p["name"]:
         # Whose sets these are is unknown: nothing is proposed for deletion.
         result["delete"], result["partials"] = [], []

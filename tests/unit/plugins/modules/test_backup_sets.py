@@ -255,3 +255,15 @@ def test_unverified_sets_and_partials_add_no_name(tmp_path, run_module):
     (tmp_path / ".partial-other-20261125T100000Z").mkdir()
     failed, result = run_module(backup_sets, {"path": str(tmp_path), "choose_name": True})
     assert not failed and result["names"] == ["app"] and result["name"] == "app"
+
+
+def test_a_renamed_set_of_the_chosen_name_is_selected_by_id_and_another_names_is_not(tmp_path, run_module):
+    make_named(tmp_path, "app", NOW - timedelta(hours=3))
+    make_named(tmp_path, "app", NOW - timedelta(hours=8), set_id="copied-set")
+    make_named(tmp_path, "ledger", NOW - timedelta(hours=8), set_id="ledger-copy")
+    failed, result = run_module(backup_sets, {"path": str(tmp_path), "name": "app", "choose_name": True,
+                                              "backup_id": "copied-set"})
+    assert not failed and result["selected"]["id"] == "copied-set"
+    failed, result = run_module(backup_sets, {"path": str(tmp_path), "name": "app", "choose_name": True,
+                                              "backup_id": "ledger-copy"})
+    assert not failed and result["selected"] == {}
