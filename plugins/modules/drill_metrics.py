@@ -32,8 +32,8 @@ options:
     default: shipshape_restore_drill
   name:
     description:
-      - The backup name the drill used (label C(backup)). Empty: taken from O(backup_id) (C(<name>-<YYYYmmddTHHMMSSZ>)),
-        else O(database).
+      - The backup name the drill used (label C(backup)).
+      - When empty, the name is taken from O(backup_id) (C(<name>-<YYYYmmddTHHMMSSZ>)), else O(database).
     type: str
     default: ""
   backup_id:
@@ -49,7 +49,7 @@ options:
     type: bool
     required: true
   now:
-    description: Unix time of this run (last run, and last success when it passed). 0 uses the host's clock.
+    description: Unix time of this run (last run, and last success when it passed); 0 uses the host's clock.
     type: int
     default: 0
   values:
