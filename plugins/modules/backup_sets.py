@@ -20,8 +20,13 @@ description:
     is a directory C(<name>-<YYYYmmddTHHMMSSZ>) whose C(manifest.json) names O(name). Other apps' sets,
     directories without such a manifest and other names' partial sets are returned in C(foreign) and
     never in C(delete) or C(partials).
-  - Without O(name), every set is listed (as restores and drills read them) and C(delete) and C(partials)
-    are empty, since nothing may be deleted without knowing whose sets these are.
+  - Without O(name), every set is listed and C(delete) and C(partials) are empty, since nothing may be deleted
+    without knowing whose sets these are.
+  - Sets are namespaced by their name (one database or app each). C(names) lists the names of the verified sets in
+    O(path). With O(choose_name) and no O(name) (what restores and drills do), the name is chosen for the caller
+    rather than guessed - O(backup_id)'s name when given, else the only name there is - and newest, selection and
+    the listing are that name's; with several names and neither O(name) nor O(backup_id), the module fails listing
+    the names (C(name_required=true)), naming O(name_option) as the way to choose.
   - Every option is validated (an absolute O(path) without C(..), a O(name) and O(backup_id) that are one
     path component, keep counts that are not negative) and a bad value fails naming the option and the value.
 version_added: 0.1.0
@@ -62,6 +67,16 @@ options:
       - One path component, C([A-Za-z0-9][A-Za-z0-9._+-]*) up to 128 characters, without C(..).
     type: str
     default: ""
+  choose_name:
+    description:
+      - Without O(name), choose the name whose sets count (see the description), and refuse to guess between
+        several names.
+    type: bool
+    default: false
+  name_option:
+    description: How the caller chooses a name, shown in the refusal (for example C(--name or restore_backup_name)).
+    type: str
+    default: name
 attributes:
   check_mode:
     support: full
@@ -130,6 +145,21 @@ foreign:
   returned: always
   type: list
   elements: str
+name:
+  description: The name whose sets were listed (O(name), or the one O(choose_name) chose); empty for every set.
+  returned: always
+  type: str
+  sample: sample_app
+names:
+  description: The names of the verified sets in O(path) (each manifest's C(name)), sorted.
+  returned: always
+  type: list
+  elements: str
+  sample: [ledger, sample_app]
+name_required:
+  description: True when the module failed because several names are there and none was chosen.
+  returned: failure
+  type: bool
 elapsed:
   description: Seconds the listing took on the host (what a restore drill counts as finding the backup).
   returned: always
@@ -179,6 +209,34 @@ def read_manifest(path):
     return manifest if isinstance(manifest, dict) else None
 
 
+def set_names(root):
+    """The names of the verified sets in root (their manifests' name), sorted."""
+    names = set()
+    if not os.path.isdir(root):
+        return []
+    for entry in os.listdir(root):
+        path = os.path.join(root, entry)
+        if entry.startswith(".") or os.path.islink(path) or not os.path.isdir(path):
+            continue
+        manifest = read_manifest(path)
+        if manifest and manifest.get("verified") and isinstance(manifest.get("name"), str) and manifest["name"]:
+            names.add(manifest["name"])
+    return sorted(names)
+
+
+def choose(root, name, backup_id, name_option):
+    """(name, problem): the name whose sets a restore or drill uses, never a guess between several."""
+    if name:
+        return name, None
+    names = set_names(root)
+    if backup_id:
+        manifest = read_manifest(os.path.join(root, backup_id)) or {}
+        return (manifest.get("name") or "") if isinstance(manifest.get("name"), str) else "", None
+    if len(names) > 1:
+        return "", "several backups in %s: %s; choose one with %s" % (root, ", ".join(names), name_option)
+    return (names[0] if names else ""), None
+
+
 def load_sets(root, name=None):
     """(sets, partials, foreign). With a name, only that name's sets and partials; everything else is foreign."""
     sets, partials, foreign = [], [], []
@@ -212,6 +270,7 @@ def load_sets(root, name=None):
             epoch = 0
         sets.append({
             "id": entry,
+            "name": (manifest or {}).get("name", ""),
             "path": path,
             "verified": bool(manifest and manifest.get("verified")),
             "started_at": started,
@@ -266,6 +325,8 @@ def summarise(root, keep_last, keep_daily, keep_weekly, keep_monthly, backup_id=
         "delete": [s["id"] for s in sets if s["id"] not in keep and s["manifest"] is not None],
         "partials": sorted(partials),
         "foreign": sorted(foreign),
+        "name": name or "",
+        "names": set_names(root),
     }
 
 
@@ -279,6 +340,8 @@ def main():
             keep_weekly=dict(type="int", default=4),
             keep_monthly=dict(type="int", default=6),
             backup_id=dict(type="str", default=""),
+            choose_name=dict(type="bool", default=False),
+            name_option=dict(type="str", default="name"),
         ),
         supports_check_mode=True,
     )
@@ -287,8 +350,20 @@ def main():
     if problem:
         module.fail_json(msg=problem)
     started = time.time()
-    result = summarise(p["path"], p["keep_last"], p["keep_daily"], p["keep_weekly"], p["keep_monthly"], p["backup_id"],
-                       name=p["name"] or None)
+    name = p["name"]
+    if p["choose_name"]:
+        name, problem = choose(p["path"], name, p["backup_id"], p["name_option"])
+        if problem:
+            module.fail_json(msg=problem, names=set_names(p["path"]), name_required=True)
+    keep = (p["path"], p["keep_last"], p["keep_daily"], p["keep_weekly"], p["keep_monthly"], p["backup_id"])
+    result = summarise(*keep, name=name or None)
+    if p["choose_name"] and p["backup_id"] and not result["selected"] and name:
+        # A set chosen by id is found even when its directory is not named <name>-<time> (a copy, a rename) as long
+        # as its manifest names this name: the id says which set; the newest of its name comes from that name's sets.
+        every = summarise(*keep, name=None)
+        if every["selected"].get("name") == name:
+            result["selected"] = every["selected"]
+            result["sets"] += [x for x in every["sets"] if x["id"] == p["backup_id"]]
     if not p["name"]:
         # Whose sets these are is unknown: nothing is proposed for deletion.
         result["delete"], result["partials"] = [], []

@@ -19,9 +19,11 @@ exit codes:
   2  a host was unreachable
   3  bad usage or input (unknown inventory, bad extra vars, missing playbook, --confirm missing,
      production without a terminal or --yes, confirmation declined)
+     or several backup names where drill or restore needs one: "several backups in DIR: a, b;
+     choose one with --name"
   4  a lock is held (another deploy or rollback runs: "Refused: the lock ...")
   5  no hosts matched (e.g. --limit nosuchhost)
-When several apply: 5, then 4, then 2, then 1.
+When several apply: 5, then 4, then 3 (a backup name to choose), then 2, then 1.
 
 Every run keeps its artifacts and reports in <state>/runs/<run-id>/ (state: --state-dir,
 $XDG_STATE_HOME/shipshape or ~/.local/state/shipshape). See docs/cli.md.
@@ -83,13 +85,21 @@ def build_parser() -> argparse.ArgumentParser:
     rollback = add("rollback", "roll back to the previous good release, or --to one (playbooks/rollback.yml)")
     rollback.add_argument("--to", metavar="RELEASE", help="release id to roll back to")
 
-    add("backup", "make a verified backup set (playbooks/backup.yml)")
+    backup = add("backup", "make a verified backup set (playbooks/backup.yml)")
+    backup.add_argument("--name", metavar="NAME",
+                        help="back up only the hosts whose backup_name is NAME (default: every host's own)")
 
     restore = add("restore", "restore a backup into its database (playbooks/restore.yml)")
-    restore.add_argument("--backup", metavar="ID", help="backup id (default: the newest verified)")
+    restore.add_argument("--backup", metavar="ID", help="backup id (default: the newest verified of --name)")
+    restore.add_argument("--name", metavar="NAME",
+                         help="backup name (one database each) whose newest set is restored; needed when the "
+                              "backup directory holds several names")
     restore.add_argument("--confirm", metavar="DB", help="name of the database to replace (required)")
 
-    add("drill", "restore drill: restore the newest backup aside and check it (playbooks/drill.yml)")
+    drill = add("drill", "restore drill: restore the newest backup aside and check it (playbooks/drill.yml)")
+    drill.add_argument("--name", metavar="NAME",
+                       help="backup name (one database each) to drill; needed when the backup directory holds "
+                            "several names")
 
     maintenance = add("maintenance", "maintenance mode on, off, read-only, or its status (playbooks/maintenance.yml)")
     maintenance.add_argument("state", choices=["on", "off", "read-only", "status"])
@@ -101,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     history = add("history", "list the recorded runs", playbook=False)
     history.add_argument("--drills", action="store_true", help="drill results and the recovery-time trend")
+    history.add_argument("--name", metavar="NAME", help="only the runs (and drills) of this backup name")
     history.add_argument("-n", "--last", type=int, default=20, metavar="N", help="this many runs (default 20)")
 
     report = add("report", "show the report of a recorded run", playbook=False)
@@ -174,6 +185,8 @@ def to_request(args: argparse.Namespace, argv: list[str]) -> Request:
             extra["rollback_to"] = validate.release_id(command, "--to", args.to)
         return Request(command, "rollback.yml", extra, pattern="app_servers", argv=argv)
     if command == "backup":
+        if args.name is not None:
+            extra["backup_select_name"] = validate.backup_name(command, "--name", args.name)
         return Request(command, "backup.yml", extra, pattern="db_servers:app_servers", argv=argv)
     if command == "restore":
         if args.confirm is None:
@@ -181,8 +194,12 @@ def to_request(args: argparse.Namespace, argv: list[str]) -> Request:
         extra["restore_confirm"] = validate.database(command, "--confirm", args.confirm)
         if args.backup is not None:
             extra["restore_backup_id"] = validate.backup_id(command, "--backup", args.backup)
+        if args.name is not None:
+            extra["restore_backup_name"] = validate.backup_name(command, "--name", args.name)
         return Request(command, "restore.yml", extra, pattern="db_servers:app_servers", argv=argv)
     if command == "drill":
+        if args.name is not None:
+            extra["restore_drill_backup_name"] = validate.backup_name(command, "--name", args.name)
         return Request(command, "drill.yml", extra, pattern="all", argv=argv)
     if command == "maintenance":
         extra["maintenance_state"] = MAINTENANCE_STATES[args.state]
@@ -212,7 +229,8 @@ def main(argv: list[str] | None = None, app: App | None = None) -> int:
         args = parser.parse_args(reorder(argv, set(commands.choices)))
         options = to_options(args)
         if args.command == "history":
-            return app.show_history(options, drills=args.drills, limit=args.last)
+            name = validate.backup_name("history", "--name", args.name) if args.name is not None else None
+            return app.show_history(options, drills=args.drills, limit=args.last, name=name)
         if args.command == "report":
             return app.show_report(args.run, options)
         return app.run_playbook(to_request(args, ["shipshape", *argv]), options)

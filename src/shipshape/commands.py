@@ -72,7 +72,8 @@ class Request:
 def exit_code(outcome: RunOutcome) -> tuple[int, str]:
     """Map the runner's status, rc and events to the CLI's exit code and a one-line message.
 
-    When several apply: no hosts (5), a held lock (4), an unreachable host (2), a failed task (1)."""
+    When several apply: no hosts (5), a held lock (4), a backup name to choose (3), an unreachable host (2),
+    a failed task (1)."""
     collector = outcome.collector
     stats = outcome.stats or collector.stats or {}
     failures = collector.failure_messages()
@@ -82,6 +83,9 @@ def exit_code(outcome: RunOutcome) -> tuple[int, str]:
     if collector.lock_held:
         held = [r.message for r in collector.tasks.values() if r.lock_held]
         return EXIT_LOCKED, held[0] if held else "the deploy lock is held"
+    if collector.name_required:
+        # Not a failure of the hosts: the command needs --name (the message lists the names to choose from).
+        return EXIT_USAGE, collector.name_required[0]
     if any(stats.get("dark", {}).values()):
         unreachable = [f for f in failures if f.split(":", 1)[0] in stats["dark"]]
         return EXIT_UNREACHABLE, (unreachable or failures or ["a host is unreachable"])[0]
@@ -332,7 +336,9 @@ class App:
             target = request.variables.get("rollback_to") or "the previous good release"
             lines = [f"{host}: roll back to {target}" for host in production]
         elif request.command == "restore":
-            backup = request.variables.get("restore_backup_id") or "the newest verified backup"
+            name = request.variables.get("restore_backup_name")
+            backup = request.variables.get("restore_backup_id") or (
+                f"the newest verified backup of {name}" if name else "the newest verified backup")
             db = request.variables.get("restore_confirm")
             lines = [f"{host}: restore {backup} into {db} (the current database is kept as {db}_before_<time>)"
                      for host in production]
@@ -348,41 +354,48 @@ class App:
         return None
 
     # --- history and report -----------------------------------------------------------------------
-    def show_history(self, options: Options, drills: bool = False, limit: int = 20) -> int:
+    def show_history(self, options: Options, drills: bool = False, limit: int = 20, name: str | None = None) -> int:
         history = self.history(options)
         if drills:
-            rows = history.drills()
+            rows = history.drills(name=name)
+            names = sorted({r["name"] for r in rows})
+            # the last `limit` drills of each name, oldest first within it
+            rows = [r for n in names for r in [x for x in rows if x["name"] == n][-limit:]]
             if options.json:
                 self.stdout.write(json.dumps(rows, indent=2) + "\n")
                 return EXIT_OK
             if not rows:
-                self.say("no drills recorded yet (shipshape drill)")
+                self.say(f"no drills of {name} recorded yet (shipshape drill --name {name})" if name
+                         else "no drills recorded yet (shipshape drill)")
                 return EXIT_OK
             from rich.table import Table
 
             table = Table(show_edge=False, header_style="bold")
-            for column in ("run", "started", "result", "backup", "recovery", "change"):
+            for column in ("name", "run", "started", "result", "backup", "recovery", "change"):
                 table.add_column(column, no_wrap=column in ("run", "started"), overflow="fold")
-            for row in rows[-limit:]:
+            for row in rows:
                 seconds = row["drill_recovery_s"]
                 delta = row["delta_s"]
-                table.add_row(row["run_id"], row["started"] or "", row["result"] or "", ", ".join(row["backup_ids"]),
-                              f"{seconds:.1f}s" if seconds is not None else "-",
+                table.add_row(row["name"] or "-", row["run_id"], row["started"] or "", row["result"] or "",
+                              ", ".join(row["backup_ids"]), f"{seconds:.1f}s" if seconds is not None else "-",
                               (f"{delta:+.1f}s" if delta is not None else ""))
             console = self.console()
             console.print(table)
-            trend = sparkline([r["drill_recovery_s"] for r in rows[-limit:]])
-            if trend:
-                known = [r["drill_recovery_s"] for r in rows if r["drill_recovery_s"] is not None]
-                console.print(f"recovery time, oldest to newest: {trend}  (last {known[-1]:.1f}s, "
-                              f"best {min(known):.1f}s, worst {max(known):.1f}s)")
+            for each in names:  # one trend per database: drills of different names are never mixed
+                mine = [r["drill_recovery_s"] for r in rows if r["name"] == each]
+                trend = sparkline(mine)
+                if trend:
+                    known = [s for s in mine if s is not None]
+                    console.print(f"{each or '(no backup)'}: recovery time, oldest to newest: {trend}  "
+                                  f"(last {known[-1]:.1f}s, best {min(known):.1f}s, worst {max(known):.1f}s)")
             return EXIT_OK
-        rows = history.runs(limit=limit)
+        rows = history.runs(limit=limit, name=name)
         if options.json:
             self.stdout.write(json.dumps(rows, indent=2) + "\n")
             return EXIT_OK
         if not rows:
-            self.say(f"no runs recorded yet in {history.path}")
+            self.say(f"no runs of backup name {name} recorded in {history.path}" if name
+                     else f"no runs recorded yet in {history.path}")
             return EXIT_OK
         from rich.table import Table
 

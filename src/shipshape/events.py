@@ -127,6 +127,7 @@ class TaskRecord:
     duration_s: float = 0.0
     message: str = ""
     lock_held: bool = False
+    name_required: bool = False  # several backup names and none chosen (backup_sets' name_required): exit 3
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -269,6 +270,8 @@ class EventCollector:
             record.message = failure_message(res)
             if isinstance(res, dict) and (res.get("lock_held") or record.message.startswith(LOCK_REFUSED)):
                 record.lock_held = True
+            if isinstance(res, dict) and res.get("name_required") is True:
+                record.name_required = True
         elif name == "runner_on_unreachable":
             record.status = "unreachable"
             record.message = connection_error(res)
@@ -292,6 +295,11 @@ class EventCollector:
     @property
     def lock_held(self) -> bool:
         return any(r.lock_held for r in self.tasks.values())
+
+    @property
+    def name_required(self) -> list[str]:
+        """'host: message' of each task that refused to guess between several backup names."""
+        return [f"{r.host}: {r.message}" for r in self.tasks.values() if r.name_required]
 
     def failure_messages(self) -> list[str]:
         """The last failure of each failed or unreachable host, as 'host: message' ('host: unreachable: the

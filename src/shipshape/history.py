@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
@@ -38,6 +39,22 @@ COLUMNS = ("run_id", "command", "inventory", "run_limit", "user", "started", "en
            "exit_code", "check_mode", "release_ids", "backup_ids", "drill_recovery_s", "message", "run_dir")
 
 SPARKS = "▁▂▃▄▅▆▇█"
+# A backup id is "<backup name>-YYYYmmddTHHMMSSZ" (roles/backup): the name is what the drills trend by.
+_STAMP = re.compile(r"-[0-9]{8}T[0-9]{6}Z$")
+
+
+def backup_name_of(backup_id: str) -> str:
+    """The backup name of a backup id ('' when the id does not end in the role's UTC stamp)."""
+    return _STAMP.sub("", backup_id) if _STAMP.search(backup_id or "") else ""
+
+
+def backup_names(row: dict[str, Any]) -> list[str]:
+    names: list[str] = []
+    for backup_id in row.get("backup_ids") or []:
+        name = backup_name_of(backup_id)
+        if name and name not in names:
+            names.append(name)
+    return names
 
 
 @dataclass
@@ -77,7 +94,9 @@ class History:
                 row,
             )
 
-    def runs(self, limit: int | None = None, command: str | None = None) -> list[dict[str, Any]]:
+    def runs(self, limit: int | None = None, command: str | None = None,
+             name: str | None = None) -> list[dict[str, Any]]:
+        """Runs, newest first; with a name, only those whose backups are of that backup name."""
         if not self.path.exists():
             return []
         query = "SELECT * FROM runs"
@@ -86,7 +105,7 @@ class History:
             query += " WHERE command = ?"
             params.append(command)
         query += " ORDER BY started DESC, run_id DESC"
-        if limit:
+        if limit and not name:
             query += " LIMIT ?"
             params.append(limit)
         with closing(self.connect()) as connection:
@@ -95,6 +114,10 @@ class History:
             row["release_ids"] = json.loads(row["release_ids"] or "[]")
             row["backup_ids"] = json.loads(row["backup_ids"] or "[]")
             row["check_mode"] = bool(row["check_mode"])
+            row["backup_names"] = backup_names(row)
+        if name:
+            rows = [r for r in rows if name in r["backup_names"]]
+            rows = rows[:limit] if limit else rows
         return rows
 
     def find(self, run: str) -> dict[str, Any] | None:
@@ -108,15 +131,20 @@ class History:
         matches = [r for r in rows if r["run_id"].startswith(run)]
         return matches[0] if len(matches) == 1 else None
 
-    def drills(self) -> list[dict[str, Any]]:
-        """Drill runs, oldest first, each with the change of recovery time since the previous drill."""
+    def drills(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Drill runs, oldest first, each with its backup name ('' when it reached no backup) and the change of
+        recovery time since the previous drill of the same name: one trend per database, never mixed."""
         rows = list(reversed(self.runs(command="drill")))
-        previous = None
+        previous: dict[str, float] = {}
         for row in rows:
+            row["name"] = (row["backup_names"] or [""])[0]
             seconds = row["drill_recovery_s"]
-            row["delta_s"] = round(seconds - previous, 1) if (seconds is not None and previous is not None) else None
+            last = previous.get(row["name"])
+            row["delta_s"] = round(seconds - last, 1) if (seconds is not None and last is not None) else None
             if seconds is not None:
-                previous = seconds
+                previous[row["name"]] = seconds
+        if name is not None:
+            rows = [r for r in rows if r["name"] == name]
         return rows
 
 

@@ -14,6 +14,8 @@ SHA = re.compile(r"[0-9a-fA-F]{7,40}")
 # Release ids (roles/systemd_release: "<version>-<sha8>", or systemd_release_id) and backup ids
 # (roles/backup: "<backup_name>-YYYYmmddTHHMMSSZ"): one path component of a safe charset.
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+# A backup name (roles/backup's backup_name: one database or app each; its sets are "<name>-YYYYmmddTHHMMSSZ").
+BACKUP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
 # roles/restore keeps the replaced database as <db>_before_YYYYmmddHHMMSS and restores into <db>_restoring:
 # the longest suffix must still fit PostgreSQL's 63-byte identifiers.
 RESTORE_SUFFIX = len("_before_YYYYmmddHHMMSS")
@@ -105,4 +107,12 @@ def database(command: str, option: str, value: str) -> str:
         raise InvalidValue(command, option, value, "a valid database name",
                            f"expected a PostgreSQL identifier [A-Za-z_][A-Za-z0-9_$]* of at most {DB_MAX} bytes "
                            f"(the restore keeps the old database as <name>_before_YYYYmmddHHMMSS)")
+    return value
+
+
+def backup_name(command: str, option: str, value: str) -> str:
+    if not BACKUP_NAME.fullmatch(value) or ".." in value:
+        raise InvalidValue(command, option, value, "a valid backup name",
+                           "expected 1 to 100 of A-Z a-z 0-9 . _ + - starting with a letter or digit, "
+                           "without '/' or '..' (the backup role's backup_name, e.g. sample_app)")
     return value

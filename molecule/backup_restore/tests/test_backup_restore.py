@@ -32,8 +32,9 @@ def sql(host, query: str, db: str = "sample_app") -> str:
     return cmd.stdout.strip()
 
 
-def sets(host) -> list[str]:
-    return sorted(d for d in host.file(BACKUPS).listdir() if not d.startswith("."))
+def sets(host, name: str = "sample_app") -> list[str]:
+    """The sets of one backup name (the db host also holds ledger's, a second database)."""
+    return sorted(d for d in host.file(BACKUPS).listdir() if d.startswith(f"{name}-"))
 
 
 def manifest(host, set_id: str) -> dict:
@@ -81,7 +82,7 @@ def test_the_app_host_backed_up_its_files(app):
 
 
 def test_restore_without_confirmation_is_refused(host, app):
-    proc = run_playbook("restore.yml", check=False)
+    proc = run_playbook("restore.yml", "-e", "restore_backup_name=sample_app", check=False)
     assert proc.returncode != 0
     assert "Refusing to replace database 'sample_app'" in proc.output
     assert "restore_confirm=sample_app" in proc.output
@@ -93,7 +94,7 @@ def test_restore_brings_the_backup_back_and_invalidates_caches(host, app):
     assert status == 201
     for key in ("cache:user:1", "cache:user:2", "keep:me"):
         host.run(f"redis-cli SET {key} v")
-    run_playbook("restore.yml", "-e", "restore_confirm=sample_app", check=True)
+    run_playbook("restore.yml", "-e", "restore_backup_name=sample_app", "-e", "restore_confirm=sample_app", check=True)
     assert note_bodies(app) == {"note 1 written on v1", "note 2 written on v1"}
     status, ready = http(app, "GET", "/readyz")
     assert status == 200, ready
@@ -113,7 +114,8 @@ def test_a_tampered_backup_is_refused_and_the_live_database_untouched(host, app)
     assert status == 201
     databases = sql(host, "SELECT count(*) FROM pg_database", "postgres")
     try:
-        proc = run_playbook("restore.yml", "-e", "restore_confirm=sample_app", check=False)
+        proc = run_playbook("restore.yml", "-e", "restore_backup_name=sample_app", "-e", "restore_confirm=sample_app",
+                            check=False)
         assert proc.returncode != 0
         assert "failed its checksum check" in proc.output and "live database is untouched" in proc.output
         assert "live after restore" in note_bodies(app)

@@ -60,7 +60,9 @@ def refused(host, extra: dict, *needles: str):
     runs no payload and changes nothing."""
     host.run(f"rm -f {MARKER}")
     before = state(host)
-    proc = run_playbook("restore.yml", "-e", json.dumps(dict(extra, restore_confirm="sample_app")), check=False)
+    # The db host holds two backup names (sample_app, ledger): the restores here are of sample_app.
+    proc = run_playbook("restore.yml", "-e", json.dumps(dict({"restore_backup_name": "sample_app"}, **extra,
+                                                             restore_confirm="sample_app")), check=False)
     assert proc.returncode != 0, proc.output[-3000:]
     for needle in needles:
         assert needle in proc.output, f"{needle!r} not in:\n{proc.output[-3000:]}"
@@ -123,7 +125,7 @@ def test_the_module_refuses_a_pattern_matching_every_key_too(host):
 
 
 def test_the_module_refuses_a_hostile_database_name_too(host):
-    (set_id,) = [d for d in sh(host, f"ls {BACKUPS}").split() if not d.startswith(".")]
+    (set_id,) = [d for d in sh(host, f"ls {BACKUPS}").split() if d.startswith("sample_app-")]
     before = databases(host)
     out = module(host, "shipshape.ops.pg_restore_set",
                  {"name": 'x";DROP DATABASE sample_app;--', "path": f"{BACKUPS}/{set_id}/postgres.dump"},
@@ -137,7 +139,7 @@ def test_the_module_refuses_a_hostile_database_name_too(host):
 def test_a_manifest_naming_files_outside_its_set_is_refused(host, file):
     """A tampered (off-host) set whose manifest names a file outside the set's directory, or one with shell
     metacharacters: refused before its checksums are read or anything is restored."""
-    (set_id,) = [d for d in sh(host, f"ls {BACKUPS}").split() if not d.startswith(".")]
+    (set_id,) = [d for d in sh(host, f"ls {BACKUPS}").split() if d.startswith("sample_app-")]
     m = json.loads(host.file(f"{BACKUPS}/{set_id}/manifest.json").content_string)
     m["id"] = "tampered-1"
     m["started_at"] = "2000-01-01T00:00:00Z"  # never the newest

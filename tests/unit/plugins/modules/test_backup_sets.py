@@ -185,3 +185,85 @@ def test_bad_values_are_refused_naming_the_option_and_the_value(tmp_path, run_mo
     assert "\n" not in result["msg"]
     assert "delete" not in result
     assert len(list(tmp_path.iterdir())) == 2  # nothing touched
+
+
+# Sets namespaced by name (issue 16): a restore or drill chooses a name, never guesses between several.
+
+def two_names(root):
+    return {
+        "app": [make_named(root, "app", NOW - timedelta(hours=h)) for h in (5, 30)],
+        "ledger": [make_named(root, "ledger", NOW - timedelta(hours=h)) for h in (1, 50)],
+    }
+
+
+def test_several_names_and_none_chosen_is_refused_listing_them(tmp_path, run_module):
+    two_names(tmp_path)
+    failed, result = run_module(backup_sets, {"path": str(tmp_path), "choose_name": True,
+                                              "name_option": "--name (restore_drill_backup_name)"})
+    assert failed and result["name_required"] is True
+    assert result["names"] == ["app", "ledger"]
+    assert result["msg"] == (f"several backups in {tmp_path}: app, ledger; "
+                             "choose one with --name (restore_drill_backup_name)")
+
+
+@pytest.mark.parametrize("name", ["app", "ledger"])
+def test_each_name_gets_its_own_newest(tmp_path, run_module, name):
+    ids = two_names(tmp_path)
+    failed, result = run_module(backup_sets, {"path": str(tmp_path), "name": name, "choose_name": True})
+    assert not failed
+    assert result["name"] == name and result["newest_verified"] == ids[name][0]
+    assert result["newest_manifest"]["name"] == name
+    assert [s["id"] for s in result["sets"]] == ids[name]
+    assert result["names"] == ["app", "ledger"]
+
+
+def test_one_name_is_used_without_choosing(tmp_path, run_module):
+    ids = [make_named(tmp_path, "app", NOW - timedelta(hours=h)) for h in (2, 9)]
+    (tmp_path / "lost+found").mkdir()
+    failed, result = run_module(backup_sets, {"path": str(tmp_path), "choose_name": True})
+    assert not failed and result["name"] == "app" and result["newest_verified"] == ids[0]
+    assert result["delete"] == [] and result["partials"] == []  # a chosen name never proposes deletions
+
+
+def test_a_backup_id_chooses_its_own_name(tmp_path, run_module):
+    ids = two_names(tmp_path)
+    failed, result = run_module(backup_sets, {"path": str(tmp_path), "choose_name": True, "backup_id": ids["app"][1]})
+    assert not failed
+    assert result["name"] == "app" and result["selected"]["id"] == ids["app"][1]
+    # the newest of the chosen set's own name (how stale that database's backups are), not ledger's newer one
+    assert result["newest_verified"] == ids["app"][0]
+
+
+def test_a_set_of_another_name_is_not_selected_under_a_name(tmp_path, run_module):
+    ids = two_names(tmp_path)
+    failed, result = run_module(backup_sets, {"path": str(tmp_path), "name": "app", "choose_name": True,
+                                              "backup_id": ids["ledger"][0]})
+    assert not failed and result["selected"] == {}
+
+
+def test_a_set_renamed_on_disk_is_still_selected_by_id(tmp_path, run_module):
+    make_named(tmp_path, "app", NOW - timedelta(hours=3))
+    make_named(tmp_path, "app", NOW - timedelta(hours=8), set_id="copied-set")
+    failed, result = run_module(backup_sets, {"path": str(tmp_path), "choose_name": True, "backup_id": "copied-set"})
+    assert not failed and result["selected"]["id"] == "copied-set" and result["name"] == "app"
+    assert "copied-set" in [s["id"] for s in result["sets"]]
+
+
+def test_unverified_sets_and_partials_add_no_name(tmp_path, run_module):
+    make_named(tmp_path, "app", NOW - timedelta(hours=3))
+    make_named(tmp_path, "ledger", NOW - timedelta(hours=1), verified=False)
+    (tmp_path / ".partial-other-20261125T100000Z").mkdir()
+    failed, result = run_module(backup_sets, {"path": str(tmp_path), "choose_name": True})
+    assert not failed and result["names"] == ["app"] and result["name"] == "app"
+
+
+def test_a_renamed_set_of_the_chosen_name_is_selected_by_id_and_another_names_is_not(tmp_path, run_module):
+    make_named(tmp_path, "app", NOW - timedelta(hours=3))
+    make_named(tmp_path, "app", NOW - timedelta(hours=8), set_id="copied-set")
+    make_named(tmp_path, "ledger", NOW - timedelta(hours=8), set_id="ledger-copy")
+    failed, result = run_module(backup_sets, {"path": str(tmp_path), "name": "app", "choose_name": True,
+                                              "backup_id": "copied-set"})
+    assert not failed and result["selected"]["id"] == "copied-set"
+    failed, result = run_module(backup_sets, {"path": str(tmp_path), "name": "app", "choose_name": True,
+                                              "backup_id": "ledger-copy"})
+    assert not failed and result["selected"] == {}
