@@ -4,6 +4,7 @@ migrations, health) against an inventory, with live progress, reports and a hist
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 
@@ -109,6 +110,41 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("health", "health checks of every host (playbooks/health.yml)")
 
+    status = add("status", "what runs on the app hosts: release, sha, unit, port, disk, memory, env keys "
+                           "(playbooks/status.yml; reads only)")
+    status.add_argument("--ref", help="also list the commits between the running sha and this git ref")
+
+    logs = add("logs", "tail and search the app's logs (playbooks/logs.yml; reads only)")
+    logs.add_argument("--source", choices=["journal", "file", "compose"],
+                      help="the unit's journal, log files (--path) or compose service (default: the strategy's)")
+    logs.add_argument("--since", help="a duration (10m, 2h, 1d) or an ISO time")
+    logs.add_argument("--grep", metavar="REGEX", help="a regular expression, or errors | tracebacks | warnings")
+    logs.add_argument("--request-id", metavar="ID", help="the lines of one request")
+    logs.add_argument("--field", action="append", default=[], metavar="KEY=VALUE",
+                      help="match a field of JSON log lines; repeatable")
+    logs.add_argument("--lines", type=int, metavar="N", help="the last N matching records (default 100, at most 10000)")
+    logs.add_argument("--follow", action="store_true", help="keep reading new lines for --timeout seconds")
+    logs.add_argument("--timeout", type=int, metavar="S", help="how long --follow reads (default 30, at most 300)")
+    logs.add_argument("--path", action="append", default=[], metavar="FILE", help="a log file (with --source file)")
+    logs.add_argument("--service", help="the compose service (with --source compose)")
+
+    add("provision", "install the hosts: PostgreSQL and Redis on db_servers, the runtime on app_servers "
+                     "(playbooks/provision.yml)")
+
+    recover = add("recover", "a data recovery procedure, counted first and confirmed above a threshold "
+                             "(playbooks/recovery.yml; the procedure's settings with -e)")
+    recover.add_argument("action", choices=list(RECOVERY_ACTIONS))
+    recover.add_argument("--confirm", action="store_true",
+                         help="go ahead above recovery_confirm_threshold rows, entries or keys")
+
+    dr = add("disaster-recovery", "recover the service from nothing: blank hosts and the off-host backup copies "
+                                  "(playbooks/disaster_recovery.yml)")
+    dr.add_argument("--backup-dir", required=True, metavar="DIR",
+                    help="the off-host copies on this machine (<dir>/<host>/<backup id>/)")
+    dr.add_argument("--ref", help="the release to redeploy (default: the last good release of the deploy history)")
+    dr.add_argument("--stop-after", choices=["provision", "restore", "deploy", "caches"],
+                    help="stop after this phase; a later run continues")
+
     history = add("history", "list the recorded runs", playbook=False)
     history.add_argument("--drills", action="store_true", help="drill results and the recovery-time trend")
     history.add_argument("--name", metavar="NAME", help="only the runs (and drills) of this backup name")
@@ -164,6 +200,9 @@ def reorder(argv: list[str], commands: set[str]) -> list[str]:
 
 
 MAINTENANCE_STATES = {"on": "maintenance", "off": "live", "read-only": "read_only", "status": "status"}
+# The recovery role's procedures (roles/recovery, recovery_action).
+RECOVERY_ACTIONS = ("outbox_requeue", "stream_replay", "delete_keys", "restart_unit", "publish", "archive_rows",
+                    "restart_service")
 
 
 def to_request(args: argparse.Namespace, argv: list[str]) -> Request:
@@ -209,9 +248,56 @@ def to_request(args: argparse.Namespace, argv: list[str]) -> Request:
         return Request(command, "migrate.yml", extra, pattern="app_servers", argv=argv)
     if command == "health":
         return Request(command, "health.yml", extra, pattern="all", argv=argv)
+    if command == "status":
+        if args.ref is not None:
+            extra["status_ref"] = validate.git_ref(command, "--ref", args.ref)
+        return Request(command, "status.yml", extra, pattern="app_servers", argv=argv)
+    if command == "logs":
+        return Request(command, "logs.yml", logs_variables(args), pattern="app_servers", argv=argv)
+    if command == "provision":
+        return Request(command, "provision.yml", extra, pattern="all", argv=argv)
+    if command == "recover":
+        extra["recovery_action"] = args.action
+        if args.confirm:
+            extra["recovery_confirm"] = True
+        return Request(command, "recovery.yml", extra, pattern="db_servers", argv=argv)
+    if command == "disaster-recovery":
+        extra["disaster_recovery_backup_dir"] = validate.absolute_path(
+            command, "--backup-dir", os.path.abspath(os.path.expanduser(args.backup_dir)))
+        if args.ref is not None:
+            extra["disaster_recovery_release_ref"] = validate.git_ref(command, "--ref", args.ref)
+        if args.stop_after is not None:
+            extra["disaster_recovery_stop_after"] = args.stop_after
+        return Request(command, "disaster_recovery.yml", extra, pattern="db_servers:app_servers", argv=argv)
     if command == "playbook":
         return Request(command, args.path, extra, pattern="all", argv=argv)
     raise UsageError(f"unknown command {command}")
+
+
+def logs_variables(args: argparse.Namespace) -> dict:
+    """The logs playbook's variables from `shipshape logs` options, each validated here (and in log_search)."""
+    command, extra = "logs", {}
+    if args.source is not None:
+        extra["logs_source"] = args.source
+    if args.since is not None:
+        extra["logs_since"] = validate.since(command, "--since", args.since)
+    if args.grep is not None:
+        extra["logs_grep"] = validate.grep(command, "--grep", args.grep)
+    if args.request_id is not None:
+        extra["logs_request_id"] = validate.request_id(command, "--request-id", args.request_id)
+    if args.field:
+        extra["logs_fields"] = dict(validate.field(command, "--field", value) for value in args.field)
+    if args.lines is not None:
+        extra["logs_lines"] = validate.number(command, "--lines", args.lines, 1, 10000)
+    if args.follow:
+        extra["logs_follow"] = True
+    if args.timeout is not None:
+        extra["logs_timeout"] = validate.number(command, "--timeout", args.timeout, 1, 300)
+    if args.path:
+        extra["logs_paths"] = [validate.absolute_path(command, "--path", path) for path in args.path]
+    if args.service is not None:
+        extra["logs_service"] = validate.backup_name(command, "--service", args.service)
+    return extra
 
 
 def to_options(args: argparse.Namespace) -> Options:

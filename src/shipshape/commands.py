@@ -32,7 +32,7 @@ from shipshape.runner import InventoryView, PlaybookRunner, RunnerError, RunOutc
 from shipshape.validate import InvalidValue
 
 # Commands that ask before they run against a production inventory.
-CONFIRMED = {"deploy", "rollback", "restore"}
+CONFIRMED = {"deploy", "rollback", "restore", "recover", "disaster-recovery"}
 
 
 @dataclass
@@ -342,6 +342,11 @@ class App:
             db = request.variables.get("restore_confirm")
             lines = [f"{host}: restore {backup} into {db} (the current database is kept as {db}_before_<time>)"
                      for host in production]
+        elif request.command == "recover":
+            lines = [f"{host}: {request.variables.get('recovery_action')} (counted first; above the threshold only "
+                     f"with --confirm)" for host in production]
+        elif request.command == "disaster-recovery":
+            lines = [f"{host}: provision, restore the newest verified backups and redeploy" for host in production]
         self.say(f"{request.command} on production ({', '.join(production)}). What will change:")
         for line in lines:
             self.say("  " + redactor.text(line))

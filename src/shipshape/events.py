@@ -30,6 +30,8 @@ RESULT_FACTS = (
     "disaster_recovery_result",
     "systemd_release_result",
     "compose_release_result",
+    "status_result",
+    "logs_result",
 )
 CHANGE_TASK = "Show what will change"
 LOCK_REFUSED = "Refused: the lock"

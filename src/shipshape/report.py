@@ -174,6 +174,14 @@ def describe_result(fact: str, value: Any) -> list[str]:
         if v.get("row_counts"):
             lines.append("row counts: " + ", ".join(f"{k} {n}" for k, n in v["row_counts"].items()))
         return lines
+    if fact == "status_result":
+        # The module's own lines: release, unit, port, disk, memory, env keys (never values), commits.
+        return [one_line(line) for line in (v.get("report") or []) + (v.get("commits_report") or [])]
+    if fact == "logs_result":
+        shown = v.get("records") or []
+        lines = [f"logs: {v.get('matched', 0)} matching of {v.get('scanned', 0)} lines read"
+                 + (f", the last {len(shown)} shown" if v.get("matched", 0) > len(shown) else "")]
+        return lines + [one_line(line, limit=2000) for line in v.get("report") or []]
     if fact == "preflight_result":
         lines = [f"health {v.get('status', '?')}: {v.get('message', '')}"]
         for check in v.get("checks") or []:

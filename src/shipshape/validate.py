@@ -116,3 +116,61 @@ def backup_name(command: str, option: str, value: str) -> str:
                            "expected 1 to 100 of A-Z a-z 0-9 . _ + - starting with a letter or digit, "
                            "without '/' or '..' (the backup role's backup_name, e.g. sample_app)")
     return value
+
+
+# `logs` values: each reaches log_search, which checks it again.
+DURATION = re.compile(r"[1-9][0-9]{0,5}[smhdw]")
+ISO_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2})?(Z|[+-][0-9]{2}:?[0-9]{2})?)?")
+REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+=/-]{0,127}")
+FIELD_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
+GREP_PRESETS = ("errors", "tracebacks", "warnings")
+
+
+def since(command: str, option: str, value: str) -> str:
+    if not (DURATION.fullmatch(value) or ISO_TIME.fullmatch(value)):
+        raise InvalidValue(command, option, value, "a duration or a time",
+                           "expected a duration such as 10m, 2h or 1d (s, m, h, d, w), or an ISO time such as "
+                           "2026-12-02T15:00:00Z")
+    return value
+
+
+def grep(command: str, option: str, value: str) -> str:
+    if value in GREP_PRESETS:
+        return value
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise InvalidValue(command, option, value, "a regular expression",
+                           f"{exc}; expected a Python regular expression, or one of {', '.join(GREP_PRESETS)}") from None
+    if not value or len(value) > 500 or any(ord(c) < 32 for c in value):
+        raise InvalidValue(command, option, value, "a regular expression",
+                           "expected 1 to 500 characters without control characters")
+    return value
+
+
+def request_id(command: str, option: str, value: str) -> str:
+    if not REQUEST_ID.fullmatch(value):
+        raise InvalidValue(command, option, value, "a request id",
+                           "expected 1 to 128 of A-Z a-z 0-9 . _ : + = / - starting with a letter or digit")
+    return value
+
+
+def field(command: str, option: str, value: str) -> tuple[str, str]:
+    key, sep, wanted = value.partition("=")
+    if not sep or not FIELD_KEY.fullmatch(key) or any(ord(c) < 32 for c in wanted) or len(wanted) > 500:
+        raise InvalidValue(command, option, value, "a field match",
+                           "expected key=value, the key of letters, digits, _ . - (dotted for nested JSON fields)")
+    return key, wanted
+
+
+def number(command: str, option: str, value: int, low: int, high: int) -> int:
+    if not low <= value <= high:
+        raise InvalidValue(command, option, str(value), "in range", f"expected {low} to {high}")
+    return value
+
+
+def absolute_path(command: str, option: str, value: str) -> str:
+    if not value.startswith("/") or ".." in value.split("/") or any(ord(c) < 32 for c in value):
+        raise InvalidValue(command, option, value, "an absolute path",
+                           "expected an absolute path without '..' or control characters")
+    return value
