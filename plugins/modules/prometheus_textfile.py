@@ -72,6 +72,14 @@ options:
       default:
         description: The value when O(metrics[].value) is unset and nothing is kept. Unset too, the series is left out.
         type: raw
+      by_label:
+        description: With O(metrics[].values), the label whose value is each key.
+        type: str
+      values:
+        description:
+          - Instead of O(metrics[].value), one series per key of this dict, labelled O(metrics[].by_label)=key, for
+            example the seconds of each phase as C({restore: 4.2, verify: 0.3}). A null value leaves its series out.
+        type: dict
 attributes:
   check_mode:
     support: full
@@ -263,6 +271,23 @@ def render(families):
     return "\n".join(lines) + "\n"
 
 
+def expand(metrics):
+    """Each entry with O(values) becomes one series per key, labelled O(by_label)=key."""
+    out = []
+    for index, metric in enumerate(metrics):
+        if metric.get("values") is None:
+            out.append(metric)
+            continue
+        if not metric.get("by_label") or metric.get("value") is not None:
+            raise Invalid("metrics[%d] (%s): values needs by_label, and no value" % (index, metric["name"]))
+        if not isinstance(metric["values"], dict):
+            raise Invalid("metrics[%d] (%s): values must be a dict of label value: number" % (index, metric["name"]))
+        for key, value in sorted(metric["values"].items()):
+            out.append(dict(metric, labels=dict(metric.get("labels") or {}, **{metric["by_label"]: str(key)}),
+                            value=value, values=None))
+    return out
+
+
 def merge(existing, params):
     """(families, written, removed, kept): the file's families with this call's series replaced."""
     common = check_labels(params["labels"], "labels")
@@ -270,7 +295,7 @@ def merge(existing, params):
     if prefix and not NAME_RE.match(prefix):
         raise Invalid("prefix '%s' is not the start of a valid metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)" % prefix)
     new, seen = {}, set()
-    for index, metric in enumerate(params["metrics"]):
+    for index, metric in enumerate(expand(params["metrics"])):
         name = metric["name"]
         what = "metrics[%d] (%s)" % (index, name)
         if not NAME_RE.match(name):
@@ -359,6 +384,8 @@ def main():
                 value=dict(type="raw"),
                 keep=dict(type="bool", default=False),
                 default=dict(type="raw"),
+                by_label=dict(type="str"),
+                values=dict(type="dict"),
             )),
         ),
         supports_check_mode=True,

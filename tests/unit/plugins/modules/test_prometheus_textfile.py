@@ -177,3 +177,22 @@ def test_unreadable_lines_are_dropped_with_a_warning(tmp_path, run_module):
     failed, result = write(run_module, path, {}, [{"name": "m", "value": 1}], prefix="")
     assert not failed and "not Prometheus text format" in str(result.get("warnings"))
     assert samples(path) == {"good": "1", "m": "1"}
+
+
+def test_values_by_label_write_one_series_per_key_and_leave_out_nulls(run_module, tmp_path):
+    path = tmp_path / "drill.prom"
+    failed, result = run_module(ptf, {
+        "path": str(path), "labels": {"backup": "shop"},
+        "metrics": [{"name": "shipshape_restore_drill_phase_seconds", "by_label": "phase",
+                     "values": {"restore": 4.25, "verify": 1, "fetch": None}}]})
+    assert not failed, result
+    text = path.read_text()
+    assert 'shipshape_restore_drill_phase_seconds{backup="shop",phase="restore"} 4.25' in text
+    assert 'shipshape_restore_drill_phase_seconds{backup="shop",phase="verify"} 1' in text
+    assert 'phase="fetch"' not in text
+
+
+def test_values_without_by_label_is_refused(run_module, tmp_path):
+    failed, result = run_module(ptf, {
+        "path": str(tmp_path / "x.prom"), "metrics": [{"name": "x_seconds", "values": {"a": 1}}]})
+    assert failed and "values needs by_label" in result["msg"]
