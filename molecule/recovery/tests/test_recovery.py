@@ -310,3 +310,34 @@ def test_archive_rows_moves_old_rows_into_a_checksummed_file(host, audit_rows):
 
     again = recovery(*args)
     assert "Would archive" not in again.output and last_log(host)["count"] == 0 and last_log(host)["changed"] is False
+
+
+def test_a_failed_procedure_is_told_to_the_configured_webhook(host, tmp_path):
+    """The notify role at the end of playbooks/recovery.yml: a listener on the controller receives the failure."""
+    import http.server
+    import threading
+
+    received = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        targets = json.dumps({"notify_targets": [{"type": "json", "url": f"http://127.0.0.1:{server.server_port}/hook"}]})
+        proc = recovery("-e", "recovery_action=publish", "-e", "recovery_publish_channel=nobody.listens",
+                        "-e", "recovery_publish_message=x", "-e", "recovery_publish_min_receivers=1",
+                        "-e", targets, check=False)
+    finally:
+        server.shutdown()
+    assert proc.returncode != 0
+    (event,) = received
+    assert event["kind"] == "recovery" and event["result"] == "failed", event
+    assert str(server.server_port) not in proc.output, "the webhook's URL is a secret: never in the output"
