@@ -91,7 +91,7 @@ rollback_in_effect:
   description:
     - With O(action=read), the record of the rollback that switched to O(current), when no successful deploy or
       rollback has switched since (a rollback retried right after it finds this and changes nothing); else C({}).
-      A rollback whose release then failed its health gate (C(unhealthy)) counts: it switched.
+      A rollback whose release then failed its health gate (C(unhealthy)) counts, since it switched.
   returned: action=read
   type: dict
   sample: {"kind": "rollback", "from": "2.0.0-ef56ab78", "to": "1.0.0-ab12cd34", "result": "success",
