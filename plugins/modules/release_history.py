@@ -12,7 +12,8 @@ description:
   - The deploy history of an app on a host is a JSON-lines file; each deploy or rollback appends one record
     (who, when, from, to, result, duration).
   - Reading it returns the records and the previous good release, which is what a rollback goes back to
-    (from history, never from file times).
+    (from history, never from file times), and the rollback that put the current release in place when nothing
+    has been switched since (so a second rollback right after the first one changes nothing).
 version_added: 0.1.0
 author: shipshape maintainers (@shipshape)
 extends_documentation_fragment:
@@ -86,6 +87,15 @@ previous_good:
   description: The release to roll back to, or an empty string when the history names none.
   returned: action=read
   type: str
+rollback_in_effect:
+  description:
+    - With O(action=read), the record of the rollback that switched to O(current), when no successful deploy or
+      rollback has switched since (a rollback retried right after it finds this and changes nothing); else C({}).
+      A rollback whose release then failed its health gate (C(unhealthy)) counts, since it switched.
+  returned: action=read
+  type: dict
+  sample: {"kind": "rollback", "from": "2.0.0-ef56ab78", "to": "1.0.0-ab12cd34", "result": "success",
+           "user": "alice@laptop", "at": "2026-12-02T15:00:00Z"}
 record:
   description: The record appended.
   returned: action=append
@@ -138,6 +148,20 @@ def previous_good(entries, current, exclude):
     return ""
 
 
+def rollback_in_effect(entries, current):
+    """The rollback record that switched to CURRENT, if the newest run that switched anything is that rollback."""
+    if not current:
+        return {}
+    for entry in reversed(entries):
+        switched = entry.get("result") in GOOD or (entry.get("kind") == "rollback" and entry.get("result") == "unhealthy")
+        if not switched:
+            continue  # unchanged, refused, rolled back by the deploy itself: what runs did not change
+        if entry.get("kind") == "rollback" and entry.get("to") == current:
+            return entry
+        return {}
+    return {}
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -155,7 +179,8 @@ def main():
     if p["action"] == "read":
         entries = read_entries(p["path"])
         newest = entries[-p["limit"]:] if p["limit"] else entries
-        module.exit_json(changed=False, entries=newest, previous_good=previous_good(entries, p["current"], p["exclude"]))
+        module.exit_json(changed=False, entries=newest, previous_good=previous_good(entries, p["current"], p["exclude"]),
+                         rollback_in_effect=rollback_in_effect(entries, p["current"]))
 
     record = dict(p["record"])
     record.setdefault("at", datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: release_state
-short_description: Read an app's releases, or switch its current link atomically
+short_description: Read an app's releases, switch its current link atomically, or prune old releases
 description:
   - An app root holds C(releases/<id>/), a C(current) link and a C(previous) link.
   - O(action=read) returns every release with its status (complete, failed, unfinished), the release
@@ -18,6 +18,9 @@ description:
   - O(action=switch) points C(previous) at the release C(current) named and C(current) at O(target), each link
     made under a temporary name and renamed over the old one (C(rename(2)) is atomic). The target must be one
     path component naming a directory inside C(<root>/releases); anything else is refused.
+  - O(action=prune) removes the releases beyond the keep counts and those that never finished building, oldest
+    first; never C(current), C(previous), the release the service runs, or a release named in O(protect) (the deploy
+    passes the last good release from its history).
   - Order is by C(built_at) from C(release.json), never by file times; C(current) and C(previous) are never
     pruned; failed and unfinished releases do not take the slots of complete ones.
 version_added: 0.2.0
@@ -30,9 +33,9 @@ options:
     type: path
     required: true
   action:
-    description: C(read) returns the state; C(switch) points C(current) at O(target).
+    description: C(read) returns the state; C(switch) points C(current) at O(target); C(prune) removes what keep-N prunes.
     type: str
-    choices: [read, switch]
+    choices: [read, switch, prune]
     default: read
   target:
     description: With O(action=switch), the release id to switch to (one path component under C(releases/)).
@@ -46,6 +49,13 @@ options:
     description: Failed releases to keep (for the C(prune) list).
     type: int
     default: 2
+  protect:
+    description:
+      - Release ids never pruned, besides C(current), C(previous) and the release the service runs (for example the
+        last good release of the deploy history, which a rollback goes back to).
+    type: list
+    elements: str
+    default: []
   service:
     description:
       - The systemd unit that runs C(current). When set, C(running) names the release its main process runs
@@ -55,7 +65,7 @@ options:
 attributes:
   check_mode:
     support: full
-    details: O(action=switch) reports what it would change and changes nothing.
+    details: O(action=switch) and O(action=prune) report what they would change and change nothing.
   diff_mode:
     support: none
   platform:
@@ -75,6 +85,15 @@ EXAMPLES = r"""
     root: /srv/sample_app
     action: switch
     target: 2.0.0-1a2b3c4d
+
+- name: Keep five complete and two failed releases, and the last good one
+  shipshape.ops.release_state:
+    root: /srv/sample_app
+    action: prune
+    keep: 5
+    keep_failed: 2
+    protect: [1.9.0-0a1b2c3d]
+    service: sample_app.service
 """
 
 RETURN = r"""
@@ -109,8 +128,15 @@ unfinished:
   type: list
   elements: str
 prune:
-  description: Releases beyond the keep counts, oldest first (never current or previous).
+  description:
+    - Releases beyond the keep counts, oldest first (never current, previous, the running release or O(protect)).
+      After O(action=prune), what is left to prune (empty unless a removal failed).
   returned: always
+  type: list
+  elements: str
+pruned:
+  description: With O(action=prune), the releases removed (in check mode, that would be removed), oldest first.
+  returned: action=prune
   type: list
   elements: str
 switched_from:
@@ -122,6 +148,7 @@ switched_from:
 import json
 import os
 import re
+import shutil
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
@@ -200,7 +227,7 @@ def running_release(module, service, releases_dir):
     return release_of(os.path.join(os.path.dirname(releases_dir), os.readlink(marker)), releases_dir)
 
 
-def read_state(root, keep, keep_failed):
+def read_state(root, keep, keep_failed, protect=()):
     releases_dir = os.path.join(root, "releases")
     current = link_target(os.path.join(root, "current"))
     previous = link_target(os.path.join(root, "previous"))
@@ -228,7 +255,7 @@ def read_state(root, keep, keep_failed):
             "current": name == current,
         })
     releases.sort(key=lambda r: (r["built_at"], r["id"]))
-    protected = {current, previous}
+    protected = {current, previous} | set(protect)
     prune = []
     for status, limit in (("complete", keep), ("failed", keep_failed)):
         group = [r for r in releases if r["status"] == status]
@@ -279,14 +306,36 @@ def switch(module, root, target, state):
     return True
 
 
+def prune(module, root, state):
+    """Remove the releases keep-N prunes and the unfinished ones; return (removed, not removed)."""
+    releases_dir = os.path.join(root, "releases")
+    removed, left = [], []
+    for rid in state["prune"] + state["unfinished"]:
+        path = os.path.join(releases_dir, rid)
+        # Only ever a real directory directly inside releases/, named as a release.
+        if check_release_id(rid) or os.path.islink(path) or not os.path.isdir(path) or release_of(path, releases_dir) != rid:
+            left.append(rid)
+            continue
+        if not module.check_mode:
+            try:
+                shutil.rmtree(path)
+            except OSError as exc:
+                module.warn("release_state: could not remove %s: %s" % (path, exc))
+                left.append(rid)
+                continue
+        removed.append(rid)
+    return removed, left
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             root=dict(type="path", required=True),
-            action=dict(type="str", choices=["read", "switch"], default="read"),
+            action=dict(type="str", choices=["read", "switch", "prune"], default="read"),
             target=dict(type="str", default=""),
             keep=dict(type="int", default=5),
             keep_failed=dict(type="int", default=2),
+            protect=dict(type="list", elements="str", default=[]),
             service=dict(type="str", default=""),
         ),
         supports_check_mode=True,
@@ -302,9 +351,21 @@ def main():
     if params["service"] and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9:_.@-]*", params["service"]):
         module.fail_json(msg="release_state: service '%s' must be a systemd unit name" % params["service"])
     try:
-        state = read_state(root, params["keep"], params["keep_failed"])
+        releases_dir = os.path.join(root, "releases")
+        protect = [rid for rid in params["protect"] if rid]
+        running = running_release(module, params["service"], releases_dir)
+        if params["action"] == "prune" and running:
+            protect.append(running)  # a service still on an older release (an interrupted switch) keeps it
+        state = read_state(root, params["keep"], params["keep_failed"], protect)
         changed = False
         result = {}
+        if params["action"] == "prune":
+            removed, left = prune(module, root, state)
+            changed = bool(removed)
+            result["pruned"] = removed
+            state["releases"] = [r for r in state["releases"] if r["id"] not in removed]
+            state["unfinished"] = [rid for rid in state["unfinished"] if rid not in removed]
+            state["prune"] = [rid for rid in left if rid not in state["unfinished"]]
         if params["action"] == "switch":
             changed = switch(module, root, params["target"], state)
             result["switched_from"] = state["current"]
@@ -313,7 +374,7 @@ def main():
                 state["current"] = params["target"]
                 for release in state["releases"]:
                     release["current"] = release["id"] == params["target"]
-        state["running"] = running_release(module, params["service"], os.path.join(root, "releases"))
+        state["running"] = running if params["action"] != "switch" else running_release(module, params["service"], releases_dir)
     except OSError as exc:
         module.fail_json(msg="release_state: %s" % exc, exception=traceback.format_exc())
     result.update(state)

@@ -103,7 +103,7 @@ class RunReport:
         ids = []
         for facts in self.results.values():
             for key, attr in (("backup_result", "id"), ("restore_result", "backup_id"),
-                              ("restore_drill_result", "backup")):
+                              ("restore_drill_result", "backup"), ("deploy_result", "backup")):
                 value = (facts.get(key) or {}).get(attr)
                 if isinstance(value, dict):
                     value = value.get("id")
@@ -145,6 +145,11 @@ def describe_result(fact: str, value: Any) -> list[str]:
         migrations = v.get("migrations") or {}
         if migrations:
             lines.extend("migrations " + x for x in describe_result("migrations_result", migrations))
+        backup = v.get("backup") or {}
+        if isinstance(backup, dict) and backup.get("id"):
+            lines.append(f"pre-deploy backup {backup['id']} on {', '.join(map(str, backup.get('hosts') or [])) or '?'}")
+        if v.get("pruned"):
+            lines.append(f"pruned (keep-N): {', '.join(map(str, v['pruned']))}")
         if v.get("message"):
             lines.append(one_line(v["message"]))
         return lines

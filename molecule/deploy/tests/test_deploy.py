@@ -8,6 +8,7 @@ import os
 import subprocess
 
 import pytest
+import testinfra
 
 from conftest import http, run_playbook
 
@@ -24,6 +25,54 @@ def history(host) -> list[dict]:
 def current_release(host) -> dict:
     target = host.file(f"{ROOT_DIR}/current").linked_to
     return json.loads(host.file(f"{target}/release.json").content_string)
+
+
+def release_ids(host, prefix: str = "") -> list[str]:
+    return sorted(r for r in host.file(f"{ROOT_DIR}/releases").listdir() if r.startswith(prefix))
+
+
+# prepare deployed v1, then v2; converge rolled back; the idempotence step ran the same rollback again.
+def test_rollback_goes_back_to_v1_and_its_retry_changed_nothing(host):
+    [v2] = release_ids(host, "2.0.0-")
+    [v1] = release_ids(host, "1.0.0-")
+    status, body = http(host, "GET", "/version")
+    assert status == 200 and body["version"] == "1.0.0"
+    assert current_release(host)["id"] == v1
+    done, retried = history(host)[-2:]
+    assert (done["kind"], done["result"], done["from"], done["to"]) == ("rollback", "success", v2, v1)
+    # The retry (Molecule's idempotence step, which also saw no task change) stayed on v1 and said so.
+    assert (retried["kind"], retried["result"], retried["from"], retried["to"], retried["already"]) == (
+        "rollback", "unchanged", v1, v1, True)
+    # The release rolled back from is kept for inspection.
+    assert host.file(f"{ROOT_DIR}/releases/{v2}/release.json").exists
+
+
+def test_a_rollback_right_after_a_rollback_says_what_runs_and_how_to_go_further(host, monkeypatch):
+    monkeypatch.setenv("ANSIBLE_CALLBACK_RESULT_FORMAT", "json")  # one-line messages
+    [v2] = release_ids(host, "2.0.0-")
+    [v1] = release_ids(host, "1.0.0-")
+    lines = len(history(host))
+    proc = run_playbook("rollback.yml", check=True)
+    assert f"already rolled back: {v1} runs since the rollback from {v2}" in proc.output, proc.output[-3000:]
+    assert "To go further back, name the release: shipshape rollback --to" in proc.output
+    assert "changed=0" in proc.output.split("PLAY RECAP")[-1]
+    assert current_release(host)["id"] == v1 and http(host, "GET", "/version")[1]["version"] == "1.0.0"
+    assert len(history(host)) == lines + 1 and history(host)[-1]["result"] == "unchanged"
+
+
+def test_history_records_both_deploys(host):
+    entries = [e for e in history(host) if e["kind"] == "deploy" and e["result"] == "success"]
+    assert [e["version"] for e in entries][-2:] == ["1.0.0", "2.0.0"]
+    assert entries[-1]["from"] == entries[-2]["to"]
+
+
+def test_rolling_forward_again_reuses_the_built_release(host):
+    v2 = [r for r in host.file(f"{ROOT_DIR}/releases").listdir() if r.startswith("2.0.0-")]
+    proc = run_playbook("deploy.yml", "-e", "systemd_release_git_ref=v2.0.0", check=True)
+    assert "success: 1.0.0-" in proc.output
+    assert http(host, "GET", "/version")[1]["version"] == "2.0.0"
+    assert [r for r in host.file(f"{ROOT_DIR}/releases").listdir() if r.startswith("2.0.0-")] == v2
+    assert http(host, "GET", "/readyz")[0] == 200
 
 
 def test_v2_is_live_with_its_migration(host):
@@ -46,12 +95,6 @@ def test_notes_written_on_v1_survive_and_v2_feature_works(host):
     assert created["tag"] == "v2"
 
 
-def test_history_records_both_deploys(host):
-    entries = [e for e in history(host) if e["kind"] == "deploy" and e["result"] == "success"]
-    assert [e["version"] for e in entries][-2:] == ["1.0.0", "2.0.0"]
-    assert entries[-1]["from"] == entries[-2]["to"]
-
-
 def test_unit_is_hardened_socket_activated_and_secrets_stay_private(host):
     service = host.service("sample_app.service")
     assert service.is_running
@@ -66,24 +109,63 @@ def test_unit_is_hardened_socket_activated_and_secrets_stay_private(host):
     assert "molecule-db-password" not in journal
 
 
-def test_rollback_goes_back_to_v1(host):
-    v2 = current_release(host)["id"]
-    run_playbook("rollback.yml", check=True)
-    status, body = http(host, "GET", "/version")
-    assert status == 200 and body["version"] == "1.0.0"
+BACKUP_DIR = "/var/backups/shipshape"
+
+
+def db_host(host):
+    """The db host of this scenario (the data lives there, not on the app host)."""
+    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
+    name = host.backend.get_hostname().replace("app-", "db-", 1)
+    return testinfra.get_host(f"ansible://{name}?ansible_inventory={inventory}")
+
+
+def backup_sets(host) -> dict[str, str]:
+    """Every sealed set under the backup directory, id -> path (a set is a directory with a manifest.json)."""
+    found = host.run(f"find {BACKUP_DIR} -name manifest.json -not -path '*/.partial-*'").stdout.split()
+    return {os.path.basename(os.path.dirname(path)): os.path.dirname(path) for path in found}
+
+
+def test_a_deploy_with_deploy_backup_backs_up_the_db_host_and_names_the_set(host):
+    db = db_host(host)
+    before = backup_sets(db)
+    app_before = backup_sets(host)
+    proc = run_playbook("deploy.yml", "-e", "systemd_release_git_ref=v2.0.0", "-e", "deploy_backup=true", check=True)
+    made = set(backup_sets(db)) - set(before)
+    assert len(made) == 1, (made, proc.output[-3000:])
+    [set_id] = made
+    path = backup_sets(db)[set_id]
+    # A verified, sealed set of the database and Redis (where the data is), 0700 with 0600 files.
+    manifest = json.loads(db.file(f"{path}/manifest.json").content_string)
+    assert (manifest["id"], manifest["verified"], manifest["database"]) == (set_id, True, "sample_app")
+    assert {"postgres", "redis"} <= set(manifest["parts"])
+    assert db.file(path).mode == 0o700
+    assert not db.run(f"find {path} -type f ! -perm 0600").stdout.strip()
+    assert backup_sets(host) == app_before  # not the app host's files instead
+    # The deploy history and the deploy's result name it.
     last = history(host)[-1]
-    assert (last["kind"], last["result"], last["from"]) == ("rollback", "success", v2)
-    # The release rolled back from is kept for inspection.
-    assert host.file(f"{ROOT_DIR}/releases/{v2}/release.json").exists
-
-
-def test_rolling_forward_again_reuses_the_built_release(host):
-    v2 = [r for r in host.file(f"{ROOT_DIR}/releases").listdir() if r.startswith("2.0.0-")]
-    proc = run_playbook("deploy.yml", "-e", "systemd_release_git_ref=v2.0.0", check=True)
-    assert "success: 1.0.0-" in proc.output
+    assert (last["kind"], last["backup_id"], last["backup_hosts"]) == ("deploy", set_id, [db.backend.get_hostname()])
+    assert f"backup {set_id} on {db.backend.get_hostname()}" in proc.output
     assert http(host, "GET", "/version")[1]["version"] == "2.0.0"
-    assert [r for r in host.file(f"{ROOT_DIR}/releases").listdir() if r.startswith("2.0.0-")] == v2
-    assert http(host, "GET", "/readyz")[0] == 200
+
+
+def test_a_deploy_whose_backup_fails_switches_nothing_and_releases_the_lock(host, monkeypatch):
+    monkeypatch.setenv("ANSIBLE_CALLBACK_RESULT_FORMAT", "json")  # one-line messages
+    db = db_host(host)
+    before_sets = backup_sets(db)
+    before = current_release(host)["id"]
+    releases_before = release_ids(host)
+    proc = run_playbook("deploy.yml", "-e", "systemd_release_git_ref=v1.0.0", "-e", "deploy_backup=true",
+                        "-e", "backup_postgres_db=no_such_database", check=False)
+    assert proc.returncode != 0
+    assert f"The pre-deploy backup failed on {db.backend.get_hostname()}" in proc.output, proc.output[-3000:]
+    assert f"Nothing was built or switched; {before} still runs" in proc.output
+    assert current_release(host)["id"] == before and release_ids(host) == releases_before
+    assert http(host, "GET", "/version")[1]["version"] == "2.0.0"
+    assert not host.file(f"{ROOT_DIR}/.deploy.lock").exists
+    assert backup_sets(db) == before_sets  # the failed set was removed, nothing half-written looks like a backup
+    assert not db.run(f"find {BACKUP_DIR} -name '.partial-*'").stdout.strip()
+    last = history(host)[-1]
+    assert last["result"] == "failed" and "pre-deploy backup failed" in last["message"]
 
 
 def poll_version(host):
@@ -278,3 +360,27 @@ def test_a_hostile_rollback_target_is_refused_naming_it(host):
     assert not host.file("/srv/tmp/pwn").exists and not host.file("/tmp/pwn").exists
     assert snapshot(host) == before
     assert http(host, "GET", "/version")[1]["version"] == "2.0.0"
+
+
+# keep-N, last: it removes releases the tests above use. systemd_release_keep=2 and keep_failed=0 over v1, v2 and
+# the failed "broken" release; the new release is v2's code under another id.
+def test_keep_n_prunes_after_a_successful_deploy_but_never_what_a_rollback_needs(host, monkeypatch):
+    monkeypatch.setenv("ANSIBLE_CALLBACK_RESULT_FORMAT", "json")  # one-line messages
+    [v1] = release_ids(host, "1.0.0-")
+    [v2] = release_ids(host, "2.0.0-")
+    assert current_release(host)["id"] == v2
+    failed = [r for r in release_ids(host) if host.file(f"{ROOT_DIR}/releases/{r}/.shipshape-failed").exists]
+    assert failed and set(release_ids(host)) == {v1, v2, *failed}
+    proc = run_playbook("deploy.yml", "-e", json.dumps({
+        "systemd_release_git_ref": "v2.0.0", "systemd_release_id": "2.0.1-keep", "systemd_release_keep": 2,
+        "systemd_release_keep_failed": 0}), check=True)
+    # What a user sees: the new release (current) and the one before it (previous, the last good release).
+    assert host.run(f"ls -1 {ROOT_DIR}/releases").stdout.split() == sorted(["2.0.1-keep", v2])
+    assert host.file(f"{ROOT_DIR}/current").linked_to.endswith("/2.0.1-keep")
+    assert host.file(f"{ROOT_DIR}/previous").linked_to.endswith(f"/{v2}")
+    last = history(host)[-1]
+    assert last["result"] == "success" and sorted(last["pruned"]) == sorted([v1, *failed])
+    assert f"pruned {v1}, {failed[0]}" in proc.output, proc.output[-3000:]  # oldest first: complete, then failed
+    # The release a rollback goes back to is still there: the rollback works.
+    run_playbook("rollback.yml", check=True)
+    assert current_release(host)["id"] == v2 and http(host, "GET", "/version")[1]["version"] == "2.0.0"

@@ -87,3 +87,31 @@ def test_append_keeps_a_given_timestamp(tmp_path, run_module):
 def test_append_into_a_missing_directory_fails(tmp_path, run_module):
     failed, result = run_module(release_history, {"path": str(tmp_path / "no" / "h.jsonl"), "action": "append"})
     assert failed and "does not exist" in result["msg"]
+
+
+DEPLOYED_3 = DEPLOYS  # 3.0.0-d runs, deployed successfully
+
+
+@pytest.mark.parametrize(
+    "records, current, expected",
+    [
+        (DEPLOYED_3 + [ROLLBACK], "2.0.0-b", ROLLBACK),
+        # A retried rollback (recorded unchanged) and a refused deploy switch nothing: the rollback stays in effect.
+        (DEPLOYED_3 + [ROLLBACK, {"kind": "rollback", "from": "2.0.0-b", "to": "2.0.0-b", "result": "unchanged"},
+                       {"kind": "deploy", "to": "5.0.0-x", "from": "2.0.0-b", "result": "refused"}], "2.0.0-b", ROLLBACK),
+        # A rollback whose release then failed its gate still switched.
+        (DEPLOYED_3 + [dict(ROLLBACK, result="unhealthy")], "2.0.0-b", dict(ROLLBACK, result="unhealthy")),
+        # A successful deploy since: a rollback goes back as usual.
+        (DEPLOYED_3 + [ROLLBACK, {"kind": "deploy", "to": "3.0.0-d", "from": "2.0.0-b", "result": "success"}], "3.0.0-d", {}),
+        # current is not what the rollback switched to (moved by hand, or a deploy that failed without rolling back).
+        (DEPLOYED_3 + [ROLLBACK], "3.0.0-d", {}),
+        (DEPLOYED_3, "3.0.0-d", {}),
+        ([], "", {}),
+    ],
+    ids=["right-after", "after-no-ops", "unhealthy-rollback", "deployed-since", "current-elsewhere", "no-rollback", "empty"],
+)
+def test_rollback_in_effect(tmp_path, run_module, records, current, expected):
+    path = tmp_path / "h.jsonl"
+    write(path, records)
+    failed, result = run_module(release_history, {"path": str(path), "current": current})
+    assert not failed and result["rollback_in_effect"] == expected

@@ -147,3 +147,71 @@ def test_where_the_working_directory_cannot_be_read_the_start_marker_says_it(tmp
     assert release_state.running_release(Running(), "app.service", str(tmp_path / "releases")) == "1.0.0-a"
     os.unlink(tmp_path / ".shipshape-running")
     assert release_state.running_release(Running(), "app.service", str(tmp_path / "releases")) == ""
+
+
+def releases(root):
+    return sorted(p.name for p in (root / "releases").iterdir())
+
+
+def make_failed(root, rid, built_at):
+    path = make_release(root, rid, built_at)
+    (path / ".shipshape-failed").write_text(json.dumps({"reason": "health gate", "at": built_at}))
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_prune_removes_beyond_keep_but_never_current_previous_or_protected(tmp_path, run_module, check_mode):
+    for i in range(1, 7):
+        make_release(tmp_path, f"r{i}", f"2026-11-0{i}T00:00:00Z")
+    make_failed(tmp_path, "f1", "2026-11-01T12:00:00Z")
+    make_failed(tmp_path, "f2", "2026-11-02T12:00:00Z")
+    make_failed(tmp_path, "f3", "2026-11-03T12:00:00Z")
+    (tmp_path / "releases" / "u1").mkdir()  # a killed build: no release.json
+    (tmp_path / "releases" / "r2" / "shared").symlink_to(tmp_path)  # links into shared/ are removed, not followed
+    link(tmp_path, "current", "r6")
+    link(tmp_path, "previous", "f3")  # a deploy rolled back by its gate leaves previous on the failed release
+    failed, result = run_module(release_state, {"root": str(tmp_path), "action": "prune", "keep": 3, "keep_failed": 1,
+                                                "protect": ["r1"]}, check_mode=check_mode)
+    assert not failed and result["changed"] is True
+    # Three complete releases stay: r6 (current), r1 (the last good release, protected) and the newest other, r5.
+    # One failed release stays: f3, which previous names. Unfinished builds go.
+    assert result["pruned"] == ["r2", "r3", "r4", "f1", "f2", "u1"]
+    if check_mode:
+        assert len(releases(tmp_path)) == 10
+    else:
+        assert releases(tmp_path) == ["f3", "r1", "r5", "r6"]
+        assert (tmp_path / "releases").is_dir() and tmp_path.is_dir()
+        assert result["prune"] == [] and result["unfinished"] == []
+        assert [r["id"] for r in result["releases"]] == ["r1", "f3", "r5", "r6"]
+
+
+def test_prune_keeps_the_release_the_service_still_runs(tmp_path, monkeypatch):
+    for i in range(1, 5):
+        make_release(tmp_path, f"r{i}", f"2026-11-0{i}T00:00:00Z")
+    link(tmp_path, "current", "r4")
+    link(tmp_path, "previous", "r3")
+
+    class Module:
+        check_mode = False
+
+        def run_command(self, argv):
+            return 0, "4242\n", ""
+
+        def warn(self, msg):
+            raise AssertionError(msg)
+
+    real_readlink = os.readlink
+    monkeypatch.setattr(os, "readlink", lambda p: str(tmp_path / "releases" / "r1") if p == "/proc/4242/cwd" else real_readlink(p))
+    running = release_state.running_release(Module(), "app.service", str(tmp_path / "releases"))
+    assert running == "r1"
+    state = release_state.read_state(str(tmp_path), 2, 1, [running])
+    assert release_state.prune(Module(), str(tmp_path), state) == (["r2"], [])
+    assert releases(tmp_path) == ["r1", "r3", "r4"]
+
+
+def test_prune_with_nothing_beyond_keep_changes_nothing(tmp_path, run_module):
+    for i in range(1, 3):
+        make_release(tmp_path, f"r{i}", f"2026-11-0{i}T00:00:00Z")
+    link(tmp_path, "current", "r2")
+    failed, result = run_module(release_state, {"root": str(tmp_path), "action": "prune", "keep": 2})
+    assert not failed and result["changed"] is False and result["pruned"] == []
+    assert releases(tmp_path) == ["r1", "r2"]
