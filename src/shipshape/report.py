@@ -156,7 +156,10 @@ def describe_result(fact: str, value: Any) -> list[str]:
     if fact == "rollback_result":
         line = f"rollback {v.get('result', '?')}: {v.get('from') or '?'} -> {v.get('to') or '?'}"
         health = (v.get("health") or {}).get("status")
-        return [line + (f"; health {health}" if health else "")]
+        lines = [line + (f"; health {health}" if health else "")]
+        if v.get("message"):  # e.g. a retried rollback: which release runs, and how to go further back
+            lines.append(one_line(v["message"]))
+        return lines
     if fact == "backup_result":
         made = "made" if str(v.get("created")).lower() == "true" else "kept"
         lines = [f"backup {made} {v.get('id', '?')} ({v.get('reason', '')}) at {v.get('path', '?')}".rstrip()]

@@ -25,3 +25,14 @@ def test_a_deploy_without_backup_or_pruning_adds_no_lines():
 def test_the_pre_deploy_backup_id_is_among_the_run_s_backup_ids():
     results = SimpleNamespace(results={"app1": {"deploy_result": DEPLOY}, "app2": {"deploy_result": {**DEPLOY, "backup": {}}}})
     assert RunReport.backup_ids.fget(results) == ["sample_app-20261202T150000Z"]
+
+
+def test_a_retried_rollback_says_which_release_runs_and_how_to_go_further():
+    from shipshape.report import describe_result
+
+    lines = describe_result("rollback_result", {
+        "result": "unchanged", "from": "2.0.0-bbbb", "to": "2.0.0-bbbb",
+        "message": "already rolled back: 1.0.0-aaaa runs since the rollback from 2.0.0-bbbb; "
+                   "shipshape rollback --to <release> goes further back"})
+    assert lines[0] == "rollback unchanged: 2.0.0-bbbb -> 2.0.0-bbbb"
+    assert lines[1].startswith("already rolled back: 1.0.0-aaaa runs")
