@@ -75,6 +75,17 @@ def test_rolling_forward_again_reuses_the_built_release(host):
     assert http(host, "GET", "/readyz")[0] == 200
 
 
+def test_the_deploy_reads_the_services_log_tail_with_log_search(host, monkeypatch):
+    # The same module as `shipshape logs`: the tail of the unit's journal lands in deploy_result.log_tail.
+    monkeypatch.setenv("ANSIBLE_CALLBACK_RESULT_FORMAT", "json")
+    proc = run_playbook("deploy.yml", "-e", "systemd_release_git_ref=v2.0.0", "-e", "deploy_log_lines=5", "-v", check=True)
+    marker = '"log_tail": ['
+    assert marker in proc.output, proc.output[-3000:]
+    tail, _end = json.JSONDecoder().raw_decode(proc.output, proc.output.index(marker) + len(marker) - 1)
+    assert 0 < len(tail) <= 5, tail
+    assert all(" sample_app.service " in line for line in tail), tail
+
+
 def test_v2_is_live_with_its_migration(host):
     status, body = http(host, "GET", "/version")
     assert status == 200
@@ -283,6 +294,10 @@ def test_an_interrupted_switch_is_finished_by_the_next_deploy(host, monkeypatch)
             break
         host.run("sleep 1")
     assert body["version"] == "1.0.0" and current_release(host)["id"] == v2
+    # Health says so before any deploy: the release check is degraded, naming both releases.
+    checks = json.dumps({"preflight_checks": [{"name": "release", "kind": "release", "root": ROOT_DIR}]})
+    health = run_playbook("health.yml", "--limit", "app_servers", "-e", checks, check=True)
+    assert f"current is {v2} but the service runs {v1}: a switch did not finish" in health.output, health.output[-3000:]
     proc = run_playbook("deploy.yml", "-e", "systemd_release_git_ref=v2.0.0", check=True)
     assert f"The service runs {v1}, not current ({v2}): an interrupted switch" in proc.output, proc.output[-3000:]
     # Restarted on current and health-gated, not recorded as "unchanged".
