@@ -339,5 +339,7 @@ def test_a_failed_procedure_is_told_to_the_configured_webhook(host, tmp_path):
         server.shutdown()
     assert proc.returncode != 0
     (event,) = received
-    assert event["kind"] == "recovery" and event["result"] == "failed", event
+    assert event["kind"] == "recovery" and event["result"] == "failed" and event["outcome"] == "failure", event
+    entry = last_log(host)
+    assert entry["result"] == "failed" and "fewer than min_receivers (1)" in entry["error"], entry
     assert str(server.server_port) not in proc.output, "the webhook's URL is a secret: never in the output"
