@@ -181,6 +181,10 @@ def check(name, kind, expected, actual, ok=None):
     return dict(name=name, kind=kind, expected=expected, actual=actual, ok=(expected == actual) if ok is None else ok)
 
 
+def _sequence_value(seq):
+    return "%s%s" % (seq["last_value"], "" if seq["is_called"] else " (not called)")
+
+
 def _table_kind(table):
     return "%s%s" % (table["kind"], " of " + table["parent"] if table.get("parent") else "")
 
@@ -237,8 +241,7 @@ def compare(expected, actual, tolerance_pct=0):
             checks.append(check("sequence " + key, "sequence", "present" if want else "absent (not in the manifest)",
                                 "present" if got else "missing", ok=False))
             continue
-        value = lambda s: "%s%s" % (s["last_value"], "" if s["is_called"] else " (not called)")  # noqa: E731
-        checks.append(check("sequence " + key, "sequence", value(want), value(got),
+        checks.append(check("sequence " + key, "sequence", _sequence_value(want), _sequence_value(got),
                             ok=want["is_called"] == got["is_called"] and _within(want["last_value"], got["last_value"], tolerance_pct)))
         checks.append(check("owner of sequence " + key, "owner", want.get("owner"), got.get("owner")))
         checks.append(check("grants on sequence " + key, "grant", want.get("acl"), got.get("acl")))

@@ -25,7 +25,7 @@ description:
     O(tables) and O(expected_revision), and runs each of O(assertions) in a read-only transaction with C(psql -tA),
     so a value compares as C(psql) prints it. Every comparison is returned in RV(checks), each by name.
   - A manifest that lists no tables (no O(catalog) tables, no O(expected_row_counts), no O(tables)) is a failed
-    drill (RV(stopped_at)=C(verify)): there would be nothing to verify.
+    drill (RV(stopped_at) is C(verify)), as there would be nothing to verify.
   - C(cleanup) drops the scratch database again with O(drop=true), whatever happened before, and only when
     this run created it.
   - The module reports no change (the scratch database exists only while it runs) and does not fail on a failed
