@@ -137,3 +137,75 @@ def test_missing_driver_message(database, ansible_env):
     rc, result = run(ansible_env, dict(db="app", host="127.0.0.1", port=port), interpreter=system_python)
     assert rc != 0
     assert "Failed to import the required Python library (psycopg2 (python3-psycopg2) or psycopg)" in result["msg"]
+
+
+# --- the rich sample database (tests/data/rich_schema.sql): the whole database, discovered ----------------------
+
+RICH_SQL = Path(__file__).parent / "data" / "rich_schema.sql"
+#: What rich_schema.sql holds: 24 tables (2 partitioned parents, 22 leaves), rows in the leaves.
+RICH_TABLES, RICH_LEAVES, RICH_ROWS = 24, 22, 3866
+
+
+def load_rich(port: int, db: str = "rich") -> None:
+    """A fresh database ``db`` holding rich_schema.sql (its roles are cluster-wide and kept)."""
+    with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{db}"')
+    proc = subprocess.run([str(PG_BIN / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(port),
+                           "-U", "postgres", "-d", db, "-o", os.devnull, "-f", str(RICH_SQL)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def rich_manifest(ansible_env, port: int, db: str = "rich") -> dict:
+    rc, result = run(ansible_env, dict(db=db, host="127.0.0.1", port=port, user="postgres", revision_query=""))
+    assert rc == 0, result
+    return result["manifest"]
+
+
+def test_manifest_of_the_rich_database_is_the_whole_database(pg_server, ansible_env):
+    port, dummy = pg_server
+    load_rich(port)
+    manifest = rich_manifest(ansible_env, port)
+    catalog = manifest["catalog"]
+    assert manifest["row_counts"] == {} and manifest["tables_missing"] == []  # the old keys, unchanged
+    assert catalog["totals"]["tables"] == RICH_TABLES and catalog["totals"]["leaf_tables"] == RICH_LEAVES
+    assert catalog["totals"]["rows"] == RICH_ROWS
+    tables = catalog["tables"]
+    # Partitions and parents told apart; the parent's rows are its leaves', counted once.
+    assert tables["shop.orders"]["kind"] == "partitioned table" and tables["shop.orders"]["rows"] == 1000
+    assert tables["shop.orders_2026_03"]["kind"] == "partitioned table"
+    assert tables["shop.orders_2026_03"]["parent"] == "shop.orders"
+    assert tables["shop.orders_2026_03_h0"]["parent"] == "shop.orders_2026_03"
+    assert tables["shop.orders_2026_03"]["rows"] == tables["shop.orders_2026_03_h0"]["rows"] + tables["shop.orders_2026_03_h1"]["rows"]
+    assert sum(t["rows"] for k, t in tables.items() if t["parent"] and t["kind"] == "table") == 1000
+    assert tables["crm.customers"]["rows"] == 300 and tables["shop.empty_wishlist"]["rows"] == 0
+    assert tables["crm.customers"]["owner"] == "rich_owner"
+    assert "rich_reader=r/rich_owner" in tables["crm.customers"]["acl"]
+    assert "rich_reader=r/rich_owner" in tables["shop.products"]["acl"]  # by the default privileges
+    assert tables["shop.coupons"]["column_acl"] == ["code: rich_reader=r/rich_owner", "percent: rich_reader=r/rich_owner"]
+    assert catalog["sequences"]["shop.invoice_no"] == dict(owner="rich_owner", acl=["rich_owner=rwU/rich_owner"],
+                                                          last_value=1006, is_called=True)
+    assert catalog["sequences"]["audit.unused_seq"]["is_called"] is False
+    assert set(catalog["views"]) == {"shop.order_totals", "shop.low_stock", "crm.customer_overview"}
+    assert catalog["materialized_views"]["shop.monthly_revenue"]["rows"] == 4
+    assert catalog["materialized_views"]["crm.segment_sizes"] == dict(owner="rich_owner", acl=["rich_owner=arwdDxt/rich_owner", "rich_reader=r/rich_owner"],
+                                                                     populated=False, rows=None)
+    assert set(catalog["functions"]) == {"shop.price_with_tax(price numeric, rate numeric)", "shop.next_invoice()",
+                                         "audit.log_event()", "crm.merge_customers(IN keep bigint, IN drop_id bigint)"}
+    assert catalog["functions"]["crm.merge_customers(IN keep bigint, IN drop_id bigint)"]["kind"] == "procedure"
+    assert "rich_writer=X/rich_owner" in catalog["functions"]["shop.next_invoice()"]["acl"]
+    assert not any(a.startswith("=X") for a in catalog["functions"]["shop.next_invoice()"]["acl"])  # PUBLIC revoked
+    assert set(catalog["extensions"]) == {"pgcrypto", "citext"}
+    assert {"shop", "crm", "audit", "public"} <= set(catalog["schemas"])
+    assert catalog["default_privileges"] == ["rich_owner shop r: rich_reader=r/rich_owner"]
+    assert catalog["roles"] == ["rich_owner", "rich_reader", "rich_writer"]
+
+
+def test_configured_tables_add_assertions_and_never_narrow(pg_server, ansible_env):
+    port, dummy = pg_server
+    load_rich(port)
+    rc, result = run(ansible_env, dict(db="rich", host="127.0.0.1", port=port, user="postgres", revision_query="",
+                                       tables=["crm.customers", "crm.gone"], fail_on_missing=True))
+    assert rc != 0 and result["msg"] == "Tables not found in database rich: crm.gone"
+    assert result["manifest"]["row_counts"] == {"crm.customers": 300}
+    assert result["manifest"]["catalog"]["totals"]["tables"] == RICH_TABLES

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from test_pg_backup_manifest_live import PG_BIN, as_postgres, pg_server  # noqa: F401  (pg_server: a fixture)
+from test_pg_backup_manifest_live import (PG_BIN, RICH_LEAVES, RICH_ROWS, RICH_TABLES, as_postgres, load_rich,  # noqa: F401
+                                          pg_server, rich_manifest)
 
 from module_runner import run_ansible_module
 
@@ -138,3 +139,137 @@ def test_bad_options_name_the_option(backup_set, ansible_env):
     assert rc != 0 and result["msg"] == "jobs: at least 1, got 0"
     rc, result = drill(ansible_env, port, set_dir, parts, os_user="no-such-user")
     assert rc != 0 and result["msg"] == "os_user: no OS user no-such-user on this host"
+
+
+# --- the rich sample database: the whole database verified, each difference named --------------------------------
+
+def seal(set_dir: Path, name: str) -> str:
+    digest = hashlib.sha256((set_dir / name).read_bytes()).hexdigest()
+    (set_dir / (name + ".sha256")).write_text(f"{digest}  {name}\n")
+    return digest
+
+
+def dump_rich(port: int, set_dir: Path) -> dict:
+    """The custom dump of `rich` and the cluster's roles (pg_dumpall --roles-only), as the backup role writes them."""
+    base = ["-h", "127.0.0.1", "-p", str(port), "-U", "postgres"]
+    subprocess.run([str(PG_BIN / "pg_dump"), "-Fc", "-d", "rich", "-f", str(set_dir / "postgres.dump")] + base, check=True)
+    subprocess.run([str(PG_BIN / "pg_dumpall"), "--roles-only", "-f", str(set_dir / "roles.sql")] + base, check=True)
+    parts = {"postgres": {"file": "postgres.dump", "format": "custom", "sha256": seal(set_dir, "postgres.dump")},
+             "postgres_roles": {"file": "roles.sql", "sha256": seal(set_dir, "roles.sql")}}
+    if os.geteuid() == 0:
+        for path in [set_dir] + list(set_dir.iterdir()):
+            shutil.chown(path, "postgres", "postgres")
+    return parts
+
+
+@pytest.fixture
+def rich_set(pg_server, ansible_env):  # noqa: F811
+    port, dummy = pg_server
+    with admin(port) as conn:
+        for name in databases(port) - {"postgres", "template0", "template1"}:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    load_rich(port)
+    manifest = rich_manifest(ansible_env, port)
+    set_dir = Path(tempfile.mkdtemp(prefix="shipshape-drill-rich-"))
+    parts = dump_rich(port, set_dir)
+    yield port, set_dir, parts, manifest
+    shutil.rmtree(set_dir, ignore_errors=True)
+
+
+def drill_rich(ansible_env, port, set_dir, parts, manifest, **extra):
+    args = dict(db="drill_rich_1", source_db="rich", tables=[], revision_query="", catalog=manifest["catalog"],
+                required_roles=manifest["catalog"]["roles"], roles_file="roles.sql")
+    args.update(extra)
+    return drill(ansible_env, port, set_dir, parts, **args)
+
+
+def test_the_rich_database_is_verified_whole(rich_set, ansible_env):
+    port, set_dir, parts, manifest = rich_set
+    rc, result = drill_rich(ansible_env, port, set_dir, parts, manifest)
+    assert rc == 0, result
+    failed = [c for c in result["checks"] if not c["ok"]]
+    assert result["stopped_at"] is None and failed == [], failed
+    assert result["compared"]["tables"] == RICH_TABLES and result["compared"]["leaf_tables"] == RICH_LEAVES
+    assert result["compared"]["rows"] == RICH_ROWS == result["compared"]["rows_found"]
+    kinds = {c["kind"] for c in result["checks"]}
+    assert {"checksum", "table", "row_count", "sequence", "view", "materialized_view", "function", "schema",
+            "extension", "owner", "grant"} <= kinds
+    names = {c["name"] for c in result["checks"]}
+    assert {"rows shop.orders", "grants on table crm.customers", "column grants on table shop.coupons",
+            "sequence shop.invoice_no", "extension citext", "default privileges"} <= names
+    assert result["roles_created"] == [] and result["dropped"] is True
+
+
+def test_a_copy_that_lost_a_row_a_grant_and_a_table_fails_naming_each(rich_set, ansible_env):
+    port, set_dir, parts, manifest = rich_set
+    # The dump is taken again after the damage; the manifest is the one of the intact database.
+    with admin(port, "rich") as conn:
+        conn.execute("DELETE FROM shop.orders WHERE id = 1")
+        conn.execute("REVOKE SELECT ON crm.notes FROM rich_reader")
+        conn.execute("DROP TABLE shop.empty_wishlist")
+    parts = dump_rich(port, set_dir)
+    rc, result = drill_rich(ansible_env, port, set_dir, parts, manifest)
+    assert rc == 0 and result["stopped_at"] is None
+    failed = {c["name"]: c for c in result["checks"] if not c["ok"]}
+    leaf = next(n for n in failed if n.startswith("rows shop.orders_"))
+    assert set(failed) == {"rows shop.orders", leaf, "grants on table crm.notes", "table shop.empty_wishlist",
+                           "sequence shop.empty_wishlist_id_seq"}, failed  # its serial went with it
+    assert failed["rows shop.orders"]["expected"] == 1000 and failed["rows shop.orders"]["actual"] == 999
+    assert failed["table shop.empty_wishlist"]["actual"] == "missing"
+    assert "rich_reader=r/rich_owner" in failed["grants on table crm.notes"]["expected"]
+    assert "rich_reader=r/rich_owner" not in failed["grants on table crm.notes"]["actual"]
+
+
+def test_a_manifest_without_tables_fails_the_drill(rich_set, ansible_env):
+    port, set_dir, parts, manifest = rich_set
+    rc, result = drill_rich(ansible_env, port, set_dir, parts, manifest, catalog={})
+    assert rc == 0 and result["stopped_at"] == "verify"
+    assert result["error"] == "the backup's manifest lists no tables: nothing to verify"
+    assert [c for c in result["checks"] if not c["ok"]][0]["kind"] == "manifest"
+    assert result["dropped"] is True
+
+
+def test_missing_roles_are_created_from_the_saved_roles_or_named(rich_set, ansible_env):
+    port, set_dir, parts, manifest = rich_set
+    with (set_dir / "roles.sql").open("a") as roles:
+        roles.write("CREATE ROLE rich_gone;\nALTER ROLE rich_gone WITH NOSUPERUSER INHERIT NOCREATEROLE NOCREATEDB "
+                    "NOLOGIN NOREPLICATION NOBYPASSRLS;\nGRANT rich_reader TO rich_gone GRANTED BY postgres;\n"
+                    "CREATE ROLE rich_boss;\nALTER ROLE rich_boss WITH SUPERUSER LOGIN;\n")
+    parts["postgres_roles"]["sha256"] = seal(set_dir, "roles.sql")
+    roles = manifest["catalog"]["roles"] + ["rich_gone"]
+    try:
+        rc, result = drill_rich(ansible_env, port, set_dir, parts, manifest, required_roles=roles, create_roles=False)
+        assert rc == 0 and result["stopped_at"] == "restore" and result["created"] is False
+        assert "the backup needs roles that this server lacks: rich_gone" in result["error"]
+        rc, result = drill_rich(ansible_env, port, set_dir, parts, manifest, required_roles=roles + ["rich_boss"])
+        assert rc == 0 and result["stopped_at"] == "restore" and result["created"] is False
+        assert "rich_boss has attribute SUPERUSER" in result["error"]
+        with admin(port) as conn:  # all or none: rich_gone was not created either
+            assert conn.execute("SELECT count(*) FROM pg_roles WHERE rolname LIKE 'rich_gone'").fetchone()[0] == 0
+        rc, result = drill_rich(ansible_env, port, set_dir, parts, manifest, required_roles=roles)
+        assert rc == 0 and result["roles_created"] == ["rich_gone"] and result["stopped_at"] is None
+        with admin(port) as conn:
+            assert conn.execute("SELECT pg_has_role('rich_gone', 'rich_reader', 'MEMBER')").fetchone()[0] is True
+    finally:
+        with admin(port) as conn:
+            conn.execute("DROP ROLE IF EXISTS rich_gone")
+
+
+def test_a_gzipped_plain_dump_is_piped_without_a_shell_and_verified(rich_set, ansible_env):
+    port, set_dir, parts, manifest = rich_set
+    plain = subprocess.run([str(PG_BIN / "pg_dump"), "-Fp", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "rich"],
+                           check=True, capture_output=True).stdout
+    import gzip
+    (set_dir / "postgres.sql.gz").write_bytes(gzip.compress(plain))
+    if os.geteuid() == 0:
+        shutil.chown(set_dir / "postgres.sql.gz", "postgres", "postgres")
+    parts["postgres"] = {"file": "postgres.sql.gz", "format": "plain", "compression": "gzip",
+                         "sha256": seal(set_dir, "postgres.sql.gz")}
+    rc, result = drill_rich(ansible_env, port, set_dir, parts, manifest)
+    assert rc == 0 and result["stopped_at"] is None, result["error"]
+    assert [c for c in result["checks"] if not c["ok"]] == []
+    assert result["compared"]["rows_found"] == RICH_ROWS
+    (set_dir / "postgres.sql.gz").write_bytes(gzip.compress(plain)[:-200])  # truncated: gzip fails, named
+    parts["postgres"]["sha256"] = seal(set_dir, "postgres.sql.gz")
+    rc, result = drill_rich(ansible_env, port, set_dir, parts, manifest)
+    assert rc == 0 and result["stopped_at"] == "restore" and "(gzip rc 1)" in result["error"], result["error"]

@@ -137,3 +137,44 @@ def test_a_hostile_owner_is_refused(dumps, ansible_env):
                          owner=f"postgres' -c 'COPY (SELECT 1) TO PROGRAM ''touch {marker}''")
     assert rc != 0 and result["msg"].startswith("owner: ")
     assert not marker.exists() and databases(port) == {"postgres", "shop"}
+
+
+# --- the rich sample database: owners and grants kept, missing roles named ------------------------------------
+
+def test_a_restore_keeps_owners_and_grants_and_checks_the_whole_catalog(pg_server, ansible_env):  # noqa: F811
+    from test_pg_backup_manifest_live import load_rich, rich_manifest
+    from test_pg_drill_live import dump_rich
+
+    port, dummy = pg_server
+    load_rich(port)
+    manifest = rich_manifest(ansible_env, port)
+    set_dir = Path(tempfile.mkdtemp(prefix="shipshape-restore-rich-"))
+    try:
+        dump_rich(port, set_dir)
+        args = dict(name="rich_copy", owner="", expected_row_counts={}, expected_catalog=manifest["catalog"],
+                    required_roles=manifest["catalog"]["roles"], roles_file=str(set_dir / "roles.sql"))
+        rc, result = restore(ansible_env, port, set_dir / "postgres.dump", **args)
+        assert rc == 0, result
+        assert result["checks"] == [] and result["roles_created"] == []
+        # The read-only role reads what it was granted in the restored copy, and not the rest.
+        with psycopg.connect(host="127.0.0.1", port=port, user="rich_reader", dbname="rich_copy") as conn:
+            assert conn.execute("SELECT count(*) FROM crm.customers").fetchone()[0] == 300
+            assert conn.execute("SELECT count(*) FROM shop.orders").fetchone()[0] == 1000
+            assert conn.execute("SELECT count(code) FROM shop.coupons").fetchone()[0] == 25
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("SELECT secret FROM shop.coupons")
+        with admin(port, "rich_copy") as conn:
+            assert conn.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'customers'").fetchone()[0] == "rich_owner"
+        # A copy that differs from the manifest is not swapped in; the difference is named.
+        catalog = dict(manifest["catalog"], tables=dict(manifest["catalog"]["tables"]))
+        catalog["tables"]["crm.notes"] = dict(catalog["tables"]["crm.notes"], rows=121)
+        rc, result = restore(ansible_env, port, set_dir / "postgres.dump", **dict(args, name="rich_copy2", expected_catalog=catalog))
+        assert rc != 0 and "rows crm.notes: expected 121, got 120" in result["msg"]
+        assert "rich_copy2" not in databases(port) and "rich_copy2_restoring" not in databases(port)
+        # A role the dump needs is missing and may not be created: one error naming it, nothing touched.
+        rc, result = restore(ansible_env, port, set_dir / "postgres.dump",
+                             **dict(args, name="rich_copy3", required_roles=["rich_owner", "rich_nobody"], create_roles=False))
+        assert rc != 0 and "the backup needs roles that this server lacks: rich_nobody" in result["msg"]
+        assert "rich_copy3_restoring" not in databases(port)
+    finally:
+        shutil.rmtree(set_dir, ignore_errors=True)

@@ -10,10 +10,14 @@ surface used here (``connect``, cursors, ``sql.SQL``/``sql.Identifier``), so cal
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import threading
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
+from ansible_collections.shipshape.ops.plugins.module_utils import pg_catalog
 
 
 def import_driver():
@@ -148,9 +152,12 @@ def count_rows(cursor, parts):
     return int(fetch_value(cursor, count_query(parts)))
 
 
-def describe(cursor, tables, revision_query):
+def describe(cursor, tables, revision_query, catalog=False):
     """Name, server version, schema revision and row counts of the connected database, from one read-only
-    snapshot: {database, server_version, revision, row_counts, tables_missing}. The caller ends the transaction."""
+    snapshot: {database, server_version, revision, row_counts, tables_missing}, and with ``catalog`` the whole
+    database (``catalog``: every table, row counts, sequences, views, functions, owners, grants; see
+    module_utils/pg_catalog). ``tables`` only adds names to count and to require; it never narrows the catalog.
+    The caller ends the transaction."""
     cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
     found = dict(
         database=fetch_value(cursor, "SELECT current_database()"),
@@ -167,7 +174,33 @@ def describe(cursor, tables, revision_query):
             missing.append(name)
     found["row_counts"] = row_counts
     found["tables_missing"] = missing
+    if catalog:
+        found["catalog"] = pg_catalog.describe(cursor, sql)
     return found
+
+
+def pipe(producer, consumer, **popen):
+    """``producer | consumer`` without a shell: two argv lists joined by an OS pipe, the producer in a thread; the
+    consumer's output is discarded. ``popen`` (env, cwd, preexec_fn) goes to both. Returns both CompletedProcess
+    (stderr captured, bytes)."""
+    read_fd, write_fd = os.pipe()
+    produced = {}
+
+    def produce():
+        try:
+            produced["proc"] = subprocess.run(producer, stdout=write_fd, stderr=subprocess.PIPE, check=False, **popen)
+        finally:
+            os.close(write_fd)  # the consumer sees the end of its input
+
+    thread = threading.Thread(target=produce)
+    thread.start()
+    try:
+        consumed = subprocess.run(consumer, stdin=read_fd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  check=False, **popen)
+    finally:
+        os.close(read_fd)  # a producer still writing gets EPIPE and ends
+        thread.join()
+    return produced["proc"], consumed
 
 
 # --- names a restore creates: validated before they reach SQL, argv or a path ---

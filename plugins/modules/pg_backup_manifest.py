@@ -7,11 +7,16 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: pg_backup_manifest
-short_description: Describe a PostgreSQL database for a backup manifest (version, schema revision, row counts)
+short_description: Describe a PostgreSQL database for a backup manifest (the whole catalog, revision, row counts)
 description:
   - Connects to a database and collects what a backup manifest records so that a restore can be checked against
-    it later, the server version, the schema revision the application's migrations reached, and the row counts of
-    the named tables.
+    it later, the server version, the schema revision the application's migrations reached, and, with
+    O(catalog=true), the whole database discovered from its catalogs (RV(manifest.catalog)), every table
+    (partitions and their parents told apart, rows counted on the leaves only), sequences with their values,
+    views, materialized views, functions and procedures, schemas, extensions, owners, grants, default privileges
+    and the roles all of these name.
+  - O(tables) only adds names to count (RV(manifest.row_counts), as before) and to require; it never narrows what
+    the catalog describes.
   - Reads only, in one C(REPEATABLE READ READ ONLY) transaction, so all row counts come from the same snapshot
     and O(revision_query) cannot write. It never reports a change.
   - A named table that does not exist is listed in RV(manifest.tables_missing) and fails the module only with
@@ -39,6 +44,12 @@ options:
       - An empty string skips the query.
     type: str
     default: SELECT version_num FROM alembic_version
+  catalog:
+    description:
+      - Describe the whole database in RV(manifest.catalog) (see M(shipshape.ops.pg_drill), which checks a restored
+        copy against it).
+    type: bool
+    default: true
   fail_on_missing:
     description: Fail when one of O(tables) does not exist (they are listed in RV(manifest.tables_missing) either way).
     type: bool
@@ -117,6 +128,20 @@ manifest:
       type: list
       elements: str
       sample: ["orders"]
+    catalog:
+      description:
+        - The whole database, with O(catalog=true). C(tables) (by C(schema.name), each with C(kind) C(table),
+          C(partitioned table) or C(foreign table), C(parent) for a partition, C(rows) (a parent's is the sum of its
+          leaves), C(owner), C(acl) and C(column_acl)), C(sequences) (C(last_value), C(is_called)), C(views),
+          C(materialized_views) (C(populated), C(rows)), C(functions) (by C(schema.name(args))), C(schemas),
+          C(extensions) (name to version), C(default_privileges), C(roles) (the roles the objects name, which a
+          restore needs) and C(totals).
+        - ACLs are C(aclitem) texts; a default ACL is written out with C(acldefault()), so it compares equal.
+        - Objects that belong to an extension are left out (C(CREATE EXTENSION) makes them).
+      type: dict
+      returned: when O(catalog=true)
+      sample: {"tables": {"public.notes": {"kind": "table", "parent": null, "rows": 2, "owner": "app",
+               "acl": ["app=arwdDxt/app", "reader=r/app"]}}, "totals": {"tables": 1, "leaf_tables": 1, "rows": 2}}
     collected_at:
       description: When the counts were taken (UTC, ISO 8601).
       type: str
@@ -137,7 +162,7 @@ from ansible_collections.shipshape.ops.plugins.module_utils import postgres
 
 def collect(cursor, params):
     manifest = dict(params["extra"])
-    manifest.update(postgres.describe(cursor, params["tables"], params["revision_query"]))
+    manifest.update(postgres.describe(cursor, params["tables"], params["revision_query"], catalog=params["catalog"]))
     manifest["collected_at"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return manifest
 
@@ -148,6 +173,7 @@ def main():
         tables=dict(type="list", elements="str", default=[]),
         revision_query=dict(type="str", default="SELECT version_num FROM alembic_version"),
         fail_on_missing=dict(type="bool", default=False),
+        catalog=dict(type="bool", default=True),
         extra=dict(type="dict", default={}),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)

@@ -16,10 +16,16 @@ description:
     C(.sha256) file that leads outside the set, stops the drill before anything is restored.
   - C(restore) creates the scratch database O(db) with C(CREATE DATABASE), which cannot replace an existing
     database, after refusing a name that exists or that is O(source_db), and restores the C(postgres) part into
-    it (C(pg_restore -j) for the custom and directory formats, C(psql) for plain SQL, gzip or zstd compressed).
-  - C(verify) reads the restored copy in one read-only snapshot (tables, row counts, schema revision, as
-    M(shipshape.ops.pg_backup_manifest) records them) and runs each of O(assertions) in a read-only transaction
-    with C(psql -tA), so a value compares as C(psql) prints it.
+    it (C(pg_restore -j) for the custom and directory formats, C(psql) for plain SQL, gzip or zstd compressed,
+    decompressed by a second process piped in Python, no shell), owners and grants included (O(privileges)).
+    Roles of O(required_roles) missing on the server are first created from the set's saved roles
+    (O(roles_file), O(create_roles)), or the drill stops before anything is created, naming them.
+  - C(verify) reads the restored copy in one read-only snapshot (the whole catalog, row counts, schema revision,
+    as M(shipshape.ops.pg_backup_manifest) records them), compares it with O(catalog), O(expected_row_counts),
+    O(tables) and O(expected_revision), and runs each of O(assertions) in a read-only transaction with C(psql -tA),
+    so a value compares as C(psql) prints it. Every comparison is returned in RV(checks), each by name.
+  - A manifest that lists no tables (no O(catalog) tables, no O(expected_row_counts), no O(tables)) is a failed
+    drill (RV(stopped_at) is C(verify)), as there would be nothing to verify.
   - C(cleanup) drops the scratch database again with O(drop=true), whatever happened before, and only when
     this run created it.
   - The module reports no change (the scratch database exists only while it runs) and does not fail on a failed
@@ -60,16 +66,63 @@ options:
     type: int
     default: 2
   tables:
-    description: Tables to look for and count in the restored copy (C(table) or C(schema.table)).
+    description:
+      - Tables that must exist in the restored copy (C(table) or C(schema.table)), counted too; they add checks to
+        those of O(catalog), never replace them.
     type: list
     elements: str
     default: []
+  catalog:
+    description:
+      - The manifest's description of the whole database (C(catalog) of M(shipshape.ops.pg_backup_manifest));
+        every table, row count, sequence, view, function, extension, owner and grant of it is checked.
+      - Empty for a manifest made before catalogs were recorded.
+    type: dict
+    default: {}
+  expected_row_counts:
+    description: Row counts the manifest recorded by table name (its C(row_counts)), each checked.
+    type: dict
+    default: {}
+  expected_revision:
+    description: The schema revision the manifest recorded; checked when O(check_revision=true).
+    type: str
+  check_revision:
+    description: Compare the restored copy's revision with O(expected_revision) (C(null) included).
+    type: bool
+    default: false
+  row_count_tolerance:
+    description: Allowed difference of row counts and sequence values, in percent of the manifest's.
+    type: float
+    default: 0
+  privileges:
+    description:
+      - Restore owners and grants (no C(--no-owner)/C(--no-privileges)), so that the drill can check them.
+      - With C(false), the restore runs without them, as it did before, and owner and grant checks are skipped.
+    type: bool
+    default: true
+  required_roles:
+    description: Roles the dump needs (the manifest's C(catalog.roles)); only these are ever created.
+    type: list
+    elements: str
+    default: []
+  roles_file:
+    description: The set's saved roles (C(pg_dumpall --roles-only)), relative to O(set_dir); empty when the set has none.
+    type: str
+    default: ""
+  create_roles:
+    description:
+      - Create the roles of O(required_roles) that the server lacks, from O(roles_file), before the restore.
+      - With C(false), or when a role was not saved, the drill stops before creating anything, naming the roles.
+    type: bool
+    default: true
   revision_query:
     description: The query whose first value is the schema revision; empty to skip.
     type: str
     default: SELECT version_num FROM alembic_version
   assertions:
-    description: SQL checks, each a dict with C(name) and C(query); the module returns what each printed.
+    description:
+      - SQL checks, each a dict with C(name), C(query) and optionally C(expected); the module returns what each
+        printed, and a check of it against C(expected) (a boolean as C(t)/C(f), anything else as text).
     type: list
     elements: dict
     default: []
@@ -147,9 +200,30 @@ pg_restore_s:
   returned: always
   type: float
 found:
-  description: What the restored copy holds (C(row_counts), C(tables_missing), C(revision)), or C(null).
+  description: What the restored copy holds (C(row_counts), C(tables_missing), C(revision), C(catalog)), or C(null).
   returned: always
   type: dict
+checks:
+  description:
+    - Every comparison, each C(name), C(kind) (C(checksum), C(table), C(row_count), C(sequence), C(view),
+      C(materialized_view), C(function), C(schema), C(extension), C(owner), C(grant), C(revision), C(assertion),
+      C(manifest)), C(expected), C(actual) and C(ok).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "rows shop.orders_2026_01", "kind": "row_count", "expected": 258, "actual": 257, "ok": false}]
+compared:
+  description: How much the copy was checked against, C(tables) (parents included), C(leaf_tables), C(rows) (the
+    manifest's, in the leaves), C(rows_found), C(sequences), C(views), C(materialized_views), C(functions),
+    C(extensions); C(null) when verify did not run.
+  returned: always
+  type: dict
+  sample: {"tables": 24, "leaf_tables": 22, "rows": 3853, "rows_found": 3853}
+roles_created:
+  description: Roles created from the saved roles before the restore.
+  returned: always
+  type: list
+  elements: str
 assertions:
   description: Per assertion, C(name), C(query), C(rc) of C(psql) and what it printed (C(stdout), C(stderr)).
   returned: always
@@ -164,13 +238,14 @@ dropped:
 import json
 import os
 import pwd
-import shlex
 import subprocess
 import time
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.shipshape.ops.plugins.module_utils import checksums, postgres
+from ansible_collections.shipshape.ops.plugins.module_utils import checksums, pg_catalog, postgres
+
+NO_TABLES = "the backup's manifest lists no tables: nothing to verify"
 
 
 class Stop(Exception):
@@ -183,7 +258,7 @@ class Drill(object):
         self.p = module.params
         self.result = dict(changed=False, stopped_at=None, error=None, phases={}, elapsed=0.0, sums=[],
                            refused=None, created=False, create_s=None, pg_restore_s=None, found=None,
-                           assertions=[], dropped=None)
+                           assertions=[], dropped=None, checks=[], compared=None, roles_created=[])
         self.account = pwd.getpwnam(self.p["os_user"])
 
     # --- running things as os_user ---------------------------------------------------------------------
@@ -202,11 +277,9 @@ class Drill(object):
             env["PGHOST"] = self.p["unix_socket"]
         return env
 
-    def run(self, cmd, env_extra=None, shell=False):
-        env = self._env()
-        env.update(env_extra or {})
-        return subprocess.run(cmd, shell=shell, executable="/bin/bash" if shell else None, cwd=self.p["set_dir"],
-                              env=env, preexec_fn=self._demote, capture_output=True, text=True, check=False)
+    def run(self, cmd):
+        return subprocess.run(cmd, cwd=self.p["set_dir"], env=self._env(), preexec_fn=self._demote,
+                              capture_output=True, text=True, check=False)
 
     def psql(self, dbname, sql, read_only=False, variables=None):
         cmd = ["psql", "-X", "-tA", "-v", "ON_ERROR_STOP=1", "-d", dbname]
@@ -251,6 +324,11 @@ class Drill(object):
             self.result["sums"].append(dict(name=name, actual=checked["actual"], listed_ok=checked["listed_ok"]))
             problems[name] = checked["problems"]
         parts = self.p["parts"]
+        for s in self.result["sums"]:
+            part = parts[s["name"]]
+            self.result["checks"].append(pg_catalog.check(
+                "checksum " + part["file"], "checksum", part.get("sha256") or "", s["actual"],
+                ok=s["actual"] == part.get("sha256") and s["listed_ok"]))
         bad = [s["name"] for s in self.result["sums"] if s["actual"] != parts[s["name"]].get("sha256") or not s["listed_ok"]]
         if bad:
             raise Stop("checksum mismatch: %s" % "; ".join(
@@ -270,6 +348,8 @@ class Drill(object):
                 self.result["refused"] = "a database of that name already exists"
         if self.result["refused"]:
             raise Stop("refusing scratch database %s: %s" % (db, self.result["refused"]))
+        if self.p["privileges"] and self.p["required_roles"]:
+            self.result["roles_created"] = self.as_os_user(self.ensure_roles)
 
         t0 = time.time()
         created = self.psql("postgres", 'CREATE DATABASE :"db";\n', variables={"db": db})
@@ -281,35 +361,108 @@ class Drill(object):
 
         part = self.p["parts"]["postgres"]
         fmt = part.get("format") or "custom"
+        no_privileges = [] if self.p["privileges"] else ["--no-owner", "--no-privileges"]
+        procs = []
         if fmt in ("custom", "directory"):
-            proc = self.run(["pg_restore", "--exit-on-error", "--no-owner", "--no-privileges",
-                             "-j", str(self.p["jobs"]), "-d", db, part["file"]])
+            procs.append(self.run(["pg_restore", "--exit-on-error"] + no_privileges
+                                  + ["-j", str(self.p["jobs"]), "-d", db, "--", part["file"]]))
         else:
-            unpack = {"gzip": "gzip -dc", "zstd": "zstd -dcq"}.get(part.get("compression") or "", "cat")
-            proc = self.run("set -o pipefail; %s %s | psql -X -q -v ON_ERROR_STOP=1 -d %s >/dev/null"
-                            % (unpack, shlex.quote(part["file"]), shlex.quote(db)), shell=True)
+            psql = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-o", os.devnull, "-f"]
+            unpack = {"gzip": ["gzip", "-dc", "--"], "zstd": ["zstd", "-dcq", "--"]}.get(part.get("compression") or "")
+            if unpack:
+                procs.extend(postgres.pipe(unpack + [part["file"]], psql + ["-"], cwd=self.p["set_dir"], env=self._env(),
+                                           preexec_fn=self._demote))
+            else:
+                procs.append(self.run(psql + [part["file"]]))
         self.result["pg_restore_s"] = round(time.time() - t1, 3)
-        if proc.returncode != 0:
-            tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
-            raise Stop("restoring into %s failed (rc %s): %s" % (db, proc.returncode, tail))
+        for proc in procs:
+            if proc.returncode != 0:
+                err = proc.stderr if isinstance(proc.stderr, str) else proc.stderr.decode("utf-8", "replace")
+                tail = " | ".join(err.strip().splitlines()[-3:])
+                raise Stop("restoring into %s failed (%s rc %s): %s" % (db, proc.args[0], proc.returncode, tail))
+
+    def ensure_roles(self):
+        """As os_user, on the maintenance database: create the missing roles the dump needs, or raise naming them."""
+        saved = ""
+        if self.p["roles_file"]:
+            with open(checksums.member(self.p["set_dir"], self.p["roles_file"])) as fh:
+                saved = fh.read()
+        conn = postgres.DRIVER.connect(**postgres.connect_kwargs(dict(self.p, db="postgres")))
+        try:
+            conn.autocommit = False
+            created = pg_catalog.ensure_roles(conn.cursor(), postgres.sql, self.p["required_roles"], saved,
+                                              self.p["create_roles"])
+            conn.commit()  # all roles or none
+            return created
+        finally:
+            conn.close()
 
     def verify(self):
         params = dict(self.p)
 
+        expected_tables = set(self.p["catalog"].get("tables") or {}) | set(self.p["expected_row_counts"]) | set(self.p["tables"])
+        if not expected_tables:
+            self.result["checks"].append(pg_catalog.check("tables in the manifest", "manifest", "at least one", 0, ok=False))
+            raise Stop(NO_TABLES)
+        tables = sorted(set(self.p["tables"]) | set(self.p["expected_row_counts"]))
+
         def read():
             conn = postgres.DRIVER.connect(**postgres.connect_kwargs(params))
             try:
-                return postgres.describe(conn.cursor(), params["tables"], params["revision_query"])
+                return postgres.describe(conn.cursor(), tables, params["revision_query"], catalog=bool(params["catalog"]))
             finally:
                 conn.rollback()
                 conn.close()
 
-        self.result["found"] = self.as_os_user(read)
+        found = self.result["found"] = self.as_os_user(read)
+        self.result["checks"].extend(self.compare(found))
         for check in self.p["assertions"]:
             proc = self.psql(self.p["db"], check["query"] + ("\n" if check["query"].rstrip().endswith(";") else ";\n"),
                              read_only=True)
-            self.result["assertions"].append(dict(name=check.get("name"), query=check["query"], rc=proc.returncode,
-                                                  stdout=proc.stdout.strip(), stderr=proc.stderr.strip()))
+            run = dict(name=check.get("name"), query=check["query"], rc=proc.returncode,
+                       stdout=proc.stdout.strip(), stderr=proc.stderr.strip())
+            self.result["assertions"].append(run)
+            if "expected" in check:
+                expected = check["expected"]
+                expected = ("t" if expected else "f") if isinstance(expected, bool) else str(expected)
+                actual = run["stdout"] if run["rc"] == 0 else "error: " + run["stderr"]
+                self.result["checks"].append(dict(pg_catalog.check("assertion %s" % run["name"], "assertion", expected, actual,
+                                                                   ok=run["rc"] == 0 and actual == expected),
+                                                  query=check["query"]))
+
+    def compare(self, found):
+        """The checks of the restored copy against the manifest, each difference by name (module_utils/pg_catalog)."""
+        p = self.p
+        tolerance = p["row_count_tolerance"]
+        checks = []
+        catalog = p["catalog"]
+        if catalog:
+            checks.extend(c for c in pg_catalog.compare(catalog, found["catalog"], tolerance)
+                          if p["privileges"] or c["kind"] not in ("owner", "grant"))
+            self.result["compared"] = pg_catalog.compared(catalog, found["catalog"])
+        else:
+            rows = dict((t, int(n)) for t, n in p["expected_row_counts"].items())
+            self.result["compared"] = dict(tables=len(set(rows) | set(p["tables"])), leaf_tables=None,
+                                           rows=sum(rows.values()),
+                                           rows_found=sum(found["row_counts"].get(t, 0) for t in rows))
+        # Configured tables and the manifest's row_counts: assertions added to the catalog's, under the names given.
+        for name in sorted(set(p["tables"]) | set(p["expected_row_counts"])):
+            present = name not in found["tables_missing"]
+            checks.append(pg_catalog.check("table " + name, "table", "present", "present" if present else "missing"))
+            if name in p["expected_row_counts"]:
+                want, got = int(p["expected_row_counts"][name]), found["row_counts"].get(name)
+                checks.append(dict(pg_catalog.check("rows " + name, "row_count", want, got,
+                                                    ok=got is not None and abs(got - want) <= want * tolerance / 100),
+                                   tolerance_pct=float(tolerance)))
+        if p["check_revision"]:
+            checks.append(pg_catalog.check("schema revision", "revision", p["expected_revision"], found["revision"]))
+        # The same name twice (the catalog's "table public.notes" and a configured "public.notes"): keep the first.
+        seen, unique = set(), []
+        for c in checks:
+            if c["name"] not in seen:
+                seen.add(c["name"])
+                unique.append(c)
+        return unique
 
     def cleanup(self):
         dropped = self.psql("postgres", 'DROP DATABASE IF EXISTS :"db" WITH (FORCE);\n'
@@ -355,6 +508,15 @@ def main():
         os_user=dict(type="str", default="postgres"),
         jobs=dict(type="int", default=2),
         tables=dict(type="list", elements="str", default=[]),
+        catalog=dict(type="dict", default={}),
+        expected_row_counts=dict(type="dict", default={}),
+        expected_revision=dict(type="str"),
+        check_revision=dict(type="bool", default=False),
+        row_count_tolerance=dict(type="float", default=0),
+        privileges=dict(type="bool", default=True),
+        required_roles=dict(type="list", elements="str", default=[]),
+        roles_file=dict(type="str", default=""),
+        create_roles=dict(type="bool", default=True),
         revision_query=dict(type="str", default="SELECT version_num FROM alembic_version"),
         assertions=dict(type="list", elements="dict", default=[]),
         drop=dict(type="bool", default=True),
@@ -378,6 +540,17 @@ def main():
             postgres.split_table_name(name)
         except ValueError as exc:
             module.fail_json(msg="tables: %s" % exc)
+    for name, count in p["expected_row_counts"].items():
+        try:
+            postgres.split_table_name(name)
+            int(count)
+        except (TypeError, ValueError):
+            module.fail_json(msg="expected_row_counts: %r: %r: expected a table or schema.table and a row count" % (name, count))
+    for name in p["required_roles"]:
+        if not name or len(name.encode("utf-8")) > postgres.MAX_IDENTIFIER_BYTES:
+            module.fail_json(msg="required_roles: %r: expected a role name of 1 to 63 bytes" % (name,))
+    if p["row_count_tolerance"] < 0:
+        module.fail_json(msg="row_count_tolerance: %s: expected 0 or more (percent)" % p["row_count_tolerance"])
     try:
         pwd.getpwnam(p["os_user"])
     except KeyError:

@@ -16,6 +16,12 @@ description:
   - Names never reach a shell or an SQL string as text. O(name) and O(owner) must be plain PostgreSQL identifiers
     (C([A-Za-z_][A-Za-z0-9_$]*)), O(name) at most 41 bytes so that C(_before_YYYYmmddHHMMSS) fits PostgreSQL's
     63; SQL quotes them as identifiers and C(pg_restore) and C(psql) get them as separate arguments.
+  - Owners and grants are restored (O(privileges)); roles the dump needs (O(required_roles)) that the server lacks
+    are first created from the set's saved roles (O(roles_file)), or, with O(create_roles=false), the module stops
+    before touching anything, naming them.
+  - With O(expected_catalog) (the manifest's C(catalog)), the restored copy is compared with the whole database as
+    the backup described it (tables, row counts, sequences, views, functions, extensions, owners, grants) before
+    the swap, and a difference, named, stops it (O(check_row_counts)).
   - Every failure after the scratch database is created drops it again, and every failure after the live
     database stops accepting connections lets them in again, so a failed run leaves the live database as it was.
   - In check mode, validates the options and reports the target's state (RV(target)) and changes nothing.
@@ -47,7 +53,7 @@ options:
     default: none
   owner:
     description:
-      - The owner of the restored database, and the role the dump is restored as.
+      - The owner of the restored database, and, with O(privileges=false), the role the dump is restored as.
       - Empty for the owner of the database it replaces, else C(postgres).
     type: str
     default: ""
@@ -70,7 +76,32 @@ options:
     type: dict
     default: {}
   check_row_counts:
-    description: Refuse to swap in a copy whose counts differ from O(expected_row_counts).
+    description: Refuse to swap in a copy whose counts differ from O(expected_row_counts), or that differs from O(expected_catalog).
+    type: bool
+    default: true
+  expected_catalog:
+    description: The manifest's description of the whole database (its C(catalog)); empty to check only O(expected_row_counts).
+    type: dict
+    default: {}
+  privileges:
+    description:
+      - Restore the dump's owners and grants (no C(--no-owner), C(--no-privileges)); needs a superuser connection.
+      - With C(false), the old way, everything is owned by O(owner) and no grant is restored.
+    type: bool
+    default: true
+  required_roles:
+    description: The roles the dump needs (the manifest's C(catalog.roles)); only these are ever created.
+    type: list
+    elements: str
+    default: []
+  roles_file:
+    description: The set's saved roles (C(pg_dumpall --roles-only) output); empty when the set has none.
+    type: path
+    default: ""
+  create_roles:
+    description:
+      - Create the roles of O(required_roles) the server lacks from O(roles_file), before anything else.
+      - With C(false), or when a needed role was not saved, the module fails before touching anything, naming them.
     type: bool
     default: true
   backup_id:
@@ -191,17 +222,26 @@ owner:
   returned: always
   type: str
   sample: app
+roles_created:
+  description: The roles created from the saved roles before the restore.
+  returned: always
+  type: list
+  elements: str
+  sample: [reporting]
+checks:
+  description: The comparisons with O(expected_catalog) that failed (C(name), C(kind), C(expected), C(actual)).
+  returned: always
+  type: list
+  elements: dict
 """
 
 import os
-import subprocess
-import threading
 import time
 import traceback
 from datetime import datetime, timezone
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.shipshape.ops.plugins.module_utils import postgres
+from ansible_collections.shipshape.ops.plugins.module_utils import pg_catalog, postgres
 
 SWAP_ATTEMPTS = 5
 
@@ -215,26 +255,8 @@ def tail(text, lines=3):
 
 
 def pipe(producer, consumer, env):
-    """``producer | consumer`` without a shell: two argv lists joined by an OS pipe, the producer in a thread.
-    Returns both CompletedProcess (stderr captured)."""
-    read_fd, write_fd = os.pipe()
-    produced = {}
-
-    def produce():
-        try:
-            produced["proc"] = subprocess.run(producer, stdout=write_fd, stderr=subprocess.PIPE, env=env, check=False)
-        finally:
-            os.close(write_fd)  # the consumer sees the end of its input
-
-    thread = threading.Thread(target=produce)
-    thread.start()
-    try:
-        consumed = subprocess.run(consumer, stdin=read_fd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
-                                  check=False)
-    finally:
-        os.close(read_fd)  # a producer still writing gets EPIPE and ends
-        thread.join()
-    return produced["proc"], consumed
+    """``producer | consumer`` without a shell (module_utils/postgres.pipe). Returns both CompletedProcess."""
+    return postgres.pipe(producer, consumer, env=env)
 
 
 def validate(p):
@@ -258,6 +280,9 @@ def validate(p):
             int(count)
         except (TypeError, ValueError):
             errors.append("expected_row_counts: %r: %r: expected a table or schema.table and a row count" % (table, count))
+    for role in p.get("required_roles") or []:
+        if not role or len(role.encode("utf-8")) > postgres.MAX_IDENTIFIER_BYTES:
+            errors.append("required_roles: %r: expected a role name of 1 to 63 bytes" % (role,))
     return errors
 
 
@@ -275,6 +300,7 @@ class Restore(object):
         self.connections_off = False
         self.created = False
         self.swapped = False
+        self.failed_checks = []
 
     # --- SQL on the maintenance connection, names as identifiers ---
 
@@ -314,6 +340,34 @@ class Restore(object):
 
     # --- the steps ---
 
+    def ensure_roles(self):
+        """The roles the dump needs, created from the saved roles when missing (all or none, in one transaction),
+        or RestoreFailed naming them; runs before anything else is touched."""
+        if not self.p["privileges"] or not self.p["required_roles"]:
+            return []
+        saved = ""
+        if self.p["roles_file"]:
+            with open(self.p["roles_file"]) as fh:
+                saved = fh.read()
+        cursor = self.admin.cursor()
+        try:
+            if self.module.check_mode:
+                missing = pg_catalog.missing_roles(cursor, self.p["required_roles"])
+                if missing and not self.p["create_roles"]:
+                    raise ValueError("the backup needs roles that this server lacks: %s" % ", ".join(missing))
+                return missing
+            self.admin.autocommit = False
+            created = pg_catalog.ensure_roles(cursor, postgres.sql, self.p["required_roles"], saved, self.p["create_roles"])
+            self.admin.commit()
+            return created
+        except ValueError as exc:
+            raise RestoreFailed(str(exc))
+        finally:
+            cursor.close()
+            if not self.admin.autocommit:
+                self.admin.rollback()
+                self.admin.autocommit = True
+
     def create_scratch(self, owner):
         self.execute("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.restoring)
         self.created = True
@@ -337,16 +391,18 @@ class Restore(object):
         """pg_restore (custom, directory) or psql (plain, decompressed by gzip or zstd), as argv lists."""
         path = self.p["path"]
         if self.p["format"] in ("custom", "directory"):
-            argv = (["pg_restore"] + self.connection_args()
-                    + ["--exit-on-error", "--no-owner", "--no-privileges", "--role", owner,
-                       "--jobs", str(self.p["jobs"]), "--dbname", self.restoring, "--", path])
+            # With privileges the dump's own owners and grants are restored (as the connecting superuser).
+            as_owner = [] if self.p["privileges"] else ["--no-owner", "--no-privileges", "--role", owner]
+            argv = (["pg_restore"] + self.connection_args() + ["--exit-on-error"] + as_owner
+                    + ["--jobs", str(self.p["jobs"]), "--dbname", self.restoring, "--", path])
             rc, out, err = self.module.run_command(argv, environ_update=self.env())
             if rc != 0:
                 raise RestoreFailed("pg_restore exited %s: %s" % (rc, tail(err or out)))
             return
         role = postgres.sql.SQL("SET ROLE {}").format(postgres.sql.Identifier(owner)).as_string(self.admin)
+        set_role = [] if self.p["privileges"] else ["-c", role]
         psql = (["psql"] + self.connection_args()
-                + ["-X", "-q", "-v", "ON_ERROR_STOP=1", "--dbname", self.restoring, "-c", role, "-f"])
+                + ["-X", "-q", "-v", "ON_ERROR_STOP=1", "--dbname", self.restoring] + set_role + ["-f"])
         if self.p["compression"] == "none":
             rc, out, err = self.module.run_command(psql + [path], environ_update=self.env())
             if rc != 0:
@@ -361,16 +417,25 @@ class Restore(object):
 
     def count(self):
         tables = sorted(self.p["expected_row_counts"])
-        if not tables:
+        catalog = self.p["expected_catalog"]
+        if not tables and not catalog:
             return {}
         conn = postgres.connect_to(self.module, self.restoring)
         try:
             cursor = conn.cursor()
-            found = postgres.describe(cursor, tables, None)
+            found = postgres.describe(cursor, tables, None, catalog=bool(catalog))
             cursor.close()
             conn.rollback()
         finally:
             conn.close()
+        if catalog:
+            self.failed_checks = [c for c in pg_catalog.compare(catalog, found["catalog"])
+                                  if not c["ok"] and (self.p["privileges"] or c["kind"] not in ("owner", "grant"))]
+            if self.p["check_row_counts"] and self.failed_checks:
+                raise RestoreFailed("the restored copy differs from the backup's manifest in %d checks: %s"
+                                    % (len(self.failed_checks), "; ".join(
+                                        "%s: expected %s, got %s" % (c["name"], c["expected"], c["actual"])
+                                        for c in self.failed_checks[:10])))
         counts = found["row_counts"]
         expected = dict((t, int(c)) for t, c in self.p["expected_row_counts"].items())
         if self.p["check_row_counts"] and counts != expected:
@@ -452,6 +517,11 @@ def main():
         keep_previous=dict(type="bool", default=True),
         expected_row_counts=dict(type="dict", default={}),
         check_row_counts=dict(type="bool", default=True),
+        expected_catalog=dict(type="dict", default={}),
+        privileges=dict(type="bool", default=True),
+        required_roles=dict(type="list", elements="str", default=[]),
+        roles_file=dict(type="path", default=""),
+        create_roles=dict(type="bool", default=True),
         backup_id=dict(type="str", default=""),
         maintenance_db=dict(type="str", default="postgres"),
     )
@@ -466,7 +536,7 @@ def main():
         module.fail_json(msg=errors[0], errors=errors)
 
     result = dict(changed=False, database=p["name"], restoring=p["name"] + "_restoring", previous="", replaced="",
-                  row_counts={}, owner="", target={})
+                  row_counts={}, owner="", target={}, roles_created=[], checks=[])
     backup = ("backup %s" % p["backup_id"]) if p["backup_id"] else p["path"]
     if not os.path.exists(p["path"]):
         module.fail_json(msg="path: %s does not exist: expected the dump of %s" % (p["path"], backup), **result)
@@ -484,14 +554,21 @@ def main():
                 msg="Refusing to replace database '%s': it holds data (%d tables with rows). To replace it with %s, "
                     "give confirm=%s (the current one is kept as %s_before_<time>)."
                     % (p["name"], target["tables_with_rows"], backup, p["name"], p["name"]), **result)
+        if p["roles_file"] and not os.path.isfile(p["roles_file"]):
+            raise RestoreFailed("roles_file: %s does not exist: expected the saved roles of %s" % (p["roles_file"], backup))
         if module.check_mode:
+            restore.ensure_roles()  # only looks: names the missing roles when they may not be created
             result["changed"] = True
             module.exit_json(**result)
 
+        result["roles_created"] = restore.ensure_roles()
         result["changed"] = True
         restore.create_scratch(owner)
         restore.load(owner)
-        result["row_counts"] = restore.count()
+        try:
+            result["row_counts"] = restore.count()
+        finally:
+            result["checks"] = restore.failed_checks
         restore.swap(target["exists"])
         if target["exists"]:
             result["previous"] = restore.before if p["keep_previous"] else ""

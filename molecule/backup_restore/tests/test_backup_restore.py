@@ -53,7 +53,7 @@ def test_the_backup_is_verified_complete_and_private(host):
     assert m["verified"] is True
     assert m["database"] == "sample_app"
     assert m["row_counts"]["notes"] == 2 and m["revision"] == "0001_initial"
-    assert set(m["parts"]) == {"postgres", "redis"}
+    assert set(m["parts"]) == {"postgres", "postgres_roles", "redis"}  # postgres_roles: roles.sql (pg_dumpall --roles-only)
     assert host.file(BACKUPS).mode == 0o700
     for part in m["parts"].values():
         f = host.file(f"{BACKUPS}/{set_id}/{part['file']}")

@@ -204,7 +204,8 @@ def test_a_backup_kept_on_another_host_is_fetched_through_the_controller(host):
     set_id = the_set(host)
     remote = "/var/backups/elsewhere"
     app.run(f"rm -rf {remote} && mkdir -p {remote}")
-    for name in ("manifest.json", "postgres.dump", "postgres.dump.sha256", "redis.rdb", "redis.rdb.sha256"):
+    for name in ("manifest.json", "postgres.dump", "postgres.dump.sha256", "redis.rdb", "redis.rdb.sha256",
+                 "roles.sql", "roles.sql.sha256"):
         content = host.run(f"base64 -w0 {BACKUPS}/{set_id}/{name}").stdout
         assert app.run(f"mkdir -p {remote}/{set_id} && echo {content} | base64 -d > {remote}/{set_id}/{name}").rc == 0
     proc, report = drill("-e", f"restore_drill_backup_host={app.backend.get_hostname()}",

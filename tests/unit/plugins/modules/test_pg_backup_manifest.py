@@ -7,8 +7,16 @@ import types
 
 import pytest
 
-from ansible_collections.shipshape.ops.plugins.module_utils import postgres
+from ansible_collections.shipshape.ops.plugins.module_utils import pg_catalog, postgres
 from ansible_collections.shipshape.ops.plugins.modules import pg_backup_manifest
+
+#: The fake driver knows the old queries only; the catalog's own are tested live (tests/test_pg_backup_manifest_live.py).
+STUB_CATALOG = {"tables": {}, "totals": {"tables": 0}}
+
+
+@pytest.fixture(autouse=True)
+def stub_catalog(monkeypatch):
+    monkeypatch.setattr(pg_catalog, "describe", lambda cursor, sql: STUB_CATALOG)
 
 
 class FakeError(Exception):

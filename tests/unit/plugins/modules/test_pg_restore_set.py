@@ -189,6 +189,15 @@ def test_replaces_the_live_database_in_one_transaction(server, run_module):
         "COMMIT",
         'ALTER DATABASE "%s" WITH ALLOW_CONNECTIONS true' % before,
     ]
+    # Owners and grants are the dump's own (restored as the connecting superuser).
+    assert fake.argv == [["pg_restore", "-p", "5432", "--exit-on-error", "--jobs", "3", "--dbname", "app_restoring",
+                          "--", fake.path]]
+
+
+def test_without_privileges_everything_is_restored_as_the_owner(server, run_module):
+    fake = server()
+    failed, result = run_module(pg_restore_set, args(fake, confirm="app", jobs=3, privileges=False))
+    assert not failed, result
     assert fake.argv == [["pg_restore", "-p", "5432", "--exit-on-error", "--no-owner", "--no-privileges",
                           "--role", "app_owner", "--jobs", "3", "--dbname", "app_restoring", "--", fake.path]]
 
@@ -269,7 +278,7 @@ def test_a_swap_that_succeeds_on_a_later_attempt(server, run_module):
 
 def test_row_counts_that_differ_stop_before_the_swap(server, run_module, monkeypatch):
     fake = server()
-    monkeypatch.setattr(postgres, "describe", lambda cursor, tables, query: {"row_counts": {"notes": 1}, "tables_missing": []})
+    monkeypatch.setattr(postgres, "describe", lambda cursor, tables, query, catalog=False: {"row_counts": {"notes": 1}, "tables_missing": []})
     failed, result = run_module(pg_restore_set, args(fake, confirm="app", expected_row_counts={"notes": 2}))
     assert failed
     assert "failed before the swap, so the live database is untouched: the restored copy does not match the backup: " \
@@ -280,10 +289,18 @@ def test_row_counts_that_differ_stop_before_the_swap(server, run_module, monkeyp
 
 def test_a_plain_dump_is_restored_as_the_owner_with_psql(server, run_module):
     fake = server()
-    failed, result = run_module(pg_restore_set, args(fake, confirm="app", format="plain"))
+    failed, result = run_module(pg_restore_set, args(fake, confirm="app", format="plain", privileges=False))
     assert not failed, result
     assert fake.argv == [["psql", "-p", "5432", "-X", "-q", "-v", "ON_ERROR_STOP=1", "--dbname", "app_restoring",
                           "-c", 'SET ROLE "app_owner"', "-f", fake.path]]
+
+
+def test_a_plain_dump_with_privileges_is_restored_as_is(server, run_module):
+    fake = server()
+    failed, result = run_module(pg_restore_set, args(fake, confirm="app", format="plain"))
+    assert not failed, result
+    assert fake.argv == [["psql", "-p", "5432", "-X", "-q", "-v", "ON_ERROR_STOP=1", "--dbname", "app_restoring",
+                          "-f", fake.path]]
 
 
 def test_a_missing_dump_is_refused(server, run_module):

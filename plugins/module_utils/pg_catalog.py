@@ -1,0 +1,365 @@
+# Copyright: shipshape maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The whole database, discovered from the catalogs: what a backup manifest records and what a restored copy is
+checked against (pg_backup_manifest, pg_drill and pg_restore_set all use :func:`describe` and :func:`compare`).
+
+Every relation, sequence, view, materialized view, function and schema outside pg_catalog, information_schema
+and pg_toast (and the temporary schemas), minus what extensions own (CREATE EXTENSION makes those again), with
+its owner and its grants. Row counts are counted on leaf tables only (a partitioned parent holds no rows of its
+own; its count is the sum of its leaves), so the total is not doubled. ACLs are normalised: a NULL ACL (the
+owner's default privileges) is written as ``acldefault()``, so that an ACL pg_dump leaves out compares equal.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: bump when the shape of the catalog changes.
+CATALOG_VERSION = 1
+
+_USER_SCHEMAS = ("n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') "
+                 "AND n.nspname NOT LIKE 'pg\\_temp\\_%' AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%'")
+
+
+def _not_in_extension(classid, column):
+    return ("NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = '%s'::regclass AND d.objid = %s "
+            "AND d.deptype = 'e')" % (classid, column))
+
+
+RELATIONS = """
+SELECT c.oid, n.nspname, c.relname, c.relkind, pg_get_userbyid(c.relowner), c.relispartition,
+       (SELECT pn.nspname || '.' || pc.relname FROM pg_inherits i JOIN pg_class pc ON pc.oid = i.inhparent
+          JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE i.inhrelid = c.oid AND c.relispartition),
+       c.relispopulated,
+       ARRAY(SELECT a::text FROM unnest(coalesce(c.relacl, acldefault(CASE WHEN c.relkind = 'S' THEN 's'
+             ELSE 'r' END::"char", c.relowner))) a ORDER BY 1),
+       ARRAY(SELECT at.attname || ': ' || a::text FROM pg_attribute at, unnest(at.attacl) a
+              WHERE at.attrelid = c.oid AND at.attnum > 0 AND NOT at.attisdropped ORDER BY 1)
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND %s AND %s
+ ORDER BY 2, 3
+""" % (_USER_SCHEMAS, _not_in_extension("pg_class", "c.oid"))
+
+FUNCTIONS = """
+SELECT n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')', p.prokind,
+       pg_get_userbyid(p.proowner),
+       ARRAY(SELECT a::text FROM unnest(coalesce(p.proacl, acldefault('f', p.proowner))) a ORDER BY 1)
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE %s AND %s
+ ORDER BY 1
+""" % (_USER_SCHEMAS, _not_in_extension("pg_proc", "p.oid"))
+
+SCHEMAS = """
+SELECT n.nspname, pg_get_userbyid(n.nspowner),
+       ARRAY(SELECT a::text FROM unnest(coalesce(n.nspacl, acldefault('n', n.nspowner))) a ORDER BY 1)
+  FROM pg_namespace n
+ WHERE %s AND %s
+ ORDER BY 1
+""" % (_USER_SCHEMAS, _not_in_extension("pg_namespace", "n.oid"))
+
+EXTENSIONS = "SELECT extname, extversion FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1"
+
+DEFAULT_PRIVILEGES = """
+SELECT pg_get_userbyid(d.defaclrole), coalesce(n.nspname, ''), d.defaclobjtype::text,
+       ARRAY(SELECT a::text FROM unnest(d.defaclacl) a ORDER BY 1)
+  FROM pg_default_acl d LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace
+ ORDER BY 1, 2, 3
+"""
+
+RELKINDS = {"r": "table", "p": "partitioned table", "v": "view", "m": "materialized view", "S": "sequence",
+            "f": "foreign table"}
+PROKINDS = {"f": "function", "p": "procedure", "a": "aggregate", "w": "window function"}
+#: pg_dump restores these with CREATE EXTENSION, so roles named in them need no backing up; PUBLIC is no role.
+_BUILTIN_ROLE = re.compile(r"\Apg_")
+
+
+def _acl_roles(acl):
+    """Role names in aclitem texts (grantee=privs/grantor); '' is PUBLIC. Quoted names are unquoted."""
+    names = set()
+    for item in acl or []:
+        grantee, dummy, rest = item.partition("=")
+        grantor = rest.partition("/")[2]
+        for name in (grantee, grantor):
+            if name.startswith('"') and name.endswith('"'):
+                name = name[1:-1].replace('""', '"')
+            if name:
+                names.add(name)
+    return names
+
+
+def _ident(sql, schema, name):
+    return sql.Identifier(schema, name)
+
+
+def describe(cursor, sql):
+    """The catalog of the connected database (see the module docstring), read with ``cursor`` in the caller's
+    transaction; ``sql`` is the driver's sql module (identifiers quoted by the driver). Returns a dict:
+    tables, sequences, views, materialized_views, functions, schemas, extensions, default_privileges, roles,
+    totals."""
+    tables, sequences, views, matviews = {}, {}, {}, {}
+    roles = set()
+    cursor.execute(RELATIONS)
+    for dummy, schema, name, kind, owner, is_partition, parent, populated, acl, column_acl in cursor.fetchall():
+        key = "%s.%s" % (schema, name)
+        roles.add(owner)
+        roles |= _acl_roles(acl) | _acl_roles(c.partition(": ")[2] for c in column_acl)
+        entry = dict(owner=owner, acl=list(acl))
+        if column_acl:
+            entry["column_acl"] = list(column_acl)
+        if kind in ("r", "p", "f"):
+            entry.update(kind=RELKINDS[kind], parent=parent if is_partition else None)
+            if kind == "r":
+                entry["rows"] = _count(cursor, sql, schema, name)
+            tables[key] = entry
+        elif kind == "S":
+            cursor.execute(sql.SQL("SELECT last_value, is_called FROM {}").format(_ident(sql, schema, name)))
+            last_value, is_called = cursor.fetchone()
+            entry.update(last_value=int(last_value), is_called=bool(is_called))
+            sequences[key] = entry
+        elif kind == "v":
+            views[key] = entry
+        else:
+            entry.update(populated=bool(populated), rows=_count(cursor, sql, schema, name) if populated else None)
+            matviews[key] = entry
+    # A parent's rows are its leaves' (partitions may nest): summed, never counted twice.
+    for key, entry in tables.items():
+        if entry["kind"] == "partitioned table":
+            entry["rows"] = sum(t.get("rows") or 0 for k, t in tables.items() if _descends(tables, k, key))
+    functions = {}
+    cursor.execute(FUNCTIONS)
+    for signature, kind, owner, acl in cursor.fetchall():
+        roles.add(owner)
+        roles |= _acl_roles(acl)
+        functions[signature] = dict(kind=PROKINDS.get(kind, kind), owner=owner, acl=list(acl))
+    schemas = {}
+    cursor.execute(SCHEMAS)
+    for name, owner, acl in cursor.fetchall():
+        roles.add(owner)
+        roles |= _acl_roles(acl)
+        schemas[name] = dict(owner=owner, acl=list(acl))
+    cursor.execute(EXTENSIONS)
+    extensions = dict((name, version) for name, version in cursor.fetchall())
+    default_privileges = []
+    cursor.execute(DEFAULT_PRIVILEGES)
+    for role, schema, objtype, acl in cursor.fetchall():
+        roles.add(role)
+        roles |= _acl_roles(acl)
+        default_privileges.append("%s %s %s: %s" % (role, schema or "(all schemas)", objtype, ",".join(acl)))
+    leaves = [t for t in tables.values() if t["kind"] == "table"]
+    return dict(
+        catalog_version=CATALOG_VERSION,
+        tables=tables, sequences=sequences, views=views, materialized_views=matviews, functions=functions,
+        schemas=schemas, extensions=extensions, default_privileges=default_privileges,
+        roles=sorted(r for r in roles if not _BUILTIN_ROLE.match(r)),
+        totals=dict(tables=len(tables), leaf_tables=len(leaves), rows=sum(t["rows"] for t in leaves),
+                    sequences=len(sequences), views=len(views), materialized_views=len(matviews),
+                    functions=len(functions), schemas=len(schemas), extensions=len(extensions)),
+    )
+
+
+def _count(cursor, sql, schema, name):
+    # ONLY: a table's own rows (an inheritance child's rows are its own table's).
+    cursor.execute(sql.SQL("SELECT count(*) FROM ONLY {}").format(_ident(sql, schema, name)))
+    return int(cursor.fetchone()[0])
+
+
+def _descends(tables, key, ancestor):
+    seen = set()
+    parent = tables[key].get("parent")
+    while parent and parent not in seen:
+        if parent == ancestor:
+            return True
+        seen.add(parent)
+        parent = tables.get(parent, {}).get("parent")
+    return False
+
+
+# --- comparing a restored copy with the manifest --------------------------------------------------------------
+
+def check(name, kind, expected, actual, ok=None):
+    return dict(name=name, kind=kind, expected=expected, actual=actual, ok=(expected == actual) if ok is None else ok)
+
+
+def _sequence_value(seq):
+    return "%s%s" % (seq["last_value"], "" if seq["is_called"] else " (not called)")
+
+
+def _table_kind(table):
+    return "%s%s" % (table["kind"], " of " + table["parent"] if table.get("parent") else "")
+
+
+def _within(expected, actual, tolerance_pct):
+    if expected is None or actual is None:
+        return expected == actual
+    return abs(int(actual) - int(expected)) <= int(expected) * float(tolerance_pct) / 100
+
+
+def _objects(checks, label, kind, expected, actual, fields):
+    """Presence, owner and grants (and ``fields``) of each object; objects the manifest does not list fail too."""
+    for key in sorted(set(expected) | set(actual)):
+        want, got = expected.get(key), actual.get(key)
+        if want is None:
+            checks.append(check("%s %s" % (label, key), kind, "absent (not in the manifest)", "present", ok=False))
+            continue
+        checks.append(check("%s %s" % (label, key), kind, "present", "missing" if got is None else "present"))
+        if got is None:
+            continue
+        for field in fields:
+            checks.append(check("%s %s %s" % (label, key, field), kind, want.get(field), got.get(field)))
+        checks.append(check("owner of %s %s" % (label, key), "owner", want.get("owner"), got.get("owner")))
+        checks.append(check("grants on %s %s" % (label, key), "grant", want.get("acl"), got.get("acl")))
+
+
+def compare(expected, actual, tolerance_pct=0):
+    """Checks ({name, kind, expected, actual, ok}) of the catalog ``actual`` (a restored copy) against
+    ``expected`` (the manifest's), each difference by name. Row counts and sequence values may differ by
+    ``tolerance_pct`` percent (a dump and its manifest are two snapshots of a live database)."""
+    checks = []
+    want_tables, got_tables = expected.get("tables", {}), actual.get("tables", {})
+    for key in sorted(set(want_tables) | set(got_tables)):
+        want, got = want_tables.get(key), got_tables.get(key)
+        if want is None:
+            checks.append(check("table " + key, "table", "absent (not in the manifest)", "present", ok=False))
+            continue
+        if got is None:
+            checks.append(check("table " + key, "table", _table_kind(want), "missing", ok=False))
+            continue
+        checks.append(check("table " + key, "table", _table_kind(want), _table_kind(got)))
+        if "rows" in want:
+            checks.append(dict(check("rows " + key, "row_count", want["rows"], got.get("rows"),
+                                     ok=_within(want["rows"], got.get("rows"), tolerance_pct)),
+                               tolerance_pct=float(tolerance_pct)))
+        checks.append(check("owner of table " + key, "owner", want.get("owner"), got.get("owner")))
+        checks.append(check("grants on table " + key, "grant", want.get("acl"), got.get("acl")))
+        if want.get("column_acl") or got.get("column_acl"):
+            checks.append(check("column grants on table " + key, "grant", want.get("column_acl", []), got.get("column_acl", [])))
+    want_seq, got_seq = expected.get("sequences", {}), actual.get("sequences", {})
+    for key in sorted(set(want_seq) | set(got_seq)):
+        want, got = want_seq.get(key), got_seq.get(key)
+        if want is None or got is None:
+            checks.append(check("sequence " + key, "sequence", "present" if want else "absent (not in the manifest)",
+                                "present" if got else "missing", ok=False))
+            continue
+        checks.append(check("sequence " + key, "sequence", _sequence_value(want), _sequence_value(got),
+                            ok=want["is_called"] == got["is_called"] and _within(want["last_value"], got["last_value"], tolerance_pct)))
+        checks.append(check("owner of sequence " + key, "owner", want.get("owner"), got.get("owner")))
+        checks.append(check("grants on sequence " + key, "grant", want.get("acl"), got.get("acl")))
+    _objects(checks, "view", "view", expected.get("views", {}), actual.get("views", {}), [])
+    want_mv, got_mv = expected.get("materialized_views", {}), actual.get("materialized_views", {})
+    _objects(checks, "materialized view", "materialized_view", want_mv, got_mv, ["populated"])
+    for key in sorted(set(want_mv) & set(got_mv)):
+        checks.append(dict(check("rows " + key, "row_count", want_mv[key].get("rows"), got_mv[key].get("rows"),
+                                 ok=_within(want_mv[key].get("rows"), got_mv[key].get("rows"), tolerance_pct)),
+                           tolerance_pct=float(tolerance_pct)))
+    _objects(checks, "function", "function", expected.get("functions", {}), actual.get("functions", {}), ["kind"])
+    _objects(checks, "schema", "schema", expected.get("schemas", {}), actual.get("schemas", {}), [])
+    want_ext, got_ext = expected.get("extensions", {}), actual.get("extensions", {})
+    for name in sorted(set(want_ext) | set(got_ext)):
+        checks.append(check("extension " + name, "extension", want_ext.get(name, "absent (not in the manifest)"),
+                            got_ext.get(name, "missing")))
+    checks.append(check("default privileges", "grant", sorted(expected.get("default_privileges", [])),
+                        sorted(actual.get("default_privileges", []))))
+    return checks
+
+
+def compared(expected, actual):
+    """How much was compared: tables and rows of the manifest that the copy was checked against."""
+    tables = expected.get("tables", {})
+    leaves = [t for t in tables.values() if t.get("kind") == "table"]
+    return dict(tables=len(tables), leaf_tables=len(leaves), rows=sum(t.get("rows") or 0 for t in leaves),
+                rows_found=sum(t.get("rows") or 0 for t in actual.get("tables", {}).values() if t.get("kind") == "table"),
+                sequences=len(expected.get("sequences", {})), views=len(expected.get("views", {})),
+                materialized_views=len(expected.get("materialized_views", {})),
+                functions=len(expected.get("functions", {})), extensions=len(expected.get("extensions", {})))
+
+
+# --- the roles a restore needs -----------------------------------------------------------------------------
+
+#: Attributes a saved role may be created with; SUPERUSER, REPLICATION and BYPASSRLS are refused, not copied.
+_SAFE_ATTRIBUTE = re.compile(
+    r"\A(NO)?(INHERIT|LOGIN|CREATEDB|CREATEROLE)\Z|\ANO(SUPERUSER|REPLICATION|BYPASSRLS)\Z")
+_ROLE_NAME = r'(?:[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"]|"")+")'
+_CREATE = re.compile(r"\ACREATE ROLE (%s);\Z" % _ROLE_NAME)
+_ALTER = re.compile(r"\AALTER ROLE (%s) WITH (.*);\Z" % _ROLE_NAME)
+_GRANT = re.compile(r"\AGRANT (%s) TO (%s)(?: WITH ADMIN OPTION)?(?: GRANTED BY %s)?;\Z" % (_ROLE_NAME, _ROLE_NAME, _ROLE_NAME))
+_ATTR_TOKENS = re.compile(r"CONNECTION LIMIT -?[0-9]+|PASSWORD '[^']*'|VALID UNTIL '[^']*'|[A-Z]+")
+
+
+def _unquote(name):
+    return name[1:-1].replace('""', '"') if name.startswith('"') else name
+
+
+def saved_roles(text):
+    """{role: {"attributes": [...], "member_of": [...]}} from ``pg_dumpall --roles-only`` output. Only plain
+    CREATE ROLE / ALTER ROLE ... WITH / GRANT role TO role lines are read; anything else is ignored, so the
+    file is never run as SQL."""
+    roles = {}
+    for line in text.splitlines():
+        line = line.strip()
+        match = _CREATE.match(line)
+        if match:
+            roles.setdefault(_unquote(match.group(1)), dict(attributes=[], member_of=[]))
+            continue
+        match = _ALTER.match(line)
+        if match:
+            entry = roles.setdefault(_unquote(match.group(1)), dict(attributes=[], member_of=[]))
+            entry["attributes"] = _ATTR_TOKENS.findall(match.group(2))
+            continue
+        match = _GRANT.match(line)
+        if match:
+            entry = roles.setdefault(_unquote(match.group(2)), dict(attributes=[], member_of=[]))
+            entry["member_of"].append(_unquote(match.group(1)))
+    return roles
+
+
+def role_statements(sql, name, saved):
+    """The statements that create role ``name`` as saved (attributes checked one by one), or ValueError naming
+    what is refused."""
+    attributes = []
+    for token in saved.get("attributes", []):
+        if _SAFE_ATTRIBUTE.match(token) or token.startswith(("CONNECTION LIMIT ", "PASSWORD '", "VALID UNTIL '")):
+            attributes.append(token)
+        else:
+            raise ValueError("the saved role %s has attribute %s, which a restore does not grant: create the role by "
+                             "hand, then restore again" % (name, token))
+    statements = [sql.SQL("CREATE ROLE {}").format(sql.Identifier(name))]
+    if attributes:
+        # Each token matched one of the fixed forms above; a quote cannot end a PASSWORD/VALID UNTIL literal early.
+        statements.append(sql.SQL("ALTER ROLE {} WITH " + " ".join(a.replace("{", "{{").replace("}", "}}") for a in attributes))
+                          .format(sql.Identifier(name)))
+    return statements
+
+
+def missing_roles(cursor, names):
+    """Those of ``names`` that do not exist in the connected cluster."""
+    if not names:
+        return []
+    cursor.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", (list(names),))
+    present = set(row[0] for row in cursor.fetchall())
+    return sorted(set(names) - present)
+
+
+def ensure_roles(cursor, sql, needed, saved_text, create):
+    """Make sure every role of ``needed`` (the manifest's list) exists. Returns the roles created. Raises
+    ValueError naming the missing roles when ``create`` is false or the saved roles lack one, before anything is
+    created."""
+    missing = missing_roles(cursor, needed)
+    if not missing:
+        return []
+    if not create:
+        raise ValueError("the backup needs roles that this server lacks: %s (create them, or let the restore create "
+                         "them from the set's saved roles)" % ", ".join(missing))
+    saved = saved_roles(saved_text or "")
+    unsaved = [name for name in missing if name not in saved]
+    if unsaved:
+        raise ValueError("the backup needs roles that this server lacks and the set did not save: %s" % ", ".join(unsaved))
+    plan = [(name, role_statements(sql, name, saved[name])) for name in missing]  # refuses before creating any
+    for dummy, statements in plan:
+        for statement in statements:
+            cursor.execute(statement)
+    for name in missing:  # memberships once every role exists; only the created roles' own
+        for group in saved[name].get("member_of", []):
+            if not missing_roles(cursor, [group]):
+                cursor.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(name)))
+    return missing

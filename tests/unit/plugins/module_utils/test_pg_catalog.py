@@ -1,0 +1,129 @@
+"""module_utils/pg_catalog without a database: the comparison of a restored copy with the manifest, and the
+saved roles a restore may create (the catalog queries themselves run in tests/test_pg_*_live.py)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from ansible_collections.shipshape.ops.plugins.module_utils import pg_catalog
+
+CATALOG = {
+    "tables": {
+        "shop.orders": {"kind": "partitioned table", "parent": None, "rows": 3, "owner": "app", "acl": ["app=arwdDxt/app"]},
+        "shop.orders_1": {"kind": "table", "parent": "shop.orders", "rows": 3, "owner": "app", "acl": ["app=arwdDxt/app"]},
+        "public.notes": {"kind": "table", "parent": None, "rows": 100, "owner": "app",
+                         "acl": ["app=arwdDxt/app", "reader=r/app"]},
+    },
+    "sequences": {"public.notes_id_seq": {"owner": "app", "acl": [], "last_value": 100, "is_called": True}},
+    "views": {"public.v": {"owner": "app", "acl": []}},
+    "materialized_views": {"public.mv": {"owner": "app", "acl": [], "populated": True, "rows": 2}},
+    "functions": {"public.f(integer)": {"kind": "function", "owner": "app", "acl": ["=X/app"]}},
+    "schemas": {"shop": {"owner": "app", "acl": []}},
+    "extensions": {"citext": "1.6"},
+    "default_privileges": [],
+    "roles": ["app", "reader"],
+}
+
+
+def failed(checks):
+    return {c["name"]: (c["expected"], c["actual"]) for c in checks if not c["ok"]}
+
+
+def test_an_identical_copy_passes_and_counts_leaves_once():
+    checks = pg_catalog.compare(CATALOG, copy.deepcopy(CATALOG))
+    assert failed(checks) == {}
+    assert {"table shop.orders", "rows shop.orders_1", "grants on table public.notes", "sequence public.notes_id_seq",
+            "view public.v", "rows public.mv", "function public.f(integer)", "extension citext"} <= {c["name"] for c in checks}
+    assert pg_catalog.compared(CATALOG, CATALOG)["rows"] == 103  # the parent's 3 are its leaf's, not added again
+
+
+@pytest.mark.parametrize("damage, name, expected, actual", [
+    (lambda c: c["tables"]["public.notes"].update(rows=99), "rows public.notes", 100, 99),
+    (lambda c: c["tables"]["public.notes"].update(acl=["app=arwdDxt/app"]), "grants on table public.notes",
+     ["app=arwdDxt/app", "reader=r/app"], ["app=arwdDxt/app"]),
+    (lambda c: c["tables"]["public.notes"].update(owner="postgres"), "owner of table public.notes", "app", "postgres"),
+    (lambda c: c["tables"].pop("shop.orders_1"), "table shop.orders_1", "table of shop.orders", "missing"),
+    (lambda c: c["tables"].update({"public.extra": dict(CATALOG["tables"]["public.notes"])}), "table public.extra",
+     "absent (not in the manifest)", "present"),
+    (lambda c: c["sequences"]["public.notes_id_seq"].update(last_value=1), "sequence public.notes_id_seq", "100", "1"),
+    (lambda c: c["views"].pop("public.v"), "view public.v", "present", "missing"),
+    (lambda c: c["functions"]["public.f(integer)"].update(acl=[]), "grants on function public.f(integer)", ["=X/app"], []),
+    (lambda c: c["extensions"].update(citext="1.5"), "extension citext", "1.6", "1.5"),
+])
+def test_each_difference_is_named(damage, name, expected, actual):
+    restored = copy.deepcopy(CATALOG)
+    damage(restored)
+    assert failed(pg_catalog.compare(CATALOG, restored))[name] == (expected, actual)
+
+
+def test_the_tolerance_applies_to_rows_and_sequences():
+    restored = copy.deepcopy(CATALOG)
+    restored["tables"]["public.notes"]["rows"] = 104
+    restored["sequences"]["public.notes_id_seq"]["last_value"] = 104
+    assert set(failed(pg_catalog.compare(CATALOG, restored, 5))) == set()
+    assert set(failed(pg_catalog.compare(CATALOG, restored, 3))) == {"rows public.notes", "sequence public.notes_id_seq"}
+
+
+ROLES_SQL = r'''--
+-- Roles
+--
+
+CREATE ROLE postgres;
+ALTER ROLE postgres WITH SUPERUSER INHERIT CREATEROLE CREATEDB LOGIN REPLICATION BYPASSRLS;
+CREATE ROLE reader;
+ALTER ROLE reader WITH NOSUPERUSER INHERIT NOCREATEROLE NOCREATEDB LOGIN NOREPLICATION NOBYPASSRLS PASSWORD 'SCRAM-SHA-256$4096:abc';
+CREATE ROLE "Odd ""Name""";
+ALTER ROLE "Odd ""Name""" WITH NOSUPERUSER NOINHERIT NOLOGIN CONNECTION LIMIT 3;
+GRANT reader TO "Odd ""Name""" GRANTED BY postgres;
+DROP ROLE reader;
+'''
+
+
+def test_saved_roles_are_read_line_by_line_never_run():
+    roles = pg_catalog.saved_roles(ROLES_SQL)
+    assert set(roles) == {"postgres", "reader", 'Odd "Name"'}
+    assert roles["reader"]["attributes"][-1] == "PASSWORD 'SCRAM-SHA-256$4096:abc'"
+    assert roles['Odd "Name"'] == {"attributes": ["NOSUPERUSER", "NOINHERIT", "NOLOGIN", "CONNECTION LIMIT 3"],
+                                   "member_of": ["reader"]}
+
+
+class FakeSQL(object):
+    class SQL(str):
+        def format(self, *idents):
+            return str.format(self, *idents)
+
+    @staticmethod
+    def Identifier(name):
+        return '"%s"' % name.replace('"', '""')
+
+
+class FakeCursor(object):
+    def __init__(self, existing):
+        self.existing, self.statements, self.rows = set(existing), [], []
+
+    def execute(self, query, args=None):
+        if query.startswith("SELECT rolname"):
+            self.rows = [(n,) for n in args[0] if n in self.existing]
+        else:
+            self.statements.append(query)
+            if query.startswith("CREATE ROLE "):
+                self.existing.add(query[len('CREATE ROLE "'):-1])
+
+    def fetchall(self):
+        return self.rows
+
+
+def test_only_missing_roles_are_created_and_superuser_is_refused():
+    cursor = FakeCursor({"postgres"})
+    created = pg_catalog.ensure_roles(cursor, FakeSQL, ["reader", 'Odd "Name"'], ROLES_SQL, True)
+    assert created == ['Odd "Name"', "reader"]
+    assert cursor.statements[0] == 'CREATE ROLE "Odd ""Name"""'
+    assert 'GRANT "reader" TO "Odd ""Name"""' in cursor.statements
+    with pytest.raises(ValueError, match="postgres has attribute SUPERUSER"):
+        pg_catalog.ensure_roles(FakeCursor(set()), FakeSQL, ["postgres", "reader"], ROLES_SQL, True)
+    with pytest.raises(ValueError, match="lacks: reader$|lacks: reader "):
+        pg_catalog.ensure_roles(FakeCursor({"postgres"}), FakeSQL, ["reader"], ROLES_SQL, False)
+    with pytest.raises(ValueError, match="did not save: ghost"):
+        pg_catalog.ensure_roles(FakeCursor(set()), FakeSQL, ["ghost"], ROLES_SQL, True)
