@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -161,7 +160,7 @@ def test_the_full_stack_drill_recovers_throwaway_hosts_checks_the_api_and_tears_
     metrics = db.file("/var/lib/prometheus/node-exporter/shipshape_restore_drill.prom").content_string
     assert "shipshape_restore_drill_recovery_from_nothing_seconds{" in metrics
     # One series per backup name, labelled with it and the database (several databases share the file).
-    assert re.search(r'^shipshape_restore_drill_success\{backup="[^"]+",database="sample_app"\} 1$', metrics, re.M), metrics
+    assert 'shipshape_restore_drill_success{backup="sample_app",database="sample_app"} 1' in metrics, metrics
 
 
 def test_a_tampered_backup_stops_before_the_app_host_is_provisioned(host, db):

@@ -68,7 +68,7 @@ def clear_hook(host):
 
 def metric(host, name: str) -> float:
     for line in host.file(METRICS).content_string.splitlines():
-        if line.startswith(f'shipshape_restore_drill_{name}{{database="sample_app"}} '):
+        if line.startswith(f'shipshape_restore_drill_{name}{{backup="sample_app",database="sample_app"}} '):
             return float(line.split()[-1])
     raise AssertionError(f"{name} not in {METRICS}")
 
@@ -120,7 +120,7 @@ def test_the_metrics_are_written_for_node_exporter(host):
     assert metric(host, "last_run_timestamp_seconds") >= metric(host, "last_success_timestamp_seconds")
     assert metric(host, "recovery_seconds") > 0 and metric(host, "backup_age_seconds") >= 0
     assert "# TYPE shipshape_restore_drill_success gauge" in f.content_string
-    assert 'shipshape_restore_drill_phase_seconds{database="sample_app",phase="restore"}' in f.content_string
+    assert 'shipshape_restore_drill_phase_seconds{backup="sample_app",database="sample_app",phase="restore"}' in f.content_string
 
 
 def test_a_tampered_backup_fails_on_its_checksum_and_alerts(host, clear_hook):
