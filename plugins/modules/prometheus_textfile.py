@@ -77,8 +77,8 @@ options:
         type: str
       values:
         description:
-          - Instead of O(metrics[].value), one series per key of this dict, labelled O(metrics[].by_label)=key, for
-            example the seconds of each phase as C({restore: 4.2, verify: 0.3}). A null value leaves its series out.
+          - "Instead of O(metrics[].value), one series per key of this dict, labelled O(metrics[].by_label)=key, for
+            example the seconds of each phase as C({restore: 4.2, verify: 0.3}). A null value leaves its series out."
         type: dict
 attributes:
   check_mode:

@@ -92,11 +92,12 @@ def main():
         finally:
             client.close()
     except redis_client.RedisError as exc:
-        module.fail_json(msg="Cannot publish on %s: %s" % (p["channel"], exc), **dict(result, changed=False))
+        result["changed"] = False
+        module.fail_json(msg="Cannot publish on %s: %s" % (p["channel"], exc), **result)
     if result["receivers"] < p["min_receivers"]:
-        module.fail_json(msg="Published on %s, but %d subscribers received it, fewer than min_receivers (%d): the "
-                             "instances meant to hear it are not listening." % (p["channel"], result["receivers"],
-                                                                               p["min_receivers"]), **result)
+        message = ("Published on %s, but %d subscribers received it, fewer than min_receivers (%d): the instances "
+                   "meant to hear it are not listening." % (p["channel"], result["receivers"], p["min_receivers"]))
+        module.fail_json(msg=message, **result)
     module.exit_json(**result)
 
 
