@@ -17,7 +17,7 @@ def test_a_subscriber_receives_the_message(ansible_env, redis_server, interprete
     assert pubsub.get_message(timeout=2)["type"] == "subscribe"
     try:
         rc, result = run_ansible_module(ansible_env, "shipshape.ops.redis_publish",
-                                        {"port": port, "channel": "authz.user.updated", "message": "42",
+                                        {"port": port, "channel": "authz.user.updated", "payload": "42",
                                          "min_receivers": 1}, interpreter=interpreter)
         assert rc == 0 and result["changed"] and result["receivers"] == 1 and result["client"] == client_name, result
         message = pubsub.get_message(timeout=5)
@@ -29,7 +29,7 @@ def test_a_subscriber_receives_the_message(ansible_env, redis_server, interprete
 def test_nobody_listening_fails_when_a_receiver_is_required(ansible_env, redis_server):  # noqa: F811
     port, client = redis_server
     rc, result = run_ansible_module(ansible_env, "shipshape.ops.redis_publish",
-                                    {"port": port, "channel": "nobody.listens", "message": "x", "min_receivers": 1})
+                                    {"port": port, "channel": "nobody.listens", "payload": "x", "min_receivers": 1})
     assert rc != 0 and "0 subscribers received it, fewer than min_receivers (1)" in result["msg"]
 
 
@@ -40,7 +40,7 @@ def test_check_mode_sends_nothing(ansible_env, redis_server):  # noqa: F811
     pubsub.get_message(timeout=2)
     try:
         rc, result = run_ansible_module(ansible_env, "shipshape.ops.redis_publish",
-                                        {"port": port, "channel": "authz.user.updated", "message": "42"}, check=True)
+                                        {"port": port, "channel": "authz.user.updated", "payload": "42"}, check=True)
         assert rc == 0 and result["changed"] and result["receivers"] == 0
         assert pubsub.get_message(timeout=1) is None
     finally:
@@ -50,5 +50,5 @@ def test_check_mode_sends_nothing(ansible_env, redis_server):  # noqa: F811
 def test_a_channel_with_a_newline_is_refused(ansible_env, redis_server):  # noqa: F811
     port, client = redis_server
     rc, result = run_ansible_module(ansible_env, "shipshape.ops.redis_publish",
-                                    {"port": port, "channel": "a\r\nFLUSHALL", "message": "x"})
+                                    {"port": port, "channel": "a\r\nFLUSHALL", "payload": "x"})
     assert rc != 0 and "holds a control character" in result["msg"]

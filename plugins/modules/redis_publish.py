@@ -13,7 +13,7 @@ description:
     (C(PUBLISH authz.user.updated <user id>)) so that every instance drops its in-process copy too.
   - Returns how many subscribers received it. With O(min_receivers), a message nobody (or too few) received fails
     the task, which tells that the instances it was meant for are not listening.
-  - A publish is an action, not a state: it reports a change every time it sends. In check mode nothing is sent.
+  - A publish is an action, not a state, so it reports a change every time it sends. In check mode nothing is sent.
 version_added: 0.1.0
 author: shipshape maintainers (@shipshape)
 extends_documentation_fragment:
@@ -24,8 +24,10 @@ options:
     description: The channel, for example C(authz.user.updated). Control characters are refused.
     type: str
     required: true
-  message:
-    description: The message, for example the id of the user whose cache was invalidated.
+  payload:
+    description:
+      - The message, for example the id of the user whose cache was invalidated. (Ansible reserves the option name
+        C(message).)
     type: str
     required: true
   min_receivers:
@@ -48,7 +50,7 @@ EXAMPLES = r"""
 - name: Tell every instance that user 42's permissions changed
   shipshape.ops.redis_publish:
     channel: authz.user.updated
-    message: "42"
+    payload: "42"
     min_receivers: 1
 """
 
@@ -72,7 +74,7 @@ def main():
     argument_spec = redis_client.redis_argument_spec()
     argument_spec.update(
         channel=dict(type="str", required=True),
-        message=dict(type="str", required=True),
+        payload=dict(type="str", required=True),
         min_receivers=dict(type="int", default=0),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
@@ -88,7 +90,7 @@ def main():
     try:
         client = redis_client.connect(p)
         try:
-            result["receivers"] = int(client.publish(p["channel"], p["message"]))
+            result["receivers"] = int(client.publish(p["channel"], p["payload"]))
         finally:
             client.close()
     except redis_client.RedisError as exc:
