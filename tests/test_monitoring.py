@@ -18,7 +18,7 @@ RULES = ROOT / "monitoring" / "prometheus" / "shipshape-rules.yml"
 RULES_TEST = ROOT / "monitoring" / "prometheus" / "shipshape-rules.test.yml"
 DASHBOARD = ROOT / "monitoring" / "grafana" / "shipshape.json"
 DOC = ROOT / "docs" / "monitoring.md"
-DRILL_TEMPLATE = ROOT / "roles" / "restore_drill" / "templates" / "metrics.prom.j2"
+DRILL_METRICS = ROOT / "roles" / "restore_drill" / "tasks" / "metrics.yml"
 DRILL_VARS = ROOT / "roles" / "restore_drill" / "vars" / "main.yml"
 
 KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless", "offset",
@@ -122,8 +122,10 @@ def test_dashboard_is_importable():
 
 def test_the_drill_writes_the_documented_names():
     prefix = yaml.safe_load(DRILL_VARS.read_text())["__restore_drill_metric_prefix"]
-    written = {prefix + s for s in re.findall(r"\{\{ p \}\}(_[a-z_]+)", DRILL_TEMPLATE.read_text())}
-    assert written, "no metric found in the drill's template"
+    # The series the drill's metrics task writes through prometheus_textfile.
+    names = [m["name"] for m in yaml.safe_load(DRILL_METRICS.read_text())[-1]["vars"]["__restore_drill_series"]]
+    written = {n.replace("{{ __restore_drill_metric_prefix }}", prefix) for n in names}
+    assert written and all(n.startswith(prefix + "_") for n in written), written
     assert written <= documented(), sorted(written - documented())
     used = set().union(*(metric_names(e) for _a, e in rule_exprs()))
     assert {prefix + "_success", prefix + "_last_success_timestamp_seconds"} <= used & written

@@ -59,6 +59,10 @@ def run_module(capsys, monkeypatch):
         # Importing ansible.utils.display (the CLI's tests do, in this process) swaps in the controller's
         # rule; a module runs in a process of its own, with the module's rule.
         monkeypatch.setattr(_traceback, "_is_traceback_enabled", _traceback._is_module_traceback_enabled)
+        # ... and it marks the process as the controller, whose module.warn() goes to the display instead of
+        # the module's result: a module runs as a module.
+        from ansible.module_utils import _internal
+        monkeypatch.setattr(_internal, "is_controller", False)
     except (ImportError, AttributeError):
         pass
 
