@@ -363,7 +363,7 @@ from datetime import datetime, timezone
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import ConnectionError as UrlConnectionError
 from ansible.module_utils.urls import SSLValidationError, open_url
-from ansible_collections.shipshape.ops.plugins.module_utils import redis_client
+from ansible_collections.shipshape.ops.plugins.module_utils import redis_client, release_files
 
 OK = "ok"
 DEGRADED = "degraded"
@@ -871,21 +871,17 @@ def check_compose_service(module, check):
     return OK, "compose service %s: %s" % (check["service"], value), value, details
 
 
-# The copy of `current` that the unit's ExecStartPre makes at every start (systemd_release): what the service runs.
-RUNNING_MARKER = ".shipshape-running"
-
-
 def check_release(module, check):
     """ok when the service runs the release `current` names; degraded when a switch did not finish."""
     links = {}
-    for name in ("current", RUNNING_MARKER):
+    for name in ("current", release_files.RUNNING_MARKER):
         try:
             links[name] = os.path.basename(os.readlink(os.path.join(check["root"], name)).rstrip("/"))
         except FileNotFoundError:
             links[name] = None
         except OSError as err:
             return FAILED, "%s/%s is not a release link: %s" % (check["root"], name, err.strerror), None, {}
-    current, running = links["current"], links[RUNNING_MARKER]
+    current, running = links["current"], links[release_files.RUNNING_MARKER]
     details = {"current": current, "running": running}
     if current is None:
         return FAILED, "%s has no current release" % check["root"], None, details

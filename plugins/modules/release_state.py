@@ -145,18 +145,17 @@ switched_from:
   type: str
 """
 
-import json
 import os
 import re
 import shutil
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.shipshape.ops.plugins.module_utils.release_files import RUNNING_MARKER, link_target, read_json
 
 UNFINISHED = ".shipshape-unfinished"
 FAILED = ".shipshape-failed"
 # A copy of the current link that the unit makes at every start (ExecStartPre): the release started last.
-RUNNING_MARKER = ".shipshape-running"
 RELEASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
 
 
@@ -178,21 +177,6 @@ def check_release_id(rid):
     if ".." in rid:
         return "must not contain '..'"
     return None
-
-
-def read_json(path):
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except (OSError, ValueError):
-        return None
-
-
-def link_target(path):
-    try:
-        return os.path.basename(os.readlink(path).rstrip("/"))
-    except OSError:
-        return ""
 
 
 def release_of(path, releases_dir):

@@ -180,8 +180,9 @@ import socket
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.shipshape.ops.plugins.module_utils import release_files
+from ansible_collections.shipshape.ops.plugins.module_utils.release_files import RUNNING_MARKER, link_target
 
-RUNNING_MARKER = ".shipshape-running"
 FAILED = ".shipshape-failed"
 UNFINISHED = ".shipshape-unfinished"
 UNIT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:_.@\\-]*$")
@@ -212,19 +213,9 @@ def check_abs(name, path):
 
 
 def read_json(path):
-    try:
-        with open(path, encoding="utf-8") as fh:
-            value = json.load(fh)
-        return value if isinstance(value, dict) else None
-    except (OSError, ValueError):
-        return None
-
-
-def link_target(path):
-    try:
-        return os.path.basename(os.readlink(path).rstrip("/"))
-    except OSError:
-        return ""
+    """A release's JSON record as a dict, or None (absent, unreadable, or not an object)."""
+    value = release_files.read_json(path)
+    return value if isinstance(value, dict) else None
 
 
 def describe(meta, rid):

@@ -1,0 +1,32 @@
+# Copyright: shipshape maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""What a release root holds, read the same way by every module: the release links and the JSON records.
+
+``<root>/current`` and ``<root>/previous`` link to ``releases/<id>``; ``<root>/.shipshape-running`` is the copy of
+``current`` that the unit's ExecStartPre makes at every start (systemd_release), so it names what the service runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+RUNNING_MARKER = ".shipshape-running"
+
+
+def link_target(path):
+    """The release id a link names (the last component of its target), or '' when it is absent or not a link."""
+    try:
+        return os.path.basename(os.readlink(path).rstrip("/"))
+    except OSError:
+        return ""
+
+
+def read_json(path):
+    """The JSON value of a file, or None when it cannot be read or parsed."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
