@@ -157,10 +157,10 @@ report:
 
 import json
 import os
-import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.shipshape.ops.plugins.module_utils import files
 
 REPORT_FORMAT = 1
 
@@ -223,18 +223,8 @@ def host_sections(p):
 
 def write_private(path, data):
     """Replace path atomically with data, 0600, in a 0700 directory it creates when missing."""
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(json.dumps(data, indent=4, sort_keys=True) + "\n")
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    files.write_atomically(path, json.dumps(data, indent=4, sort_keys=True) + "\n", 0o600)
 
 
 def settle(p, now):

@@ -138,10 +138,10 @@ content:
 import math
 import os
 import re
-import tempfile
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.shipshape.ops.plugins.module_utils import files
 
 NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -353,23 +353,6 @@ def merge(existing, params):
     return existing, written, len(previous), kept
 
 
-def write_atomically(path, content):
-    directory = os.path.dirname(path) or "."
-    # Not *.prom: node_exporter must never read the half-written temp file.
-    fd, tmp = tempfile.mkstemp(prefix=".shipshape-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(content)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -418,7 +401,7 @@ def main():
             directory = os.path.dirname(path)
             if directory and not os.path.isdir(directory):
                 os.makedirs(directory, 0o755)
-            write_atomically(path, content)
+            files.write_atomically(path, content, 0o644)
         except OSError as err:
             module.fail_json(msg="cannot write %s: %s" % (path, err), exception=traceback.format_exc())
     module.exit_json(**result)
