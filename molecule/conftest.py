@@ -53,3 +53,13 @@ def http(host, method: str, path: str, body: dict | None = None, port: int = 800
 @pytest.fixture()
 def playbook():
     return run_playbook
+
+
+@pytest.fixture()
+def app(host):
+    """The app host beside the db host a test runs on (app-<scenario> for db-<scenario>)."""
+    import testinfra
+
+    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
+    name = host.backend.get_hostname().replace("db-", "app-", 1)
+    return testinfra.get_host(f"ansible://{name}?ansible_inventory={inventory}")

@@ -8,22 +8,12 @@ import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
 
 from conftest import http, run_playbook
 
 testinfra_hosts = ["db_servers"]
 
 BACKUPS = "/var/backups/shipshape"
-
-
-@pytest.fixture()
-def app(host):
-    import testinfra
-
-    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
-    name = host.backend.get_hostname().replace("db-", "app-", 1)
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={inventory}")
 
 
 def sql(host, query: str, db: str = "sample_app") -> str:

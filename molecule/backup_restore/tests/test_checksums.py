@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import uuid
 from pathlib import Path
 
@@ -18,15 +17,6 @@ testinfra_hosts = ["db_servers"]
 
 BACKUPS = "/var/backups/shipshape"
 HOSTILE = "/var/backups/hostile"
-
-
-@pytest.fixture()
-def app(host):
-    import testinfra
-
-    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
-    name = host.backend.get_hostname().replace("db-", "app-", 1)
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={inventory}")
 
 
 @pytest.fixture()

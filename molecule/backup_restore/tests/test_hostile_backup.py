@@ -24,15 +24,6 @@ BACKUPS = "/var/backups/shipshape"
 MARKERS = "ls -d /tmp/pwn* /var/tmp/pwn* /var/backups/tmp /var/backups/shipshape/tmp /pwn* 2>/dev/null"
 
 
-@pytest.fixture()
-def app(host):
-    import testinfra
-
-    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
-    name = host.backend.get_hostname().replace("db-", "app-", 1)
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={inventory}")
-
-
 def state(host) -> str:
     """Every entry of /var/backups two levels down (the sets, dot entries included), with the markers."""
     listing = host.run("find /var/backups -maxdepth 2 | LC_ALL=C sort").stdout

@@ -9,7 +9,6 @@ import json
 import os
 from pathlib import Path
 
-import pytest
 
 from conftest import run_playbook
 
@@ -20,15 +19,6 @@ METRICS = "/var/tmp/shipshape-names/drill.prom"
 REPORTS = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp")) / "drills-names"
 LEDGER = ["-e", "backup_name=ledger", "-e", "backup_postgres_db=ledger", "-e", "backup_redis=false",
           "-e", json.dumps({"backup_manifest_tables": ["entries"]})]
-
-
-@pytest.fixture()
-def app(host):
-    import testinfra
-
-    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
-    name = host.backend.get_hostname().replace("db-", "app-", 1)
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={inventory}")
 
 
 def sql(host, query: str, db: str = "postgres") -> str:
