@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from pathlib import Path
 
 import pytest
 
-MODULE = Path(__file__).resolve().parent.parent / "plugins" / "modules" / "release_state.py"
-_spec = importlib.util.spec_from_file_location("release_state_module", MODULE)
-release_state = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(release_state)
+from ansible_collections.shipshape.ops.plugins.modules import release_state
 
 
 def make_release(root: Path, rid: str, built_at: str, status: str = "complete") -> None:
