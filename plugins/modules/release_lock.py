@@ -7,12 +7,15 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: release_lock
-short_description: Take or release the lock that serialises deploys and rollbacks of an app
+short_description: Take or release a run lock (deploys, rollbacks, backups, restores, drills, recoveries)
 description:
   - Creates a lock directory atomically (C(mkdir)), with C(owner.json) inside naming who holds it, since when,
-    the version being deployed and a message.
-  - A second run is refused with the holder and the lock's age. A lock older than O(max_age) can be broken,
-    but only when O(break_stale=true).
+    the version being deployed, a message, and the controller and process of the run that took it.
+  - A second run is refused with one message naming the holder, the lock's age and how to break it (the
+    variables named by O(break_var) and O(max_age_var)).
+  - With O(break_stale=true) a lock is broken when it is older than O(max_age), or when the action plugin has proved
+    its holder dead (same controller, process gone) and passes O(break_token). Breaking renames the lock aside first
+    and checks that what it moved is still the lock it judged, so a lock taken in between is never broken.
   - The lock is transient, so taking and releasing it are not reported as changes.
 version_added: 0.1.0
 author: shipshape maintainers (@shipshape)
@@ -56,6 +59,40 @@ options:
     description: With O(state=absent), remove the lock whoever holds it.
     type: bool
     default: false
+  wait:
+    description: Seconds to wait for a held lock to be released before refusing (0 refuses at once).
+    type: int
+    default: 0
+  what:
+    description: What the lock serialises (C(deploy), C(backup), C(restore) ...), for the refusal message.
+    type: str
+    default: deploy
+  break_var:
+    description: The variable that sets O(break_stale), named in the refusal message.
+    type: str
+    default: deploy_lock_break
+  max_age_var:
+    description: The variable that sets O(max_age), named in the refusal message.
+    type: str
+    default: deploy_lock_max_age
+  controller:
+    description: The controller's host name, recorded in the lock (the action plugin sets it).
+    type: str
+    default: ""
+  controller_pid:
+    description: The controller's C(ansible-playbook) process, recorded in the lock (the action plugin sets it).
+    type: int
+    default: 0
+  controller_pid_start:
+    description: That process's start time (clock ticks since boot), recorded to tell a reused pid apart.
+    type: str
+    default: ""
+  break_token:
+    description: >-
+      Break the lock if, and only if, its holder's token is this one (the action plugin passes the token of a holder
+      it proved dead). Needs O(break_stale=true).
+    type: str
+    default: ""
 attributes:
   check_mode:
     support: full
@@ -97,8 +134,24 @@ age:
   returned: when a lock was found
   type: int
 broken:
-  description: Whether a stale lock was broken.
+  description: Whether a stale (or dead) holder's lock was broken.
   returned: state=present
+  type: bool
+lock_held:
+  description: Set when the run was refused because another run holds the lock.
+  returned: when refused
+  type: bool
+refusal:
+  description: The first sentence of the refusal (who holds the lock, since when), without the advice.
+  returned: when refused
+  type: str
+stale:
+  description: Whether the refusing holder's lock is older than O(max_age).
+  returned: when refused
+  type: bool
+holder_dead:
+  description: Set by the action plugin when it proved the refusing holder dead (same controller, process gone).
+  returned: when refused
   type: bool
 """
 
@@ -111,75 +164,140 @@ from datetime import datetime, timezone
 from ansible.module_utils.basic import AnsibleModule
 
 OWNER_FILE = "owner.json"
+POLL_S = 2
 
 
 def read_holder(path):
     try:
         with open(os.path.join(path, OWNER_FILE), encoding="utf-8") as fh:
-            return json.load(fh)
+            holder = json.load(fh)
+        if isinstance(holder, dict):
+            return holder
     except (OSError, ValueError):
-        # A lock directory without a readable owner file: age from the directory itself.
+        pass
+    # A lock directory without a readable owner file (a run killed between mkdir and writing it): age from the
+    # directory itself.
+    try:
+        epoch = int(os.stat(path).st_mtime)
+    except OSError:
+        return None
+    return {"owner": "unknown", "since": "", "epoch": epoch, "version": "", "message": "", "token": ""}
+
+
+def holder_age(holder, now):
+    try:
+        return now - int(holder.get("epoch", now))
+    except (TypeError, ValueError):
+        return 0
+
+
+def doing(what, version):
+    """', deploying 2.0.0', ', backup sample_app-20261203T010000Z', ', rollback to previous' or ''."""
+    if not version:
+        return ""
+    if what == "deploy":
+        return ", deploying %s" % version
+    return ", %s" % version if str(version).startswith(what) else ", %s %s" % (what, version)
+
+
+def refusal(params, holder, age, stale):
+    """The one message a refused run shows: who holds the lock, since when, and how to break it."""
+    what, path = params["what"], params["path"]
+    where = ""
+    if holder.get("controller"):
+        where = " (run %s on %s)" % (holder.get("controller_pid") or "?", holder["controller"])
+    head = "Refused: the lock %s is held by %s%s since %s (%ss ago)%s%s." % (
+        path,
+        holder.get("owner", "unknown"),
+        where,
+        holder.get("since") or "?",
+        age,
+        doing(what, holder.get("version")),
+        ": %s" % holder["message"] if holder.get("message") else "",
+    )
+    if stale:
+        advice = (
+            "It is older than %s (%ss), so stale: once that run is known to be gone, run again with -e %s=true "
+            "to break it." % (params["max_age_var"], params["max_age"], params["break_var"])
+        )
+    else:
+        advice = (
+            "Wait for that run to finish. If it is gone (killed on another machine), the lock is stale after "
+            "%s (%ss): then run again with -e %s=true (add -e %s=<seconds> to shorten the wait)." % (
+                params["max_age_var"], params["max_age"], params["break_var"], params["max_age_var"])
+        )
+    return head, advice
+
+
+def break_lock(path, expected_token):
+    """Move the lock aside and remove it, if what was moved is still the holder judged (its token).
+
+    Two runs breaking the same stale lock: only one rename succeeds. A run that took the lock between our judgement
+    and the rename: its token differs, so its lock is put back and not broken.
+    """
+    tomb = "%s.broken-%s-%s" % (path, os.getpid(), int(time.time() * 1000))
+    try:
+        os.rename(path, tomb)
+    except FileNotFoundError:
+        return True  # already gone: someone else broke or released it
+    except OSError:
+        return False
+    moved = read_holder(tomb) or {}
+    if (moved.get("token") or "") != (expected_token or ""):
         try:
-            epoch = int(os.stat(path).st_mtime)
+            os.rename(tomb, path)
         except OSError:
-            return None
-        return {"owner": "unknown", "since": "", "epoch": epoch, "version": "", "message": "", "token": ""}
+            pass  # a third run took the path meanwhile; the moved lock stays aside for the operator to see
+        return False
+    shutil.rmtree(tomb, ignore_errors=True)
+    return True
 
 
 def take(module, params):
     path = params["path"]
-    now = int(time.time())
-    info = {
-        "owner": params["owner"],
-        "since": datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "epoch": now,
-        "version": params["version"],
-        "message": params["reason"],
-        "token": params["token"],
-        "pid": os.getpid(),
-    }
+    deadline = time.time() + params["wait"]
     broken = False
-    for _attempt in range(2):
+    while True:
+        now = int(time.time())
+        info = {
+            "owner": params["owner"],
+            "since": datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "epoch": now,
+            "version": params["version"],
+            "message": params["reason"],
+            "token": params["token"],
+            "controller": params["controller"],
+            "controller_pid": params["controller_pid"],
+            "controller_pid_start": params["controller_pid_start"],
+        }
         try:
             os.mkdir(path, 0o700)
         except FileExistsError:
-            holder = read_holder(path) or {}
-            age = now - int(holder.get("epoch", now))
+            holder = read_holder(path)
+            if holder is None:
+                continue  # released between mkdir and reading it: try again
+            age = holder_age(holder, now)
             if holder.get("token") == params["token"]:
                 return dict(changed=False, acquired=True, holder=holder, age=age, broken=broken)
-            if age > params["max_age"] and params["break_stale"] and not broken:
-                shutil.rmtree(path, ignore_errors=True)
-                broken = True
-                continue
             stale = age > params["max_age"]
-            module.fail_json(
-                msg=(
-                    "Refused: the lock %s is held by %s since %s (%ss ago)%s%s. %s"
-                    % (
-                        path,
-                        holder.get("owner", "unknown"),
-                        holder.get("since", "?"),
-                        age,
-                        ", deploying %s" % holder["version"] if holder.get("version") else "",
-                        ": %s" % holder["message"] if holder.get("message") else "",
-                        "It is older than %ss; set deploy_lock_break=true to break it." % params["max_age"]
-                        if stale
-                        else "Wait for that run to finish.",
-                    )
-                ),
-                acquired=False,
-                holder=holder,
-                age=age,
-                lock_held=True,
-            )
+            proven_dead = bool(params["break_token"]) and holder.get("token") == params["break_token"]
+            if params["break_stale"] and (stale or proven_dead) and not broken:
+                if break_lock(path, holder.get("token")):
+                    broken = True
+                    continue
+            if time.time() < deadline:
+                time.sleep(min(POLL_S, max(0.0, deadline - time.time())))
+                continue
+            head, advice = refusal(params, holder, age, stale)
+            module.fail_json(msg="%s %s" % (head, advice), refusal=head, acquired=False, holder=holder, age=age,
+                             stale=stale, lock_held=True)
         except OSError as exc:
-            module.fail_json(msg="Cannot create the lock %s: %s" % (path, exc))
+            module.fail_json(msg="Cannot create the lock %s (%s): %s" % (path, params["what"], exc))
         tmp = os.path.join(path, OWNER_FILE + ".tmp")
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(info, fh)
         os.rename(tmp, os.path.join(path, OWNER_FILE))
         return dict(changed=False, acquired=True, holder=info, age=0, broken=broken)
-    module.fail_json(msg="Could not take the lock %s" % path)
 
 
 def release(module, params):
@@ -208,10 +326,25 @@ def main():
             max_age=dict(type="int", default=3600),
             break_stale=dict(type="bool", default=False),
             force=dict(type="bool", default=False),
+            wait=dict(type="int", default=0),
+            what=dict(type="str", default="deploy"),
+            break_var=dict(type="str", default="deploy_lock_break"),
+            max_age_var=dict(type="str", default="deploy_lock_max_age"),
+            controller=dict(type="str", default=""),
+            controller_pid=dict(type="int", default=0),
+            controller_pid_start=dict(type="str", default=""),
+            break_token=dict(type="str", default="", no_log=False),
         ),
         supports_check_mode=True,
     )
     params = module.params
+    if not params["token"]:
+        module.fail_json(msg="token: '' is empty: expected a value unique to this run")
+    if params["max_age"] < 1:
+        module.fail_json(msg="%s: '%s' is not an age: expected a number of seconds >= 1" % (
+            params["max_age_var"], params["max_age"]))
+    if params["wait"] < 0:
+        module.fail_json(msg="wait: '%s' is negative: expected a number of seconds >= 0" % params["wait"])
     if params["state"] == "present":
         result = take(module, params)
     else:

@@ -142,7 +142,8 @@ def test_a_held_lock_refuses_a_second_backup_and_a_stale_one_says_how_to_break_i
     plant_lock(host, locked, age=10)
     proc = backup({"backup_dir": locked})
     assert proc.returncode != 0
-    assert "another backup holds the lock" in proc.output and "ci@elsewhere" in proc.output
+    assert f"Refused: the lock {locked}/.lock-sample_app is held by ci@elsewhere" in proc.output
+    assert "backup sample_app-x" in proc.output
     assert "Wait for that run to finish" in proc.output and "backup_lock_break=true" in proc.output
     assert entries(host, locked) == {".lock-sample_app"}
     assert "theirs" in host.file(f"{locked}/.lock-sample_app/owner.json").content_string

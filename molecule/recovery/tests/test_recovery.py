@@ -343,3 +343,32 @@ def test_a_failed_procedure_is_told_to_the_configured_webhook(host, tmp_path):
     entry = last_log(host)
     assert entry["result"] == "failed" and "fewer than min_receivers (1)" in entry["error"], entry
     assert str(server.server_port) not in proc.output, "the webhook's URL is a secret: never in the output"
+
+
+@pytest.mark.parametrize("kind", ["alive", "dead"])
+def test_a_second_procedure_is_refused_by_the_recovery_lock(host, outbox, kind):
+    from lockfixture import holder, plant
+
+    lock = "/var/lib/shipshape/locks/recovery.lock"
+    info = holder(kind, version="delete_keys")
+    plant(host, lock, info)
+    lines_before = host.file(LOG).content_string.count("\n") if host.file(LOG).exists else 0
+    try:
+        proc = recovery("-e", "recovery_action=outbox_requeue", "-e", "recovery_confirm=true", check=False)
+        assert proc.returncode != 0
+        assert f"Refused: the lock {lock} is held by alice@here (run {info['controller_pid']} on" in proc.output
+        if kind == "alive":
+            assert "is still running" in proc.output
+        else:
+            assert "That run is gone" in proc.output and "-e recovery_lock_break=true" in proc.output
+        assert outbox_counts(host) == {"failed": 5, "pending": 3}  # nothing requeued
+        assert json.loads(host.file(f"{lock}/owner.json").content_string)["token"] == "theirs"
+        assert (host.file(LOG).content_string.count("\n") if host.file(LOG).exists else 0) == lines_before
+    finally:
+        host.run(f"rm -rf {lock}")
+
+    if kind == "dead":  # break alone breaks a dead holder's lock; the procedure runs and releases it
+        plant(host, lock, info)
+        recovery("-e", "recovery_action=outbox_requeue", "-e", "recovery_confirm=true", "-e", "recovery_lock_break=true")
+        assert outbox_counts(host) == {"pending": 8}
+        assert not host.file(lock).exists

@@ -47,7 +47,7 @@ def test_the_same_token_takes_it_again(tmp_path, run_module):
     [
         (10, False, True, True, "Wait for that run to finish."),
         (10, True, True, True, "Wait for that run to finish."),
-        (7200, False, True, True, "set deploy_lock_break=true"),
+        (7200, False, True, True, "run again with -e deploy_lock_break=true"),
         (7200, True, True, False, None),
         (7200, True, False, False, None),
         (10, True, False, True, "Wait for that run to finish."),
@@ -94,3 +94,72 @@ def test_release_of_a_free_lock_is_a_no_op(tmp_path, run_module):
 def test_a_lock_in_a_missing_directory_fails(tmp_path, run_module):
     failed, result = run_module(release_lock, {"path": str(tmp_path / "no" / "dir" / ".lock"), "token": "t"})
     assert failed and "Cannot create the lock" in result["msg"]
+
+
+def test_the_refusal_names_the_roles_variables_and_the_controller(tmp_path, run_module):
+    lock = tmp_path / ".lock-db"
+    run_module(release_lock, {"path": str(lock), "token": "t1", "owner": "cron@db1", "controller": "ops-laptop",
+                              "controller_pid": 4242, "version": "20261203T010000Z"})
+    failed, result = run_module(release_lock, {
+        "path": str(lock), "token": "t2", "what": "backup", "break_var": "backup_lock_break",
+        "max_age_var": "backup_lock_max_age", "max_age": 600})
+    assert failed and result["lock_held"] and result["stale"] is False
+    assert result["refusal"].startswith("Refused: the lock %s is held by cron@db1 (run 4242 on ops-laptop)" % lock)
+    assert "backup 20261203T010000Z" in result["refusal"]
+    assert "backup_lock_max_age (600s)" in result["msg"] and "-e backup_lock_break=true" in result["msg"]
+    assert "deploy_lock" not in result["msg"]
+
+
+def test_break_token_breaks_only_the_holder_it_names(tmp_path, run_module):
+    lock = tmp_path / ".deploy.lock"
+    plant(lock, 5, token="dead-run")
+    failed, result = run_module(release_lock, {"path": str(lock), "token": "new", "break_stale": True,
+                                               "break_token": "another-run"})
+    assert failed and result["lock_held"]
+    assert json.loads((lock / "owner.json").read_text())["token"] == "dead-run"
+    failed, result = run_module(release_lock, {"path": str(lock), "token": "new", "break_token": "dead-run"})
+    assert failed, "break_token alone (without break_stale) breaks nothing"
+    failed, result = run_module(release_lock, {"path": str(lock), "token": "new", "break_stale": True,
+                                               "break_token": "dead-run"})
+    assert not failed and result["broken"] and result["acquired"]
+    assert json.loads((lock / "owner.json").read_text())["token"] == "new"
+    assert [p.name for p in tmp_path.iterdir()] == [".deploy.lock"], "the broken lock is removed, nothing left aside"
+
+
+def test_breaking_puts_back_a_lock_taken_in_between(tmp_path):
+    lock = tmp_path / ".deploy.lock"
+    plant(lock, 7200, token="fresh-run")  # judged stale as "old-run", but "fresh-run" took it meanwhile
+    assert release_lock.break_lock(str(lock), "old-run") is False
+    assert json.loads((lock / "owner.json").read_text())["token"] == "fresh-run"
+    assert [p.name for p in tmp_path.iterdir()] == [".deploy.lock"]
+
+
+def test_breaking_a_lock_already_gone_is_done(tmp_path):
+    assert release_lock.break_lock(str(tmp_path / "gone"), "x") is True
+
+
+@pytest.mark.parametrize("max_age", [0, -5])
+def test_an_age_below_one_second_is_refused(tmp_path, run_module, max_age):
+    failed, result = run_module(release_lock, {"path": str(tmp_path / "l"), "token": "t", "max_age": max_age,
+                                               "max_age_var": "restore_lock_max_age"})
+    assert failed and result["msg"] == (
+        "restore_lock_max_age: '%s' is not an age: expected a number of seconds >= 1" % max_age)
+    assert not (tmp_path / "l").exists()
+
+
+def test_wait_takes_the_lock_once_released(tmp_path, run_module):
+    import threading
+
+    lock = tmp_path / ".lock-db"
+    plant(lock, 5, token="backup-run")
+    threading.Timer(1.0, lambda: __import__("shutil").rmtree(str(lock))).start()
+    failed, result = run_module(release_lock, {"path": str(lock), "token": "drill", "wait": 30})
+    assert not failed and result["acquired"] and not result["broken"]
+
+
+def test_wait_runs_out_and_refuses(tmp_path, run_module):
+    lock = tmp_path / ".lock-db"
+    plant(lock, 5, token="backup-run")
+    started = time.time()
+    failed, result = run_module(release_lock, {"path": str(lock), "token": "drill", "wait": 1})
+    assert failed and result["lock_held"] and time.time() - started >= 1

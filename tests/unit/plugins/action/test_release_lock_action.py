@@ -1,0 +1,85 @@
+"""The controller side of shipshape.ops.release_lock: a holder on this controller whose process is gone is
+provably dead; the run says so, and with break_stale=true breaks that holder's lock, and only that one."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from unittest import mock
+
+import pytest
+
+from ansible_collections.shipshape.ops.plugins.action import release_lock as action
+
+
+def a_dead_pid():
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_process_alive():
+    assert action.process_alive(os.getpid(), action.process_start(os.getpid()))
+    assert not action.process_alive(a_dead_pid())
+    assert not action.process_alive(os.getpid(), "1"), "a reused pid (other start time) is not the holder"
+    assert action.process_alive("not-a-pid") and action.process_alive(0), "no proof, no death"
+
+
+def make_plugin(args):
+    task = mock.MagicMock()
+    task.args = args
+    task.async_val = 0
+    task.check_mode = False
+    plugin = action.ActionModule(task, mock.MagicMock(), mock.MagicMock(), loader=None, templar=None,
+                                 shared_loader_obj=None)
+    return plugin
+
+
+def refused(holder):
+    return {"failed": True, "lock_held": True, "holder": holder, "refusal": "Refused: the lock /l is held by x.",
+            "msg": "Refused: the lock /l is held by x. Wait for that run to finish."}
+
+
+@pytest.mark.parametrize("break_stale", [False, True])
+def test_a_dead_holder_on_this_controller(break_stale):
+    holder = {"token": "dead", "controller": socket.gethostname(), "controller_pid": a_dead_pid()}
+    plugin = make_plugin({"path": "/l", "token": "new", "break_stale": break_stale, "break_var": "restore_lock_break"})
+    calls = []
+
+    def execute(module_name, module_args, task_vars):
+        calls.append(module_args)
+        if module_args.get("break_token"):
+            return {"acquired": True, "broken": True, "holder": {"token": "new"}}
+        return refused(holder)
+
+    with mock.patch.object(plugin, "_execute_module", side_effect=execute), \
+            mock.patch.object(action.ActionBase, "run", return_value={}):
+        result = plugin.run(task_vars={})
+    assert calls[0]["controller"] == socket.gethostname() and calls[0]["controller_pid"] == os.getppid()
+    if break_stale:
+        assert len(calls) == 2 and calls[1]["break_token"] == "dead"
+        assert result["broken"] and not result.get("failed") and result["dead_holder"] == holder
+    else:
+        assert len(calls) == 1 and result["failed"] and result["holder_dead"]
+        assert "That run is gone: its process %s on this controller" % holder["controller_pid"] in result["msg"]
+        assert "-e restore_lock_break=true" in result["msg"] and "Wait for that run" not in result["msg"]
+
+
+@pytest.mark.parametrize("where", ["alive-here", "other-controller"])
+def test_a_holder_not_proved_dead_is_never_broken(where):
+    holder = {"token": "held", "controller": socket.gethostname(), "controller_pid": os.getpid(),
+              "controller_pid_start": action.process_start(os.getpid())}
+    if where == "other-controller":
+        holder = dict(holder, controller="ci-runner-7", controller_pid=a_dead_pid())
+    plugin = make_plugin({"path": "/l", "token": "new", "break_stale": True})
+    with mock.patch.object(plugin, "_execute_module", return_value=refused(holder)) as execute, \
+            mock.patch.object(action.ActionBase, "run", return_value={}):
+        result = plugin.run(task_vars={})
+    assert execute.call_count == 1 and result["failed"]
+    assert "break_token" not in execute.call_args.kwargs["module_args"]
+    if where == "alive-here":
+        assert result["holder_dead"] is False and "still running" in result["msg"]
+    else:
+        assert "holder_dead" not in result
