@@ -10,6 +10,7 @@ Creates, idempotently and reproducibly (same inputs -> same shas):
                                  and annotated tags for every version
   OUTDIR/archives/sample_app-<version>.tar.gz (+ .sha256, sha256sum format)
   OUTDIR/wheelhouse/             pip wheel -r app/requirements.txt (current interpreter)
+  OUTDIR/wheelhouse.tar          the same wheels as one reproducible tar (what the sandbox deploys from)
   OUTDIR/releases.json           {name: {version, tag, branch, sha, archive, sha256, ...}}
 
 Standard library only; needs the `git` command.
@@ -26,6 +27,7 @@ import os
 import re
 import subprocess
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -280,7 +282,24 @@ def build_wheelhouse(outdir: Path) -> dict:
     bad = [w for w in wheels if not wheel_ok_for_bookworm(w)]
     if bad:
         raise SystemExit(f"wheels not installable on Debian bookworm's python3.11 (x86_64): {bad}")
-    return {"path": str(wdir), "wheels": wheels}
+    archive = pack_wheelhouse(wdir, wheels, outdir / "wheelhouse.tar")
+    return {"path": str(wdir), "wheels": wheels, "archive": str(archive)}
+
+
+def pack_wheelhouse(wdir: Path, wheels: list, dest: Path) -> Path:
+    """The wheels as one tar, byte for byte the same for the same wheels (names sorted, no times or owners), so a
+    deploy copies one file, once per content, instead of one file per wheel per release."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name in sorted(wheels):
+            data = (wdir / name).read_bytes()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            tar.addfile(info, io.BytesIO(data))
+    write_if_changed(dest, buf.getvalue())
+    return dest
 
 
 def main(argv=None) -> int:

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -126,3 +127,18 @@ def test_requirements_are_exact_pins():
     assert {"flask", "gunicorn", "psycopg", "psycopg_binary", "redis", "alembic", "sqlalchemy"} <= names
     # redis requires it on python < 3.11.3 (Debian bookworm ships 3.11.2)
     assert "async_timeout" in names
+
+
+def test_the_wheelhouse_tar_is_reproducible_and_holds_the_wheels(tmp_path):
+    wdir = tmp_path / "wheelhouse"
+    wdir.mkdir()
+    for name, body in (("b-1.0-py3-none-any.whl", b"bee"), ("a-2.0-py3-none-any.whl", b"ay")):
+        (wdir / name).write_bytes(body)
+    first = make_releases.pack_wheelhouse(wdir, ["b-1.0-py3-none-any.whl", "a-2.0-py3-none-any.whl"], tmp_path / "w.tar")
+    data = first.read_bytes()
+    os.utime(wdir / "a-2.0-py3-none-any.whl", (1, 1))  # a touched wheel: same bytes, same tar
+    again = make_releases.pack_wheelhouse(wdir, ["a-2.0-py3-none-any.whl", "b-1.0-py3-none-any.whl"], tmp_path / "w2.tar")
+    assert again.read_bytes() == data
+    with tarfile.open(first) as tar:
+        assert tar.getnames() == ["a-2.0-py3-none-any.whl", "b-1.0-py3-none-any.whl"]
+        assert tar.extractfile("b-1.0-py3-none-any.whl").read() == b"bee"
