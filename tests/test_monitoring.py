@@ -142,3 +142,16 @@ def test_promtool_test_rules():
                          cwd=str(RULES_TEST.parent))
     assert out.returncode == 0, out.stdout + out.stderr
     assert "SUCCESS" in out.stdout
+
+
+@pytest.mark.parametrize("role, prefix", [("deploy", "shipshape_deploy"), ("rollback", "shipshape_rollback"),
+                                          ("backup", "shipshape_backup")])
+def test_the_roles_write_the_documented_names_that_the_rules_read(role, prefix):
+    task = yaml.safe_load((ROOT / "roles" / role / "tasks" / "metrics.yml").read_text())[-1]
+    args = task["shipshape.ops.prometheus_textfile"]
+    written = {m["name"] for m in args["metrics"]}
+    assert args["prefix"] == prefix + "_" and all(n.startswith(prefix + "_") for n in written), written
+    assert written <= documented(), sorted(written - documented())
+    read = {n for _a, e in rule_exprs() for n in metric_names(e) if n.startswith(prefix + "_")}
+    read |= {n for _t, e in dashboard_exprs() for n in metric_names(e) if n.startswith(prefix + "_")}
+    assert read and read <= written, "read by the rules or the dashboard but written by no role: %s" % sorted(read - written)

@@ -31,6 +31,14 @@ def manifest(host, set_id: str) -> dict:
     return json.loads(host.file(f"{BACKUPS}/{set_id}/manifest.json").content_string)
 
 
+def backup_metrics(host) -> dict[str, float]:
+    """The sample_app series of the backup textfile that node-exporter reads: {metric name: value}."""
+    text = host.file("/var/lib/prometheus/node-exporter/shipshape_backup.prom").content_string
+    series = '{backup="sample_app",database="sample_app"}'
+    return {line.split("{")[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+            if not line.startswith("#") and series in line}
+
+
 def note_bodies(app) -> set[str]:
     status, body = http(app, "GET", "/notes")
     assert status == 200, body
@@ -53,6 +61,10 @@ def test_the_backup_is_verified_complete_and_private(host):
     listing = host.run(f"pg_restore --list {BACKUPS}/{set_id}/postgres.dump").stdout
     assert "TABLE public notes" in listing
     assert not [d for d in host.file(BACKUPS).listdir() if d.startswith(".partial")]
+    metrics = backup_metrics(host)
+    assert metrics["shipshape_backup_success"] == 1
+    assert metrics["shipshape_backup_last_success_timestamp_seconds"] > 1_700_000_000
+    assert metrics["shipshape_backup_last_success_timestamp_seconds"] == metrics["shipshape_backup_last_run_timestamp_seconds"]
 
 
 def test_the_off_host_copy_matches(host):
@@ -154,6 +166,7 @@ def test_a_full_disk_fails_cleanly_and_keeps_older_backups(host):
     host.run(f"mkdir -p {tiny} && mount -t tmpfs -o size=256k tmpfs {tiny} && chown postgres:postgres {tiny} && chmod 0700 {tiny}")
     try:
         (set_id,) = sets(host)
+        last_success = backup_metrics(host)["shipshape_backup_last_success_timestamp_seconds"]
         host.run(f"cp -a {BACKUPS}/{set_id} {tiny}/")
         # Enough incompressible rows that the dump cannot fit in 256 KiB.
         sql(host, "INSERT INTO notes (body) SELECT md5(random()::text) || md5(random()::text) FROM generate_series(1, 20000)")
@@ -163,5 +176,10 @@ def test_a_full_disk_fails_cleanly_and_keeps_older_backups(host):
         assert host.file(tiny).listdir() == [set_id]
         assert manifest(host, set_id)["verified"]
         assert host.run(f"cd {tiny}/{set_id} && sha256sum --quiet --check postgres.dump.sha256").rc == 0
+        # The alerting rules see the failure; the last success stays the last good backup's.
+        metrics = backup_metrics(host)
+        assert metrics["shipshape_backup_success"] == 0
+        assert metrics["shipshape_backup_last_success_timestamp_seconds"] == last_success
+        assert metrics["shipshape_backup_last_run_timestamp_seconds"] > last_success
     finally:
         host.run(f"umount {tiny}")

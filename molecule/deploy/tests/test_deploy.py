@@ -31,6 +31,13 @@ def release_ids(host, prefix: str = "") -> list[str]:
     return sorted(r for r in host.file(f"{ROOT_DIR}/releases").listdir() if r.startswith(prefix))
 
 
+def release_metrics(host) -> dict[str, float]:
+    """sample_app's series of the deploy textfile that node-exporter reads (deploy and rollback share it)."""
+    text = host.file("/var/lib/prometheus/node-exporter/shipshape_deploy.prom").content_string
+    return {line.split("{")[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+            if not line.startswith("#") and '{app="sample_app"}' in line}
+
+
 # prepare deployed v1, then v2; converge rolled back; the idempotence step ran the same rollback again.
 def test_rollback_goes_back_to_v1_and_its_retry_changed_nothing(host):
     [v2] = release_ids(host, "2.0.0-")
@@ -45,6 +52,9 @@ def test_rollback_goes_back_to_v1_and_its_retry_changed_nothing(host):
         "rollback", "unchanged", v1, v1, True)
     # The release rolled back from is kept for inspection.
     assert host.file(f"{ROOT_DIR}/releases/{v2}/release.json").exists
+    metrics = release_metrics(host)
+    assert metrics["shipshape_rollback_success"] == 1 and metrics["shipshape_deploy_success"] == 1
+    assert metrics["shipshape_rollback_last_success_timestamp_seconds"] >= metrics["shipshape_deploy_last_run_timestamp_seconds"]
 
 
 def test_a_rollback_right_after_a_rollback_says_what_runs_and_how_to_go_further(host, monkeypatch):
@@ -228,6 +238,10 @@ def test_broken_release_is_rolled_back_automatically_after_the_switch(host):
     assert current_release(host)["id"] == before
     broken = [e for e in history(host) if e.get("version", "").endswith("broken")]
     assert broken[-1]["result"] == "rolled_back"
+    # The alerting rules see the failed deploy; the last success stays the last good deploy's.
+    metrics = release_metrics(host)
+    assert metrics["shipshape_deploy_success"] == 0
+    assert metrics["shipshape_deploy_last_run_timestamp_seconds"] > metrics["shipshape_deploy_last_success_timestamp_seconds"] > 0
     marker = host.file(f"{ROOT_DIR}/releases/{broken[-1]['to']}/.shipshape-failed")
     assert "health gate" in json.loads(marker.content_string)["reason"]
 
@@ -399,3 +413,12 @@ def test_keep_n_prunes_after_a_successful_deploy_but_never_what_a_rollback_needs
     # The release a rollback goes back to is still there: the rollback works.
     run_playbook("rollback.yml", check=True)
     assert current_release(host)["id"] == v2 and http(host, "GET", "/version")[1]["version"] == "2.0.0"
+
+
+def test_the_wheels_came_as_one_archive_unpacked_once(host):
+    # Every release of this scenario was built from the sandbox's wheelhouse.tar: one directory named by its content.
+    shared = f"{ROOT_DIR}/shared"
+    dirs = [d for d in host.file(shared).listdir() if d.startswith("wheelhouse")]
+    assert len(dirs) == 1 and dirs[0].startswith("wheelhouse-"), dirs
+    assert "sha1:" in host.file(f"{shared}/{dirs[0]}/.shipshape-unpacked").content_string
+    assert any(name.endswith(".whl") for name in host.file(f"{shared}/{dirs[0]}").listdir())
