@@ -97,10 +97,16 @@ def build_parser() -> argparse.ArgumentParser:
                               "backup directory holds several names")
     restore.add_argument("--confirm", metavar="DB", help="name of the database to replace (required)")
 
-    drill = add("drill", "restore drill: restore the newest backup aside and check it (playbooks/drill.yml)")
-    drill.add_argument("--name", metavar="NAME",
+    drill = add("drill", "restore drill: restore the newest backup aside and check it (playbooks/drill.yml); "
+                         "--schedule installs the timer that runs it (playbooks/drill_schedule.yml)")
+    drill.add_argument("--name", metavar="NAME", action="append",
                        help="backup name (one database each) to drill; needed when the backup directory holds "
-                            "several names")
+                            "several names. With --schedule, repeat it: the timer drills each name in turn")
+    when = drill.add_mutually_exclusive_group()
+    when.add_argument("--schedule", metavar="CALENDAR",
+                      help="install (or update) the systemd timer that runs this drill on the db hosts, at this "
+                           "OnCalendar expression (e.g. monthly); runs no drill now")
+    when.add_argument("--unschedule", action="store_true", help="remove the drill's timer from the db hosts")
 
     maintenance = add("maintenance", "maintenance mode on, off, read-only, or its status (playbooks/maintenance.yml)")
     maintenance.add_argument("state", choices=["on", "off", "read-only", "status"])
@@ -237,8 +243,18 @@ def to_request(args: argparse.Namespace, argv: list[str]) -> Request:
             extra["restore_backup_name"] = validate.backup_name(command, "--name", args.name)
         return Request(command, "restore.yml", extra, pattern="db_servers:app_servers", argv=argv)
     if command == "drill":
-        if args.name is not None:
-            extra["restore_drill_backup_name"] = validate.backup_name(command, "--name", args.name)
+        names = [validate.backup_name(command, "--name", name) for name in args.name or []]
+        if args.schedule is not None or args.unschedule:
+            extra["restore_drill_schedule_enabled"] = not args.unschedule
+            if args.schedule is not None:
+                extra["restore_drill_schedule"] = validate.calendar(command, "--schedule", args.schedule)
+            extra["restore_drill_schedule_names"] = names
+            return Request("drill-schedule", "drill_schedule.yml", extra, pattern="db_servers", argv=argv)
+        if len(names) > 1:
+            raise UsageError("drill: --name given %d times: a drill checks one backup name (several only with "
+                             "--schedule)" % len(names))
+        if names:
+            extra["restore_drill_backup_name"] = names[0]
         return Request(command, "drill.yml", extra, pattern="all", argv=argv)
     if command == "maintenance":
         extra["maintenance_state"] = MAINTENANCE_STATES[args.state]

@@ -118,6 +118,19 @@ def backup_name(command: str, option: str, value: str) -> str:
     return value
 
 
+# A systemd OnCalendar expression ("monthly", "Mon *-*-01..07 04:00:00", "*-*-01 04:00 Europe/Berlin"): written
+# into the timer unit, so one line of these characters only; the role checks it with systemd-analyze calendar.
+CALENDAR = re.compile(r"[A-Za-z0-9*][A-Za-z0-9 *:/,.~+_-]{0,127}")
+
+
+def calendar(command: str, option: str, value: str) -> str:
+    if not CALENDAR.fullmatch(value):
+        raise InvalidValue(command, option, value, "a systemd calendar expression",
+                           "expected one line of A-Z a-z 0-9, spaces and * : / , . ~ + _ - (systemd OnCalendar, "
+                           "e.g. monthly or '*-*-01 04:00:00')")
+    return value
+
+
 # `logs` values: each reaches log_search, which checks it again.
 DURATION = re.compile(r"[1-9][0-9]{0,5}[smhdw]")
 ISO_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2})?(Z|[+-][0-9]{2}:?[0-9]{2})?)?")

@@ -58,6 +58,14 @@ class RecordingRunner(PlaybookRunner):
     (["migrate", "status"], "migrate.yml", {"migrate_action": "status"}),
     (["migrate", "apply"], "migrate.yml", {"migrate_action": "apply"}),
     (["health"], "health.yml", {}),
+    (["drill", "--name", "ledger"], "drill.yml", {"restore_drill_backup_name": "ledger"}),
+    (["drill", "--schedule", "*-*-01 04:00:00", "--name", "sample_app", "--name", "ledger"], "drill_schedule.yml",
+     {"restore_drill_schedule_enabled": True, "restore_drill_schedule": "*-*-01 04:00:00",
+      "restore_drill_schedule_names": ["sample_app", "ledger"]}),
+    (["drill", "--schedule", "monthly"], "drill_schedule.yml",
+     {"restore_drill_schedule_enabled": True, "restore_drill_schedule": "monthly", "restore_drill_schedule_names": []}),
+    (["drill", "--unschedule"], "drill_schedule.yml",
+     {"restore_drill_schedule_enabled": False, "restore_drill_schedule_names": []}),
 ])
 def test_command_to_playbook(cli, argv, playbook, variables):
     runner = RecordingRunner()

@@ -114,3 +114,19 @@ def test_long_version(cli):
     runner = RecordingRunner()
     assert cli("deploy", "--version", "1" * 65, "-i", str(LOCAL_INVENTORY), runner=runner).code == 3
     assert cli("deploy", "--version", "1" * 64, "-i", str(LOCAL_INVENTORY), runner=runner).code == 0
+
+
+@pytest.mark.parametrize("value", ["monthly\nExecStartPre=/bin/touch /tmp/shipshape-pwned", "monthly; id", "$(id)",
+                                   "{{ lookup('pipe', 'id') }}", "", "-1"])
+def test_a_drill_schedule_that_is_not_a_calendar_expression_is_refused(cli, state_dir, value):
+    runner = RecordingRunner()
+    result = cli("drill", f"--schedule={value}", "-i", str(LOCAL_INVENTORY), runner=runner)
+    assert result.code == 3, (result.stdout, result.stderr)
+    assert result.stderr.startswith(f"shipshape drill: --schedule {value!r} is not a systemd calendar expression: ")
+    assert runner.calls == [] and not (state_dir / "runs").exists()
+
+
+def test_one_drill_checks_one_name(cli):
+    runner = RecordingRunner()
+    result = cli("drill", "--name", "a", "--name", "b", "-i", str(LOCAL_INVENTORY), runner=runner)
+    assert result.code == 3 and "--name given 2 times" in result.stderr and runner.calls == []

@@ -261,6 +261,9 @@ def test_the_schedule_installs_a_persistent_timer_whose_service_runs_a_real_dril
     assert "OnCalendar=*-*-01 04:00:00" in show and "Persistent=yes" in show and "RandomizedDelayUSec=30min" in show
     assert host.service("shipshape-restore-drill.timer").is_enabled
     assert "Type=oneshot" in host.run("systemctl show -p Type shipshape-restore-drill.service").stdout
+    # One drill per scheduled name, each named (a host with several names would otherwise refuse to guess).
+    assert "drill --yes -i /var/tmp/drill-inventory --name sample_app || failed=1" in \
+        host.file("/usr/local/libexec/shipshape-restore-drill").content_string
 
     started = host.run("systemctl start shipshape-restore-drill.service")
     journal = host.run("journalctl -u shipshape-restore-drill.service --no-pager -n 60").stdout
