@@ -10,6 +10,7 @@ is told so, and with break_stale=true the module is called again to break that h
 
 from __future__ import annotations
 
+import getpass
 import os
 import socket
 
@@ -52,6 +53,15 @@ def process_alive(pid, start=""):
     return True
 
 
+def controller_user():
+    """Who runs this: the CLI's SHIPSHAPE_USER (a CI job names its user), else the login."""
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):
+        login = "unknown"
+    return os.environ.get("SHIPSHAPE_USER") or os.environ.get("USER") or login
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = True
@@ -66,6 +76,8 @@ class ActionModule(ActionBase):
             args.setdefault("controller", socket.gethostname())
             args.setdefault("controller_pid", pid)
             args.setdefault("controller_pid_start", process_start(pid))
+            if not args.get("owner") or args.get("owner") == "unknown":
+                args["owner"] = "%s@%s" % (controller_user(), args["controller"])
         result.update(self._execute_module(module_name="shipshape.ops.release_lock", module_args=args,
                                            task_vars=task_vars))
         holder = result.get("holder") or {}

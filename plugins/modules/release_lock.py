@@ -32,7 +32,7 @@ options:
     choices: [present, absent]
     default: present
   owner:
-    description: Who takes the lock (user@host).
+    description: Who takes the lock (user@host). Unset, the action plugin names the controller's user and host.
     type: str
     default: unknown
   token:

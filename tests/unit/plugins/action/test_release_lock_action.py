@@ -83,3 +83,17 @@ def test_a_holder_not_proved_dead_is_never_broken(where):
         assert result["holder_dead"] is False and "still running" in result["msg"]
     else:
         assert "holder_dead" not in result
+
+
+def test_the_owner_defaults_to_the_controllers_user_and_host(monkeypatch):
+    monkeypatch.setenv("SHIPSHAPE_USER", "ci-bot")
+    plugin = make_plugin({"path": "/l", "token": "new"})
+    with mock.patch.object(plugin, "_execute_module", return_value={"acquired": True}) as execute, \
+            mock.patch.object(action.ActionBase, "run", return_value={}):
+        plugin.run(task_vars={})
+    assert execute.call_args.kwargs["module_args"]["owner"] == "ci-bot@%s" % socket.gethostname()
+    plugin = make_plugin({"path": "/l", "token": "new", "owner": "alice@laptop"})
+    with mock.patch.object(plugin, "_execute_module", return_value={"acquired": True}) as execute, \
+            mock.patch.object(action.ActionBase, "run", return_value={}):
+        plugin.run(task_vars={})
+    assert execute.call_args.kwargs["module_args"]["owner"] == "alice@laptop"
