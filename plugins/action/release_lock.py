@@ -66,10 +66,18 @@ class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = True
 
+    _supports_check_mode = True  # the lock is taken in check mode too (the module documents it)
+
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
-        args = dict(self._task.args)
+        try:
+            result.update(self._take_or_release(dict(self._task.args), task_vars))
+        finally:
+            self._remove_tmp_path(self._connection._shell.tmpdir)
+        return result
+
+    def _take_or_release(self, args, task_vars):
         if args.get("state", "present") == "present":
             # Workers are forked from the ansible-playbook process: it lives as long as the run.
             pid = os.getppid()
@@ -78,8 +86,7 @@ class ActionModule(ActionBase):
             args.setdefault("controller_pid_start", process_start(pid))
             if not args.get("owner") or args.get("owner") == "unknown":
                 args["owner"] = "%s@%s" % (controller_user(), args["controller"])
-        result.update(self._execute_module(module_name="shipshape.ops.release_lock", module_args=args,
-                                           task_vars=task_vars))
+        result = self._execute_module(module_name="shipshape.ops.release_lock", module_args=args, task_vars=task_vars)
         holder = result.get("holder") or {}
         if not (result.get("failed") and result.get("lock_held")):
             return result
