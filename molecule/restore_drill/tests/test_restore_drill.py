@@ -195,6 +195,27 @@ def test_a_scratch_name_that_is_a_live_database_is_refused(host):
     assert sql(host, "SELECT count(*) FROM pg_database WHERE datname = 'sample_app'", "postgres") == "1"
 
 
+def test_a_drill_waits_for_a_running_backup_then_fails_naming_it_and_creates_nothing(host):
+    from lockfixture import holder, plant
+
+    lock = f"{BACKUPS}/.lock-sample_app"
+    info = holder("alive", version="sample_app-20261203T010000Z")
+    plant(host, lock, info)
+    try:
+        started = time.time()
+        proc, report = drill("-e", "restore_drill_lock_wait=4")
+        flat = " ".join(proc.output.split())
+        assert proc.returncode != 0 and report["result"] == "failed"
+        assert time.time() - started >= 4  # it waited for the backup before giving up
+        assert f"Refused: the lock {lock} is held by alice@here (run {info['controller_pid']} on" in flat
+        assert "backup sample_app-20261203T010000Z" in flat and "still running" in flat
+        assert any("Refused: the lock" in issue for issue in report["issues"]), report["issues"]
+        assert scratch_databases(host) == ""  # no scratch database was made
+        assert json.loads(host.file(f"{lock}/owner.json").content_string)["token"] == "theirs"
+    finally:
+        host.run(f"rm -rf {lock}")
+
+
 def test_a_backup_kept_on_another_host_is_fetched_through_the_controller(host):
     """The sets may live elsewhere (restore_drill_backup_host): here a copy of the set on the app host."""
     import testinfra
