@@ -92,26 +92,15 @@ class ActionModule(ActionBase):
             return result
         if holder.get("controller") != args.get("controller") or not holder.get("controller_pid"):
             return result  # taken from another machine: only its age can tell
-        if process_alive(holder["controller_pid"], holder.get("controller_pid_start", "")):
-            result["holder_dead"] = False
-            result["msg"] = "%s (Its process %s on this controller is still running.)" % (
-                result.get("msg", ""), holder["controller_pid"])
-            return result
-        result["holder_dead"] = True
-        break_var = args.get("break_var") or "deploy_lock_break"
-        if boolean(args.get("break_stale", False), strict=False):
-            broken = self._execute_module(
-                module_name="shipshape.ops.release_lock",
-                module_args=dict(args, break_token=holder.get("token") or ""),
-                task_vars=task_vars,
-            )
-            if not broken.get("failed"):
-                broken["dead_holder"] = holder
-                return broken
-            return dict(broken, holder_dead=True)
-        head = result.get("refusal") or result.get("msg", "")
-        result["msg"] = (
-            "%s That run is gone: its process %s on this controller (%s) no longer exists. Run again with -e %s=true "
-            "to break the lock." % (head, holder["controller_pid"], holder["controller"], break_var)
-        )
-        return result
+        # Ask the module again, telling it what was proved, so that the failure it reports (which is what
+        # ansible-core prints as the task's error) says so; with break_stale, a dead holder's lock is broken.
+        alive = process_alive(holder["controller_pid"], holder.get("controller_pid_start", ""))
+        again = dict(args, holder_state="alive" if alive else "dead", holder_token=holder.get("token") or "")
+        if not alive and boolean(args.get("break_stale", False), strict=False):
+            again["break_token"] = holder.get("token") or ""
+        final = self._execute_module(module_name="shipshape.ops.release_lock", module_args=again, task_vars=task_vars)
+        if final.get("failed") and final.get("lock_held"):
+            final["holder_dead"] = not alive
+        elif not alive:
+            final["dead_holder"] = holder
+        return final

@@ -87,6 +87,17 @@ options:
     description: That process's start time (clock ticks since boot), recorded to tell a reused pid apart.
     type: str
     default: ""
+  holder_state:
+    description: >-
+      What the action plugin proved of the holder, for the refusal's wording: C(dead) (its process on this controller
+      is gone), C(alive) (it still runs), or empty (not known: another controller).
+    type: str
+    choices: ["", dead, alive]
+    default: ""
+  holder_token:
+    description: The token of the holder that O(holder_state) is about; another holder is worded as unknown.
+    type: str
+    default: ""
   break_token:
     description: >-
       Break the lock if, and only if, its holder's token is this one (the action plugin passes the token of a holder
@@ -203,6 +214,7 @@ def doing(what, version):
 def refusal(params, holder, age, stale):
     """The one message a refused run shows: who holds the lock, since when, and how to break it."""
     what, path = params["what"], params["path"]
+    proved = params["holder_state"] if params["holder_token"] and holder.get("token") == params["holder_token"] else ""
     where = ""
     if holder.get("controller"):
         where = " (run %s on %s)" % (holder.get("controller_pid") or "?", holder["controller"])
@@ -215,6 +227,11 @@ def refusal(params, holder, age, stale):
         doing(what, holder.get("version")),
         ": %s" % holder["message"] if holder.get("message") else "",
     )
+    if proved == "dead":
+        return head, (
+            "That run is gone: its process %s on this controller (%s) no longer exists. Run again with -e %s=true "
+            "to break the lock." % (holder.get("controller_pid") or "?", holder.get("controller") or "?",
+                                    params["break_var"]))
     if stale:
         advice = (
             "It is older than %s (%ss), so stale: once that run is known to be gone, run again with -e %s=true "
@@ -226,6 +243,8 @@ def refusal(params, holder, age, stale):
             "%s (%ss): then run again with -e %s=true (add -e %s=<seconds> to shorten the wait)." % (
                 params["max_age_var"], params["max_age"], params["break_var"], params["max_age_var"])
         )
+    if proved == "alive":
+        advice += " (Its process %s on this controller is still running.)" % (holder.get("controller_pid") or "?")
     return head, advice
 
 
@@ -334,6 +353,8 @@ def main():
             controller_pid=dict(type="int", default=0),
             controller_pid_start=dict(type="str", default=""),
             break_token=dict(type="str", default="", no_log=False),
+            holder_state=dict(type="str", choices=["", "dead", "alive"], default=""),
+            holder_token=dict(type="str", default="", no_log=False),
         ),
         supports_check_mode=True,
     )

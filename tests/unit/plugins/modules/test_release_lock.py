@@ -163,3 +163,20 @@ def test_wait_runs_out_and_refuses(tmp_path, run_module):
     started = time.time()
     failed, result = run_module(release_lock, {"path": str(lock), "token": "drill", "wait": 1})
     assert failed and result["lock_held"] and time.time() - started >= 1
+
+
+@pytest.mark.parametrize("state, token, says, not_says", [
+    ("dead", "old", "That run is gone: its process 4242 on this controller (ops-laptop) no longer exists", "Wait for"),
+    ("alive", "old", "(Its process 4242 on this controller is still running.)", "That run is gone"),
+    ("dead", "someone-else", "Wait for that run to finish", "That run is gone"),
+])
+def test_the_refusal_words_what_the_action_plugin_proved_of_this_holder(tmp_path, run_module, state, token, says,
+                                                                        not_says):
+    lock = tmp_path / ".deploy.lock"
+    lock.mkdir()
+    (lock / "owner.json").write_text(json.dumps({"owner": "alice@ops-laptop", "epoch": int(time.time()), "token": "old",
+                                                 "controller": "ops-laptop", "controller_pid": 4242}))
+    failed, result = run_module(release_lock, {"path": str(lock), "token": "new", "holder_state": state,
+                                               "holder_token": token})
+    assert failed and result["lock_held"]
+    assert says in result["msg"] and not_says not in result["msg"]
