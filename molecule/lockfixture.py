@@ -23,11 +23,11 @@ def start_time(pid: int) -> str:
     return stat[stat.rfind(")") + 2:].split()[19]
 
 
-def holder(kind: str, age: int = 10, token: str = "theirs", version: str = "sample_app-x") -> dict:
+def holder(kind: str, age: int = 10, token: str = "theirs", version: str = "sample_app-x", what: str = "backup") -> dict:
     """owner.json of a lock held by: 'elsewhere' (another controller), 'alive' (a process of this controller that
     runs: this test), 'dead' (a process of this controller that is gone)."""
     info = {"owner": "ci@elsewhere", "since": "2026-01-01T00:00:00Z", "epoch": int(time.time()) - age,
-            "version": version, "message": "held by a test", "token": token}
+            "version": version, "message": "held by a test", "token": token, "what": what}
     if kind == "alive":
         info.update(owner="alice@here", controller=socket.gethostname(), controller_pid=os.getpid(),
                     controller_pid_start=start_time(os.getpid()))

@@ -214,6 +214,8 @@ def doing(what, version):
 def refusal(params, holder, age, stale):
     """The one message a refused run shows: who holds the lock, since when, and how to break it."""
     what, path = params["what"], params["path"]
+    # What the holder does (a drill refused by a backup's lock names the backup), when the lock says.
+    activity = doing(holder.get("what") or what, holder.get("version"))
     proved = params["holder_state"] if params["holder_token"] and holder.get("token") == params["holder_token"] else ""
     where = ""
     if holder.get("controller"):
@@ -224,8 +226,8 @@ def refusal(params, holder, age, stale):
         where,
         holder.get("since") or "?",
         age,
-        doing(what, holder.get("version")),
-        ": %s" % holder["message"] if holder.get("message") else "",
+        activity,
+        ": %s" % holder["message"] if holder.get("message") and ", " + holder["message"] != activity else "",
     )
     if proved == "dead":
         return head, (
@@ -284,6 +286,7 @@ def take(module, params):
             "epoch": now,
             "version": params["version"],
             "message": params["reason"],
+            "what": params["what"],
             "token": params["token"],
             "controller": params["controller"],
             "controller_pid": params["controller_pid"],

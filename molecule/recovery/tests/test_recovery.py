@@ -350,7 +350,7 @@ def test_a_second_procedure_is_refused_by_the_recovery_lock(host, outbox, kind):
     from lockfixture import holder, plant
 
     lock = "/var/lib/shipshape/locks/recovery.lock"
-    info = holder(kind, version="delete_keys")
+    info = holder(kind, version="delete_keys", what="recovery")
     plant(host, lock, info)
     lines_before = host.file(LOG).content_string.count("\n") if host.file(LOG).exists else 0
     try:

@@ -99,7 +99,7 @@ def test_a_lock_in_a_missing_directory_fails(tmp_path, run_module):
 def test_the_refusal_names_the_roles_variables_and_the_controller(tmp_path, run_module):
     lock = tmp_path / ".lock-db"
     run_module(release_lock, {"path": str(lock), "token": "t1", "owner": "cron@db1", "controller": "ops-laptop",
-                              "controller_pid": 4242, "version": "20261203T010000Z"})
+                              "controller_pid": 4242, "version": "20261203T010000Z", "what": "backup"})
     failed, result = run_module(release_lock, {
         "path": str(lock), "token": "t2", "what": "backup", "break_var": "backup_lock_break",
         "max_age_var": "backup_lock_max_age", "max_age": 600})
@@ -180,3 +180,14 @@ def test_the_refusal_words_what_the_action_plugin_proved_of_this_holder(tmp_path
                                                "holder_token": token})
     assert failed and result["lock_held"]
     assert says in result["msg"] and not_says not in result["msg"]
+
+
+def test_the_refusal_says_what_the_holder_does_not_what_the_refused_run_does(tmp_path, run_module):
+    lock = tmp_path / ".lock-db"
+    run_module(release_lock, {"path": str(lock), "token": "t1", "owner": "cron@db1", "what": "backup",
+                              "version": "db-20261203T010000Z", "reason": "backup db-20261203T010000Z"})
+    failed, result = run_module(release_lock, {"path": str(lock), "token": "t2", "what": "drill",
+                                               "break_var": "restore_drill_lock_break"})
+    assert failed
+    assert result["refusal"].endswith("ago), backup db-20261203T010000Z.")  # the same words once, not twice
+    assert "-e restore_drill_lock_break=true" in result["msg"]
