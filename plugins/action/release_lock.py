@@ -14,7 +14,6 @@ import getpass
 import os
 import socket
 
-from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 
@@ -93,11 +92,9 @@ class ActionModule(ActionBase):
         if holder.get("controller") != args.get("controller") or not holder.get("controller_pid"):
             return result  # taken from another machine: only its age can tell
         # Ask the module again, telling it what was proved, so that the failure it reports (which is what
-        # ansible-core prints as the task's error) says so; with break_stale, a dead holder's lock is broken.
+        # ansible-core prints as the task's error) says so; with break_stale, the module breaks a dead holder's lock.
         alive = process_alive(holder["controller_pid"], holder.get("controller_pid_start", ""))
         again = dict(args, holder_state="alive" if alive else "dead", holder_token=holder.get("token") or "")
-        if not alive and boolean(args.get("break_stale", False), strict=False):
-            again["break_token"] = holder.get("token") or ""
         final = self._execute_module(module_name="shipshape.ops.release_lock", module_args=again, task_vars=task_vars)
         if final.get("failed") and final.get("lock_held"):
             final["holder_dead"] = not alive

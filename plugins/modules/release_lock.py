@@ -14,7 +14,7 @@ description:
   - A second run is refused with one message naming the holder, the lock's age and how to break it (the
     variables named by O(break_var) and O(max_age_var)).
   - With O(break_stale=true) a lock is broken when it is older than O(max_age), or when the action plugin has proved
-    its holder dead (same controller, process gone) and passes O(break_token). Breaking renames the lock aside first
+    its holder dead (same controller, process gone) and passes O(holder_state=dead) with its O(holder_token). Breaking renames the lock aside first
     and checks that what it moved is still the lock it judged, so a lock taken in between is never broken.
   - The lock is transient, so taking and releasing it are not reported as changes.
 version_added: 0.1.0
@@ -95,13 +95,9 @@ options:
     choices: ["", dead, alive]
     default: ""
   holder_token:
-    description: The token of the holder that O(holder_state) is about; another holder is worded as unknown.
-    type: str
-    default: ""
-  break_token:
     description: >-
-      Break the lock if, and only if, its holder's token is this one (the action plugin passes the token of a holder
-      it proved dead). Needs O(break_stale=true).
+      The token of the holder that O(holder_state) is about; another holder is worded as unknown. With
+      O(holder_state=dead) and O(break_stale=true), that holder's lock (and no other) is broken at any age.
     type: str
     default: ""
 attributes:
@@ -302,7 +298,8 @@ def take(module, params):
             if holder.get("token") == params["token"]:
                 return dict(changed=False, acquired=True, holder=holder, age=age, broken=broken)
             stale = age > params["max_age"]
-            proven_dead = bool(params["break_token"]) and holder.get("token") == params["break_token"]
+            proven_dead = (params["holder_state"] == "dead" and bool(params["holder_token"])
+                           and holder.get("token") == params["holder_token"])
             if params["break_stale"] and (stale or proven_dead) and not broken:
                 if break_lock(path, holder.get("token")):
                     broken = True
@@ -355,7 +352,6 @@ def main():
             controller=dict(type="str", default=""),
             controller_pid=dict(type="int", default=0),
             controller_pid_start=dict(type="str", default=""),
-            break_token=dict(type="str", default="", no_log=False),
             holder_state=dict(type="str", choices=["", "dead", "alive"], default=""),
             holder_token=dict(type="str", default="", no_log=False),
         ),

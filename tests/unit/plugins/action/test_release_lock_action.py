@@ -50,7 +50,7 @@ def test_a_dead_holder_on_this_controller(break_stale):
 
     def execute(module_name, module_args, task_vars):
         calls.append(module_args)
-        if module_args.get("break_token"):
+        if module_args.get("holder_state") == "dead" and module_args.get("break_stale"):
             return {"acquired": True, "broken": True, "holder": {"token": "new"}}
         if module_args.get("holder_state") == "dead":
             return refused(holder, msg="Refused ... That run is gone (worded by the module).")
@@ -62,10 +62,10 @@ def test_a_dead_holder_on_this_controller(break_stale):
     assert calls[0]["controller"] == socket.gethostname() and calls[0]["controller_pid"] == os.getppid()
     assert len(calls) == 2 and calls[1]["holder_state"] == "dead" and calls[1]["holder_token"] == "dead"
     if break_stale:
-        assert calls[1]["break_token"] == "dead"
+        assert calls[1]["break_stale"] is True and calls[1]["holder_state"] == "dead"
         assert result["broken"] and not result.get("failed") and result["dead_holder"] == holder
     else:
-        assert "break_token" not in calls[1]
+        assert calls[1]["break_stale"] is False
         assert result["failed"] and result["holder_dead"] is True
         # The module words the final failure (ansible-core prints the module's message as the task's error).
         assert result["msg"] == "Refused ... That run is gone (worded by the module)."
@@ -82,7 +82,7 @@ def test_a_holder_not_proved_dead_is_never_broken(where):
             mock.patch.object(action.ActionBase, "run", return_value={}):
         result = plugin.run(task_vars={})
     assert result["failed"]
-    assert all("break_token" not in c.kwargs["module_args"] for c in execute.call_args_list)
+    assert all(c.kwargs["module_args"].get("holder_state") != "dead" for c in execute.call_args_list)
     if where == "alive-here":
         assert execute.call_count == 2 and execute.call_args.kwargs["module_args"]["holder_state"] == "alive"
         assert result["holder_dead"] is False

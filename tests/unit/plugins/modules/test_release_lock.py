@@ -110,17 +110,18 @@ def test_the_refusal_names_the_roles_variables_and_the_controller(tmp_path, run_
     assert "deploy_lock" not in result["msg"]
 
 
-def test_break_token_breaks_only_the_holder_it_names(tmp_path, run_module):
+def test_a_proved_dead_holder_is_broken_only_when_it_is_the_one_named(tmp_path, run_module):
     lock = tmp_path / ".deploy.lock"
     plant(lock, 5, token="dead-run")
     failed, result = run_module(release_lock, {"path": str(lock), "token": "new", "break_stale": True,
-                                               "break_token": "another-run"})
+                                               "holder_state": "dead", "holder_token": "another-run"})
     assert failed and result["lock_held"]
     assert json.loads((lock / "owner.json").read_text())["token"] == "dead-run"
-    failed, result = run_module(release_lock, {"path": str(lock), "token": "new", "break_token": "dead-run"})
-    assert failed, "break_token alone (without break_stale) breaks nothing"
+    failed, result = run_module(release_lock, {"path": str(lock), "token": "new", "holder_state": "dead",
+                                               "holder_token": "dead-run"})
+    assert failed, "a proved dead holder without break_stale breaks nothing"
     failed, result = run_module(release_lock, {"path": str(lock), "token": "new", "break_stale": True,
-                                               "break_token": "dead-run"})
+                                               "holder_state": "dead", "holder_token": "dead-run"})
     assert not failed and result["broken"] and result["acquired"]
     assert json.loads((lock / "owner.json").read_text())["token"] == "new"
     assert [p.name for p in tmp_path.iterdir()] == [".deploy.lock"], "the broken lock is removed, nothing left aside"
