@@ -19,6 +19,7 @@ Standard library only; needs the `git` command.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import gzip
 import hashlib
 import io
@@ -310,9 +311,12 @@ def main(argv=None) -> int:
     outdir = args.outdir.resolve()
     outdir.mkdir(parents=True, exist_ok=True)
 
-    commits = build_repo(outdir)
-    archives = build_archives(outdir, commits)
-    wheelhouse = None if args.no_wheelhouse else build_wheelhouse(outdir)
+    # Test lanes that run side by side share one OUTDIR: the second run waits, then finds everything up to date.
+    with open(outdir / ".build.lock", "w", encoding="ascii") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        commits = build_repo(outdir)
+        archives = build_archives(outdir, commits)
+        wheelhouse = None if args.no_wheelhouse else build_wheelhouse(outdir)
 
     summary = {}
     for spec in VERSIONS:
