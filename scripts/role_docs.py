@@ -30,6 +30,9 @@ def table(spec: dict) -> str:
     lines = []
     for entry, data in spec["argument_specs"].items():
         title = "Variables" if entry == "main" else f"Variables of the `{entry}` entry point"
+        if entry != "main" and data.get("options") == spec["argument_specs"].get("main", {}).get("options"):
+            lines += [f"### {title}", "", "The same as main's.", ""]
+            continue
         lines += [f"### {title}", "", "| variable | type | default | description |", "| --- | --- | --- | --- |"]
         for name, opt in (data.get("options") or {}).items():
             typ = opt.get("type", "str") + (f" of {opt['elements']}" if opt.get("elements") else "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -376,6 +377,10 @@ def test_hostile_input_is_refused_naming_the_variable(host, extra, expected):
     assert not host.file("/srv/tmp/pwn").exists and not host.file("/tmp/pwn").exists
     assert snapshot(host) == before
     assert http(host, "GET", "/version")[1]["version"] == "2.0.0"
+    if extra.get("systemd_release_git_ref") != "no-such-tag":  # only the repository can refuse that one, under the lock
+        # Refused by the checks that run before the lock: nothing on the host changed, not even for a moment.
+        recap = re.search(r"^app-deploy\s*:.*$", proc.output, re.M)
+        assert recap and "changed=0" in recap.group(0), proc.output[-3000:]
     if "systemd_release_env" in extra or "deploy_candidate_env" in extra:
         # The value is a secret as often as not: never echoed.
         assert "ExecStartPre" not in proc.output
