@@ -82,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     which = deploy.add_mutually_exclusive_group()
     which.add_argument("--version", dest="release_version", metavar="V", help="deploy version V (git ref vV)")
     which.add_argument("--ref", help="deploy this git ref (tag, branch or sha)")
+    deploy.add_argument("--serial", metavar="N", help="rolling: N hosts (or N%%) per batch; a failed batch stops "
+                                                     "the rest (deploy_serial)")
+    deploy.add_argument("--canary", metavar="N", type=int,
+                        help="deploy and gate N hosts alone before any other starts (deploy_canary)")
 
     rollback = add("rollback", "roll back to the previous good release, or --to one (playbooks/rollback.yml)")
     rollback.add_argument("--to", metavar="RELEASE", help="release id to roll back to")
@@ -224,6 +228,11 @@ def to_request(args: argparse.Namespace, argv: list[str]) -> Request:
             ref = None
         if ref:
             extra["systemd_release_git_ref"] = ref
+        # Play keywords: a play's serial is read before any host, so these go as -e, never through the inventory.
+        if args.serial is not None:
+            extra["deploy_serial"] = validate.batch_size(command, "--serial", args.serial)
+        if args.canary is not None:
+            extra["deploy_canary"] = validate.number(command, "--canary", args.canary, 0, 10000)
         return Request(command, "deploy.yml", extra, pattern="app_servers", argv=argv)
     if command == "rollback":
         if args.to is not None:

@@ -182,6 +182,19 @@ def number(command: str, option: str, value: int, low: int, high: int) -> int:
     return value
 
 
+BATCH_PERCENT = re.compile(r"([1-9][0-9]?|100)%")
+
+
+def batch_size(command: str, option: str, value: str) -> int | str:
+    """Hosts per batch of a rolling deploy, as a play's serial takes it: a whole number or a percentage."""
+    if BATCH_PERCENT.fullmatch(value):
+        return value
+    if value.isdigit() and 1 <= int(value) <= 10000:
+        return int(value)
+    raise InvalidValue(command, option, value, "a batch size",
+                       "expected a whole number of hosts (1 or more) or a percentage from 1% to 100%")
+
+
 def absolute_path(command: str, option: str, value: str) -> str:
     if not value.startswith("/") or ".." in value.split("/") or any(ord(c) < 32 for c in value):
         raise InvalidValue(command, option, value, "an absolute path",

@@ -23,6 +23,7 @@ HOSTILE = [
 @pytest.mark.parametrize("argv, option, what", [
     (["deploy", "--ref"], "--ref", "a valid git ref"),
     (["deploy", "--version"], "--version", "a valid version"),
+    (["deploy", "--serial"], "--serial", "a batch size"),
     (["rollback", "--to"], "--to", "a valid release id"),
     (["restore", "--confirm", "sample_app", "--backup"], "--backup", "a valid backup id"),
     (["restore", "--confirm"], "--confirm", "a valid database name"),
@@ -78,6 +79,9 @@ def test_bad_git_refs(cli, ref, reason):
     (["deploy", "--ref", "0123456789abcdef0123456789abcdef01234567"],
      {"systemd_release_git_ref": "0123456789abcdef0123456789abcdef01234567"}),
     (["deploy", "--version", "2.0.1+build_3-rc.1"], {"systemd_release_git_ref": "v2.0.1+build_3-rc.1"}),
+    (["deploy", "--serial", "2", "--canary", "1"], {"deploy_serial": 2, "deploy_canary": 1}),
+    (["deploy", "--serial", "30%"], {"deploy_serial": "30%"}),
+    (["deploy", "--canary", "0"], {"deploy_canary": 0}),
     (["rollback", "--to", "1.0.0-5b5edf38"], {"rollback_to": "1.0.0-5b5edf38"}),
     (["rollback", "--to", "20261202T061530Z-1.0.0-abc1234"], {"rollback_to": "20261202T061530Z-1.0.0-abc1234"}),
     (["restore", "--backup", "sample_app-20261202T061530Z", "--confirm", "sample_app"],
@@ -130,3 +134,14 @@ def test_one_drill_checks_one_name(cli):
     runner = RecordingRunner()
     result = cli("drill", "--name", "a", "--name", "b", "-i", str(LOCAL_INVENTORY), runner=runner)
     assert result.code == 3 and "--name given 2 times" in result.stderr and runner.calls == []
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["--serial=0"], "--serial"), (["--serial=101%"], "--serial"), (["--serial=0%"], "--serial"),
+    (["--serial=1.5"], "--serial"), (["--canary=-1"], "--canary"),
+])
+def test_batch_sizes_out_of_range(cli, argv, option):
+    runner = RecordingRunner()
+    result = cli("deploy", *argv, "-i", str(LOCAL_INVENTORY), runner=runner)
+    assert result.code == 3 and f"shipshape deploy: {option} " in result.stderr
+    assert runner.calls == []

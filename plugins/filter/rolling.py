@@ -1,0 +1,74 @@
+# Copyright: shipshape maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Rolling deploys: the play's serial from deploy_serial and deploy_canary, and the batches Ansible makes of it.
+
+A play's serial is worked out before any host is chosen, so Ansible reads it from extra vars and play vars only:
+deploy_serial set in an inventory's group_vars is silently not used. rolling_batches lets the deploy's first task
+see what batches the play was meant to make, so a host whose own variables ask for other batches is refused
+instead of deployed all at once.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ansible.errors import AnsibleFilterError
+
+PERCENT = re.compile(r"^([1-9][0-9]?|100)%$")
+
+
+def _batch_size(value, name):
+    """A batch size as Ansible's serial takes it: a positive whole number or 'N%' (1 to 100)."""
+    if isinstance(value, bool):
+        raise AnsibleFilterError("%s %r must be a whole number of hosts (at least 1) or a percentage like '30%%'" % (name, value))
+    if isinstance(value, int):
+        number = value
+    else:
+        text = str(value).strip()
+        if PERCENT.match(text):
+            return text
+        if not text.isdigit():
+            raise AnsibleFilterError("%s %r must be a whole number of hosts (at least 1) or a percentage like '30%%'" % (name, value))
+        number = int(text)
+    if number < 1:
+        raise AnsibleFilterError("%s %r must be a whole number of hosts (at least 1) or a percentage like '30%%'" % (name, value))
+    return number
+
+
+def rolling_serial(serial, canary=0):
+    """The play's serial list: [canary, serial] with a canary (deployed and gated alone first), else [serial]."""
+    size = _batch_size(serial, "deploy_serial")
+    if isinstance(canary, bool) or not str(canary).strip().isdigit():
+        raise AnsibleFilterError("deploy_canary %r must be 0 (no canary) or a whole number of hosts" % (canary,))
+    canary = int(str(canary).strip())
+    return [canary, size] if canary > 0 else [size]
+
+
+def _count(size, total):
+    # As Ansible's pct_to_int: a percentage of every host in the play, rounded down, at least one.
+    if isinstance(size, str):
+        return int(int(size[:-1]) / 100.0 * total) or 1
+    return size
+
+
+def rolling_batches(hosts, serial):
+    """The batches a play with this serial list makes of hosts, in order (the last size repeats)."""
+    sizes = serial if isinstance(serial, list) else [serial]
+    sizes = [_batch_size(size, "serial") for size in sizes] or ["100%"]
+    pending = list(hosts)
+    total = len(pending)
+    batches = []
+    index = 0
+    while pending:
+        count = _count(sizes[index], total)
+        batches.append(pending[:count])
+        pending = pending[count:]
+        index = min(index + 1, len(sizes) - 1)
+    return batches
+
+
+class FilterModule:
+    """Rolling deploy batches."""
+
+    def filters(self):
+        return {"rolling_serial": rolling_serial, "rolling_batches": rolling_batches}

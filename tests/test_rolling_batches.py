@@ -1,0 +1,86 @@
+"""Rolling deploys: the batches playbooks/deploy.yml's Deploy play makes of five hosts, from -e deploy_serial and
+deploy_canary, and the refusal when the inventory asks for batches the play cannot see (issue 19 item 2)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+HOSTS = ["app1", "app2", "app3", "app4", "app5"]
+
+
+@pytest.fixture
+def play(tmp_path):
+    """The Deploy play's own header (hosts, serial, failure keywords), with the deploy's batch check as its task."""
+    deploy = next(p for p in yaml.safe_load((ROOT / "playbooks" / "deploy.yml").read_text()) if p["name"] == "Deploy")
+    header = {key: deploy[key] for key in ("hosts", "serial", "max_fail_percentage", "any_errors_fatal", "gather_facts")}
+    header["tasks"] = [
+        {"name": "The deploy's batch check",
+         "ansible.builtin.include_role": {"name": "shipshape.ops.deploy", "tasks_from": "batches"}},
+        {"name": "Deployed", "ansible.builtin.debug": {"msg": "batch {{ ansible_play_batch | join(',') }}"},
+         "run_once": True},
+    ]
+    header["name"] = "Deploy"
+    (tmp_path / "play.yml").write_text(yaml.safe_dump([header], sort_keys=False))
+    inventory = tmp_path / "inventory"
+    (inventory / "group_vars" / "app_servers").mkdir(parents=True)
+    (inventory / "hosts.yml").write_text(yaml.safe_dump({"app_servers": {
+        "hosts": {h: {"ansible_connection": "local", "ansible_python_interpreter": "auto_silent"} for h in HOSTS}}}))
+    return tmp_path
+
+
+def run(play, ansible_env, *extra):
+    return subprocess.run(["ansible-playbook", "-i", str(play / "inventory"), str(play / "play.yml"), *extra],
+                          capture_output=True, text=True, env=ansible_env, cwd=ROOT, check=False)
+
+
+def batches(stdout):
+    return [found.split(",") for found in re.findall(r"msg\"?: \"?batch ([\w,]+)", stdout)]
+
+
+@pytest.mark.parametrize("extra, expected", [
+    ([], [HOSTS]),
+    (["-e", "deploy_serial=2"], [["app1", "app2"], ["app3", "app4"], ["app5"]]),
+    # the canary is deployed (and gated) alone; then the rest at once, or deploy_serial at a time
+    (["-e", "deploy_canary=1"], [["app1"], ["app2", "app3", "app4", "app5"]]),
+    (["-e", "deploy_canary=1", "-e", "deploy_serial=2"], [["app1"], ["app2", "app3"], ["app4", "app5"]]),
+    (["-e", "deploy_serial=40%"], [["app1", "app2"], ["app3", "app4"], ["app5"]]),
+])
+def test_batches_from_extra_vars(play, ansible_env, extra, expected):
+    result = run(play, ansible_env, *extra)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert batches(result.stdout) == expected
+
+
+@pytest.mark.parametrize("inventory_vars", [{"deploy_serial": 1}, {"deploy_canary": 1}])
+def test_batches_asked_for_in_the_inventory_are_refused(play, ansible_env, inventory_vars):
+    # A play's serial is read before any host: set only in group_vars, it would deploy every host at once.
+    (play / "inventory" / "group_vars" / "app_servers" / "main.yml").write_text(yaml.safe_dump(inventory_vars))
+    result = run(play, ansible_env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    name, value = next(iter(inventory_vars.items()))
+    assert f"{name} '{value}'" in result.stdout
+    assert "set them with -e (shipshape deploy --serial/--canary), not in the inventory" in result.stdout
+    assert batches(result.stdout) == []
+    # the same values given with -e make the batches they ask for
+    flags = [arg for key, val in inventory_vars.items() for arg in ("-e", f"{key}={val}")]
+    result = run(play, ansible_env, *flags)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert batches(result.stdout)[0] == ["app1"]
+
+
+@pytest.mark.parametrize("flag, name", [
+    ("deploy_serial=0", "deploy_serial '0'"), ("deploy_serial=x", "deploy_serial 'x'"),
+    ("deploy_serial=101%", "deploy_serial '101%'"), ("deploy_canary=-1", "deploy_canary '-1'"),
+])
+def test_bad_batch_sizes_are_refused_before_any_host(play, ansible_env, flag, name):
+    result = run(play, ansible_env, "-e", flag)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert name in output and re.search(r"must be (a whole number|0 \(no canary\))", output), output
+    assert batches(result.stdout) == []

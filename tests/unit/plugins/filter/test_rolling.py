@@ -1,0 +1,63 @@
+"""shipshape.ops.rolling_serial and rolling_batches: the serial list of a rolling deploy and Ansible's batches."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.shipshape.ops.plugins.filter.rolling import FilterModule, rolling_batches, rolling_serial
+
+HOSTS = ["a", "b", "c", "d", "e"]
+
+
+@pytest.mark.parametrize("serial, canary, expected", [
+    ("100%", 0, ["100%"]),
+    (1, 0, [1]),
+    ("2", "0", [2]),
+    ("30%", 1, [1, "30%"]),
+    (3, "2", [2, 3]),
+])
+def test_serial_lists(serial, canary, expected):
+    assert rolling_serial(serial, canary) == expected
+
+
+@pytest.mark.parametrize("serial, canary, named", [
+    (0, 0, "deploy_serial 0"),
+    ("0", 0, "deploy_serial '0'"),
+    ("0%", 0, "deploy_serial '0%'"),
+    ("101%", 0, "deploy_serial '101%'"),
+    ("-1", 0, "deploy_serial '-1'"),
+    ("1.5", 0, "deploy_serial '1.5'"),
+    (True, 0, "deploy_serial True"),
+    ("{{ x }}", 0, "deploy_serial '{{ x }}'"),
+    (1, -1, "deploy_canary -1"),
+    (1, "one", "deploy_canary 'one'"),
+    (1, True, "deploy_canary True"),
+])
+def test_bad_sizes_name_the_variable_and_value(serial, canary, named):
+    with pytest.raises(AnsibleFilterError) as raised:
+        rolling_serial(serial, canary)
+    assert str(raised.value).startswith(named + " must be")
+
+
+@pytest.mark.parametrize("serial, expected", [
+    (["100%"], [HOSTS]),
+    ([1], [["a"], ["b"], ["c"], ["d"], ["e"]]),
+    ([1, "100%"], [["a"], ["b", "c", "d", "e"]]),
+    ([1, 2], [["a"], ["b", "c"], ["d", "e"]]),
+    # a percentage counts every host of the play, rounded down, at least one (as Ansible's pct_to_int)
+    (["40%"], [["a", "b"], ["c", "d"], ["e"]]),
+    (["10%"], [["a"], ["b"], ["c"], ["d"], ["e"]]),
+    ([2, 1, "100%"], [["a", "b"], ["c"], ["d", "e"]]),
+    (10, [HOSTS]),
+])
+def test_batches_are_ansibles(serial, expected):
+    assert rolling_batches(HOSTS, serial) == expected
+
+
+def test_no_hosts_no_batches():
+    assert not rolling_batches([], [1])
+
+
+def test_filters_are_registered():
+    assert set(FilterModule().filters()) == {"rolling_serial", "rolling_batches"}
