@@ -227,7 +227,10 @@ def to_request(args: argparse.Namespace, argv: list[str]) -> Request:
         else:
             ref = None
         if ref:
+            # The same release whichever deploy_strategy the hosts use: a git ref (systemd) or an image tag
+            # (compose, whose own check refuses a ref that is not a docker tag, such as one with '/').
             extra["systemd_release_git_ref"] = ref
+            extra["compose_release_tag"] = ref
         # Play keywords: a play's serial is read before any host, so these go as -e, never through the inventory.
         if args.serial is not None:
             extra["deploy_serial"] = validate.batch_size(command, "--serial", args.serial)

@@ -44,8 +44,9 @@ class RecordingRunner(PlaybookRunner):
 
 
 @pytest.mark.parametrize("argv, playbook, variables", [
-    (["deploy", "--version", "2.0.0"], "deploy.yml", {"systemd_release_git_ref": "v2.0.0"}),
-    (["deploy", "--ref", "main"], "deploy.yml", {"systemd_release_git_ref": "main"}),
+    (["deploy", "--version", "2.0.0"], "deploy.yml",
+     {"systemd_release_git_ref": "v2.0.0", "compose_release_tag": "v2.0.0"}),
+    (["deploy", "--ref", "main"], "deploy.yml", {"systemd_release_git_ref": "main", "compose_release_tag": "main"}),
     (["deploy"], "deploy.yml", {}),
     (["rollback", "--to", "1.0.0-5b5edf38"], "rollback.yml", {"rollback_to": "1.0.0-5b5edf38"}),
     (["backup"], "backup.yml", {}),

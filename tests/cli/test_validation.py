@@ -73,12 +73,15 @@ def test_bad_git_refs(cli, ref, reason):
 
 
 @pytest.mark.parametrize("argv, variables", [
-    (["deploy", "--ref", "main"], {"systemd_release_git_ref": "main"}),
-    (["deploy", "--ref", "feature/login-v2"], {"systemd_release_git_ref": "feature/login-v2"}),
-    (["deploy", "--ref", "5b5edf38"], {"systemd_release_git_ref": "5b5edf38"}),
+    (["deploy", "--ref", "main"], {"systemd_release_git_ref": "main", "compose_release_tag": "main"}),
+    (["deploy", "--ref", "feature/login-v2"],
+     {"systemd_release_git_ref": "feature/login-v2", "compose_release_tag": "feature/login-v2"}),
+    (["deploy", "--ref", "5b5edf38"], {"systemd_release_git_ref": "5b5edf38", "compose_release_tag": "5b5edf38"}),
     (["deploy", "--ref", "0123456789abcdef0123456789abcdef01234567"],
-     {"systemd_release_git_ref": "0123456789abcdef0123456789abcdef01234567"}),
-    (["deploy", "--version", "2.0.1+build_3-rc.1"], {"systemd_release_git_ref": "v2.0.1+build_3-rc.1"}),
+     {"systemd_release_git_ref": "0123456789abcdef0123456789abcdef01234567",
+      "compose_release_tag": "0123456789abcdef0123456789abcdef01234567"}),
+    (["deploy", "--version", "2.0.1+build_3-rc.1"],
+     {"systemd_release_git_ref": "v2.0.1+build_3-rc.1", "compose_release_tag": "v2.0.1+build_3-rc.1"}),
     (["deploy", "--serial", "2", "--canary", "1"], {"deploy_serial": 2, "deploy_canary": 1}),
     (["deploy", "--serial", "30%"], {"deploy_serial": "30%"}),
     (["deploy", "--canary", "0"], {"deploy_canary": 0}),
