@@ -94,12 +94,40 @@ def test_the_live_database_is_replaced_and_kept(dumps, ansible_env, dump, extra)
         assert conn.execute("SELECT bool_and(datallowconn) FROM pg_database WHERE NOT datistemplate").fetchone()[0] is True
 
 
+def database_acl(port: int, db: str) -> set[tuple[str, str, bool]]:
+    with admin(port) as conn:
+        return set(conn.execute(
+            "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END, a.privilege_type, "
+            "a.is_grantable FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a "
+            "WHERE d.datname = %s AND a.grantee <> d.datdba", (db,)).fetchall())
+
+
+def test_the_database_privileges_of_the_replaced_database_are_kept(dumps, ansible_env):
+    # pg_dump of one database does not carry GRANT ... ON DATABASE: a restore that lost them would let every
+    # role connect again (PUBLIC's default) and lock out the roles granted by name.
+    port, set_dir = dumps
+    with admin(port) as conn:
+        conn.execute("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'shop_reader') "
+                     "THEN CREATE ROLE shop_reader LOGIN; END IF; END $$")
+        conn.execute("REVOKE ALL ON DATABASE shop FROM PUBLIC")
+        conn.execute("GRANT CONNECT ON DATABASE shop TO shop_reader")
+        conn.execute("GRANT TEMPORARY ON DATABASE shop TO shop_reader WITH GRANT OPTION")
+    wanted = {("shop_reader", "CONNECT", False), ("shop_reader", "TEMPORARY", True)}
+    assert database_acl(port, "shop") == wanted
+    rc, result = restore(ansible_env, port, set_dir / "postgres.dump", confirm="shop")
+    assert rc == 0, result
+    assert database_acl(port, "shop") == wanted  # PUBLIC may not connect to the restored copy either
+    assert sorted(result["database_privileges"]) == ["shop_reader:CONNECT", "shop_reader:TEMPORARY*"]
+    assert orders(port) == 40
+
+
 def test_check_mode_reports_the_target_and_changes_nothing(dumps, ansible_env):
     port, set_dir = dumps
     before = databases(port)
     rc, result = restore(ansible_env, port, set_dir / "postgres.dump", check=True, confirm="shop")
     assert rc == 0, result
-    assert result["target"] == {"exists": True, "owner": "postgres", "tables_with_rows": 1}
+    assert result["target"] == {"exists": True, "owner": "postgres", "tables_with_rows": 1,
+                                "privileges": [["", "CONNECT", False], ["", "TEMPORARY", False]]}  # PUBLIC's default
     assert databases(port) == before and orders(port) == 41
 
 

@@ -16,7 +16,10 @@ description:
   - Names never reach a shell or an SQL string as text. O(name) and O(owner) must be plain PostgreSQL identifiers
     (C([A-Za-z_][A-Za-z0-9_$]*)), O(name) at most 41 bytes so that C(_before_YYYYmmddHHMMSS) fits PostgreSQL's
     63; SQL quotes them as identifiers and C(pg_restore) and C(psql) get them as separate arguments.
-  - Owners and grants are restored (O(privileges)); roles the dump needs (O(required_roles)) that the server lacks
+  - Owners and grants are restored (O(privileges)). The database's own privileges (C(GRANT CONNECT ON DATABASE),
+    a C(REVOKE) from C(PUBLIC)), which C(pg_dump) of one database does not carry, are copied from the database it
+    replaces to the restored copy before the swap (RV(database_privileges)).
+  - Roles the dump needs (O(required_roles)) that the server lacks
     are first created from the set's saved roles (O(roles_file)), or, with O(create_roles=false), the module stops
     before touching anything, naming them.
   - With O(expected_catalog) (the manifest's C(catalog)), the restored copy is compared with the whole database as
@@ -191,7 +194,11 @@ target:
     tables_with_rows:
       description: How many of its tables hold at least one row.
       type: int
-  sample: {"exists": true, "owner": "app", "tables_with_rows": 3}
+    privileges:
+      description: Its database-level privileges other than its owner's, as C([grantee, privilege, grantable]) (grantee C("") for PUBLIC).
+      type: list
+      elements: list
+  sample: {"exists": true, "owner": "app", "tables_with_rows": 3, "privileges": [["", "CONNECT", false]]}
 database:
   description: The database restored into (O(name)).
   returned: always
@@ -222,6 +229,15 @@ owner:
   returned: always
   type: str
   sample: app
+database_privileges:
+  description:
+    - The database-level privileges copied from the replaced database onto the restored one, as
+      C(<grantee>:<privilege>) (C(PUBLIC) for everyone, C(*) after a privilege given with grant option). Empty when
+      no database was replaced or with O(privileges=false).
+  returned: always
+  type: list
+  elements: str
+  sample: ["PUBLIC:TEMPORARY", "app:CONNECT", "reporting:CONNECT*"]
 roles_created:
   description: The roles created from the saved roles before the restore.
   returned: always
@@ -286,6 +302,10 @@ def validate(p):
     return errors
 
 
+# What GRANT ... ON DATABASE can give (aclexplode's privilege_type); nothing else reaches the SQL.
+DATABASE_PRIVILEGES = ("CREATE", "CONNECT", "TEMPORARY")
+
+
 class Restore(object):
     """The procedure, over an autocommit connection to the maintenance database (``admin``)."""
 
@@ -314,11 +334,11 @@ class Restore(object):
             cursor.close()
 
     def inspect(self):
-        """{exists, owner, tables_with_rows} of the target."""
+        """{exists, owner, tables_with_rows, privileges} of the target."""
         rows = self.execute("SELECT pg_get_userbyid(datdba), datallowconn FROM pg_database WHERE datname = %(db)s",
                             args={"db": self.name})
         if not rows:
-            return dict(exists=False, owner="", tables_with_rows=0)
+            return dict(exists=False, owner="", tables_with_rows=0, privileges=[])
         owner, allowed = rows[0]
         if not allowed:
             raise RestoreFailed(
@@ -336,7 +356,43 @@ class Restore(object):
             cursor.close()
         finally:
             conn.close()
-        return dict(exists=True, owner=owner, tables_with_rows=with_rows)
+        return dict(exists=True, owner=owner, tables_with_rows=with_rows, privileges=self.database_privileges(self.name))
+
+    def database_privileges(self, name):
+        """[grantee, privilege, grantable] of a database's ACL (its default when none was ever set); grantee '' is
+        PUBLIC. The owner's own privileges are left out: they come with ownership."""
+        rows = self.execute(
+            "SELECT CASE WHEN a.grantee = 0 THEN '' ELSE pg_get_userbyid(a.grantee) END, a.privilege_type, a.is_grantable "
+            "FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a "
+            "WHERE d.datname = %(db)s AND a.grantee <> d.datdba ORDER BY 1, 2", args={"db": name})
+        return [list(row) for row in rows or []]
+
+    def copy_database_privileges(self, privileges):
+        """The replaced database's privileges onto the restored copy: everything from PUBLIC and the grantees
+        first (a new database lets PUBLIC connect), then each grant again. Returns them as grantee:privilege."""
+        sql = postgres.sql
+        revoke_from = {entry[0] for entry in privileges + self.database_privileges(self.restoring)}
+        for grantee in sorted(revoke_from):
+            who = sql.Identifier(grantee) if grantee else sql.SQL("PUBLIC")
+            self.run(sql.SQL("REVOKE ALL ON DATABASE {} FROM {}").format(sql.Identifier(self.restoring), who))
+        shown = []
+        for grantee, privilege, grantable in privileges:
+            if privilege not in DATABASE_PRIVILEGES:
+                raise RestoreFailed("database %s has a privilege this module does not know: %r" % (self.name, privilege))
+            who = sql.Identifier(grantee) if grantee else sql.SQL("PUBLIC")
+            statement = sql.SQL("GRANT {} ON DATABASE {} TO {}" + (" WITH GRANT OPTION" if grantable else "")).format(
+                sql.SQL(privilege), sql.Identifier(self.restoring), who)
+            self.run(statement)
+            shown.append("%s:%s%s" % (grantee or "PUBLIC", privilege, "*" if grantable else ""))
+        return shown
+
+    def run(self, statement):
+        """A statement composed with psycopg's sql (identifiers and keywords only, no text)."""
+        cursor = self.admin.cursor()
+        try:
+            cursor.execute(statement)
+        finally:
+            cursor.close()
 
     # --- the steps ---
 
@@ -536,7 +592,7 @@ def main():
         module.fail_json(msg=errors[0], errors=errors)
 
     result = dict(changed=False, database=p["name"], restoring=p["name"] + "_restoring", previous="", replaced="",
-                  row_counts={}, owner="", target={}, roles_created=[], checks=[])
+                  row_counts={}, owner="", target={}, roles_created=[], checks=[], database_privileges=[])
     backup = ("backup %s" % p["backup_id"]) if p["backup_id"] else p["path"]
     if not os.path.exists(p["path"]):
         module.fail_json(msg="path: %s does not exist: expected the dump of %s" % (p["path"], backup), **result)
@@ -569,6 +625,8 @@ def main():
             result["row_counts"] = restore.count()
         finally:
             result["checks"] = restore.failed_checks
+        if target["exists"] and p["privileges"]:
+            result["database_privileges"] = restore.copy_database_privileges(target["privileges"])
         restore.swap(target["exists"])
         if target["exists"]:
             result["previous"] = restore.before if p["keep_previous"] else ""

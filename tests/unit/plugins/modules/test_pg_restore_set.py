@@ -109,6 +109,8 @@ class FakeServer(object):
         self.argv = []
 
     def answer(self, text, args):
+        if "aclexplode" in text:  # PUBLIC's default privileges, on the live database and the scratch copy
+            return [("", "CONNECT", False), ("", "TEMPORARY", False)]
         if "FROM pg_database" in text:
             return [("app_owner", True)] if self.exists else []
         if "information_schema.tables" in text:
@@ -183,6 +185,10 @@ def test_replaces_the_live_database_in_one_transaction(server, run_module):
     assert writes(fake) == [
         'DROP DATABASE IF EXISTS "app_restoring" WITH (FORCE)',
         'CREATE DATABASE "app_restoring" OWNER "app_owner"',
+        # the live database's own privileges (which pg_dump does not carry) onto the copy, before the swap
+        'REVOKE ALL ON DATABASE "app_restoring" FROM PUBLIC',
+        'GRANT CONNECT ON DATABASE "app_restoring" TO PUBLIC',
+        'GRANT TEMPORARY ON DATABASE "app_restoring" TO PUBLIC',
         'ALTER DATABASE "app" WITH ALLOW_CONNECTIONS false',
         'ALTER DATABASE "app" RENAME TO "%s"' % before,
         'ALTER DATABASE "app_restoring" RENAME TO "app"',
@@ -206,7 +212,8 @@ def test_a_new_database_is_renamed_into_place(server, run_module):
     fake = server(exists=False)
     failed, result = run_module(pg_restore_set, args(fake, owner="app_owner", keep_previous=False))
     assert not failed, result
-    assert result["replaced"] == "" and result["target"] == {"exists": False, "owner": "", "tables_with_rows": 0}
+    assert result["replaced"] == ""
+    assert result["target"] == {"exists": False, "owner": "", "tables_with_rows": 0, "privileges": []}
     assert writes(fake)[-1] == 'ALTER DATABASE "app_restoring" RENAME TO "app"'
     assert not [s for s in fake.log if "ALLOW_CONNECTIONS" in s]
 
@@ -230,7 +237,8 @@ def test_check_mode_reads_and_changes_nothing(server, run_module):
     fake = server()
     failed, result = run_module(pg_restore_set, args(fake, confirm="app"), check_mode=True)
     assert not failed and result["changed"]
-    assert result["target"] == {"exists": True, "owner": "app_owner", "tables_with_rows": 1}
+    assert result["target"] == {"exists": True, "owner": "app_owner", "tables_with_rows": 1,
+                                "privileges": [["", "CONNECT", False], ["", "TEMPORARY", False]]}
     assert not writes(fake) and not fake.argv
 
 
