@@ -184,6 +184,10 @@ def test_a_restore_keeps_owners_and_grants_and_checks_the_whole_catalog(pg_serve
         rc, result = restore(ansible_env, port, set_dir / "postgres.dump", **args)
         assert rc == 0, result
         assert result["checks"] == [] and result["roles_created"] == []
+        # A new database gets the backup's own privileges on the database: no CONNECT for PUBLIC.
+        rich_acl = {("rich_reader", "CONNECT", False), ("rich_writer", "CONNECT", False), ("rich_writer", "TEMPORARY", False)}
+        assert database_acl(port, "rich") == rich_acl and database_acl(port, "rich_copy") == rich_acl
+        assert sorted(result["database_privileges"]) == ["rich_reader:CONNECT", "rich_writer:CONNECT", "rich_writer:TEMPORARY"]
         # The read-only role reads what it was granted in the restored copy, and not the rest.
         with psycopg.connect(host="127.0.0.1", port=port, user="rich_reader", dbname="rich_copy") as conn:
             assert conn.execute("SELECT count(*) FROM crm.customers").fetchone()[0] == 300

@@ -67,6 +67,16 @@ SELECT pg_get_userbyid(d.defaclrole), coalesce(n.nspname, ''), d.defaclobjtype::
  ORDER BY 1, 2, 3
 """
 
+# The database's own privileges other than its owner's (a new database's default: PUBLIC may connect and make
+# temporary tables). pg_dump of one database does not carry them, so the manifest does, and a restore into a new
+# database gives them back. Grantee '' is PUBLIC.
+DATABASE_PRIVILEGES = """
+SELECT CASE WHEN a.grantee = 0 THEN '' ELSE pg_get_userbyid(a.grantee) END, a.privilege_type, a.is_grantable
+  FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
+ WHERE d.datname = current_database() AND a.grantee <> d.datdba
+ ORDER BY 1, 2
+"""
+
 RELKINDS = {"r": "table", "p": "partitioned table", "v": "view", "m": "materialized view", "S": "sequence",
             "f": "foreign table"}
 PROKINDS = {"f": "function", "p": "procedure", "a": "aggregate", "w": "window function"}
@@ -95,8 +105,8 @@ def _ident(sql, schema, name):
 def describe(cursor, sql):
     """The catalog of the connected database (see the module docstring), read with ``cursor`` in the caller's
     transaction; ``sql`` is the driver's sql module (identifiers quoted by the driver). Returns a dict:
-    tables, sequences, views, materialized_views, functions, schemas, extensions, default_privileges, roles,
-    totals."""
+    tables, sequences, views, materialized_views, functions, schemas, extensions, default_privileges,
+    database_privileges ([grantee, privilege, grantable], grantee '' for PUBLIC), roles, totals."""
     tables, sequences, views, matviews = {}, {}, {}, {}
     roles = set()
     cursor.execute(RELATIONS)
@@ -146,11 +156,15 @@ def describe(cursor, sql):
         roles.add(role)
         roles |= _acl_roles(acl)
         default_privileges.append("%s %s %s: %s" % (role, schema or "(all schemas)", objtype, ",".join(acl)))
+    cursor.execute(DATABASE_PRIVILEGES)
+    database_privileges = [[grantee, privilege, bool(grantable)] for grantee, privilege, grantable in cursor.fetchall()]
+    roles |= set(entry[0] for entry in database_privileges if entry[0])
     leaves = [t for t in tables.values() if t["kind"] == "table"]
     return dict(
         catalog_version=CATALOG_VERSION,
         tables=tables, sequences=sequences, views=views, materialized_views=matviews, functions=functions,
         schemas=schemas, extensions=extensions, default_privileges=default_privileges,
+        database_privileges=database_privileges,
         roles=sorted(r for r in roles if not _BUILTIN_ROLE.match(r)),
         totals=dict(tables=len(tables), leaf_tables=len(leaves), rows=sum(t["rows"] for t in leaves),
                     sequences=len(sequences), views=len(views), materialized_views=len(matviews),

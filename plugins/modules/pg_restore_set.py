@@ -18,7 +18,8 @@ description:
     63; SQL quotes them as identifiers and C(pg_restore) and C(psql) get them as separate arguments.
   - Owners and grants are restored (O(privileges)). The database's own privileges (C(GRANT CONNECT ON DATABASE),
     a C(REVOKE) from C(PUBLIC)), which C(pg_dump) of one database does not carry, are copied from the database it
-    replaces to the restored copy before the swap (RV(database_privileges)).
+    replaces to the restored copy before the swap, or, into a new database, taken from O(expected_catalog)'s
+    C(database_privileges) (RV(database_privileges)).
   - Roles the dump needs (O(required_roles)) that the server lacks
     are first created from the set's saved roles (O(roles_file)), or, with O(create_roles=false), the module stops
     before touching anything, naming them.
@@ -231,9 +232,9 @@ owner:
   sample: app
 database_privileges:
   description:
-    - The database-level privileges copied from the replaced database onto the restored one, as
-      C(<grantee>:<privilege>) (C(PUBLIC) for everyone, C(*) after a privilege given with grant option). Empty when
-      no database was replaced or with O(privileges=false).
+    - The database-level privileges given to the restored copy (the replaced database's, or the manifest's for a new
+      database), as C(<grantee>:<privilege>) (C(PUBLIC) for everyone, C(*) after a privilege given with grant
+      option). Empty with O(privileges=false) or when a new database's manifest does not record them.
   returned: always
   type: list
   elements: str
@@ -625,8 +626,10 @@ def main():
             result["row_counts"] = restore.count()
         finally:
             result["checks"] = restore.failed_checks
-        if target["exists"] and p["privileges"]:
-            result["database_privileges"] = restore.copy_database_privileges(target["privileges"])
+        # The live database's own privileges when it is replaced (what its operators set now), else the backup's.
+        database_privileges = target["privileges"] if target["exists"] else p["expected_catalog"].get("database_privileges")
+        if p["privileges"] and database_privileges is not None:
+            result["database_privileges"] = restore.copy_database_privileges(database_privileges)
         restore.swap(target["exists"])
         if target["exists"]:
             result["previous"] = restore.before if p["keep_previous"] else ""

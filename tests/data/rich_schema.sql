@@ -121,3 +121,13 @@ GRANT INSERT ON audit.events TO rich_writer;
 REVOKE EXECUTE ON FUNCTION shop.next_invoice() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION shop.next_invoice() TO rich_writer;
 RESET ROLE;
+
+-- The database's own privileges (which pg_dump of one database does not carry): only the reader and the writer
+-- may connect, and only the writer may make temporary tables.
+DO $$
+BEGIN
+  EXECUTE format('REVOKE ALL ON DATABASE %I FROM PUBLIC', current_database());
+  EXECUTE format('GRANT CONNECT ON DATABASE %I TO rich_reader, rich_writer', current_database());
+  EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO rich_writer', current_database());
+END
+$$;

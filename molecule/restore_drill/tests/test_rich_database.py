@@ -26,6 +26,13 @@ def rich_reports() -> list[dict]:
     return [r for r in found if r["database"] == "rich"]
 
 
+# grantee:privilege of a database's own ACL other than its owner's, sorted (grantors differ with the owner).
+DATABASE_PRIVILEGES = ("SELECT string_agg(p, ',' ORDER BY p) FROM (SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' "
+                       "ELSE pg_get_userbyid(a.grantee) END || ':' || a.privilege_type AS p FROM pg_database d, "
+                       "aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a "
+                       "WHERE d.datname = '{db}' AND a.grantee <> d.datdba) x")
+
+
 def psql(host, query: str, db: str = "rich", role: str = "") -> tuple[int, str, str]:
     set_role = f"SET ROLE {role}; " if role else ""
     cmd = host.run(f"sudo -u postgres psql -X -q -d {db} -v ON_ERROR_STOP=1 -tAc \"{set_role}{query}\"")
@@ -100,5 +107,9 @@ def test_a_restore_of_the_rich_database_keeps_owners_and_grants(host):
         rc, dummy, err = psql(host, "SELECT count(*) FROM audit.events", "rich_restored", role="rich_reader")
         assert rc != 0 and "permission denied" in err
         assert psql(host, "SELECT tableowner FROM pg_tables WHERE tablename = 'orders'", "rich_restored")[1] == "rich_owner"
+        # The database's own privileges, which pg_dump does not carry, come from the manifest: PUBLIC may not connect.
+        wanted = "rich_reader:CONNECT,rich_writer:CONNECT,rich_writer:TEMPORARY"
+        assert psql(host, DATABASE_PRIVILEGES.format(db="rich"), "postgres")[1] == wanted
+        assert psql(host, DATABASE_PRIVILEGES.format(db="rich_restored"), "postgres")[1] == wanted
     finally:
         host.run("sudo -u postgres psql -X -c 'DROP DATABASE IF EXISTS rich_restored WITH (FORCE)'")
