@@ -199,6 +199,33 @@ def test_manifest_of_the_rich_database_is_the_whole_database(pg_server, ansible_
     assert {"shop", "crm", "audit", "public"} <= set(catalog["schemas"])
     assert catalog["default_privileges"] == ["rich_owner shop r: rich_reader=r/rich_owner"]
     assert catalog["roles"] == ["rich_owner", "rich_reader", "rich_writer"]
+    assert catalog["database_privileges"] == [["rich_reader", "CONNECT", False], ["rich_writer", "CONNECT", False],
+                                              ["rich_writer", "TEMPORARY", False]]
+    assert catalog["database_settings"] == [["", "app.tenant=rich"], ["", 'search_path="$user", public, crm'],
+                                            ["rich_reader", "statement_timeout=5s"]]
+
+
+def test_a_secret_looking_setting_is_recorded_by_name_only(pg_server, ansible_env):
+    # PostgREST keeps its JWT secret as ALTER DATABASE ... SET app.jwt_secret: the manifest is the backup's result,
+    # which reaches run artifacts, so the value stays out of it.
+    port, dummy = pg_server
+    secret = "s3cr3t-jwt-value-not-for-logs"
+    conn = psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True)
+    try:
+        conn.execute("DROP DATABASE IF EXISTS settings_db")
+        conn.execute("CREATE DATABASE settings_db")
+        conn.execute("ALTER DATABASE settings_db SET app.jwt_secret = '%s'" % secret)
+        conn.execute("ALTER DATABASE settings_db SET app.db_password = 'also-hidden'")
+        conn.execute("ALTER DATABASE settings_db SET work_mem = '16MB'")
+        rc, result = run(ansible_env, dict(db="settings_db", host="127.0.0.1", port=port, user="postgres",
+                                           revision_query=""))
+        assert rc == 0, result
+        assert result["manifest"]["catalog"]["database_settings"] == [["", "app.db_password"], ["", "app.jwt_secret"],
+                                                                      ["", "work_mem=16MB"]]
+        assert secret not in json.dumps(result) and "also-hidden" not in json.dumps(result)
+    finally:
+        conn.execute("DROP DATABASE IF EXISTS settings_db")
+        conn.close()
 
 
 def test_configured_tables_add_assertions_and_never_narrow(pg_server, ansible_env):

@@ -121,13 +121,62 @@ def test_the_database_privileges_of_the_replaced_database_are_kept(dumps, ansibl
     assert orders(port) == 40
 
 
+def database_settings(port: int, db: str) -> list[str]:
+    """[role:]name=value of a database's settings, the database's own first."""
+    with admin(port) as conn:
+        return [row[0] for row in conn.execute(
+            "SELECT coalesce(r.rolname || ':', '') || c FROM pg_db_role_setting s "
+            "JOIN pg_database d ON d.oid = s.setdatabase LEFT JOIN pg_roles r ON r.oid = s.setrole, "
+            "unnest(s.setconfig) c WHERE d.datname = %s ORDER BY r.rolname NULLS FIRST, c", (db,)).fetchall()]
+
+
+def test_the_settings_of_the_replaced_database_are_kept(dumps, ansible_env):
+    # ALTER DATABASE ... SET lives with the database's oid: a restored copy swapped in by name would start without
+    # its search path (an app's unqualified names then miss their schema) and without a role's timeout.
+    port, set_dir = dumps
+    with admin(port) as conn:
+        conn.execute("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'shop_reader') "
+                     "THEN CREATE ROLE shop_reader LOGIN; END IF; END $$")
+        conn.execute('ALTER DATABASE shop SET search_path = "$user", public, "Odd, ""Schema"""')
+        conn.execute("ALTER DATABASE shop SET app.region = 'eu; DROP TABLE orders'")
+        conn.execute("ALTER DATABASE shop SET statement_timeout = '30s'")
+        conn.execute("ALTER ROLE shop_reader IN DATABASE shop SET work_mem = '8MB'")
+    wanted = database_settings(port, "shop")
+    assert wanted == ["app.region=eu; DROP TABLE orders", 'search_path="$user", public, "Odd, ""Schema"""',
+                      "statement_timeout=30s", "shop_reader:work_mem=8MB"]
+    rc, result = restore(ansible_env, port, set_dir / "postgres.dump", confirm="shop")
+    assert rc == 0, result
+    assert database_settings(port, "shop") == wanted
+    # Their names only: a value may be a secret.
+    assert sorted(result["database_settings"]) == ["app.region", "search_path", "shop_reader:work_mem", "statement_timeout"]
+    assert database_settings(port, result["previous"]) == wanted  # the kept database keeps them too
+    assert orders(port) == 40
+    with psycopg.connect(host="127.0.0.1", port=port, user="shop_reader", dbname="shop") as conn:
+        assert conn.execute("SHOW search_path").fetchone()[0] == '"$user", public, "Odd, ""Schema"""'
+        assert conn.execute("SHOW work_mem").fetchone()[0] == "8MB"
+
+
+def test_a_new_database_gets_the_manifests_settings_and_a_warning_for_a_withheld_one(dumps, ansible_env):
+    port, set_dir = dumps
+    catalog = {"database_settings": [["", "app.jwt_secret"], ["", "work_mem=16MB"]]}
+    # Only the settings are given (no catalog to compare the copy with).
+    rc, result = restore(ansible_env, port, set_dir / "postgres.dump", name="shop_copy", expected_catalog=catalog,
+                         check_row_counts=False)
+    assert rc == 0, result
+    assert database_settings(port, "shop_copy") == ["work_mem=16MB"]
+    assert result["database_settings"] == ["app.jwt_secret (not restored, no value in the backup)", "work_mem"]
+    assert any("setting app.jwt_secret without its value" in w and "ALTER DATABASE shop_copy SET" in w
+               for w in result.get("warnings", [])), result.get("warnings")
+
+
 def test_check_mode_reports_the_target_and_changes_nothing(dumps, ansible_env):
     port, set_dir = dumps
     before = databases(port)
     rc, result = restore(ansible_env, port, set_dir / "postgres.dump", check=True, confirm="shop")
     assert rc == 0, result
     assert result["target"] == {"exists": True, "owner": "postgres", "tables_with_rows": 1,
-                                "privileges": [["", "CONNECT", False], ["", "TEMPORARY", False]]}  # PUBLIC's default
+                                "privileges": [["", "CONNECT", False], ["", "TEMPORARY", False]],  # PUBLIC's default
+                                "settings": []}
     assert databases(port) == before and orders(port) == 41
 
 
@@ -188,6 +237,9 @@ def test_a_restore_keeps_owners_and_grants_and_checks_the_whole_catalog(pg_serve
         rich_acl = {("rich_reader", "CONNECT", False), ("rich_writer", "CONNECT", False), ("rich_writer", "TEMPORARY", False)}
         assert database_acl(port, "rich") == rich_acl and database_acl(port, "rich_copy") == rich_acl
         assert sorted(result["database_privileges"]) == ["rich_reader:CONNECT", "rich_writer:CONNECT", "rich_writer:TEMPORARY"]
+        # And its settings, which pg_dump does not carry either: from the manifest into the new database.
+        rich_settings = ['app.tenant=rich', 'search_path="$user", public, crm', 'rich_reader:statement_timeout=5s']
+        assert database_settings(port, "rich") == rich_settings and database_settings(port, "rich_copy") == rich_settings
         # The read-only role reads what it was granted in the restored copy, and not the rest.
         with psycopg.connect(host="127.0.0.1", port=port, user="rich_reader", dbname="rich_copy") as conn:
             assert conn.execute("SELECT count(*) FROM crm.customers").fetchone()[0] == 300

@@ -77,6 +77,20 @@ SELECT CASE WHEN a.grantee = 0 THEN '' ELSE pg_get_userbyid(a.grantee) END, a.pr
  ORDER BY 1, 2
 """
 
+# Settings made with ALTER DATABASE ... SET and ALTER ROLE ... IN DATABASE ... SET (a search_path, a timeout). The
+# server keeps them by the database's oid, so pg_dump of one database does not carry them either. Role '' is the
+# database's own setting, for every role.
+DATABASE_SETTINGS = """
+SELECT CASE WHEN s.setrole = 0 THEN '' ELSE pg_get_userbyid(s.setrole) END, s.setconfig
+  FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
+ WHERE d.datname = current_database()
+ ORDER BY 1
+"""
+
+#: Settings whose name says they may hold a secret (PostgREST keeps its app.jwt_secret so): the manifest, which a
+#: backup returns as its result and so reaches logs and run artifacts, records their names without the value.
+SECRET_SETTING = re.compile(r"secret|passw|token|key|credential", re.IGNORECASE)
+
 RELKINDS = {"r": "table", "p": "partitioned table", "v": "view", "m": "materialized view", "S": "sequence",
             "f": "foreign table"}
 PROKINDS = {"f": "function", "p": "procedure", "a": "aggregate", "w": "window function"}
@@ -106,7 +120,8 @@ def describe(cursor, sql):
     """The catalog of the connected database (see the module docstring), read with ``cursor`` in the caller's
     transaction; ``sql`` is the driver's sql module (identifiers quoted by the driver). Returns a dict:
     tables, sequences, views, materialized_views, functions, schemas, extensions, default_privileges,
-    database_privileges ([grantee, privilege, grantable], grantee '' for PUBLIC), roles, totals."""
+    database_privileges ([grantee, privilege, grantable], grantee '' for PUBLIC), database_settings ([role,
+    "name=value"], role '' for the database's own; a secret-looking name without its value), roles, totals."""
     tables, sequences, views, matviews = {}, {}, {}, {}
     roles = set()
     cursor.execute(RELATIONS)
@@ -159,12 +174,20 @@ def describe(cursor, sql):
     cursor.execute(DATABASE_PRIVILEGES)
     database_privileges = [[grantee, privilege, bool(grantable)] for grantee, privilege, grantable in cursor.fetchall()]
     roles |= set(entry[0] for entry in database_privileges if entry[0])
+    cursor.execute(DATABASE_SETTINGS)
+    database_settings = []
+    for role, config in cursor.fetchall():
+        for setting in config or []:
+            name = setting.partition("=")[0]
+            database_settings.append([role, name if SECRET_SETTING.search(name) else setting])
+    database_settings.sort()  # the server keeps them in the order they were first set
+    roles |= set(entry[0] for entry in database_settings if entry[0])
     leaves = [t for t in tables.values() if t["kind"] == "table"]
     return dict(
         catalog_version=CATALOG_VERSION,
         tables=tables, sequences=sequences, views=views, materialized_views=matviews, functions=functions,
         schemas=schemas, extensions=extensions, default_privileges=default_privileges,
-        database_privileges=database_privileges,
+        database_privileges=database_privileges, database_settings=database_settings,
         roles=sorted(r for r in roles if not _BUILTIN_ROLE.match(r)),
         totals=dict(tables=len(tables), leaf_tables=len(leaves), rows=sum(t["rows"] for t in leaves),
                     sequences=len(sequences), views=len(views), materialized_views=len(matviews),
@@ -286,6 +309,71 @@ def compared(expected, actual):
                 sequences=len(expected.get("sequences", {})), views=len(expected.get("views", {})),
                 materialized_views=len(expected.get("materialized_views", {})),
                 functions=len(expected.get("functions", {})), extensions=len(expected.get("extensions", {})))
+
+
+# --- the database's own settings ---------------------------------------------------------------------------
+
+#: Settings whose value is a list of names that the server stores quoted (pg_dump's GUC_LIST_QUOTE set): set
+#: again as one literal, the whole list would become one quoted name.
+LIST_SETTINGS = frozenset(["search_path", "temp_tablespaces", "session_preload_libraries",
+                           "shared_preload_libraries", "local_preload_libraries"])
+_SETTING_NAME = re.compile(r"\A[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)*\Z")
+
+
+def split_setting_list(value):
+    """The elements of a stored list setting (``"$user", public``): comma-separated, each either a plain word or
+    double-quoted with "" for a quote. ValueError on anything else."""
+    items, i, n = [], 0, len(value)
+    while True:
+        while i < n and value[i].isspace():
+            i += 1
+        if i >= n:
+            if items:
+                raise ValueError("a list that ends in a comma: %r" % value)
+            return items
+        if value[i] == '"':
+            item, i = [], i + 1
+            while True:
+                end = value.find('"', i)
+                if end < 0:
+                    raise ValueError("an unterminated quote: %r" % value)
+                item.append(value[i:end])
+                if value[end + 1:end + 2] == '"':
+                    item.append('"')
+                    i = end + 2
+                    continue
+                i = end + 1
+                break
+            items.append("".join(item))
+        else:
+            start = i
+            while i < n and value[i] != "," and not value[i].isspace():
+                i += 1
+            if i == start:
+                raise ValueError("an empty element in a list setting: %r" % value)
+            items.append(value[start:i])
+        while i < n and value[i].isspace():
+            i += 1
+        if i >= n:
+            return items
+        if value[i] != ",":
+            raise ValueError("a list setting that is not comma-separated: %r" % value)
+        i += 1
+
+
+def setting_statement(sql, database, role, setting):
+    """``ALTER DATABASE <database> SET name = value`` (or ``ALTER ROLE <role> IN DATABASE ...``) for one stored
+    ``name=value``, composed with the driver's sql module: the name as identifiers, the value as literals.
+    ValueError for a setting that is not of that form."""
+    name, sep, value = setting.partition("=")
+    if not sep or not _SETTING_NAME.match(name):
+        raise ValueError("a database setting that is not name=value: %r" % setting)
+    values = (split_setting_list(value) or [""]) if name.lower() in LIST_SETTINGS else [value]
+    target = sql.SQL("ALTER DATABASE {}").format(sql.Identifier(database))
+    if role:
+        target = sql.SQL("ALTER ROLE {} IN DATABASE {}").format(sql.Identifier(role), sql.Identifier(database))
+    return sql.SQL("{} SET {} = {}").format(target, sql.Identifier(*name.split(".")),
+                                            sql.SQL(", ").join(sql.Literal(v) for v in values))
 
 
 # --- the roles a restore needs -----------------------------------------------------------------------------

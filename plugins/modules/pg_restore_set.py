@@ -19,7 +19,10 @@ description:
   - Owners and grants are restored (O(privileges)). The database's own privileges (C(GRANT CONNECT ON DATABASE),
     a C(REVOKE) from C(PUBLIC)), which C(pg_dump) of one database does not carry, are copied from the database it
     replaces to the restored copy before the swap, or, into a new database, taken from O(expected_catalog)'s
-    C(database_privileges) (RV(database_privileges)).
+    C(database_privileges) (RV(database_privileges)). Its settings (C(ALTER DATABASE ... SET),
+    C(ALTER ROLE ... IN DATABASE ... SET)), which the server keeps by the database's oid, go with them the same way
+    (C(database_settings), RV(database_settings)); a manifest records a secret-looking setting's name only, so a
+    new database gets no value for it and a warning names it.
   - Roles the dump needs (O(required_roles)) that the server lacks
     are first created from the set's saved roles (O(roles_file)), or, with O(create_roles=false), the module stops
     before touching anything, naming them.
@@ -199,7 +202,12 @@ target:
       description: Its database-level privileges other than its owner's, as C([grantee, privilege, grantable]) (grantee C("") for PUBLIC).
       type: list
       elements: list
-  sample: {"exists": true, "owner": "app", "tables_with_rows": 3, "privileges": [["", "CONNECT", false]]}
+    settings:
+      description: Its settings, as C([role, "name=value"]) (role C("") for the database's own).
+      type: list
+      elements: list
+  sample: {"exists": true, "owner": "app", "tables_with_rows": 3, "privileges": [["", "CONNECT", false]],
+           "settings": [["", "search_path=app, public"]]}
 database:
   description: The database restored into (O(name)).
   returned: always
@@ -239,6 +247,17 @@ database_privileges:
   type: list
   elements: str
   sample: ["PUBLIC:TEMPORARY", "app:CONNECT", "reporting:CONNECT*"]
+database_settings:
+  description:
+    - The names of the settings given to the restored copy (the replaced database's, or the manifest's for a new
+      database), after C(<role>:) for a role's setting in this database; never their values, which may be secrets.
+      A setting that the manifest recorded without its value (a secret-looking name) is not set and is named with
+      C(" (not restored, no value in the backup)") and in a warning.
+    - Empty with O(privileges=false) or when a new database's manifest does not record them.
+  returned: always
+  type: list
+  elements: str
+  sample: ["search_path", "reporting:statement_timeout"]
 roles_created:
   description: The roles created from the saved roles before the restore.
   returned: always
@@ -339,7 +358,7 @@ class Restore(object):
         rows = self.execute("SELECT pg_get_userbyid(datdba), datallowconn FROM pg_database WHERE datname = %(db)s",
                             args={"db": self.name})
         if not rows:
-            return dict(exists=False, owner="", tables_with_rows=0, privileges=[])
+            return dict(exists=False, owner="", tables_with_rows=0, privileges=[], settings=[])
         owner, allowed = rows[0]
         if not allowed:
             raise RestoreFailed(
@@ -357,7 +376,8 @@ class Restore(object):
             cursor.close()
         finally:
             conn.close()
-        return dict(exists=True, owner=owner, tables_with_rows=with_rows, privileges=self.database_privileges(self.name))
+        return dict(exists=True, owner=owner, tables_with_rows=with_rows, privileges=self.database_privileges(self.name),
+                    settings=self.database_settings(self.name))
 
     def database_privileges(self, name):
         """[grantee, privilege, grantable] of a database's ACL (its default when none was ever set); grantee '' is
@@ -385,6 +405,35 @@ class Restore(object):
                 sql.SQL(privilege), sql.Identifier(self.restoring), who)
             self.run(statement)
             shown.append("%s:%s%s" % (grantee or "PUBLIC", privilege, "*" if grantable else ""))
+        return shown
+
+    def database_settings(self, name):
+        """[role, "name=value"] of a database's settings; role '' is the database's own."""
+        rows = self.execute(
+            "SELECT CASE WHEN s.setrole = 0 THEN '' ELSE pg_get_userbyid(s.setrole) END, s.setconfig "
+            "FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = %(db)s ORDER BY 1",
+            args={"db": name})
+        return [[role, setting] for role, config in rows or [] for setting in config or []]
+
+    def copy_database_settings(self, settings):
+        """The settings onto the restored copy (a new database has none). Returns their names as [role:]name: values
+        may be secrets. A manifest's setting recorded without its value is named in a warning."""
+        shown = []
+        for role, setting in settings:
+            name = "%s%s" % (role + ":" if role else "", setting.partition("=")[0])
+            if "=" not in setting:
+                self.module.warn("database %s: the backup recorded setting %s without its value (it may be a secret), so "
+                                 "the restored database does not have it: set it again with ALTER %s"
+                                 % (self.name, name, "ROLE %s IN DATABASE %s SET" % (role, self.name) if role
+                                    else "DATABASE %s SET" % self.name))
+                shown.append(name + " (not restored, no value in the backup)")
+                continue
+            try:
+                statement = pg_catalog.setting_statement(postgres.sql, self.restoring, role, setting)
+            except ValueError as exc:
+                raise RestoreFailed("database %s: %s" % (self.name, exc))
+            self.run(statement)
+            shown.append(name)
         return shown
 
     def run(self, statement):
@@ -593,7 +642,8 @@ def main():
         module.fail_json(msg=errors[0], errors=errors)
 
     result = dict(changed=False, database=p["name"], restoring=p["name"] + "_restoring", previous="", replaced="",
-                  row_counts={}, owner="", target={}, roles_created=[], checks=[], database_privileges=[])
+                  row_counts={}, owner="", target={}, roles_created=[], checks=[], database_privileges=[],
+                  database_settings=[])
     backup = ("backup %s" % p["backup_id"]) if p["backup_id"] else p["path"]
     if not os.path.exists(p["path"]):
         module.fail_json(msg="path: %s does not exist: expected the dump of %s" % (p["path"], backup), **result)
@@ -630,6 +680,9 @@ def main():
         database_privileges = target["privileges"] if target["exists"] else p["expected_catalog"].get("database_privileges")
         if p["privileges"] and database_privileges is not None:
             result["database_privileges"] = restore.copy_database_privileges(database_privileges)
+        database_settings = target["settings"] if target["exists"] else p["expected_catalog"].get("database_settings")
+        if p["privileges"] and database_settings is not None:
+            result["database_settings"] = restore.copy_database_settings(database_settings)
         restore.swap(target["exists"])
         if target["exists"]:
             result["previous"] = restore.before if p["keep_previous"] else ""

@@ -181,6 +181,12 @@ def describe_result(fact: str, value: Any) -> list[str]:
         lines = [line]
         if v.get("row_counts"):
             lines.append("row counts: " + ", ".join(f"{k} {n}" for k, n in v["row_counts"].items()))
+        if v.get("roles_created"):
+            lines.append("roles created from the backup: " + ", ".join(map(str, v["roles_created"])))
+        if v.get("database_privileges"):
+            lines.append("database privileges: " + ", ".join(map(str, v["database_privileges"])))
+        if v.get("database_settings"):
+            lines.append("database settings: " + ", ".join(map(str, v["database_settings"])))
         return lines
     if fact == "status_result":
         # The module's own lines: release, unit, port, disk, memory, env keys (never values), commits.

@@ -120,3 +120,12 @@ def test_failure_message_of_loops_and_prefixes():
 ])
 def test_the_restore_line_names_what_came_back(value, expected):
     assert describe_result("restore_result", value)[0] == expected
+
+
+def test_the_restore_lines_name_the_grants_settings_and_roles_put_back():
+    value = {"backup_id": "b1", "parts": ["postgres"], "database": "rich", "row_counts": {"notes": 2},
+             "roles_created": ["rich_reader"], "database_privileges": ["rich_reader:CONNECT"],
+             "database_settings": ["search_path", "rich_reader:statement_timeout"]}
+    assert describe_result("restore_result", value)[1:] == [
+        "row counts: notes 2", "roles created from the backup: rich_reader", "database privileges: rich_reader:CONNECT",
+        "database settings: search_path, rich_reader:statement_timeout"]

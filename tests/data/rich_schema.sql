@@ -131,3 +131,13 @@ BEGIN
   EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO rich_writer', current_database());
 END
 $$;
+
+-- Its settings (kept by the server with the database, not in pg_dump of it either): a search path with a quoted
+-- element, a custom setting, and one for the reader in this database only.
+DO $$
+BEGIN
+  EXECUTE format('ALTER DATABASE %I SET search_path = "$user", public, crm', current_database());
+  EXECUTE format('ALTER DATABASE %I SET app.tenant = %L', current_database(), 'rich');
+  EXECUTE format('ALTER ROLE rich_reader IN DATABASE %I SET statement_timeout = %L', current_database(), '5s');
+END
+$$;

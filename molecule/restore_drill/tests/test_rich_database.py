@@ -32,6 +32,11 @@ DATABASE_PRIVILEGES = ("SELECT string_agg(p, ',' ORDER BY p) FROM (SELECT CASE W
                        "aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a "
                        "WHERE d.datname = '{db}' AND a.grantee <> d.datdba) x")
 
+# role:name=value of a database's settings (ALTER DATABASE/ROLE ... SET), the database's own first, '|' between.
+DATABASE_SETTINGS = ("SELECT string_agg(coalesce(r.rolname, '') || ':' || c, '|' ORDER BY r.rolname NULLS FIRST, c) "
+                     "FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase "
+                     "LEFT JOIN pg_roles r ON r.oid = s.setrole, unnest(s.setconfig) c WHERE d.datname = '{db}'")
+
 
 def psql(host, query: str, db: str = "rich", role: str = "") -> tuple[int, str, str]:
     set_role = f"SET ROLE {role}; " if role else ""
@@ -111,5 +116,9 @@ def test_a_restore_of_the_rich_database_keeps_owners_and_grants(host):
         wanted = "rich_reader:CONNECT,rich_writer:CONNECT,rich_writer:TEMPORARY"
         assert psql(host, DATABASE_PRIVILEGES.format(db="rich"), "postgres")[1] == wanted
         assert psql(host, DATABASE_PRIVILEGES.format(db="rich_restored"), "postgres")[1] == wanted
+        # So do its settings: the search path (with its quoted "$user"), a custom one, and the reader's own.
+        settings = ':app.tenant=rich|:search_path="$user", public, crm|rich_reader:statement_timeout=5s'
+        assert psql(host, DATABASE_SETTINGS.format(db="rich"), "postgres")[1] == settings
+        assert psql(host, DATABASE_SETTINGS.format(db="rich_restored"), "postgres")[1] == settings
     finally:
         host.run("sudo -u postgres psql -X -c 'DROP DATABASE IF EXISTS rich_restored WITH (FORCE)'")

@@ -127,3 +127,41 @@ def test_only_missing_roles_are_created_and_superuser_is_refused():
         pg_catalog.ensure_roles(FakeCursor({"postgres"}), FakeSQL, ["reader"], ROLES_SQL, False)
     with pytest.raises(ValueError, match="did not save: ghost"):
         pg_catalog.ensure_roles(FakeCursor(set()), FakeSQL, ["ghost"], ROLES_SQL, True)
+
+
+# --- database settings -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value, items", [
+    ('"$user", public', ["$user", "public"]),
+    ('public', ["public"]),
+    ('""', [""]),
+    ('', []),
+    ('"Odd, ""Schema""",x', ['Odd, "Schema"', "x"]),
+])
+def test_split_setting_list(value, items):
+    assert pg_catalog.split_setting_list(value) == items
+
+
+@pytest.mark.parametrize("value", ['"open', "a b", "a,", "a,,b"])
+def test_split_setting_list_refuses_what_the_server_never_stores(value):
+    with pytest.raises(ValueError):
+        pg_catalog.split_setting_list(value)
+
+
+@pytest.mark.parametrize("role, setting, statement", [
+    ("", "statement_timeout=30s", """ALTER DATABASE "db" SET "statement_timeout" = '30s'"""),
+    ("", "app.region=eu'; DROP TABLE t; --", """ALTER DATABASE "db" SET "app"."region" = 'eu''; DROP TABLE t; --'"""),
+    ("", 'search_path="$user", public', """ALTER DATABASE "db" SET "search_path" = '$user', 'public'"""),
+    ("", "DateStyle=ISO, MDY", """ALTER DATABASE "db" SET "DateStyle" = 'ISO, MDY'"""),
+    ('we"ird', "work_mem=8MB", """ALTER ROLE "we""ird" IN DATABASE "db" SET "work_mem" = '8MB'"""),
+])
+def test_setting_statement(role, setting, statement):
+    sql = pytest.importorskip("psycopg.sql")
+    assert pg_catalog.setting_statement(sql, "db", role, setting).as_string(None) == statement
+
+
+@pytest.mark.parametrize("setting", ["no_equals", "bad name=1", "x; DROP=1", "=1"])
+def test_setting_statement_refuses_a_name_that_is_not_a_setting(setting):
+    sql = pytest.importorskip("psycopg.sql")
+    with pytest.raises(ValueError, match="not name=value"):
+        pg_catalog.setting_statement(sql, "db", "", setting)

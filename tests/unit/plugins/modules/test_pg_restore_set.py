@@ -101,14 +101,17 @@ class FakeConn(object):
 class FakeServer(object):
     """pg_database holds `app` (owner app_owner, its `notes` table with rows) unless told otherwise."""
 
-    def __init__(self, exists=True, rows=True, fail_on=()):
+    def __init__(self, exists=True, rows=True, fail_on=(), settings=()):
         self.exists = exists
+        self.settings = list(settings)
         self.rows = rows
         self.fail_on = list(fail_on)
         self.log = []
         self.argv = []
 
     def answer(self, text, args):
+        if "pg_db_role_setting" in text:  # the live database's settings; the scratch copy has none
+            return self.settings if args and args.get("db") == "app" else []
         if "aclexplode" in text:  # PUBLIC's default privileges, on the live database and the scratch copy
             return [("", "CONNECT", False), ("", "TEMPORARY", False)]
         if "FROM pg_database" in text:
@@ -176,7 +179,7 @@ def test_bad_options_are_refused_before_connecting(server, run_module, extra, ms
 
 
 def test_replaces_the_live_database_in_one_transaction(server, run_module):
-    fake = server()
+    fake = server(settings=[("", ['search_path="$user", public']), ("reader", ["work_mem=8MB"])])
     failed, result = run_module(pg_restore_set, args(fake, confirm="app", jobs=3))
     assert not failed, result
     before = result["previous"]
@@ -189,6 +192,9 @@ def test_replaces_the_live_database_in_one_transaction(server, run_module):
         'REVOKE ALL ON DATABASE "app_restoring" FROM PUBLIC',
         'GRANT CONNECT ON DATABASE "app_restoring" TO PUBLIC',
         'GRANT TEMPORARY ON DATABASE "app_restoring" TO PUBLIC',
+        # and its settings, a list setting element by element
+        'ALTER DATABASE "app_restoring" SET "search_path" = \'$user\', \'public\'',
+        'ALTER ROLE "reader" IN DATABASE "app_restoring" SET "work_mem" = \'8MB\'',
         'ALTER DATABASE "app" WITH ALLOW_CONNECTIONS false',
         'ALTER DATABASE "app" RENAME TO "%s"' % before,
         'ALTER DATABASE "app_restoring" RENAME TO "app"',
@@ -213,7 +219,7 @@ def test_a_new_database_is_renamed_into_place(server, run_module):
     failed, result = run_module(pg_restore_set, args(fake, owner="app_owner", keep_previous=False))
     assert not failed, result
     assert result["replaced"] == ""
-    assert result["target"] == {"exists": False, "owner": "", "tables_with_rows": 0, "privileges": []}
+    assert result["target"] == {"exists": False, "owner": "", "tables_with_rows": 0, "privileges": [], "settings": []}
     assert writes(fake)[-1] == 'ALTER DATABASE "app_restoring" RENAME TO "app"'
     assert not [s for s in fake.log if "ALLOW_CONNECTIONS" in s]
 
@@ -223,6 +229,15 @@ def test_the_replaced_database_is_dropped_without_keep_previous(server, run_modu
     failed, result = run_module(pg_restore_set, args(fake, confirm="app", keep_previous=False))
     assert not failed and result["replaced"] == "(dropped)" and result["previous"] == ""
     assert writes(fake)[-1].startswith('DROP DATABASE "app_before_') and writes(fake)[-1].endswith("WITH (FORCE)")
+
+
+def test_a_setting_that_is_not_name_value_stops_before_the_swap(server, run_module):
+    fake = server(settings=[("", ["search_path=public", "bad name=1"])])
+    failed, result = run_module(pg_restore_set, args(fake, confirm="app"))
+    assert failed and "failed before the swap, so the live database is untouched" in result["msg"]
+    assert "a database setting that is not name=value: 'bad name=1'" in result["msg"]
+    assert not [s for s in fake.log if "RENAME" in s or "ALLOW_CONNECTIONS" in s]
+    assert writes(fake)[-1] == 'DROP DATABASE IF EXISTS "app_restoring" WITH (FORCE)'
 
 
 def test_a_database_with_data_needs_the_confirmation(server, run_module):
@@ -238,7 +253,7 @@ def test_check_mode_reads_and_changes_nothing(server, run_module):
     failed, result = run_module(pg_restore_set, args(fake, confirm="app"), check_mode=True)
     assert not failed and result["changed"]
     assert result["target"] == {"exists": True, "owner": "app_owner", "tables_with_rows": 1,
-                                "privileges": [["", "CONNECT", False], ["", "TEMPORARY", False]]}
+                                "privileges": [["", "CONNECT", False], ["", "TEMPORARY", False]], "settings": []}
     assert not writes(fake) and not fake.argv
 
 
