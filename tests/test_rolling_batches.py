@@ -1,10 +1,12 @@
 """Rolling deploys: the batches playbooks/deploy.yml's Deploy play makes of five hosts, from -e deploy_serial and
-deploy_canary, and the refusal when the inventory asks for batches the play cannot see (issue 19 item 2)."""
+deploy_canary, the refusal when the inventory asks for batches the play cannot see (issue 19 item 2), and a batch
+that loses hosts, failed or unreachable, stopping the batches after it (issue 19 item 1)."""
 
 from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,19 +20,26 @@ HOSTS = ["app1", "app2", "app3", "app4", "app5"]
 def play(tmp_path):
     """The Deploy play's own header (hosts, serial, failure keywords), with the deploy's batch check as its task."""
     deploy = next(p for p in yaml.safe_load((ROOT / "playbooks" / "deploy.yml").read_text()) if p["name"] == "Deploy")
-    header = {key: deploy[key] for key in ("hosts", "serial", "max_fail_percentage", "any_errors_fatal", "gather_facts")}
+    header = {key: deploy[key] for key in ("hosts", "serial", "any_errors_fatal", "gather_facts")}
+    assert "max_fail_percentage" not in deploy  # batch_end counts the lost hosts instead
+    (batch_end,) = [t for t in deploy["tasks"] if t.get("ansible.builtin.include_role", {}).get("tasks_from") == "batch_end"]
+    assert deploy["tasks"][-1] == batch_end  # the last task of every batch
     header["tasks"] = [
         {"name": "The deploy's batch check",
          "ansible.builtin.include_role": {"name": "shipshape.ops.deploy", "tasks_from": "batches"}},
+        {"name": "Connect", "ansible.builtin.ping": {}},
+        {"name": "A host's gate fails", "ansible.builtin.fail": {"msg": "gate failed on {{ inventory_hostname }}"},
+         "when": "inventory_hostname in (gate_fails | default([]))"},
         {"name": "Deployed", "ansible.builtin.debug": {"msg": "batch {{ ansible_play_batch | join(',') }}"},
          "run_once": True},
+        batch_end,
     ]
     header["name"] = "Deploy"
     (tmp_path / "play.yml").write_text(yaml.safe_dump([header], sort_keys=False))
     inventory = tmp_path / "inventory"
     (inventory / "group_vars" / "app_servers").mkdir(parents=True)
     (inventory / "hosts.yml").write_text(yaml.safe_dump({"app_servers": {
-        "hosts": {h: {"ansible_connection": "local", "ansible_python_interpreter": "auto_silent"} for h in HOSTS}}}))
+        "hosts": {h: {"ansible_connection": "local", "ansible_python_interpreter": sys.executable} for h in HOSTS}}}))
     return tmp_path
 
 
@@ -83,4 +92,53 @@ def test_bad_batch_sizes_are_refused_before_any_host(play, ansible_env, flag, na
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert name in output and re.search(r"must be (a whole number|0 \(no canary\))", output), output
+    assert batches(result.stdout) == []
+
+
+# --- a batch that loses hosts ---------------------------------------------------------------------------------
+
+def test_a_failed_host_stops_the_batches_after_its_own(play, ansible_env):
+    result = run(play, ansible_env, "-e", "deploy_serial=2", "-e", '{"gate_fails": ["app3"]}')
+    assert result.returncode == 2, result.stdout + result.stderr
+    # app4, in app3's batch, finishes its deploy; app5's batch never starts
+    assert batches(result.stdout) == [["app1", "app2"], ["app4"]]
+    said = " ".join(result.stdout.split())  # the callback wraps long messages
+    assert "Batch 2 (app3, app4) lost app3: 50.0% of its hosts, more than deploy_max_fail_percentage 0% allows" in said
+    assert re.search(r"app4 +: ok=\d+ +changed=0 +unreachable=0 +failed=0", result.stdout), result.stdout
+
+
+@pytest.mark.parametrize("where", ["extra vars", "inventory"])
+def test_deploy_max_fail_percentage_lets_the_rest_go_on(play, ansible_env, where):
+    extra = ["-e", "deploy_serial=2", "-e", '{"gate_fails": ["app3"]}']
+    if where == "extra vars":
+        extra += ["-e", "deploy_max_fail_percentage=50"]
+    else:  # a play keyword would not see it; batch_end does
+        (play / "inventory" / "group_vars" / "app_servers" / "main.yml").write_text(
+            yaml.safe_dump({"deploy_max_fail_percentage": 50}))
+    result = run(play, ansible_env, *extra)
+    assert result.returncode == 2, result.stdout + result.stderr  # app3 failed all the same
+    assert batches(result.stdout) == [["app1", "app2"], ["app4"], ["app5"]]
+    assert "more than deploy_max_fail_percentage" not in result.stdout
+
+
+def test_an_unreachable_host_counts_like_a_failed_one(play, ansible_env):
+    # Ansible's own max_fail_percentage counts failed hosts only.
+    (play / "inventory" / "host_vars").mkdir()
+    (play / "inventory" / "host_vars" / "app3.yml").write_text(yaml.safe_dump(
+        {"ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": 9, "ansible_user": "nobody",
+         "ansible_ssh_common_args": "-o ConnectTimeout=5 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"}))
+    result = run(play, ansible_env, "-e", "deploy_serial=2")
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert batches(result.stdout) == [["app1", "app2"], ["app4"]]
+    assert "Batch 2 (app3, app4) lost app3" in " ".join(result.stdout.split())
+    assert re.search(r"app3 +: ok=\d+ +changed=0 +unreachable=1 +failed=0", result.stdout), result.stdout
+    assert "app5" not in result.stdout  # the batch after it never started
+
+
+@pytest.mark.parametrize("value", ["101", "-1", "half", "5.5"])
+def test_a_bad_max_fail_percentage_is_refused_before_any_host(play, ansible_env, value):
+    result = run(play, ansible_env, "-e", f"deploy_max_fail_percentage={value}")
+    assert result.returncode == 2
+    said = " ".join(result.stdout.split())
+    assert f"deploy_max_fail_percentage '{value}' must be a whole percentage from 0" in said, result.stdout
     assert batches(result.stdout) == []

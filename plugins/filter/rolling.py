@@ -67,8 +67,33 @@ def rolling_batches(hosts, serial):
     return batches
 
 
+def _max_fail(value):
+    # As the play keyword it replaces: a whole percentage, 0 (any lost host stops the rest) to 100.
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit() or int(text) > 100:
+        raise AnsibleFilterError("deploy_max_fail_percentage %r must be a whole percentage from 0 (no host of a batch may "
+                                 "fail) to 100" % (value,))
+    return int(text)
+
+
+def rolling_losses(active, hosts, serial, max_fail_percentage=0):
+    """The batch that the active hosts (ansible_play_batch) belong to, the hosts it lost (failed or unreachable:
+    no longer active), their share of it, and whether that is more than max_fail_percentage allows, so that the
+    batches after it must not start. Ansible counts only failed hosts against a play's max_fail_percentage, and reads
+    it from extra vars only; this counts both, with the value each host sees."""
+    limit = _max_fail(max_fail_percentage)
+    active = list(active)
+    for number, batch in enumerate(rolling_batches(hosts, serial), start=1):
+        if any(host in batch for host in active):
+            lost = [host for host in batch if host not in active]
+            percent = round(100.0 * len(lost) / len(batch), 1)
+            return dict(batch=number, hosts=batch, lost=lost, lost_percent=percent, max_fail_percentage=limit,
+                        stop=percent > limit)
+    raise AnsibleFilterError("none of the active hosts %s is in a batch of %s" % (active, list(hosts)))
+
+
 class FilterModule:
     """Rolling deploy batches."""
 
     def filters(self):
-        return {"rolling_serial": rolling_serial, "rolling_batches": rolling_batches}
+        return {"rolling_serial": rolling_serial, "rolling_batches": rolling_batches, "rolling_losses": rolling_losses}

@@ -60,4 +60,23 @@ def test_no_hosts_no_batches():
 
 
 def test_filters_are_registered():
-    assert set(FilterModule().filters()) == {"rolling_serial", "rolling_batches"}
+    assert set(FilterModule().filters()) == {"rolling_serial", "rolling_batches", "rolling_losses"}
+
+
+@pytest.mark.parametrize("active, serial, limit, batch, lost, stop", [
+    (["a", "b", "c", "d", "e"], ["100%"], 0, 1, [], False),
+    (["b"], [2], 0, 1, ["a"], True),
+    (["b"], [2], 50, 1, ["a"], False),  # 50 % lost, at most 50 % allowed
+    (["d"], [1, 3], "34", 2, ["b", "c"], True),
+    (["e"], [2], 0, 3, [], False),
+])
+def test_losses_of_a_batch(active, serial, limit, batch, lost, stop):
+    found = FilterModule().filters()["rolling_losses"](active, HOSTS, serial, limit)
+    assert (found["batch"], found["lost"], found["stop"]) == (batch, lost, stop)
+    assert found["lost_percent"] == round(100.0 * len(lost) / len(found["hosts"]), 1)
+
+
+@pytest.mark.parametrize("limit", [-1, "101", "x", True, "5.5"])
+def test_a_bad_max_fail_percentage_is_refused_naming_it(limit):
+    with pytest.raises(AnsibleFilterError, match="deploy_max_fail_percentage .* must be a whole percentage"):
+        FilterModule().filters()["rolling_losses"](["a"], HOSTS, [1], limit)
