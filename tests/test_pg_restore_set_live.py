@@ -102,16 +102,21 @@ def database_acl(port: int, db: str) -> set[tuple[str, str, bool]]:
             "WHERE d.datname = %s AND a.grantee <> d.datdba", (db,)).fetchall())
 
 
+def with_reader(port: int, *statements: str) -> None:
+    """The login role shop_reader (roles are cluster-wide: it may be there from an earlier test), then statements."""
+    with admin(port) as conn:
+        conn.execute("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'shop_reader') "
+                     "THEN CREATE ROLE shop_reader LOGIN; END IF; END $$")
+        for statement in statements:
+            conn.execute(statement)
+
+
 def test_the_database_privileges_of_the_replaced_database_are_kept(dumps, ansible_env):
     # pg_dump of one database does not carry GRANT ... ON DATABASE: a restore that lost them would let every
     # role connect again (PUBLIC's default) and lock out the roles granted by name.
     port, set_dir = dumps
-    with admin(port) as conn:
-        conn.execute("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'shop_reader') "
-                     "THEN CREATE ROLE shop_reader LOGIN; END IF; END $$")
-        conn.execute("REVOKE ALL ON DATABASE shop FROM PUBLIC")
-        conn.execute("GRANT CONNECT ON DATABASE shop TO shop_reader")
-        conn.execute("GRANT TEMPORARY ON DATABASE shop TO shop_reader WITH GRANT OPTION")
+    with_reader(port, "REVOKE ALL ON DATABASE shop FROM PUBLIC", "GRANT CONNECT ON DATABASE shop TO shop_reader",
+                "GRANT TEMPORARY ON DATABASE shop TO shop_reader WITH GRANT OPTION")
     wanted = {("shop_reader", "CONNECT", False), ("shop_reader", "TEMPORARY", True)}
     assert database_acl(port, "shop") == wanted
     rc, result = restore(ansible_env, port, set_dir / "postgres.dump", confirm="shop")
@@ -134,13 +139,10 @@ def test_the_settings_of_the_replaced_database_are_kept(dumps, ansible_env):
     # ALTER DATABASE ... SET lives with the database's oid: a restored copy swapped in by name would start without
     # its search path (an app's unqualified names then miss their schema) and without a role's timeout.
     port, set_dir = dumps
-    with admin(port) as conn:
-        conn.execute("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'shop_reader') "
-                     "THEN CREATE ROLE shop_reader LOGIN; END IF; END $$")
-        conn.execute('ALTER DATABASE shop SET search_path = "$user", public, "Odd, ""Schema"""')
-        conn.execute("ALTER DATABASE shop SET app.region = 'eu; DROP TABLE orders'")
-        conn.execute("ALTER DATABASE shop SET statement_timeout = '30s'")
-        conn.execute("ALTER ROLE shop_reader IN DATABASE shop SET work_mem = '8MB'")
+    with_reader(port, 'ALTER DATABASE shop SET search_path = "$user", public, "Odd, ""Schema"""',
+                "ALTER DATABASE shop SET app.region = 'eu; DROP TABLE orders'",
+                "ALTER DATABASE shop SET statement_timeout = '30s'",
+                "ALTER ROLE shop_reader IN DATABASE shop SET work_mem = '8MB'")
     wanted = database_settings(port, "shop")
     assert wanted == ["app.region=eu; DROP TABLE orders", 'search_path="$user", public, "Odd, ""Schema"""',
                       "statement_timeout=30s", "shop_reader:work_mem=8MB"]

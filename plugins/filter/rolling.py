@@ -83,12 +83,14 @@ def rolling_losses(active, hosts, serial, max_fail_percentage=0):
     it from extra vars only; this counts both, with the value each host sees."""
     limit = _max_fail(max_fail_percentage)
     active = list(active)
-    for number, batch in enumerate(rolling_batches(hosts, serial), start=1):
+    batches = rolling_batches(hosts, serial)
+    for number, batch in enumerate(batches, start=1):
         if any(host in batch for host in active):
             lost = [host for host in batch if host not in active]
             percent = round(100.0 * len(lost) / len(batch), 1)
-            return dict(batch=number, hosts=batch, lost=lost, lost_percent=percent, max_fail_percentage=limit,
-                        stop=percent > limit)
+            return dict(batch=number, batches=len(batches), hosts=batch, lost=lost, lost_percent=percent,
+                        max_fail_percentage=limit, stop=percent > limit,
+                        later=[host for later in batches[number:] for host in later])
     raise AnsibleFilterError("none of the active hosts %s is in a batch of %s" % (active, list(hosts)))
 
 

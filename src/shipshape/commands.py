@@ -75,7 +75,8 @@ def exit_code(outcome: RunOutcome) -> tuple[int, str]:
     When several apply: no hosts (5), a held lock (4), a backup name to choose (3), an unreachable host (2),
     a failed task (1)."""
     collector = outcome.collector
-    stats = outcome.stats or collector.stats or {}
+    # The collector's recap first: it counts a lost docker connection as unreachable, as Ansible does SSH's.
+    stats = collector.stats or outcome.stats or {}
     failures = collector.failure_messages()
     has_results = any(r.status != "running" for r in collector.tasks.values())
     if not has_results and collector.no_hosts_matched:

@@ -42,12 +42,11 @@ class PlainProgress(NullProgress):
             self._line(f"{self.label}PLAY {data.get('name') or data.get('play', '')}")
         elif name in ("playbook_on_task_start", "playbook_on_handler_task_start"):
             self._line(f"{self.label}TASK {data.get('task', '')}")
-        elif name == "runner_on_failed" and not data.get("ignore_errors"):
+        elif name in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
+            # The collector's status: a lost docker connection arrives as a failure and is shown as unreachable.
             record = self.collector.tasks.get((data.get("task_uuid", ""), data.get("host", "")))
-            self._line(f"  failed: {data.get('host')}: {record.message if record else ''}")
-        elif name == "runner_on_unreachable":
-            record = self.collector.tasks.get((data.get("task_uuid", ""), data.get("host", "")))
-            self._line(f"  unreachable: {data.get('host')}: {record.message if record else ''}")
+            what = record.status if record and record.status == "unreachable" else name.rsplit("_", 1)[1]
+            self._line(f"  {what}: {data.get('host')}: {record.message if record else ''}")
         elif name == "runner_on_ok" and (data.get("res") or {}).get("changed"):
             self._line(f"  changed: {data.get('host')}")
 
@@ -92,6 +91,6 @@ class RichProgress(NullProgress):
         data = event.get("event_data") or {}
         if name in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
             record = self.collector.tasks.get((data.get("task_uuid", ""), data.get("host", "")))
-            what = "unreachable" if name == "runner_on_unreachable" else "failed"
+            what = "unreachable" if name == "runner_on_unreachable" or (record and record.status == "unreachable") else "failed"
             self.console.print(Text(f"{what}: {data.get('host')} [{data.get('task', '')}] "
                                     f"{record.message if record else ''}", style="red"))

@@ -19,6 +19,7 @@ from shipshape.redact import Redactor
 # Facts the roles set as their result, in the order the report shows them.
 RESULT_FACTS = (
     "deploy_result",
+    "deploy_batch_result",
     "rollback_result",
     "backup_result",
     "restore_result",
@@ -102,6 +103,23 @@ def failure_message(res: dict[str, Any]) -> str:
     return one_line(msg or "failed (no message)")
 
 
+# The docker connection reports a container that stopped or went away as a module that failed ("Error response from
+# daemon: Container ... is not running"), where SSH's would be unreachable: it is a lost connection all the same.
+_DOCKER_GONE = re.compile(r"Error response from daemon: ((?:Container \S+ is not running|No such container: \S+))")
+
+
+def lost_connection(res: Any) -> str:
+    """The connection error of a failed result that means the host went away (the docker connection's), or ''."""
+    if not isinstance(res, dict):
+        return ""
+    for key in ("module_stderr", "msg", "stderr"):
+        value = res.get(key)
+        found = _DOCKER_GONE.search(value) if isinstance(value, str) else None
+        if found:
+            return f"docker: {found.group(1)}"
+    return ""
+
+
 def connection_error(res: dict[str, Any]) -> str:
     """An unreachable host's connection error in one line, in SSH's own words: its banner of @ dropped and,
     when long, its first and last lines kept (the last say why: "Host key verification failed.")."""
@@ -181,6 +199,7 @@ class EventCollector:
         self._play_hosts: set[str] = set()
         self._task_done: set[str] = set()
         self._task_uuid = ""
+        self._connection_lost: dict[str, int] = {}  # host: failed results that were a lost connection
         self.event_count = 0
 
     # ansible-runner calls this for every event, before writing it to job_events/.
@@ -231,6 +250,12 @@ class EventCollector:
                 key: dict(data.get(key) or {})
                 for key in ("ok", "changed", "failures", "dark", "skipped", "rescued", "ignored", "processed")
             }
+            # Ansible counted a lost docker connection as a failure: the recap says unreachable, as for SSH.
+            for host, count in self._connection_lost.items():
+                moved = min(count, int(self.stats["failures"].get(host) or 0))
+                if moved:
+                    self.stats["failures"][host] -= moved
+                    self.stats["dark"][host] = int(self.stats["dark"].get(host) or 0) + moved
         if self.on_update is not None:
             self.on_update(name, event)
 
@@ -267,6 +292,10 @@ class EventCollector:
                         self.results.setdefault(host, {})[fact] = facts[fact]
             if record.task == CHANGE_TASK and isinstance(res, dict) and res.get("msg"):
                 self.changes.append(one_line(res["msg"], limit=2000))
+        elif name == "runner_on_failed" and lost_connection(res) and not data.get("ignore_errors"):
+            record.status = "unreachable"
+            record.message = lost_connection(res)
+            self._connection_lost[host] = self._connection_lost.get(host, 0) + 1
         elif name == "runner_on_failed":
             record.status = "ignored" if data.get("ignore_errors") else "failed"
             record.message = failure_message(res)

@@ -125,6 +125,24 @@ class RunReport:
         return None
 
 
+def _describe_batch(v: dict) -> list[str]:
+    """A rolling deploy's batch (deploy's batch_end): nothing for one batch that lost no host."""
+    lost = ", ".join(map(str, v.get("lost") or []))
+    where = f"batch {v.get('batch', '?')} of {v.get('batches', '?')}"
+    share = f"{v.get('lost_percent', '?')}% of the batch"
+    if v.get("stop"):
+        line = (f"rolling deploy stopped after {where}: lost {lost} ({share}, more than deploy_max_fail_percentage "
+                f"{v.get('max_fail_percentage', 0)}%)")
+        later = ", ".join(map(str, v.get("later") or []))
+        return [line + (f"; not deployed: {later}" if later else "")]
+    if lost:
+        return [f"{where} lost {lost} ({share}, within deploy_max_fail_percentage {v.get('max_fail_percentage', 0)}%); "
+                "the next batches went on"]
+    if v.get("batches", 1) > 1:
+        return [f"{where} ({', '.join(map(str, v.get('hosts') or []))}): no host lost"]
+    return []
+
+
 def describe_result(fact: str, value: Any) -> list[str]:
     """Lines that say what a role returned: the release switched to, the backup made, the health, ..."""
     if not isinstance(value, dict):
@@ -153,6 +171,8 @@ def describe_result(fact: str, value: Any) -> list[str]:
         if v.get("message"):
             lines.append(one_line(v["message"]))
         return lines
+    if fact == "deploy_batch_result":
+        return _describe_batch(v)
     if fact == "rollback_result":
         line = f"rollback {v.get('result', '?')}: {v.get('from') or '?'} -> {v.get('to') or '?'}"
         health = (v.get("health") or {}).get("status")
@@ -274,8 +294,8 @@ def to_markdown(report: RunReport) -> str:
         lines += ["## Results", ""]
         for host, facts in r.results.items():
             for fact in RESULT_FACTS:
-                if fact in facts:
-                    described = describe_result(fact, facts[fact])
+                described = describe_result(fact, facts[fact]) if fact in facts else []
+                if described:
                     lines.append(f"- **{host}** `{fact}`: {_md_escape(described[0])}")
                     lines += [f"  - {_md_escape(x.strip())}" for x in described[1:]]
         lines.append("")
@@ -351,8 +371,8 @@ def render_terminal(report: RunReport, console: Any) -> None:
         console.print(table)
     for host, facts in report.results.items():
         for fact in RESULT_FACTS:
-            if fact in facts:
-                described = describe_result(fact, facts[fact])
+            described = describe_result(fact, facts[fact]) if fact in facts else []
+            if described:
                 console.print(Text(f"{host}: ", style="bold") + Text(described[0]))
                 for extra in described[1:]:
                     console.print(Text(f"    {extra.strip()}"))

@@ -43,6 +43,31 @@ def test_2_unreachable(cli):
     assert "unreachable (exit 2): dead: " in result.stderr
 
 
+@pytest.fixture
+def stopped_container():
+    """The inventory's `gone`: a container of the test image, stopped (as a host that went away mid-run)."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("docker"):
+        pytest.skip("no docker here")
+    name = "shipshape-events-gone"
+    subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+    subprocess.run(["docker", "run", "-d", "--name", name, "shipshape/base:bookworm", "sleep", "600"], check=True,
+                   capture_output=True)
+    subprocess.run(["docker", "stop", "-t", "0", name], check=True, capture_output=True)
+    yield name
+    subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+
+
+def test_2_a_stopped_docker_container_is_unreachable(cli, stopped_container):
+    # The docker connection reports it as a module whose output was not JSON; it is a lost connection.
+    result = play(cli, "docker_gone.yml")
+    assert result.code == 2, result.stderr
+    assert "unreachable (exit 2): gone: unreachable: docker: Container " in result.stderr
+    assert "is not running" in result.stderr and "deserialization" not in result.stderr
+
+
 SYNTAX_ERROR = """---
 - name: Not a valid play
   hosts: app_servers

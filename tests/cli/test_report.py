@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -55,6 +56,19 @@ def test_unreachable_stream():
     assert collector.stats["dark"] == {"dead": 1}
     (message,) = collector.failure_messages()
     assert message.startswith("dead: ") and "port 1" in message and "\n" not in message
+
+
+def test_a_stopped_docker_container_is_unreachable_not_a_failed_module():
+    # The docker connection reports it as a module whose output was not JSON (recorded on a stopped container).
+    collector = collect("docker_gone")
+    assert collector.stats["dark"] == {"gone": 1} and not any(collector.stats["failures"].values())
+    (message,) = collector.failure_messages()
+    assert re.fullmatch(r"gone: unreachable: docker: Container [0-9a-f]+ is not running", message), message
+    report = report_of("docker_gone", result="unreachable", exit_code=2)
+    (host,) = report.hosts
+    assert (host.name, host.failed, host.unreachable) == ("gone", 0, 1)
+    assert [t["status"] for t in report.tasks] == ["unreachable"]
+    assert "deserialization" not in to_markdown(report)
 
 
 def test_rescued_failure_is_not_a_failure_and_drill_results_are_read():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 from shipshape.report import RunReport, describe_result
@@ -36,3 +37,40 @@ def test_a_retried_rollback_says_which_release_runs_and_how_to_go_further():
                    "shipshape rollback --to <release> goes further back"})
     assert lines[0] == "rollback unchanged: 2.0.0-bbbb -> 2.0.0-bbbb"
     assert lines[1].startswith("already rolled back: 1.0.0-aaaa runs")
+
+
+# --- a rolling deploy's batches, as deploy's batch_end sets them (the collection's own filter) ------------------
+
+def batch(active, serial, limit=0):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "plugins" / "filter" / "rolling.py"
+    spec = importlib.util.spec_from_file_location("shipshape_rolling_filter", path)
+    rolling = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rolling)
+    return rolling.rolling_losses(active, ["app1", "app2", "app3", "app4", "app5"], serial, limit)
+
+
+def test_a_stopped_rolling_deploy_names_what_it_lost_and_the_hosts_it_did_not_deploy():
+    lines = describe_result("deploy_batch_result", batch(["app4"], [2]))
+    assert lines == ["rolling deploy stopped after batch 2 of 3: lost app3 (50.0% of the batch, more than "
+                     "deploy_max_fail_percentage 0%); not deployed: app5"]
+
+
+def test_a_batch_within_the_limit_says_the_rest_went_on():
+    assert describe_result("deploy_batch_result", batch(["app4"], [2], 50)) == [
+        "batch 2 of 3 lost app3 (50.0% of the batch, within deploy_max_fail_percentage 50%); the next batches went on"]
+    assert describe_result("deploy_batch_result", batch(["app1", "app2"], [2])) == ["batch 1 of 3 (app1, app2): no host lost"]
+
+
+def test_a_deploy_in_one_batch_that_lost_nothing_adds_no_line_to_the_report():
+    from shipshape.report import to_markdown
+
+    assert describe_result("deploy_batch_result", batch(["app1", "app2", "app3", "app4", "app5"], ["100%"])) == []
+    from test_report import META
+
+    one_batch = batch(["app1", "app2", "app3", "app4", "app5"], ["100%"])
+    report = RunReport.from_summary({"results": {"app1": {"deploy_result": DEPLOY, "deploy_batch_result": one_batch}}},
+                                    **META)
+    markdown = to_markdown(report)
+    assert "`deploy_result`" in markdown and "deploy_batch_result" not in markdown

@@ -6,6 +6,7 @@ event (as the event handler receives it) to tests/cli/data/<name>.events.json.""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -14,7 +15,10 @@ import ansible_runner
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent.parent
-PLAYBOOKS = {"ok": "ok.yml", "fail": "fail.yml", "unreachable": "unreachable.yml", "rescued": "rescued.yml"}
+PLAYBOOKS = {"ok": "ok.yml", "fail": "fail.yml", "unreachable": "unreachable.yml", "rescued": "rescued.yml",
+             "docker_gone": "docker_gone.yml"}
+#: docker_gone's host: a container of the test image, stopped before the run (docker and the image are needed).
+GONE = "shipshape-events-gone"
 
 
 def record(name: str, playbook: str) -> None:
@@ -36,6 +40,20 @@ def record(name: str, playbook: str) -> None:
     print(f"{name}: {len(events)} events")
 
 
+def record_docker_gone() -> None:
+    subprocess.run(["docker", "rm", "-f", GONE], capture_output=True, check=False)
+    subprocess.run(["docker", "run", "-d", "--name", GONE, "shipshape/base:bookworm", "sleep", "600"], check=True,
+                   capture_output=True)
+    subprocess.run(["docker", "stop", "-t", "0", GONE], check=True, capture_output=True)
+    try:
+        record("docker_gone", PLAYBOOKS["docker_gone"])
+    finally:
+        subprocess.run(["docker", "rm", "-f", GONE], capture_output=True, check=False)
+
+
 if __name__ == "__main__":
     for name in sys.argv[1:] or PLAYBOOKS:
-        record(name, PLAYBOOKS[name])
+        if name == "docker_gone":
+            record_docker_gone()
+        else:
+            record(name, PLAYBOOKS[name])
