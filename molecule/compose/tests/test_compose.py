@@ -91,7 +91,9 @@ class OneOffWatch:
 
     def __exit__(self, *exc):
         self.proc.terminate()
-        self.events = [tuple(line.split()) for line in self.proc.communicate(timeout=10)[0].splitlines() if line.strip()]
+        # "<action> <image>": an action may hold spaces ("exec_start: sh -c ..."), an image name never does.
+        self.events = [tuple(line.rsplit(" ", 1)) for line in self.proc.communicate(timeout=10)[0].splitlines()
+                       if line.strip()]
         return False
 
 
