@@ -5,6 +5,7 @@ refusals that leave the database list alone, and failures that leave no <db>_res
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shutil
 import subprocess
@@ -149,8 +150,11 @@ def test_the_settings_of_the_replaced_database_are_kept(dumps, ansible_env):
     rc, result = restore(ansible_env, port, set_dir / "postgres.dump", confirm="shop")
     assert rc == 0, result
     assert database_settings(port, "shop") == wanted
-    # Their names only: a value may be a secret.
+    # Their names only, here and in the target: a value may be a secret.
     assert sorted(result["database_settings"]) == ["app.region", "search_path", "shop_reader:work_mem", "statement_timeout"]
+    assert result["target"]["settings"] == [["", "app.region"], ["", "search_path"], ["", "statement_timeout"],
+                                            ["shop_reader", "work_mem"]]
+    assert "DROP TABLE orders" not in json.dumps(result) and "8MB" not in json.dumps(result)
     assert database_settings(port, result["previous"]) == wanted  # the kept database keeps them too
     assert orders(port) == 40
     with psycopg.connect(host="127.0.0.1", port=port, user="shop_reader", dbname="shop") as conn:

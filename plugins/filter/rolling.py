@@ -15,6 +15,8 @@ import re
 from ansible.errors import AnsibleFilterError
 
 PERCENT = re.compile(r"^([1-9][0-9]?|100)%$")
+#: ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+WHOLE = re.compile(r"\A[0-9]+\Z")
 
 
 def _batch_size(value, name):
@@ -27,7 +29,7 @@ def _batch_size(value, name):
         text = str(value).strip()
         if PERCENT.match(text):
             return text
-        if not text.isdigit():
+        if not WHOLE.match(text):
             raise AnsibleFilterError("%s %r must be a whole number of hosts (at least 1) or a percentage like '30%%'" % (name, value))
         number = int(text)
     if number < 1:
@@ -38,7 +40,7 @@ def _batch_size(value, name):
 def rolling_serial(serial, canary=0):
     """The play's serial list: [canary, serial] with a canary (deployed and gated alone first), else [serial]."""
     size = _batch_size(serial, "deploy_serial")
-    if isinstance(canary, bool) or not str(canary).strip().isdigit():
+    if isinstance(canary, bool) or not WHOLE.match(str(canary).strip()):
         raise AnsibleFilterError("deploy_canary %r must be 0 (no canary) or a whole number of hosts" % (canary,))
     canary = int(str(canary).strip())
     return [canary, size] if canary > 0 else [size]
@@ -67,10 +69,11 @@ def rolling_batches(hosts, serial):
     return batches
 
 
-def _max_fail(value):
-    # As the play keyword it replaces: a whole percentage, 0 (any lost host stops the rest) to 100.
+def rolling_max_fail(value):
+    """deploy_max_fail_percentage as a whole percentage, 0 (any lost host stops the rest) to 100, as the play keyword
+    it replaces; checked before the lock and again after each batch."""
     text = str(value).strip()
-    if isinstance(value, bool) or not text.isdigit() or int(text) > 100:
+    if isinstance(value, bool) or not WHOLE.match(text) or int(text) > 100:
         raise AnsibleFilterError("deploy_max_fail_percentage %r must be a whole percentage from 0 (no host of a batch may "
                                  "fail) to 100" % (value,))
     return int(text)
@@ -81,7 +84,7 @@ def rolling_losses(active, hosts, serial, max_fail_percentage=0):
     no longer active), their share of it, and whether that is more than max_fail_percentage allows, so that the
     batches after it must not start. Ansible counts only failed hosts against a play's max_fail_percentage, and reads
     it from extra vars only; this counts both, with the value each host sees."""
-    limit = _max_fail(max_fail_percentage)
+    limit = rolling_max_fail(max_fail_percentage)
     active = list(active)
     batches = rolling_batches(hosts, serial)
     for number, batch in enumerate(batches, start=1):
@@ -98,4 +101,5 @@ class FilterModule:
     """Rolling deploy batches."""
 
     def filters(self):
-        return {"rolling_serial": rolling_serial, "rolling_batches": rolling_batches, "rolling_losses": rolling_losses}
+        return {"rolling_serial": rolling_serial, "rolling_batches": rolling_batches, "rolling_losses": rolling_losses,
+                "rolling_max_fail": rolling_max_fail}

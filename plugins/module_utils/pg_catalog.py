@@ -83,7 +83,7 @@ SELECT CASE WHEN a.grantee = 0 THEN '' ELSE pg_get_userbyid(a.grantee) END, a.pr
 DATABASE_SETTINGS = """
 SELECT CASE WHEN s.setrole = 0 THEN '' ELSE pg_get_userbyid(s.setrole) END, s.setconfig
   FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
- WHERE d.datname = current_database()
+ WHERE d.datname = coalesce(%(db)s, current_database())
  ORDER BY 1
 """
 
@@ -174,13 +174,7 @@ def describe(cursor, sql):
     cursor.execute(DATABASE_PRIVILEGES)
     database_privileges = [[grantee, privilege, bool(grantable)] for grantee, privilege, grantable in cursor.fetchall()]
     roles |= set(entry[0] for entry in database_privileges if entry[0])
-    cursor.execute(DATABASE_SETTINGS)
-    database_settings = []
-    for role, config in cursor.fetchall():
-        for setting in config or []:
-            name = setting.partition("=")[0]
-            database_settings.append([role, name if SECRET_SETTING.search(name) else setting])
-    database_settings.sort()  # the server keeps them in the order they were first set
+    database_settings = [[role, _recorded(setting)] for role, setting in database_settings_of(cursor)]
     roles |= set(entry[0] for entry in database_settings if entry[0])
     leaves = [t for t in tables.values() if t["kind"] == "table"]
     return dict(
@@ -193,6 +187,20 @@ def describe(cursor, sql):
                     sequences=len(sequences), views=len(views), materialized_views=len(matviews),
                     functions=len(functions), schemas=len(schemas), extensions=len(extensions)),
     )
+
+
+def _recorded(setting):
+    """A setting as the manifest records it: name=value, or the name alone when it may hold a secret."""
+    name = setting.partition("=")[0]
+    return name if SECRET_SETTING.search(name) else setting
+
+
+def database_settings_of(cursor, database=None):
+    """[role, "name=value"] of a database's settings (the connected one by default), sorted; role '' is the
+    database's own. Values as the server keeps them: callers decide what may be shown."""
+    cursor.execute(DATABASE_SETTINGS, {"db": database})
+    # sorted: the server keeps them in the order they were first set
+    return sorted([role, setting] for role, config in cursor.fetchall() for setting in config or [])
 
 
 def _count(cursor, sql, schema, name):

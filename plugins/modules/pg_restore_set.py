@@ -203,11 +203,11 @@ target:
       type: list
       elements: list
     settings:
-      description: Its settings, as C([role, "name=value"]) (role C("") for the database's own).
+      description: Its settings' names, never their values, as C([role, name]) (role C("") for the database's own).
       type: list
       elements: list
   sample: {"exists": true, "owner": "app", "tables_with_rows": 3, "privileges": [["", "CONNECT", false]],
-           "settings": [["", "search_path=app, public"]]}
+           "settings": [["", "search_path"]]}
 database:
   description: The database restored into (O(name)).
   returned: always
@@ -341,6 +341,7 @@ class Restore(object):
         self.created = False
         self.swapped = False
         self.failed_checks = []
+        self.live_settings = []  # the replaced database's settings with their values, never returned
 
     # --- SQL on the maintenance connection, names as identifiers ---
 
@@ -376,8 +377,10 @@ class Restore(object):
             cursor.close()
         finally:
             conn.close()
+        # The live settings' values stay here (they may be secrets); the target, which is returned, names them.
+        self.live_settings = self.database_settings(self.name)
         return dict(exists=True, owner=owner, tables_with_rows=with_rows, privileges=self.database_privileges(self.name),
-                    settings=self.database_settings(self.name))
+                    settings=[[role, setting.partition("=")[0]] for role, setting in self.live_settings])
 
     def database_privileges(self, name):
         """[grantee, privilege, grantable] of a database's ACL (its default when none was ever set); grantee '' is
@@ -409,11 +412,11 @@ class Restore(object):
 
     def database_settings(self, name):
         """[role, "name=value"] of a database's settings; role '' is the database's own."""
-        rows = self.execute(
-            "SELECT CASE WHEN s.setrole = 0 THEN '' ELSE pg_get_userbyid(s.setrole) END, s.setconfig "
-            "FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = %(db)s ORDER BY 1",
-            args={"db": name})
-        return [[role, setting] for role, config in rows or [] for setting in config or []]
+        cursor = self.admin.cursor()
+        try:
+            return pg_catalog.database_settings_of(cursor, name)
+        finally:
+            cursor.close()
 
     def copy_database_settings(self, settings):
         """The settings onto the restored copy (a new database has none). Returns their names as [role:]name: values
@@ -680,7 +683,7 @@ def main():
         database_privileges = target["privileges"] if target["exists"] else p["expected_catalog"].get("database_privileges")
         if p["privileges"] and database_privileges is not None:
             result["database_privileges"] = restore.copy_database_privileges(database_privileges)
-        database_settings = target["settings"] if target["exists"] else p["expected_catalog"].get("database_settings")
+        database_settings = restore.live_settings if target["exists"] else p["expected_catalog"].get("database_settings")
         if p["privileges"] and database_settings is not None:
             result["database_settings"] = restore.copy_database_settings(database_settings)
         restore.swap(target["exists"])

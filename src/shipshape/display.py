@@ -45,7 +45,7 @@ class PlainProgress(NullProgress):
         elif name in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
             # The collector's status: a lost docker connection arrives as a failure and is shown as unreachable.
             record = self.collector.tasks.get((data.get("task_uuid", ""), data.get("host", "")))
-            what = record.status if record and record.status == "unreachable" else name.rsplit("_", 1)[1]
+            what = "unreachable" if name == "runner_on_unreachable" or (record and record.status == "unreachable") else "failed"
             self._line(f"  {what}: {data.get('host')}: {record.message if record else ''}")
         elif name == "runner_on_ok" and (data.get("res") or {}).get("changed"):
             self._line(f"  changed: {data.get('host')}")

@@ -292,7 +292,7 @@ class EventCollector:
                         self.results.setdefault(host, {})[fact] = facts[fact]
             if record.task == CHANGE_TASK and isinstance(res, dict) and res.get("msg"):
                 self.changes.append(one_line(res["msg"], limit=2000))
-        elif name == "runner_on_failed" and lost_connection(res) and not data.get("ignore_errors"):
+        elif name == "runner_on_failed" and not data.get("ignore_errors") and lost_connection(res):
             record.status = "unreachable"
             record.message = lost_connection(res)
             self._connection_lost[host] = self._connection_lost.get(host, 0) + 1

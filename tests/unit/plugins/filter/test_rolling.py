@@ -60,7 +60,7 @@ def test_no_hosts_no_batches():
 
 
 def test_filters_are_registered():
-    assert set(FilterModule().filters()) == {"rolling_serial", "rolling_batches", "rolling_losses"}
+    assert set(FilterModule().filters()) == {"rolling_serial", "rolling_batches", "rolling_losses", "rolling_max_fail"}
 
 
 @pytest.mark.parametrize("active, serial, limit, batch, lost, stop", [
@@ -76,7 +76,7 @@ def test_losses_of_a_batch(active, serial, limit, batch, lost, stop):
     assert found["lost_percent"] == round(100.0 * len(lost) / len(found["hosts"]), 1)
 
 
-@pytest.mark.parametrize("limit", [-1, "101", "x", True, "5.5"])
+@pytest.mark.parametrize("limit", [-1, "101", "x", True, "5.5", "\u00b2"])
 def test_a_bad_max_fail_percentage_is_refused_naming_it(limit):
     with pytest.raises(AnsibleFilterError, match="deploy_max_fail_percentage .* must be a whole percentage"):
         FilterModule().filters()["rolling_losses"](["a"], HOSTS, [1], limit)
