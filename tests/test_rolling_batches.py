@@ -4,6 +4,7 @@ that loses hosts, failed or unreachable, stopping the batches after it (issue 19
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -18,24 +19,35 @@ HOSTS = ["app1", "app2", "app3", "app4", "app5"]
 
 @pytest.fixture
 def play(tmp_path):
-    """The Deploy play's own header (hosts, serial, failure keywords), with the deploy's batch check as its task."""
-    deploy = next(p for p in yaml.safe_load((ROOT / "playbooks" / "deploy.yml").read_text()) if p["name"] == "Deploy")
-    header = {key: deploy[key] for key in ("hosts", "serial", "any_errors_fatal", "gather_facts")}
+    """The Deploy play and the play that finishes the rollout, as playbooks/deploy.yml has them (hosts, serial,
+    failure keywords, rescue, batch_end, rollout_end), with stand-ins for the deploy role inside the block."""
+    plays = yaml.safe_load((ROOT / "playbooks" / "deploy.yml").read_text())
+    deploy = next(p for p in plays if p["name"] == "Deploy")
+    finish = next(p for p in plays if p["name"] == "Finish the rollout")
+    assert plays[-1] is finish
     assert "max_fail_percentage" not in deploy  # batch_end counts the lost hosts instead
     (batch_end,) = [t for t in deploy["tasks"] if t.get("ansible.builtin.include_role", {}).get("tasks_from") == "batch_end"]
     assert deploy["tasks"][-1] == batch_end  # the last task of every batch
-    header["tasks"] = [
+    (block,) = [t for t in deploy["tasks"] if "block" in t]
+    assert block["block"][0]["ansible.builtin.include_role"] == {"name": "shipshape.ops.deploy"}
+    assert "rescue" in block  # a failed deploy stays in its batch until batch_end has counted it
+    block["block"] = [
         {"name": "The deploy's batch check",
          "ansible.builtin.include_role": {"name": "shipshape.ops.deploy", "tasks_from": "batches"}},
+        # as the deploy's lock task registers it: a host lost after this holds its lock
+        {"name": "Take the lock", "ansible.builtin.set_fact": {"__deploy_lock_taken": {"acquired": True}},
+         "when": "inventory_hostname in (holds_lock | default([]))"},
         {"name": "Connect", "ansible.builtin.ping": {}},
         {"name": "A host's gate fails", "ansible.builtin.fail": {"msg": "gate failed on {{ inventory_hostname }}"},
          "when": "inventory_hostname in (gate_fails | default([]))"},
         {"name": "Deployed", "ansible.builtin.debug": {"msg": "batch {{ ansible_play_batch | join(',') }}"},
          "run_once": True},
-        batch_end,
+        {"name": "Release the lock", "ansible.builtin.set_fact": {"__deploy_lock_released": {"failed": False}},
+         "when": "inventory_hostname in (holds_lock | default([]))"},
     ]
-    header["name"] = "Deploy"
-    (tmp_path / "play.yml").write_text(yaml.safe_dump([header], sort_keys=False))
+    finish["tasks"].append({"name": "Rollout", "ansible.builtin.debug": {"msg": "rollout {{ deploy_rollout_result | to_json }}"},
+                            "run_once": True})
+    (tmp_path / "play.yml").write_text(yaml.safe_dump([deploy, finish], sort_keys=False))
     inventory = tmp_path / "inventory"
     (inventory / "group_vars" / "app_servers").mkdir(parents=True)
     (inventory / "hosts.yml").write_text(yaml.safe_dump({"app_servers": {
@@ -44,12 +56,19 @@ def play(tmp_path):
 
 
 def run(play, ansible_env, *extra):
+    env = {**ansible_env, "ANSIBLE_CALLBACK_RESULT_FORMAT": "json"}  # one line per message
     return subprocess.run(["ansible-playbook", "-i", str(play / "inventory"), str(play / "play.yml"), *extra],
-                          capture_output=True, text=True, env=ansible_env, cwd=ROOT, check=False)
+                          capture_output=True, text=True, env=env, cwd=ROOT, check=False)
 
 
 def batches(stdout):
     return [found.split(",") for found in re.findall(r"msg\"?: \"?batch ([\w,]+)", stdout)]
+
+
+def rollout(stdout):
+    """deploy_rollout_result, as the last play printed it (None when that play did not run)."""
+    found = re.search(r'"msg": "rollout (\{.*\})"', stdout)
+    return None if found is None else json.loads(json.loads(f'"{found.group(1)}"'))
 
 
 @pytest.mark.parametrize("extra, expected", [
@@ -100,11 +119,33 @@ def test_bad_batch_sizes_are_refused_before_any_host(play, ansible_env, flag, na
 def test_a_failed_host_stops_the_batches_after_its_own(play, ansible_env):
     result = run(play, ansible_env, "-e", "deploy_serial=2", "-e", '{"gate_fails": ["app3"]}')
     assert result.returncode == 2, result.stdout + result.stderr
-    # app4, in app3's batch, finishes its deploy; app5's batch never starts
-    assert batches(result.stdout) == [["app1", "app2"], ["app4"]]
+    # app4, in app3's batch, finishes its deploy (app3 is rescued, kept in the batch until it is counted); app5's
+    # batch never starts
+    assert batches(result.stdout) == [["app1", "app2"], ["app3", "app4"]]
     said = " ".join(result.stdout.split())  # the callback wraps long messages
     assert "Batch 2 (app3, app4) lost app3: 50.0% of its hosts, more than deploy_max_fail_percentage 0% allows" in said
     assert re.search(r"app4 +: ok=\d+ +changed=0 +unreachable=0 +failed=0", result.stdout), result.stdout
+    # app3 fails at the end, with its own message
+    assert re.search(r"app3 +: ok=\d+ +changed=0 +unreachable=0 +failed=1 +skipped=\d+ +rescued=1", result.stdout), result.stdout
+    assert "gate failed on app3" in result.stdout.split("PLAY [Finish the rollout]")[1]
+    assert rollout(result.stdout) == {"stopped": True, "stopped_after": rollout(result.stdout)["stopped_after"],
+                                      "failed": ["app3"], "unreachable": [], "stale_locks": [],
+                                      "lock_path": rollout(result.stdout)["lock_path"], "switch_back": False}
+    assert rollout(result.stdout)["stopped_after"]["later"] == ["app5"]
+
+
+def test_a_canary_that_fails_alone_is_counted_and_stops_the_rest(play, ansible_env):
+    # A batch that failed entirely: without the play's rescue Ansible ends the run there, with no count, no report
+    # of the batch and no later play.
+    result = run(play, ansible_env, "-e", "deploy_canary=1", "-e", '{"gate_fails": ["app1"]}')
+    assert result.returncode == 2, result.stdout + result.stderr
+    said = " ".join(result.stdout.split())
+    assert "Batch 1 (app1) lost app1: 100.0% of its hosts" in said, result.stdout
+    assert batches(result.stdout) == []  # app1 failed before it, the other four never started
+    found = rollout(result.stdout)
+    assert found["stopped"] is True and found["failed"] == ["app1"]
+    assert found["stopped_after"]["later"] == ["app2", "app3", "app4", "app5"]
+    assert re.search(r"app1 +: ok=\d+ +changed=0 +unreachable=0 +failed=1", result.stdout), result.stdout
 
 
 @pytest.mark.parametrize("where", ["extra vars", "inventory"])
@@ -117,7 +158,7 @@ def test_deploy_max_fail_percentage_lets_the_rest_go_on(play, ansible_env, where
             yaml.safe_dump({"deploy_max_fail_percentage": 50}))
     result = run(play, ansible_env, *extra)
     assert result.returncode == 2, result.stdout + result.stderr  # app3 failed all the same
-    assert batches(result.stdout) == [["app1", "app2"], ["app4"], ["app5"]]
+    assert batches(result.stdout) == [["app1", "app2"], ["app3", "app4"], ["app5"]]
     assert "more than deploy_max_fail_percentage" not in result.stdout
 
 
@@ -132,7 +173,22 @@ def test_an_unreachable_host_counts_like_a_failed_one(play, ansible_env):
     assert batches(result.stdout) == [["app1", "app2"], ["app4"]]
     assert "Batch 2 (app3, app4) lost app3" in " ".join(result.stdout.split())
     assert re.search(r"app3 +: ok=\d+ +changed=0 +unreachable=1 +failed=0", result.stdout), result.stdout
-    assert "app5" not in result.stdout  # the batch after it never started
+    assert "app5 " not in result.stdout.split("PLAY RECAP")[0].split("PLAY [Finish the rollout]")[0]  # never started
+    found = rollout(result.stdout)
+    assert found["unreachable"] == ["app3"] and found["stale_locks"] == [] and found["stopped"] is True
+
+
+def test_a_host_lost_while_it_holds_its_lock_is_named(play, ansible_env):
+    (play / "inventory" / "host_vars").mkdir()
+    (play / "inventory" / "host_vars" / "app3.yml").write_text(yaml.safe_dump(
+        {"ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": 9, "ansible_user": "nobody",
+         "ansible_ssh_common_args": "-o ConnectTimeout=5 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"}))
+    result = run(play, ansible_env, "-e", "deploy_serial=2", "-e", '{"holds_lock": ["app3", "app4"]}')
+    assert result.returncode == 4, result.stdout + result.stderr
+    found = rollout(result.stdout)
+    assert found["stale_locks"] == ["app3"] and found["unreachable"] == ["app3"], found  # app4 released its own
+    said = " ".join(result.stdout.split())
+    assert "app3 could not be reached to release the deploy lock (/srv/" in said, result.stdout
 
 
 @pytest.mark.parametrize("value", ["101", "-1", "half", "5.5"])

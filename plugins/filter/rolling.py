@@ -79,19 +79,24 @@ def rolling_max_fail(value):
     return int(text)
 
 
-def rolling_losses(active, hosts, serial, max_fail_percentage=0):
-    """The batch that the active hosts (ansible_play_batch) belong to, the hosts it lost (failed or unreachable:
-    no longer active), their share of it, and whether that is more than max_fail_percentage allows, so that the
-    batches after it must not start. Ansible counts only failed hosts against a play's max_fail_percentage, and reads
-    it from extra vars only; this counts both, with the value each host sees."""
+def rolling_losses(active, hosts, serial, max_fail_percentage=0, failed=None):
+    """The batch that the active hosts (ansible_play_batch) belong to, the hosts it lost (failed, or unreachable: no
+    longer active), their share of it, and whether that is more than max_fail_percentage allows, so that the batches
+    after it must not start. failed: active hosts whose deploy failed (the play rescued them so that the batch's count
+    runs even when every host of it failed; Ansible ends the whole run, later plays too, after a batch that failed
+    entirely). Ansible counts only failed hosts against a play's max_fail_percentage, and reads it from extra vars
+    only; this counts both, with the value each host sees."""
     limit = rolling_max_fail(max_fail_percentage)
     active = list(active)
+    failed = [host for host in (failed or []) if host]
     batches = rolling_batches(hosts, serial)
     for number, batch in enumerate(batches, start=1):
         if any(host in batch for host in active):
-            lost = [host for host in batch if host not in active]
+            unreachable = [host for host in batch if host not in active]
+            lost = [host for host in batch if host not in active or host in failed]
             percent = round(100.0 * len(lost) / len(batch), 1)
             return dict(batch=number, batches=len(batches), hosts=batch, lost=lost, lost_percent=percent,
+                        failed=[host for host in lost if host not in unreachable], unreachable=unreachable,
                         max_fail_percentage=limit, stop=percent > limit,
                         later=[host for later in batches[number:] for host in later])
     raise AnsibleFilterError("none of the active hosts %s is in a batch of %s" % (active, list(hosts)))

@@ -82,7 +82,8 @@ def exit_code(outcome: RunOutcome) -> tuple[int, str]:
     if not has_results and collector.no_hosts_matched:
         return EXIT_NO_HOSTS, "no hosts matched (check --limit and the inventory's groups)"
     if collector.lock_held:
-        held = [r.message for r in collector.tasks.values() if r.lock_held]
+        # the host's name: in a fleet, the lock to break is on one host
+        held = [f"{r.host}: {r.message}" for r in collector.tasks.values() if r.lock_held]
         return EXIT_LOCKED, held[0] if held else "the deploy lock is held"
     if collector.name_required:
         # Not a failure of the hosts: the command needs --name (the message lists the names to choose from).

@@ -20,6 +20,7 @@ from shipshape.redact import Redactor
 RESULT_FACTS = (
     "deploy_result",
     "deploy_batch_result",
+    "deploy_rollout_result",
     "rollback_result",
     "backup_result",
     "restore_result",

@@ -127,7 +127,8 @@ class RunReport:
 
 def _describe_batch(v: dict) -> list[str]:
     """A rolling deploy's batch (deploy's batch_end): nothing for one batch that lost no host."""
-    lost = ", ".join(map(str, v.get("lost") or []))
+    unreachable = set(map(str, v.get("unreachable") or []))
+    lost = ", ".join(f"{host} unreachable" if host in unreachable else host for host in map(str, v.get("lost") or []))
     where = f"batch {v.get('batch', '?')} of {v.get('batches', '?')}"
     share = f"{v.get('lost_percent', '?')}% of the batch"
     if v.get("stop"):
@@ -141,6 +142,19 @@ def _describe_batch(v: dict) -> list[str]:
     if v.get("batches", 1) > 1:
         return [f"{where} ({', '.join(map(str, v.get('hosts') or []))}): no host lost"]
     return []
+
+
+def _describe_rollout(v: dict) -> list[str]:
+    """The end of a deploy's rollout (deploy's rollout_end): stale locks of lost hosts, and a switch back."""
+    lines = []
+    if v.get("stale_locks"):
+        lines.append(f"stale deploy lock on {', '.join(map(str, v['stale_locks']))} ({v.get('lock_path', '?')}): lost "
+                     "after taking it; the next deploy there is refused until it is older than deploy_lock_max_age or "
+                     "broken with -e deploy_lock_break=true")
+    if v.get("switch_back"):
+        lines.append("rollout stopped: the hosts it deployed were switched back to the release they ran before "
+                     "(deploy_rollback_on_batch_failure)")
+    return lines
 
 
 def describe_result(fact: str, value: Any) -> list[str]:
@@ -173,6 +187,8 @@ def describe_result(fact: str, value: Any) -> list[str]:
         return lines
     if fact == "deploy_batch_result":
         return _describe_batch(v)
+    if fact == "deploy_rollout_result":
+        return _describe_rollout(v)
     if fact == "rollback_result":
         line = f"rollback {v.get('result', '?')}: {v.get('from') or '?'} -> {v.get('to') or '?'}"
         health = (v.get("health") or {}).get("status")

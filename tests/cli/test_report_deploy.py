@@ -53,13 +53,13 @@ def batch(active, serial, limit=0):
 
 def test_a_stopped_rolling_deploy_names_what_it_lost_and_the_hosts_it_did_not_deploy():
     lines = describe_result("deploy_batch_result", batch(["app4"], [2]))
-    assert lines == ["rolling deploy stopped after batch 2 of 3: lost app3 (50.0% of the batch, more than "
+    assert lines == ["rolling deploy stopped after batch 2 of 3: lost app3 unreachable (50.0% of the batch, more than "
                      "deploy_max_fail_percentage 0%); not deployed: app5"]
 
 
 def test_a_batch_within_the_limit_says_the_rest_went_on():
     assert describe_result("deploy_batch_result", batch(["app4"], [2], 50)) == [
-        "batch 2 of 3 lost app3 (50.0% of the batch, within deploy_max_fail_percentage 50%); the next batches went on"]
+        "batch 2 of 3 lost app3 unreachable (50.0% of the batch, within deploy_max_fail_percentage 50%); the next batches went on"]
     assert describe_result("deploy_batch_result", batch(["app1", "app2"], [2])) == ["batch 1 of 3 (app1, app2): no host lost"]
 
 
@@ -74,3 +74,22 @@ def test_a_deploy_in_one_batch_that_lost_nothing_adds_no_line_to_the_report():
                                     **META)
     markdown = to_markdown(report)
     assert "`deploy_result`" in markdown and "deploy_batch_result" not in markdown
+
+
+def test_a_host_whose_deploy_failed_is_named_as_failed_and_the_rollout_s_end_names_stale_locks():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "plugins" / "filter" / "rolling.py"
+    spec = importlib.util.spec_from_file_location("shipshape_rolling_filter", path)
+    rolling = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rolling)
+    found = rolling.rolling_losses(["app2", "app3"], ["app1", "app2", "app3"], [1, 2], 0, ["", "app3"])
+    assert describe_result("deploy_batch_result", found) == [
+        "rolling deploy stopped after batch 2 of 2: lost app3 (50.0% of the batch, more than deploy_max_fail_percentage 0%)"]
+    lines = describe_result("deploy_rollout_result", {
+        "stopped": True, "failed": ["app3"], "unreachable": ["app4"], "stale_locks": ["app4"],
+        "lock_path": "/srv/sample_app/.deploy.lock", "switch_back": True})
+    assert lines[0].startswith("stale deploy lock on app4 (/srv/sample_app/.deploy.lock): lost after taking it;")
+    assert "deploy_lock_break=true" in lines[0]
+    assert lines[1].startswith("rollout stopped: the hosts it deployed were switched back")
+    assert describe_result("deploy_rollout_result", {"stopped": False, "stale_locks": [], "switch_back": False}) == []

@@ -76,6 +76,19 @@ def test_losses_of_a_batch(active, serial, limit, batch, lost, stop):
     assert found["lost_percent"] == round(100.0 * len(lost) / len(found["hosts"]), 1)
 
 
+def test_a_rescued_host_whose_deploy_failed_counts_as_lost_and_is_told_from_an_unreachable_one():
+    # The Deploy play rescues a failed deploy so that its batch is counted even when every host of it failed.
+    losses = FilterModule().filters()["rolling_losses"]
+    found = losses(["b"], HOSTS, [1, 1], 0, ["b"])  # the only host of its batch
+    assert (found["batch"], found["lost"], found["failed"], found["unreachable"], found["stop"]) == (
+        2, ["b"], ["b"], [], True)
+    assert found["later"] == ["c", "d", "e"] and found["lost_percent"] == 100.0
+    found = losses(["b", "c"], HOSTS, [1, 3], 34, ["", "c"])  # as map(attribute=..., default='') gives them
+    assert (found["lost"], found["failed"], found["unreachable"], found["stop"]) == (["c", "d"], ["c"], ["d"], True)
+    found = losses(["b", "c"], HOSTS, [1, 3], 67, ["c"])
+    assert found["lost_percent"] == 66.7 and not found["stop"]
+
+
 @pytest.mark.parametrize("limit", [-1, "101", "x", True, "5.5", "\u00b2"])
 def test_a_bad_max_fail_percentage_is_refused_naming_it(limit):
     with pytest.raises(AnsibleFilterError, match="deploy_max_fail_percentage .* must be a whole percentage"):
