@@ -102,9 +102,35 @@ def rolling_losses(active, hosts, serial, max_fail_percentage=0, failed=None):
     raise AnsibleFilterError("none of the active hosts %s is in a batch of %s" % (active, list(hosts)))
 
 
+def _released(result):
+    # The lock's release task as registered: missing (the host was lost before it), failed or skipped is not released.
+    return isinstance(result, dict) and not result.get("failed") and not result.get("skipped")
+
+
+def rolling_rollout(hosts, active, facts, switch_back_wanted=False):
+    """How a rolling deploy ended, from each host's facts (hostvars): whether a batch stopped the rollout (its
+    deploy_batch_result) and which, the hosts whose deploy failed (deploy_failure, set by the Deploy play's rescue),
+    the hosts lost for good (not active), the hosts that took their deploy lock and never released it (stale locks),
+    and whether the hosts deployed are to be switched back."""
+    active = list(active)
+    per_host = [(host, facts[host]) for host in hosts]
+    stopped_by = [found.get("deploy_batch_result") for _host, found in per_host
+                  if isinstance(found.get("deploy_batch_result"), dict) and found.get("deploy_batch_result").get("stop")]
+    return dict(
+        stopped=bool(stopped_by),
+        stopped_after=stopped_by[0] if stopped_by else {},
+        failed=[host for host, found in per_host if found.get("deploy_failure")],
+        unreachable=[host for host in hosts if host not in active],
+        stale_locks=[host for host, found in per_host
+                     if (found.get("__deploy_lock_taken") or {}).get("acquired")
+                     and not _released(found.get("__deploy_lock_released"))],
+        switch_back=bool(switch_back_wanted) and bool(stopped_by),
+    )
+
+
 class FilterModule:
     """Rolling deploy batches."""
 
     def filters(self):
         return {"rolling_serial": rolling_serial, "rolling_batches": rolling_batches, "rolling_losses": rolling_losses,
-                "rolling_max_fail": rolling_max_fail}
+                "rolling_max_fail": rolling_max_fail, "rolling_rollout": rolling_rollout}

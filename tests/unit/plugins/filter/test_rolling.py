@@ -60,7 +60,8 @@ def test_no_hosts_no_batches():
 
 
 def test_filters_are_registered():
-    assert set(FilterModule().filters()) == {"rolling_serial", "rolling_batches", "rolling_losses", "rolling_max_fail"}
+    assert set(FilterModule().filters()) == {"rolling_serial", "rolling_batches", "rolling_losses", "rolling_max_fail",
+                                             "rolling_rollout"}
 
 
 @pytest.mark.parametrize("active, serial, limit, batch, lost, stop", [
@@ -93,3 +94,27 @@ def test_a_rescued_host_whose_deploy_failed_counts_as_lost_and_is_told_from_an_u
 def test_a_bad_max_fail_percentage_is_refused_naming_it(limit):
     with pytest.raises(AnsibleFilterError, match="deploy_max_fail_percentage .* must be a whole percentage"):
         FilterModule().filters()["rolling_losses"](["a"], HOSTS, [1], limit)
+
+
+def test_how_a_rollout_ended_from_the_facts_its_batches_left():
+    rollout = FilterModule().filters()["rolling_rollout"]
+    stop = {"batch": 2, "stop": True, "later": ["e"]}
+    facts = {
+        "a": {"deploy_batch_result": {"batch": 1, "stop": False}, "__deploy_lock_taken": {"acquired": True},
+              "__deploy_lock_released": {"changed": False, "failed": False}},
+        "b": {"deploy_batch_result": stop, "deploy_failure": {"host": "b", "msg": "gate"},
+              "__deploy_lock_taken": {"acquired": True}, "__deploy_lock_released": {"failed": False}},
+        # lost for good after it took its lock: its release never ran
+        "c": {"__deploy_lock_taken": {"acquired": True}},
+        # a stopped container: its release ran and failed
+        "d": {"deploy_batch_result": stop, "__deploy_lock_taken": {"acquired": True},
+              "__deploy_lock_released": {"failed": True}},
+        # refused by another run's lock: it never held it
+        "e": {"__deploy_lock_taken": {"acquired": False, "failed": True}},
+    }
+    found = rollout(list(facts), ["a", "b", "d", "e"], facts, True)
+    assert found == {"stopped": True, "stopped_after": stop, "failed": ["b"], "unreachable": ["c"],
+                     "stale_locks": ["c", "d"], "switch_back": True}
+    calm = {host: {"__deploy_lock_released": {"skipped": True}} for host in "ab"}
+    assert rollout(["a", "b"], ["a", "b"], calm) == {"stopped": False, "stopped_after": {}, "failed": [],
+                                                     "unreachable": [], "stale_locks": [], "switch_back": False}
