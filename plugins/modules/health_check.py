@@ -358,149 +358,15 @@ import shutil
 import socket
 import time
 import urllib.error
-from datetime import datetime, timezone
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import ConnectionError as UrlConnectionError
 from ansible.module_utils.urls import SSLValidationError, open_url
 from ansible_collections.shipshape.ops.plugins.module_utils import redis_client, release_files
-
-OK = "ok"
-DEGRADED = "degraded"
-FAILED = "failed"
-# The value an app's own health document gives for "serving, with reduced function".
-APP_DEGRADED = "degraded"
-
-# Per kind: fields that must be present, and fields that may be.
-COMMON = {"name", "kind", "delegate_to"}
-CONNECTION_PG = {"host", "port", "password", "timeout"}
-CONNECTION_REDIS = {"host", "port", "password", "username", "db", "timeout"}
-KINDS = {
-    "systemd": ({"unit"}, set()),
-    "http": ({"url"}, {"method", "status", "json", "max_ms", "timeout", "retries", "delay",
-                       "headers", "body", "validate_certs"}),
-    "postgres": ({"db", "user"}, CONNECTION_PG | {"query"}),
-    "redis": (set(), CONNECTION_REDIS),
-    "redis_stream": ({"key"}, CONNECTION_REDIS | {"warn", "crit"}),
-    "sql_count": ({"db", "user", "query"}, CONNECTION_PG | {"warn", "crit"}),
-    "disk": ({"path"}, {"min_free_percent_warn", "min_free_percent_crit",
-                        "min_free_mb_warn", "min_free_mb_crit"}),
-    "release": ({"root"}, set()),
-    "prometheus": ({"url", "metric"}, {"labels", "token", "headers", "warn", "crit", "window", "timeout",
-                                       "validate_certs"}),
-    "redis_stream_group": ({"key", "group"}, CONNECTION_REDIS | {"warn", "crit", "lag_warn", "lag_crit", "max_idle_ms"}),
-    "compose_service": ({"project_dir", "service"}, {"project"}),
-}
-FIELDS = sorted(COMMON.union(*[req | opt for req, opt in KINDS.values()]))
-NUMBER_FIELDS = {"port", "timeout", "retries", "delay", "max_ms", "warn", "crit", "window", "lag_warn", "lag_crit",
-                 "max_idle_ms",
-                 "min_free_percent_warn", "min_free_percent_crit", "min_free_mb_warn", "min_free_mb_crit"}
-BODY_MAX_CHARS = 1024
-ERROR_MAX_CHARS = 300
-
-
-def is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def given(check):
-    """The fields a check sets: the argument spec fills every absent suboption with None."""
-    if not isinstance(check, dict):
-        return check
-    return dict((k, v) for k, v in check.items() if v is not None)
-
-
-def utc_now():
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-# ----------------------------------------------------------------------------------------------
-# Validation
-# ----------------------------------------------------------------------------------------------
-def validate(checks, hosts=None):
-    """Return a list of human messages, one per problem, each naming the check and the field."""
-    if not isinstance(checks, list):
-        return ["checks must be a list of checks, got %s" % type(checks).__name__]
-    checks = [given(c) for c in checks]
-    problems = []
-    if hosts:
-        for check in checks:
-            if isinstance(check, dict) and "delegate_to" in check and check["delegate_to"] not in hosts:
-                problems.append("check '%s': field 'delegate_to' is '%s', which is not a host of this inventory"
-                                % (check.get("name", "?"), check["delegate_to"]))
-    seen = set()
-    for index, check in enumerate(checks):
-        if not isinstance(check, dict):
-            problems.append("check #%d is not a dict (got %r)" % (index + 1, check))
-            continue
-        name = check.get("name")
-        label = "check %r" % name if name else "check #%d" % (index + 1)
-        if not name or not isinstance(name, str):
-            problems.append("%s: field 'name' is required (a non-empty string)" % label)
-        elif name in seen:
-            problems.append("%s: field 'name' is used by another check; names must be unique" % label)
-        seen.add(name if isinstance(name, str) else None)
-        kind = check.get("kind")
-        if not isinstance(kind, str) or kind not in KINDS:
-            problems.append("%s: field 'kind' is %r, expected one of %s" % (label, kind, ", ".join(KINDS)))
-            continue
-        required, optional = KINDS[kind]
-        for field in sorted(required):
-            if check.get(field) in (None, ""):
-                problems.append("%s (%s): field '%s' is required" % (label, kind, field))
-        for field in sorted(set(check) - required - optional - COMMON):
-            problems.append("%s (%s): field '%s' is not known for this kind (known: %s)"
-                            % (label, kind, field, ", ".join(sorted(required | optional))))
-        for field in sorted(NUMBER_FIELDS & set(check)):
-            if not is_number(check[field]):
-                problems.append("%s (%s): field '%s' must be a number, got %r" % (label, kind, field, check[field]))
-        if "delegate_to" in check and not isinstance(check["delegate_to"], str):
-            problems.append("%s (%s): field 'delegate_to' must be a host name, got %r"
-                            % (label, kind, check["delegate_to"]))
-        problems.extend("%s (%s): %s" % (label, kind, p) for p in validate_fields(check))
-    return problems
-
-
-def validate_fields(check):
-    problems = []
-    warn, crit = check.get("warn"), check.get("crit")
-    if is_number(warn) and is_number(crit) and warn > crit:
-        problems.append("field 'warn' (%s) must not be above 'crit' (%s)" % (warn, crit))
-    for unit in ("percent", "mb"):
-        warn, crit = check.get("min_free_%s_warn" % unit), check.get("min_free_%s_crit" % unit)
-        if is_number(warn) and is_number(crit) and warn < crit:
-            problems.append("field 'min_free_%s_warn' (%s) must not be below 'min_free_%s_crit' (%s)"
-                            % (unit, warn, unit, crit))
-    if check["kind"].startswith("redis") and not isinstance(check.get("db", 0), int):
-        problems.append("field 'db' must be a Redis database number, got %r" % check["db"])
-    status = check.get("status")
-    if status is not None:
-        codes = status if isinstance(status, list) else [status]
-        if not codes or not all(isinstance(c, int) and not isinstance(c, bool) for c in codes):
-            problems.append("field 'status' must be an HTTP status code or a list of them, got %r" % status)
-    for field in ("json", "headers"):
-        if field in check and not isinstance(check[field], dict):
-            problems.append("field '%s' must be a dict, got %r" % (field, check[field]))
-    if check["kind"] == "http" and not str(check.get("url", "")).startswith(("http://", "https://")):
-        problems.append("field 'url' must start with http:// or https://, got %r" % check.get("url"))
-    if check["kind"] == "prometheus":
-        if not str(check.get("url", "")).startswith(("http://", "https://")):
-            problems.append("field 'url' must start with http:// or https://, got %r" % check.get("url"))
-        if not METRIC_NAME.match(str(check.get("metric", ""))):
-            problems.append("field 'metric' must be a Prometheus metric name, got %r" % check.get("metric"))
-        if "labels" in check and not isinstance(check["labels"], dict):
-            problems.append("field 'labels' must be a dict of label: value, got %r" % check["labels"])
-        window = check.get("window")
-        if is_number(window) and not 0 < window <= MAX_WINDOW_S:
-            problems.append("field 'window' must be between 1 and %d seconds, got %r" % (MAX_WINDOW_S, window))
-    lag_warn, lag_crit = check.get("lag_warn"), check.get("lag_crit")
-    if is_number(lag_warn) and is_number(lag_crit) and lag_warn > lag_crit:
-        problems.append("field 'lag_warn' (%s) must not be above 'lag_crit' (%s)" % (lag_warn, lag_crit))
-    if check["kind"] == "compose_service" and not str(check.get("project_dir", "")).startswith("/"):
-        problems.append("field 'project_dir' must be an absolute directory, got %r" % check.get("project_dir"))
-    if check["kind"] == "release" and not (isinstance(check.get("root"), str) and check["root"].startswith("/")):
-        problems.append("field 'root' must be the app's absolute root directory, got %r" % check.get("root"))
-    return problems
+from ansible_collections.shipshape.ops.plugins.module_utils.health_checks import (
+    APP_DEGRADED, BODY_MAX_CHARS, DEGRADED, ERROR_MAX_CHARS, FAILED, OK,
+    argument_spec, controller_action, given, mask, utc_now, validate,
+)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -514,15 +380,6 @@ def thresholds(value, warn, crit, what):
         return DEGRADED, "%s %s > warn %s" % (what, value, warn)
     limits = ", ".join("%s %s" % (k, v) for k, v in (("warn", warn), ("crit", crit)) if v is not None)
     return OK, "%s %s%s" % (what, value, " (<= %s)" % limits if limits else "")
-
-
-def mask(text, check):
-    """One line, with the check's password hidden (client libraries may echo connection strings)."""
-    text = " ".join(str(text).split())
-    for secret in (check.get("password"), check.get("token")):
-        if secret:
-            text = text.replace(str(secret), "********")
-    return text
 
 
 def dig(document, path):
@@ -789,10 +646,8 @@ def check_redis_stream_group(module, check):
 
 
 # One sample line of the Prometheus text format: name{labels} value [timestamp].
-METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+-?\d+)?\s*$")
 LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?')
-MAX_WINDOW_S = 600
 
 
 def parse_metrics(body, metric, labels):
@@ -914,128 +769,23 @@ def run_one(module, check):
     }
 
 
-# ----------------------------------------------------------------------------------------------
-# Summary
-# ----------------------------------------------------------------------------------------------
-def shorten(text, limit=ERROR_MAX_CHARS):
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-def run_error(run):
-    """Why a run produced no result for its checks."""
-    if not run:
-        return "it did not run"
-    for field in ("module_stderr", "stderr", "msg"):
-        if run.get(field):
-            return shorten(run[field])
-    return "no output"
-
-
-def summarize(checks, runs, host, fail_on):
-    checks = [given(c) for c in checks]
-    by_delegate, started = {}, []
-    for run in runs:
-        key = run.get("item", run.get("delegate"))
-        by_delegate[key] = run
-        if run.get("started_at"):
-            started.append(run["started_at"])
-    done = []
-    for check in checks:
-        delegate = check.get("delegate_to")
-        run = by_delegate.get(delegate)
-        found = [r for r in (run or {}).get("checks") or [] if r.get("name") == check["name"]]
-        if found:
-            done.append(found[0])
-            continue
-        done.append({
-            "name": check["name"], "kind": check["kind"], "status": FAILED, "value": None, "duration_ms": None,
-            "message": mask("the probe did not run on %s: %s" % (delegate or host, run_error(run)), check),
-            "details": {},
-        })
-    counts = dict((s, sum(1 for c in done if c["status"] == s)) for s in (OK, DEGRADED, FAILED))
-    status = FAILED if counts[FAILED] else DEGRADED if counts[DEGRADED] else OK
-    if not done:
-        message = "no checks configured for %s" % host
-    else:
-        message = "%d check%s on %s: %d ok, %d degraded, %d failed" % (
-            len(done), "" if len(done) == 1 else "s", host, counts[OK], counts[DEGRADED], counts[FAILED])
-    result = {"host": host, "status": status, "message": message, "checks": done, "counts": counts,
-              "checked_at": min(started) if started else utc_now()}
-    report = ["%s: %s" % (status.upper(), message)]
-    report.extend("%-8s %s: %s" % (c["status"], c["name"], c["message"]) for c in done)
-    bad = ["%s %s (%s)" % (c["name"], c["status"], c["message"]) for c in done if c["status"] != OK]
-    fail = (fail_on == FAILED and status == FAILED) or (fail_on == DEGRADED and status in (DEGRADED, FAILED))
-    fail_message = "Preflight on %s is %s: %s." % (host, status, ", ".join(bad)) if bad else ""
-    return dict(changed=False, result=result, report=report, fail=fail, fail_message=fail_message)
-
-
-def report(results, hosts, fail_on):
-    bad = {FAILED: [FAILED], DEGRADED: [FAILED, DEGRADED]}.get(fail_on, [FAILED])
-    results = dict([(host, results.get(host)) for host in hosts]
-                   + [(host, result) for host, result in results.items() if host not in hosts])
-    lines, reasons = [], []
-    for host, result in results.items():
-        if not isinstance(result, dict):
-            lines.append("%-8s %s" % (FAILED, "no result from %s" % host))
-            reasons.append("%s has no result (unreachable, or invalid checks)" % host)
-            continue
-        lines.append("%-8s %s" % (result.get("status"), result.get("message")))
-        for check in result.get("checks") or []:
-            if check.get("status") != OK:
-                lines.append("         - %s %s: %s" % (check.get("name"), check.get("status"), check.get("message")))
-            if check.get("status") in bad:
-                reasons.append("%s/%s %s (%s)" % (host, check.get("name"), check.get("status"), check.get("message")))
-    return dict(changed=False, by_host=results, report=lines, reasons=reasons,
-                fail=fail_on != "never" and bool(reasons))
-
-
 def main():
-    check_spec = dict((field, dict(type="raw")) for field in FIELDS)
-    check_spec["password"] = dict(type="str", no_log=True)
-    check_spec["key"] = dict(type="raw", no_log=False)
-    check_spec["token"] = dict(type="str", no_log=True)
-    module = AnsibleModule(
-        argument_spec=dict(
-            action=dict(type="str", choices=["validate", "run", "summarize", "report"], default="run"),
-            checks=dict(type="list", elements="dict", default=[], options=check_spec),
-            label=dict(type="str", default="checks"),
-            hosts=dict(type="list", elements="str", default=[]),
-            delegate=dict(type="str"),
-            runs=dict(type="list", elements="dict", default=[]),
-            host=dict(type="str", default=""),
-            results=dict(type="dict", default={}),
-            fail_on=dict(type="str", choices=["failed", "degraded", "never"], default="failed"),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
-    action, checks = params["action"], params["checks"]
+    if params["action"] != "run":
+        failed, result = controller_action(params)
+        if failed:
+            module.fail_json(**result)
+        module.exit_json(**result)
 
-    if action == "report":
-        module.exit_json(**report(params["results"], params["hosts"], params["fail_on"]))
-
-    if action == "validate":
-        problems = validate(checks, params["hosts"])
-        if problems:
-            module.fail_json(msg="%s are invalid: %s" % (params["label"], "; ".join(problems)), problems=problems)
-        delegates = []
-        for check in checks:
-            if check.get("delegate_to") is not None and check["delegate_to"] not in delegates:
-                delegates.append(check["delegate_to"])
-        module.exit_json(changed=False, problems=[], delegates=delegates)
-
+    checks = params["checks"]
     problems = validate(checks)
     if problems:
         module.fail_json(msg="%s are invalid: %s" % (params["label"], "; ".join(problems)), problems=problems)
-
-    if action == "run":
-        started_at = utc_now()
-        mine = [given(c) for c in checks if c.get("delegate_to") == params["delegate"]]
-        results = [run_one(module, check) for check in mine]
-        module.exit_json(changed=False, checks=results, delegate=params["delegate"], started_at=started_at)
-
-    module.exit_json(**summarize(checks, params["runs"], params["host"], params["fail_on"]))
+    started_at = utc_now()
+    mine = [given(c) for c in checks if c.get("delegate_to") == params["delegate"]]
+    results = [run_one(module, check) for check in mine]
+    module.exit_json(changed=False, checks=results, delegate=params["delegate"], started_at=started_at)
 
 
 if __name__ == "__main__":

@@ -56,8 +56,9 @@ TASKS = localhost_tasks()
 
 def test_the_release_cache_and_mirror_are_controller_tasks():
     names = {(path, name) for path, name, _ in TASKS}
-    assert ("roles/systemd_release/tasks/source_git.yml", "Mirror the repository on the controller") in names
-    assert ("roles/systemd_release/tasks/source.yml", "Prepare the controller cache") in names
+    assert ("roles/systemd_release/tasks/source_git.yml",
+            "Resolve the ref to a commit and export it on the controller") in names
+    assert ("roles/systemd_release/tasks/source_archive.yml", "Prepare the controller cache") in names
 
 
 @pytest.mark.parametrize(
@@ -135,7 +136,7 @@ def test_controller_tasks_run_as_an_unprivileged_user(workdir):
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
     report = json.loads(proc.stdout)
     tasks = {t["task"]: t for t in report["tasks"]}
-    assert tasks["Mirror the repository on the controller"]["status"] == "changed", tasks
+    assert tasks["Resolve the ref to a commit and export it on the controller"]["status"] == "changed", tasks
     # The cache is the user's own, under its HOME (XDG_CACHE_HOME unset).
     mirrors = list((home / ".cache" / "shipshape" / "git").glob("*.git"))
     assert len(mirrors) == 1, mirrors

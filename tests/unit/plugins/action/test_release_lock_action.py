@@ -27,25 +27,15 @@ def test_process_alive():
     assert action.process_alive("not-a-pid") and action.process_alive(0), "no proof, no death"
 
 
-def make_plugin(args):
-    task = mock.MagicMock()
-    task.args = args
-    task.async_val = 0
-    task.check_mode = False
-    plugin = action.ActionModule(task, mock.MagicMock(), mock.MagicMock(), loader=None, templar=None,
-                                 shared_loader_obj=None)
-    return plugin
-
-
 def refused(holder, msg="Refused: the lock /l is held by x. Wait for that run to finish."):
     return {"failed": True, "lock_held": True, "holder": holder, "refusal": "Refused: the lock /l is held by x.",
             "msg": msg}
 
 
 @pytest.mark.parametrize("break_stale", [False, True])
-def test_a_dead_holder_on_this_controller(break_stale):
+def test_a_dead_holder_on_this_controller(break_stale, make_plugin):
     holder = {"token": "dead", "controller": socket.gethostname(), "controller_pid": a_dead_pid()}
-    plugin = make_plugin({"path": "/l", "token": "new", "break_stale": break_stale, "break_var": "restore_lock_break"})
+    plugin = make_plugin(action, {"path": "/l", "token": "new", "break_stale": break_stale, "break_var": "restore_lock_break"})
     calls = []
 
     def execute(module_name, module_args, task_vars):
@@ -72,12 +62,12 @@ def test_a_dead_holder_on_this_controller(break_stale):
 
 
 @pytest.mark.parametrize("where", ["alive-here", "other-controller"])
-def test_a_holder_not_proved_dead_is_never_broken(where):
+def test_a_holder_not_proved_dead_is_never_broken(where, make_plugin):
     holder = {"token": "held", "controller": socket.gethostname(), "controller_pid": os.getpid(),
               "controller_pid_start": action.process_start(os.getpid())}
     if where == "other-controller":
         holder = dict(holder, controller="ci-runner-7", controller_pid=a_dead_pid())
-    plugin = make_plugin({"path": "/l", "token": "new", "break_stale": True})
+    plugin = make_plugin(action, {"path": "/l", "token": "new", "break_stale": True})
     with mock.patch.object(plugin, "_execute_module", return_value=refused(holder)) as execute, \
             mock.patch.object(action.ActionBase, "run", return_value={}):
         result = plugin.run(task_vars={})
@@ -90,14 +80,14 @@ def test_a_holder_not_proved_dead_is_never_broken(where):
         assert execute.call_count == 1 and "holder_dead" not in result
 
 
-def test_the_owner_defaults_to_the_controllers_user_and_host(monkeypatch):
+def test_the_owner_defaults_to_the_controllers_user_and_host(monkeypatch, make_plugin):
     monkeypatch.setenv("SHIPSHAPE_USER", "ci-bot")
-    plugin = make_plugin({"path": "/l", "token": "new"})
+    plugin = make_plugin(action, {"path": "/l", "token": "new"})
     with mock.patch.object(plugin, "_execute_module", return_value={"acquired": True}) as execute, \
             mock.patch.object(action.ActionBase, "run", return_value={}):
         plugin.run(task_vars={})
     assert execute.call_args.kwargs["module_args"]["owner"] == "ci-bot@%s" % socket.gethostname()
-    plugin = make_plugin({"path": "/l", "token": "new", "owner": "alice@laptop"})
+    plugin = make_plugin(action, {"path": "/l", "token": "new", "owner": "alice@laptop"})
     with mock.patch.object(plugin, "_execute_module", return_value={"acquired": True}) as execute, \
             mock.patch.object(action.ActionBase, "run", return_value={}):
         plugin.run(task_vars={})

@@ -1,0 +1,79 @@
+"""shipshape.ops.release_source_git against a real repository: a mirror made once and fetched after, a ref resolved to
+its commit and exported once, a new tag seen on the next run, a ref that names nothing refused by its variable, and
+values that look like options taken as values."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tarfile
+
+import pytest
+
+from ansible_collections.shipshape.ops.plugins.modules import release_source_git as module
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+
+ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
+
+
+def git(repo, *args):
+    return subprocess.run(["git", "-C", str(repo), *args], env={**os.environ, **ENV}, check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture()
+def repo(tmp_path):
+    path = tmp_path / "app"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    (path / "app.py").write_text("print('v1')\n")
+    git(path, "add", ".")
+    git(path, "commit", "-q", "-m", "v1")
+    git(path, "tag", "v1.0.0")
+    return path
+
+
+def test_resolves_exports_once_and_sees_new_tags(run_module, repo, tmp_path):
+    cache = tmp_path / "cache"
+    args = {"repo": str(repo), "ref": "v1.0.0", "cache": str(cache)}
+    failed, first = run_module(module, args)
+    assert not failed and first["changed"] and first["cloned"] and first["exported"]
+    assert first["sha"] == git(repo, "rev-parse", "v1.0.0^{commit}") and first["describe"] == "v1.0.0"
+    with tarfile.open(first["artifact"]) as archive:
+        assert "src/app.py" in archive.getnames()
+    assert oct(os.stat(cache / "artifacts").st_mode & 0o777) == "0o700"
+
+    failed, again = run_module(module, args)
+    assert not failed and not again["changed"] and again["artifact"] == first["artifact"]
+
+    (repo / "app.py").write_text("print('v2')\n")
+    git(repo, "commit", "-qam", "v2")
+    git(repo, "tag", "v2.0.0")
+    failed, second = run_module(module, dict(args, ref="v2.0.0"))
+    assert not failed and second["exported"] and not second["cloned"], "the mirror is fetched, not cloned again"
+    assert second["sha"] == git(repo, "rev-parse", "v2.0.0^{commit}") and second["describe"] == "v2.0.0"
+    assert not list(cache.glob("artifacts/*.part")), "no partial archive left"
+
+
+def test_a_ref_that_names_nothing_is_refused_by_its_variable(run_module, repo, tmp_path):
+    failed, result = run_module(module, {"repo": str(repo), "ref": "no-such-tag", "cache": str(tmp_path / "c"),
+                                         "ref_variable": "systemd_release_git_ref"})
+    assert failed
+    assert result["msg"] == f"systemd_release_git_ref 'no-such-tag' names no commit in {repo}"
+    assert not list((tmp_path / "c" / "artifacts").iterdir())
+
+
+@pytest.mark.parametrize("ref", ["--upload-pack=touch /tmp/pwned", "--output=/tmp/pwned"])
+def test_a_ref_that_looks_like_an_option_is_only_a_value(run_module, repo, tmp_path, ref):
+    failed, result = run_module(module, {"repo": str(repo), "ref": ref, "cache": str(tmp_path / "c")})
+    assert failed and "names no commit" in result["msg"]
+    assert not os.path.exists("/tmp/pwned")
+
+
+def test_a_repository_that_looks_like_an_option_is_refused(run_module, tmp_path):
+    failed, result = run_module(module, {"repo": "--upload-pack=touch /tmp/pwned", "ref": "v1",
+                                         "cache": str(tmp_path / "c")})
+    assert failed and "must not start with '-'" in result["msg"]
+    assert not (tmp_path / "c").exists() and not os.path.exists("/tmp/pwned")
