@@ -49,14 +49,15 @@ MAX_WINDOW_S = 600
 ACTIONS = ["validate", "run", "summarize", "report"]
 # The actions that read nothing on a host: the action plugin does them on the controller.
 CONTROLLER_ACTIONS = ("validate", "summarize", "report")
+# The fields of a check that hold a secret: no_log in the argument spec, masked in messages, removed from results.
+SECRET_FIELDS = ("password", "token")
 
 
 def argument_spec():
     """The module's arguments (the action plugin validates the controller-side actions against the same)."""
     check_spec = dict((field, dict(type="raw")) for field in FIELDS)
-    check_spec["password"] = dict(type="str", no_log=True)
+    check_spec.update((field, dict(type="str", no_log=True)) for field in SECRET_FIELDS)
     check_spec["key"] = dict(type="raw", no_log=False)
-    check_spec["token"] = dict(type="str", no_log=True)
     return dict(
         action=dict(type="str", choices=ACTIONS, default="run"),
         checks=dict(type="list", elements="dict", default=[], options=check_spec),
@@ -75,7 +76,7 @@ def secrets(checks):
     found = set()
     for check in checks if isinstance(checks, list) else []:
         if isinstance(check, dict):
-            found.update(str(check[f]) for f in ("password", "token") if check.get(f))
+            found.update(str(check[f]) for f in SECRET_FIELDS if check.get(f))
     return found
 
 
@@ -184,11 +185,10 @@ def validate_fields(check):
 
 
 def mask(text, check):
-    """One line, with the check's password hidden (client libraries may echo connection strings)."""
+    """One line, with the check's password and token hidden (client libraries may echo connection strings)."""
     text = " ".join(str(text).split())
-    for secret in (check.get("password"), check.get("token")):
-        if secret:
-            text = text.replace(str(secret), "********")
+    for secret in secrets([check]):
+        text = text.replace(secret, "********")
     return text
 
 
