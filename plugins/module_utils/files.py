@@ -9,20 +9,23 @@ import os
 import tempfile
 
 
-def write_atomically(path, content, mode):
-    """Replace ``path`` with ``content`` (text) and give it ``mode``: a temp file in the same directory, flushed to
-    disk, then renamed over it. The temp file ends in ``.tmp`` (never a name a collector reads, such as ``*.prom``)
-    and is removed when anything fails."""
+def write_atomically(path, content, mode, owner=None):
+    """Replace ``path`` with ``content`` (text or bytes) and give it ``mode`` and, when given, ``owner`` (uid, gid):
+    a temp file in the same directory, given its owner and mode before any content is written (a secret is never
+    readable by others), flushed to disk, then renamed over it. The temp file ends in ``.tmp`` (never a name a
+    collector reads, such as ``*.prom``) and is removed when anything fails."""
     directory = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(prefix=".shipshape-", suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(content)
+        with os.fdopen(fd, "wb") as fh:
+            if owner is not None:
+                os.fchown(fh.fileno(), *owner)
+            os.fchmod(fh.fileno(), mode)  # after fchown, which may clear the set-id bits
+            fh.write(content.encode("utf-8") if isinstance(content, str) else content)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
+        if os.path.lexists(tmp):
             os.unlink(tmp)
         raise
