@@ -100,6 +100,12 @@ options:
       O(holder_state=dead) and O(break_stale=true), that holder's lock (and no other) is broken at any age.
     type: str
     default: ""
+  parent_mode:
+    description:
+      - When set (an octal mode such as C("0755")), the directory that holds the lock is created with this mode when
+        it is missing (not in check mode), so a first deploy needs no task of its own for it. Empty, it must exist.
+    type: str
+    default: ""
 attributes:
   check_mode:
     support: full
@@ -164,6 +170,7 @@ holder_dead:
 
 import json
 import os
+import re
 import shutil
 import time
 from datetime import datetime, timezone
@@ -270,8 +277,22 @@ def break_lock(path, expected_token):
     return True
 
 
+def make_parent(module, path, mode):
+    """Create the lock's directory with MODE when it is missing; True when it was created."""
+    parent = os.path.dirname(path)
+    if not mode or module.check_mode or os.path.isdir(parent):
+        return False
+    try:
+        os.makedirs(parent)
+        os.chmod(parent, int(mode, 8))
+    except OSError as exc:
+        module.fail_json(msg="Cannot create %s for the lock: %s" % (parent, exc))
+    return True
+
+
 def take(module, params):
     path = params["path"]
+    created = make_parent(module, path, params["parent_mode"])
     deadline = time.time() + params["wait"]
     broken = False
     while True:
@@ -296,7 +317,7 @@ def take(module, params):
                 continue  # released between mkdir and reading it: try again
             age = holder_age(holder, now)
             if holder.get("token") == params["token"]:
-                return dict(changed=False, acquired=True, holder=holder, age=age, broken=broken)
+                return dict(changed=created, acquired=True, holder=holder, age=age, broken=broken)
             stale = age > params["max_age"]
             proven_dead = (params["holder_state"] == "dead" and bool(params["holder_token"])
                            and holder.get("token") == params["holder_token"])
@@ -316,7 +337,7 @@ def take(module, params):
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(info, fh)
         os.rename(tmp, os.path.join(path, OWNER_FILE))
-        return dict(changed=False, acquired=True, holder=info, age=0, broken=broken)
+        return dict(changed=created, acquired=True, holder=info, age=0, broken=broken)
 
 
 def release(module, params):
@@ -354,6 +375,7 @@ def main():
             controller_pid_start=dict(type="str", default=""),
             holder_state=dict(type="str", choices=["", "dead", "alive"], default=""),
             holder_token=dict(type="str", default="", no_log=False),
+            parent_mode=dict(type="str", default=""),
         ),
         supports_check_mode=True,
     )
@@ -363,6 +385,9 @@ def main():
     if params["max_age"] < 1:
         module.fail_json(msg="%s: '%s' is not an age: expected a number of seconds >= 1" % (
             params["max_age_var"], params["max_age"]))
+    if params["parent_mode"] and not re.fullmatch(r"0?[0-7]{3}", params["parent_mode"]):
+        module.fail_json(msg="parent_mode: '%s' is not a mode: expected an octal string such as '0755'"
+                         % params["parent_mode"])
     if params["wait"] < 0:
         module.fail_json(msg="wait: '%s' is negative: expected a number of seconds >= 0" % params["wait"])
     if params["state"] == "present":

@@ -192,3 +192,26 @@ def test_the_refusal_says_what_the_holder_does_not_what_the_refused_run_does(tmp
     assert failed
     assert result["refusal"].endswith("ago), backup db-20261203T010000Z.")  # the same words once, not twice
     assert "-e restore_drill_lock_break=true" in result["msg"]
+
+
+def test_parent_mode_creates_the_missing_directory_of_the_lock(tmp_path, run_module):
+    root = tmp_path / "srv" / "app"
+    failed, result = run_module(release_lock, {"path": str(root / ".deploy.lock"), "token": "t1", "parent_mode": "0750"})
+    assert not failed and result["acquired"] and result["changed"] is True
+    assert oct(root.stat().st_mode & 0o777) == "0o750"
+    failed, result = run_module(release_lock, {"path": str(root / ".deploy.lock"), "token": "t1", "parent_mode": "0750"})
+    assert not failed and result["changed"] is False
+
+
+def test_parent_mode_creates_nothing_in_check_mode_and_without_it_the_directory_must_exist(tmp_path, run_module):
+    lock = tmp_path / "app" / ".deploy.lock"
+    failed, result = run_module(release_lock, {"path": str(lock), "token": "t1", "parent_mode": "0755"}, check_mode=True)
+    assert failed and not (tmp_path / "app").exists()
+    failed, result = run_module(release_lock, {"path": str(lock), "token": "t1"})
+    assert failed and "Cannot create the lock" in result["msg"] and not (tmp_path / "app").exists()
+
+
+def test_a_parent_mode_that_is_not_a_mode_is_refused(tmp_path, run_module):
+    failed, result = run_module(release_lock, {"path": str(tmp_path / "a" / "l"), "token": "t1", "parent_mode": "rwx"})
+    assert failed and "parent_mode: 'rwx' is not a mode" in result["msg"]
+    assert not (tmp_path / "a").exists()
