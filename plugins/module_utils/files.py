@@ -6,7 +6,18 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+
+MODE = re.compile(r"0?[0-7]{3}")
+
+
+def parse_mode(value):
+    """The permission bits an octal mode string names (such as '0644' or '750'), or None when it is not one: only
+    a string, so an unquoted YAML 0640 (read as the number 416) is never taken for a mode."""
+    if not isinstance(value, str) or not MODE.fullmatch(value):
+        return None
+    return int(value, 8)
 
 
 def write_atomically(path, content, mode, owner=None):

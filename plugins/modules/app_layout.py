@@ -87,16 +87,14 @@ drift:
 import grp
 import os
 import pwd
-import re
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
-
-MODE = re.compile(r"^0?[0-7]{3}$")
+from ansible_collections.shipshape.ops.plugins.module_utils.files import parse_mode
 
 
 def account_drift(user, group, shell, home):
-    """What differs in the service group and user; the group's gid (or None when it is missing) comes first."""
+    """(uid, gid, what differs) of the service user and group; an id is None when its account is missing."""
     drift = []
     try:
         gid = grp.getgrnam(group).gr_gid
@@ -106,14 +104,14 @@ def account_drift(user, group, shell, home):
     try:
         entry = pwd.getpwnam(user)
     except KeyError:
-        return gid, drift + ["user %s does not exist" % user]
+        return None, gid, drift + ["user %s does not exist" % user]
     if gid is not None and entry.pw_gid != gid:
         drift.append("user %s: primary group id %d, expected %s's %d" % (user, entry.pw_gid, group, gid))
     if entry.pw_shell != shell:
         drift.append("user %s: shell %s, expected %s" % (user, entry.pw_shell, shell))
     if os.path.normpath(entry.pw_dir) != home:
         drift.append("user %s: home %s, expected %s" % (user, entry.pw_dir, home))
-    return gid, drift
+    return entry.pw_uid, gid, drift
 
 
 def directory_drift(path, uid, gid, mode):
@@ -135,11 +133,7 @@ def directory_drift(path, uid, gid, mode):
 
 
 def layout_drift(root, user, group, shell, shared_dirs, root_mode, shared_mode):
-    gid, drift = account_drift(user, group, shell, root)
-    try:
-        uid = pwd.getpwnam(user).pw_uid
-    except KeyError:
-        uid = None
+    uid, gid, drift = account_drift(user, group, shell, root)
     for path in (root, os.path.join(root, "releases"), os.path.join(root, "shared")):
         drift += directory_drift(path, 0, gid, root_mode)
     for name in shared_dirs:
@@ -164,14 +158,15 @@ def main():
     root = os.path.normpath(params["root"])
     if not os.path.isabs(params["root"]) or root == "/":
         module.fail_json(msg="app_layout: root '%s' must be an absolute path other than /" % params["root"])
-    for name in ("root_mode", "shared_mode"):
-        if not MODE.fullmatch(params[name]):
+    modes = dict((name, parse_mode(params[name])) for name in ("root_mode", "shared_mode"))
+    for name, mode in modes.items():
+        if mode is None:
             module.fail_json(msg="app_layout: %s '%s' must be an octal mode such as 0755" % (name, params[name]))
     for name in params["shared_dirs"]:
         if not name or name in (".", "..") or "/" in name or "\x00" in name:
             module.fail_json(msg="app_layout: shared_dirs entry '%s' must be one path component" % name)
     drift = layout_drift(root, params["user"], params["group"], params["shell"], params["shared_dirs"],
-                         int(params["root_mode"], 8), int(params["shared_mode"], 8))
+                         modes["root_mode"], modes["shared_mode"])
     module.exit_json(changed=False, drift=drift)
 
 

@@ -40,7 +40,7 @@ options:
         required: true
       mode:
         description:
-          - The file's mode, an octal string such as C("0644") or C("0600") (C(^0?[0-7]{3}$)).
+          - The file's mode, an octal string such as C("0644") or C("0600") (C(0?[0-7]{3}), nothing else).
           - Quote it; an unquoted C(0640) is read by YAML as the number 416, which is refused.
         type: raw
         required: true
@@ -122,14 +122,11 @@ changed_paths:
 import grp
 import os
 import pwd
-import re
 import stat
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.shipshape.ops.plugins.module_utils.files import write_atomically
-
-MODE_RE = re.compile(r"^0?[0-7]{3}$")
+from ansible_collections.shipshape.ops.plugins.module_utils.files import parse_mode, write_atomically
 
 
 class Invalid(Exception):
@@ -166,7 +163,8 @@ def validate(files):
         if not isinstance(mode, str):
             raise Invalid("%s: mode %r is not a string (YAML reads an unquoted 0640 as the number 416); expected a "
                           "quoted octal string such as '0644' or '0600'" % (what, mode))
-        if not MODE_RE.match(mode):
+        bits = parse_mode(mode)
+        if bits is None:
             raise Invalid("%s: mode %r is not valid; expected an octal string such as '0644' or '0600'" % (what, mode))
         if not isinstance(entry["content"], str):
             raise Invalid("%s: content is %s; expected a string" % (what, type(entry["content"]).__name__))
@@ -184,7 +182,7 @@ def validate(files):
             kind = "a symlink" if stat.S_ISLNK(st.st_mode) else "not a regular file"
             raise Invalid("%s: '%s' is %s; expected a regular file or no file (symlinks are never followed)"
                           % (what, path, kind))
-        wanted.append(dict(path=path, data=entry["content"].encode("utf-8"), mode=int(mode, 8), uid=uid, gid=gid))
+        wanted.append(dict(path=path, data=entry["content"].encode("utf-8"), mode=bits, uid=uid, gid=gid))
     return wanted
 
 

@@ -170,12 +170,12 @@ holder_dead:
 
 import json
 import os
-import re
 import shutil
 import time
 from datetime import datetime, timezone
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.shipshape.ops.plugins.module_utils.files import parse_mode
 
 OWNER_FILE = "owner.json"
 POLL_S = 2
@@ -284,7 +284,7 @@ def make_parent(module, path, mode):
         return False
     try:
         os.makedirs(parent)
-        os.chmod(parent, int(mode, 8))
+        os.chmod(parent, parse_mode(mode))
     except OSError as exc:
         module.fail_json(msg="Cannot create %s for the lock: %s" % (parent, exc))
     return True
@@ -385,7 +385,7 @@ def main():
     if params["max_age"] < 1:
         module.fail_json(msg="%s: '%s' is not an age: expected a number of seconds >= 1" % (
             params["max_age_var"], params["max_age"]))
-    if params["parent_mode"] and not re.fullmatch(r"0?[0-7]{3}", params["parent_mode"]):
+    if params["parent_mode"] and parse_mode(params["parent_mode"]) is None:
         module.fail_json(msg="parent_mode: '%s' is not a mode: expected an octal string such as '0755'"
                          % params["parent_mode"])
     if params["wait"] < 0:
