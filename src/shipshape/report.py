@@ -62,12 +62,17 @@ class RunReport:
     def from_summary(cls, summary: dict[str, Any], **meta: Any) -> "RunReport":
         """A report of a run's summary (``EventCollector.summary()``: plain data) and its metadata."""
         meta.setdefault("changes", list(summary.get("changes", [])))
+        results = dict(summary.get("results", {}))
+        # A role says what it let through in its result's warnings (deploy: a degraded release that passed the gate).
+        role_warnings = [f"{host}: {one_line(w)}" for host, facts in results.items() for value in facts.values()
+                         if isinstance(value, dict) and isinstance(value.get("warnings"), list)
+                         for w in value["warnings"]]
         return cls(
             hosts=[HostSummary(**host) for host in summary.get("hosts", [])],
             tasks=list(summary.get("tasks", [])),
-            results=dict(summary.get("results", {})),
+            results=results,
             failures=list(summary.get("failures", [])),
-            warnings=list(summary.get("warnings", [])),
+            warnings=list(dict.fromkeys(role_warnings + list(summary.get("warnings", [])))),
             **meta,
         )
 
@@ -317,6 +322,8 @@ def to_markdown(report: RunReport) -> str:
         lines.append("")
     if r.failures:
         lines += ["## Failures", ""] + [f"- {_md_escape(f)}" for f in r.failures] + [""]
+    if r.warnings:
+        lines += ["## Warnings", ""] + [f"- {_md_escape(w)}" for w in r.warnings] + [""]
     problems = [t for t in r.tasks if t["status"] in ("failed", "unreachable", "rescued", "ignored")]
     if problems:
         lines += ["## Failed tasks", "", "| host | task | status | message |", "| --- | --- | --- | --- |"]
@@ -394,3 +401,5 @@ def render_terminal(report: RunReport, console: Any) -> None:
                     console.print(Text(f"    {extra.strip()}"))
     for failure in report.failures:
         console.print(Text(f"FAILED {failure}", style="red"))
+    for warning in report.warnings:
+        console.print(Text(f"WARNING {warning}", style="yellow"))

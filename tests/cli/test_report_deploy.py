@@ -93,3 +93,33 @@ def test_a_host_whose_deploy_failed_is_named_as_failed_and_the_rollout_s_end_nam
     assert "deploy_lock_break=true" in lines[0]
     assert lines[1].startswith("rollout stopped: the hosts it deployed were switched back")
     assert describe_result("deploy_rollout_result", {"stopped": False, "stale_locks": [], "switch_back": False}) == []
+
+
+# --- a degraded release the gate let through (deploy_health_fail_on=failed) --------------------------------------
+
+def test_a_degraded_release_that_passed_the_gate_is_a_warning_in_every_report(tmp_path):
+    from shipshape.report import to_markdown
+
+    warning = ("the gate let a degraded release through (deploy_health_fail_on=failed): healthz "
+               "(status is 'degraded', expected 'ok' (the app reports itself degraded))")
+    summary = {"hosts": [{"name": "app1", "ok": 40}], "failures": [], "warnings": ["an ansible warning"],
+               "results": {"app1": {"deploy_result": {**DEPLOY, "warnings": [warning]}},
+                           "app2": {"deploy_result": {**DEPLOY, "warnings": []}}}}
+    report = RunReport.from_summary(
+        summary, run_id="r1", command="deploy", playbook="deploy.yml", inventory="inv", limit=None, argv=[],
+        user="u", check=False, diff=False, started="s", ended="e", duration_s=1.0, result="ok", exit_code=0,
+        message="", runner_status="successful", runner_rc=0)
+    assert report.warnings == [f"app1: {warning}", "an ansible warning"]
+    markdown = to_markdown(report)
+    assert "## Warnings" in markdown and f"- app1: {warning}" in markdown
+    assert report.to_dict()["warnings"][0].startswith("app1: the gate let a degraded release through")
+
+
+def test_a_report_without_warnings_has_no_warnings_section():
+    from shipshape.report import to_markdown
+
+    report = RunReport.from_summary(
+        {"results": {"app1": {"deploy_result": DEPLOY}}}, run_id="r1", command="deploy", playbook="deploy.yml",
+        inventory="inv", limit=None, argv=[], user="u", check=False, diff=False, started="s", ended="e",
+        duration_s=1.0, result="ok", exit_code=0, message="", runner_status="successful", runner_rc=0)
+    assert report.warnings == [] and "## Warnings" not in to_markdown(report)

@@ -9,6 +9,7 @@ import json
 import os
 import shlex
 import subprocess
+import time
 
 import pytest
 import testinfra
@@ -213,3 +214,83 @@ def test_read_only_then_live(host):
     assert container_modes() == set()
     assert not host.file(f"{ROOT_DIR}/shared/modes.env").exists
     assert http(host, "GET", "/version")[1]["release_id"] == "v1.0.0"
+
+
+def image_tags() -> set[str]:
+    return set(docker("image", "ls", "--format", "{{.Tag}}", IMAGE).split()) - {"<none>"}
+
+
+def test_keep_n_removes_the_image_tags_beyond_the_keep_counts(host):
+    # A keep count of 0 is refused before anything changes (keep-N runs after the switch).
+    refused = run_playbook("deploy.yml", "-e", "compose_release_tag=v2.0.0", "-e", "compose_release_keep=0", check=False)
+    assert "compose_release_keep '0' must be a whole number of at least 1" in " ".join(refused.output.split()), \
+        refused.output[-2000:]
+    assert deployed_tag(host) == "v1.0.0" and running_image() == f"{IMAGE}:v1.0.0"
+    # An older tag of the same image (an earlier release), beside v1.0.0, v2.0.0, v2.0.2-broken-migration (the newest
+    # build) and v2.0.1-broken (marked failed).
+    docker("tag", f"{IMAGE}:v1.0.0", f"{IMAGE}:v0.9.0")
+    assert {"v0.9.0", "v1.0.0", "v2.0.0", "v2.0.1-broken", "v2.0.2-broken-migration"} <= image_tags()
+    proc = run_playbook("deploy.yml", "-e", "compose_release_tag=v2.0.0", "-e", "compose_release_keep=2",
+                        "-e", "compose_release_keep_failed=0", check=True)
+    assert "pruned v0.9.0, v2.0.1-broken" in proc.output, proc.output[-3000:]
+    # Kept: the two newest complete builds (v2.0.2-broken-migration and v2.0.0, the deployed tag) and v1.0.0, the tag
+    # it switched from (a rollback goes there).
+    assert image_tags() == {"v1.0.0", "v2.0.0", "v2.0.2-broken-migration"}
+    assert running_image() == f"{IMAGE}:v2.0.0"
+    assert http(host, "GET", "/version")[1]["release_id"] == "v2.0.0"
+    last = history(host)[-1]
+    assert (last["result"], last["from"], last["to"], last["pruned"]) == (
+        "success", "v1.0.0", "v2.0.0", ["v0.9.0", "v2.0.1-broken"])
+    # The failed marker stays: the tag is still refused if its image comes back.
+    assert host.file(f"{ROOT_DIR}/failed/v2.0.1-broken.json").exists
+    # Nothing left to prune: a second deploy removes nothing.
+    again = run_playbook("deploy.yml", "-e", "compose_release_tag=v2.0.0", "-e", "compose_release_keep=2",
+                         "-e", "compose_release_keep_failed=0", check=True)
+    assert "pruned" not in history(host)[-1] and "; pruned" not in again.output
+    assert image_tags() == {"v1.0.0", "v2.0.0", "v2.0.2-broken-migration"}
+
+
+def service_health(tmp_path) -> dict:
+    """playbooks/health.yml on the app host with one compose_service check of the app's service: its result."""
+    report = tmp_path / "health.json"
+    checks = {"preflight_checks": [{"name": "web", "kind": "compose_service", "project_dir": ROOT_DIR, "service": "web"}]}
+    run_playbook("health.yml", "--limit", "app_servers", "-e", json.dumps(checks), "-e", f"health_report_path={report}",
+                 "-e", "health_fail_on=never")
+    [result] = json.loads(report.read_text()).values()
+    return result["checks"][0]
+
+
+def test_a_stopped_service_is_seen_and_restarted_by_recover_restart_service(host, tmp_path):
+    recover = ["-e", "recovery_hosts=app_servers", "-e", "recovery_action=restart_service",
+               "-e", f"recovery_compose_project_dir={ROOT_DIR}", "-e", "recovery_compose_service=web"]
+    check = service_health(tmp_path)
+    assert check["status"] == "ok" and check["message"].startswith("compose service web: "), check
+    assert check["message"].endswith(" running (healthy)") or check["message"].endswith(" running"), check
+    # A service that runs healthy is refused, and nothing is restarted.
+    [(name, _image, _state)] = [line.split() for line in project_containers(oneoff=False)]
+    started = docker("inspect", "--format", "{{.State.StartedAt}}", name).strip()
+    proc = run_playbook("recovery.yml", *recover, check=False)
+    assert proc.returncode != 0 and "it runs, so it is not restarted" in " ".join(proc.output.split()), proc.output[-2000:]
+    assert docker("inspect", "--format", "{{.State.StartedAt}}", name).strip() == started
+    # Stopped (as a crashed worker is): the check says so, and the recovery brings it back.
+    docker("stop", "-t", "1", name)
+    check = service_health(tmp_path)
+    assert check["status"] == "failed" and "exited" in check["message"], check
+    assert http(host, "GET", "/version")[0] != 200
+    proc = run_playbook("recovery.yml", *recover, check=True)
+    said = " ".join(proc.output.split())
+    assert "Restarted web (compose service web: " in said and " exited" in said, proc.output[-2000:]
+    for _ in range(60):
+        if http(host, "GET", "/version")[0] == 200:
+            break
+        time.sleep(1)
+    assert http(host, "GET", "/version")[1]["release_id"] == "v2.0.0"
+    assert service_health(tmp_path)["status"] in ("ok", "degraded")  # healthy once its healthcheck has passed
+    # `shipshape logs` reads the service's containers (logs_source is compose for a compose app): the request above.
+    logs = tmp_path / "logs.json"
+    run_playbook("logs.yml", "-e", "logs_since=10m", "-e", json.dumps({"logs_grep": "GET /version"}), "-e", f"logs_report_path={logs}",
+                 check=True)
+    [found] = json.loads(logs.read_text()).values()
+    assert found["matched"] >= 1 and all("GET /version" in line["text"] for line in found["lines"]), found
+    record = json.loads(host.file("/var/log/shipshape/recovery.jsonl").content_string.splitlines()[-1])
+    assert (record["action"], record["result"], record["restarted"]) == ("restart_service", "done", True), record

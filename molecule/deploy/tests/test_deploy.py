@@ -97,6 +97,34 @@ def test_the_deploy_reads_the_services_log_tail_with_log_search(host, monkeypatc
     assert all(" sample_app.service " in line for line in tail), tail
 
 
+def test_a_degraded_release_that_serves_passes_the_gate_with_a_warning(host):
+    # QUEUE_PENDING_DEGRADED=-1: the app's own /healthz says "degraded" (its outbox is over the threshold) while it
+    # serves. deploy_health_fail_on=failed (the default) lets it through and says so; a plain deploy puts it back.
+    env = {"DATABASE_URL": "postgresql://{{ shipshape_db_user }}:{{ shipshape_db_password }}@{{ shipshape_db_host }}"
+                           ":5432/{{ shipshape_db_name }}",
+           "REDIS_URL": "{{ shipshape_redis_url }}", "QUEUE_PENDING_DEGRADED": "-1"}
+    running = current_release(host)["id"]
+    try:
+        proc = run_playbook("deploy.yml", "-e", "systemd_release_git_ref=v2.0.0",
+                            "-e", json.dumps({"systemd_release_env": env}), check=True)
+        output = " ".join(proc.output.split())
+        assert "health degraded; WARNING: the gate let a degraded release through (deploy_health_fail_on=failed): healthz" \
+            in output, proc.output[-3000:]
+        assert "the app reports itself degraded" in output
+        status, body = http(host, "GET", "/healthz")
+        assert (status, body["status"]) == (200, "degraded"), body
+        assert http(host, "GET", "/notes")[0] == 200
+        assert current_release(host)["id"] == running
+        record = history(host)[-1]
+        assert record["kind"] == "deploy" and record["to"] == running
+        assert record["warnings"] and "healthz" in record["warnings"][0], record
+    finally:
+        run_playbook("deploy.yml", "-e", "systemd_release_git_ref=v2.0.0", check=True)
+    status, body = http(host, "GET", "/healthz")
+    assert (status, body["status"]) == (200, "ok"), body
+    assert "warnings" not in history(host)[-1]
+
+
 def test_v2_is_live_with_its_migration(host):
     status, body = http(host, "GET", "/version")
     assert status == 200
