@@ -4,8 +4,8 @@
 """A small Redis client for the shipshape.ops modules: redis-py when importable, else RESP2 over a
 plain (optionally TLS) socket, so a host without python3-redis can still run the modules.
 
-Both expose the few commands the modules use: ``scan``, ``unlink``, ``exists``, ``dbsize``,
-``flushdb``, ``publish`` and ``close``. Keys are returned as ``bytes`` by both.
+Both expose the few commands the modules use: ``scan``, ``unlink``, ``exists``, ``get``, ``set``,
+``dbsize``, ``flushdb``, ``publish`` and ``close``. Keys (and ``get``'s values) are returned as ``bytes`` by both.
 """
 
 from __future__ import annotations
@@ -132,6 +132,12 @@ class RespClient(object):
     def exists(self, key):
         return self.command("EXISTS", key)
 
+    def get(self, key):
+        return self.command("GET", key)
+
+    def set(self, key, value):
+        return self.command("SET", key, value)
+
     def dbsize(self):
         return self.command("DBSIZE")
 
@@ -186,6 +192,12 @@ class RedisPyClient(object):
 
     def exists(self, key):
         return self.call("exists", key)
+
+    def get(self, key):
+        return self.call("get", key)
+
+    def set(self, key, value):
+        return self.call("set", key, value)
 
     def dbsize(self):
         return self.call("dbsize")

@@ -212,7 +212,7 @@ def reorder(argv: list[str], commands: set[str]) -> list[str]:
 MAINTENANCE_STATES = {"on": "maintenance", "off": "live", "read-only": "read_only", "status": "status"}
 # The recovery role's procedures (roles/recovery, recovery_action).
 RECOVERY_ACTIONS = ("outbox_requeue", "stream_replay", "delete_keys", "restart_unit", "publish", "archive_rows",
-                    "restart_service")
+                    "restart_service", "outbox_pause", "outbox_resume")
 
 
 def to_request(args: argparse.Namespace, argv: list[str]) -> Request:

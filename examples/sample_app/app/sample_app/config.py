@@ -35,6 +35,8 @@ class Config:
     dlq_degraded: int = 10
     probe_timeout: float = 2.0
     retry_after: int = 120
+    # The Redis key that pauses outbox delivery while it exists (set by the operator: shipshape recover outbox_pause).
+    outbox_pause_key: str = "sample_app:outbox:paused"
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Config":
@@ -47,6 +49,7 @@ class Config:
             queue_pending_degraded=_env_int(env, "QUEUE_PENDING_DEGRADED", 100),
             queue_failed_degraded=_env_int(env, "QUEUE_FAILED_DEGRADED", 50),
             dlq_degraded=_env_int(env, "DLQ_DEGRADED", 10),
+            outbox_pause_key=(env.get("OUTBOX_PAUSE_KEY") or "sample_app:outbox:paused").strip(),
         )
 
     def __repr__(self) -> str:  # never leak URLs with credentials
