@@ -135,8 +135,9 @@ class RespClient(object):
     def get(self, key):
         return self.command("GET", key)
 
-    def set(self, key, value):
-        return self.command("SET", key, value)
+    def set(self, key, value, nx=False):
+        """SET (with NX: only when the key does not exist); True when the key was set."""
+        return self.command("SET", key, value, *(["NX"] if nx else [])) is not None
 
     def dbsize(self):
         return self.command("DBSIZE")
@@ -196,8 +197,9 @@ class RedisPyClient(object):
     def get(self, key):
         return self.call("get", key)
 
-    def set(self, key, value):
-        return self.call("set", key, value)
+    def set(self, key, value, nx=False):
+        """SET (with NX: only when the key does not exist); True when the key was set."""
+        return bool(self.call("set", key, value, nx=nx))
 
     def dbsize(self):
         return self.call("dbsize")

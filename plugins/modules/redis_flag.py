@@ -11,7 +11,7 @@ short_description: Set or clear an app's runtime flag kept as a Redis key
 description:
   - Keeps one of an app's runtime flags, a Redis key whose existence the app reads, for example the key whose
     presence makes an outbox worker skip delivery (C(sample_app:outbox:paused)).
-  - With O(state=present), reads the key (C(GET)) and, when it does not exist, sets it to O(value) (a plain C(SET),
+  - With O(state=present), reads the key (C(GET)) and, when it does not exist, sets it to O(value) (C(SET NX),
     without expiry). A key that already exists is left as it is, whatever its value, so the first setter's value
     (who paused the app and why, say) is kept, and the module reports no change.
   - With O(state=absent), deletes the key (C(UNLINK)) when it exists.
@@ -53,7 +53,8 @@ attributes:
   platform:
     platforms: posix
 notes:
-  - Two runs setting the same missing key at the same moment may both report a change; the last one's value is kept.
+  - The key is set with C(SET NX), so of two runs that find it missing at the same moment only one sets it and reports a
+    change; the other reports the first one's value.
 seealso:
   - module: shipshape.ops.redis_invalidate
   - module: shipshape.ops.redis_publish
@@ -166,7 +167,11 @@ def main():
             result["after"] = value
             if not module.check_mode:
                 doing = "setting"
-                client.set(key, value)
+                # NX: a flag another run set since the GET keeps its value, and this run reports no change.
+                if not client.set(key, value, nx=True):
+                    doing = "reading"
+                    result["before"] = result["after"] = _text(client.get(key))
+                    result["changed"] = False
         elif p["state"] == "absent" and result["before"] is not None:
             result["changed"] = True
             result["after"] = None

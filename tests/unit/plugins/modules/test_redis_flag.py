@@ -34,10 +34,12 @@ class FakeRedis(object):
         self._record("get", key)
         return self.data.get(self._bytes(key))
 
-    def set(self, key, value):
+    def set(self, key, value, nx=False):
         self._record("set", key, value)
+        if nx and self._bytes(key) in self.data:
+            return False
         self.data[self._bytes(key)] = self._bytes(value)
-        return b"OK"
+        return True
 
     def exists(self, key):
         self._record("exists", key)
@@ -108,6 +110,24 @@ def test_present_keeps_an_existing_value(fake_redis, run_module, old):
     assert server.data == {KEY.encode(): old.encode()}
     assert not server.names(*WRITES)
     assert server.closed
+
+
+def test_a_flag_set_by_another_run_between_the_read_and_the_write_is_kept(fake_redis, run_module):
+    # The other run's SET lands after this run's GET found nothing: SET NX refuses, and the first value stays.
+    server = fake_redis()
+    real_get = server.get
+
+    def get_then_other_run_sets(key):
+        found = real_get(key)
+        if found is None:
+            server.data[KEY.encode()] = b"bob at 09:59: first"
+        return found
+    server.get = get_then_other_run_sets
+    failed, result = run_module(redis_flag, {"key": KEY, "value": "alice at 10:00: second"})
+    assert not failed, result
+    assert result["changed"] is False
+    assert result["before"] == result["after"] == "bob at 09:59: first"
+    assert server.data == {KEY.encode(): b"bob at 09:59: first"}
 
 
 def test_absent_deletes_an_existing_key(fake_redis, run_module):
@@ -273,14 +293,19 @@ def resp_client(monkeypatch, replies):
 
 
 def test_resp_get_and_set(monkeypatch):
-    client, sock = resp_client(monkeypatch, b"$-1\r\n+OK\r\n$5\r\nalice\r\n")
+    client, sock = resp_client(monkeypatch, b"$-1\r\n+OK\r\n$5\r\nalice\r\n+OK\r\n$-1\r\n")
     assert client.get("k:1") is None
-    assert client.set("k:1", "alice at 10:00") == b"OK"
+    assert client.set("k:1", "alice at 10:00") is True
     assert client.get("k:1") == b"alice"
+    assert client.set("k:1", "bob", nx=False) is True
+    # SET NX on a key that exists: a nil reply, nothing set
+    assert client.set("k:1", "carol", nx=True) is False
     assert sock.sent == [
         b"*2\r\n$3\r\nGET\r\n$3\r\nk:1\r\n",
         b"*3\r\n$3\r\nSET\r\n$3\r\nk:1\r\n$14\r\nalice at 10:00\r\n",
         b"*2\r\n$3\r\nGET\r\n$3\r\nk:1\r\n",
+        b"*3\r\n$3\r\nSET\r\n$3\r\nk:1\r\n$3\r\nbob\r\n",
+        b"*4\r\n$3\r\nSET\r\n$3\r\nk:1\r\n$5\r\ncarol\r\n$2\r\nNX\r\n",
     ]
 
 
@@ -305,9 +330,11 @@ class FakeRedisPy(object):
         def get(self, key):
             return self.data.get(key)
 
-        def set(self, key, value):
+        def set(self, key, value, nx=False):
             if key == "readonly":
                 raise FakeRedisPy.RedisError("READONLY You can't write against a read only replica.")
+            if nx and key in self.data:
+                return None  # redis-py's answer when NX finds the key
             self.data[key] = value.encode()
             return True
 
@@ -320,5 +347,6 @@ def test_redis_py_get_and_set(monkeypatch):
     assert client.get("k") is None
     assert client.set("k", "v") is True
     assert client.get("k") == b"v"
+    assert client.set("k", "w", nx=True) is False and client.get("k") == b"v"
     with pytest.raises(redis_client.RedisError, match="READONLY"):
         client.set("readonly", "v")
