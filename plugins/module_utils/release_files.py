@@ -11,8 +11,24 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 RUNNING_MARKER = ".shipshape-running"
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def path_problem(path, allow_root=False):
+    """Why PATH is not an acceptable absolute path, or None: every module that takes an app root or a file of
+    one checks it here. A trailing '/' is allowed; '.' and '..' components and control characters are not."""
+    if not isinstance(path, str) or not os.path.isabs(path):
+        return "must be an absolute path"
+    if not allow_root and path.rstrip("/") == "":
+        return "must be an absolute path other than /"
+    if any(part in (".", "..") for part in path.split("/")):
+        return "must be an absolute path without '.' or '..' components"
+    if CONTROL_CHARS.search(path):
+        return "must not contain control characters"
+    return None
 
 
 def link_target(path):

@@ -91,6 +91,7 @@ import stat
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.shipshape.ops.plugins.module_utils.files import parse_mode
+from ansible_collections.shipshape.ops.plugins.module_utils.release_files import path_problem
 
 
 def account_drift(user, group, shell, home):
@@ -155,9 +156,10 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    why = path_problem(params["root"])
+    if why:
+        module.fail_json(msg="app_layout: root '%s' %s" % (params["root"], why))
     root = os.path.normpath(params["root"])
-    if not os.path.isabs(params["root"]) or root == "/":
-        module.fail_json(msg="app_layout: root '%s' must be an absolute path other than /" % params["root"])
     modes = dict((name, parse_mode(params[name])) for name in ("root_mode", "shared_mode"))
     for name, mode in modes.items():
         if mode is None:

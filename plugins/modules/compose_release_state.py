@@ -120,6 +120,7 @@ import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.shipshape.ops.plugins.module_utils.release_files import path_problem
 
 TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 # A repository reference without tag or digest: lower-case path components, an optional registry host[:port].
@@ -131,8 +132,9 @@ APP_TAG = re.compile(r"^APP_TAG=(\S+)$", re.MULTILINE)
 def check_params(params):
     """The first problem with the parameters, naming the value and what was expected, or None."""
     root = params["root"]
-    if not os.path.isabs(root) or os.path.normpath(root) != root.rstrip("/") or "/../" in root + "/":
-        return "root '%s' must be an absolute path without '.' or '..' components" % root
+    why = path_problem(root)
+    if why:
+        return "root '%s' %s" % (root, why)
     if not IMAGE.fullmatch(params["image"]):
         return "image '%s' must be an image repository without tag or digest (lower case, for example registry/app)" % params["image"]
     if params["service"] and not SERVICE.fullmatch(params["service"]):

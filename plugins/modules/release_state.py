@@ -151,23 +151,12 @@ import shutil
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.shipshape.ops.plugins.module_utils.release_files import RUNNING_MARKER, link_target, read_json
+from ansible_collections.shipshape.ops.plugins.module_utils.release_files import RUNNING_MARKER, link_target, path_problem, read_json
 
 UNFINISHED = ".shipshape-unfinished"
 FAILED = ".shipshape-failed"
 # A copy of the current link that the unit makes at every start (ExecStartPre): the release started last.
 RELEASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
-
-
-def check_root(root):
-    """Return why ROOT is not acceptable, or None."""
-    if not os.path.isabs(root) or root == "/":
-        return "must be an absolute path other than /"
-    if any(part in (".", "..") for part in root.split("/")):
-        return "must not have '.' or '..' components"
-    if re.search(r"[\x00-\x1f\x7f]", root):
-        return "must not contain control characters"
-    return None
 
 
 def check_release_id(rid):
@@ -326,7 +315,7 @@ def main():
     )
     params = module.params
     root = params["root"].rstrip("/") or "/"
-    why = check_root(root)
+    why = path_problem(root)
     if why:
         module.fail_json(msg="release_state: root '%s' %s" % (params["root"], why))
     if params["keep"] < 1 or params["keep_failed"] < 0:

@@ -207,9 +207,9 @@ def check_ref(ref):
 
 
 def check_abs(name, path):
-    if not path.startswith("/") or any(part in (".", "..") for part in path.split("/")):
-        raise BadInput("%s '%s' is not acceptable: expected an absolute path without '.' or '..' components"
-                       % (name, path))
+    why = release_files.path_problem(path, allow_root=True)
+    if why:
+        raise BadInput("%s '%s' is not acceptable: it %s" % (name, path, why))
 
 
 def read_json(path):

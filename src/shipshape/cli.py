@@ -210,7 +210,8 @@ def reorder(argv: list[str], commands: set[str]) -> list[str]:
 
 
 MAINTENANCE_STATES = {"on": "maintenance", "off": "live", "read-only": "read_only", "status": "status"}
-# The recovery role's procedures (roles/recovery, recovery_action).
+# The recovery role's procedures: recovery_action's choices in roles/recovery/meta/argument_specs.yml, which a test keeps
+# equal to this (argparse needs them before the collection is found).
 RECOVERY_ACTIONS = ("outbox_requeue", "stream_replay", "delete_keys", "restart_unit", "publish", "archive_rows",
                     "restart_service", "outbox_pause", "outbox_resume")
 

@@ -81,3 +81,12 @@ def test_status_and_logs_results_are_shown_as_the_modules_report_them():
     logs = {"matched": 7, "scanned": 900, "records": [{}, {}], "report": ["2026-12-02T10:00:01 app: GET /notes rid=r-1"]}
     assert describe_result("logs_result", logs) == ["logs: 7 matching of 900 lines read, the last 2 shown",
                                                     "2026-12-02T10:00:01 app: GET /notes rid=r-1"]
+
+
+def test_the_cli_offers_exactly_the_recovery_procedures_of_the_role():
+    # The role's argument spec is the one list of procedures (the playbook relies on it); the CLI's choices follow it.
+    import yaml
+    from shipshape.cli import RECOVERY_ACTIONS
+    spec = yaml.safe_load((ROOT / "roles/recovery/meta/argument_specs.yml").read_text())
+    choices = spec["argument_specs"]["main"]["options"]["recovery_action"]["choices"]
+    assert sorted(RECOVERY_ACTIONS) == sorted(choices)

@@ -80,3 +80,26 @@ def run_module(capsys, monkeypatch):
         return failed, result
 
     return run
+
+
+@pytest.fixture
+def redis_server(monkeypatch):
+    """Serve every ``redis_client.connect`` of the modules under test from a fake server object.
+
+    ``redis_server(server)`` patches the connection and returns ``server``; the connection parameters a module
+    passed are then in ``server.params["params"]``. Each test file brings its own fake server class.
+    """
+    from ansible_collections.shipshape.ops.plugins.module_utils import redis_client
+
+    def install(server):
+        state = {}
+
+        def connect(params):
+            state["params"] = params
+            return server
+
+        monkeypatch.setattr(redis_client, "connect", connect)
+        server.params = state
+        return server
+
+    return install

@@ -93,6 +93,20 @@ def gate_failing_on(tmp_path: Path, *names: str) -> str:
     return f"@{path}"
 
 
+def gate_degraded_on(tmp_path: Path, *names: str) -> str:
+    """Extra vars whose health gate fails on these hosts with deploy_health_fail_on=degraded: their healthz answers,
+    but slower than a max_ms of 0, so the check is degraded (any answer takes longer than 0 ms). The other hosts'
+    gate allows 5 s; no smoke checks, whose max_ms would make a slow answer under load fail the gate too."""
+    spec = {"deploy_health_retries": 2, "deploy_health_fail_on": "degraded", "deploy_smoke_checks": [],
+            "deploy_health_checks": [
+                {"name": "healthz", "kind": "http", "status": 200, "json": {"status": "ok"},
+                 "url": "http://127.0.0.1:8000/healthz",
+                 "max_ms": "{{ 0 if inventory_hostname in %s else 5000 }}" % json.dumps(list(names))}]}
+    path = tmp_path / "gate-degraded.json"
+    path.write_text(json.dumps(spec))
+    return f"@{path}"
+
+
 def report_lines(report: dict) -> list[str]:
     """What the terminal and report.md say of the roles' results."""
     from shipshape.report import describe_result
@@ -152,10 +166,12 @@ def test_with_rollback_on_batch_failure_the_hosts_deployed_are_switched_back(cli
 
 
 def test_a_gate_failure_in_the_second_batch_stops_the_rest_and_the_first_keeps_the_new_release(cli, tmp_path):
+    # app2's gate finds its release degraded, and deploy_health_fail_on=degraded makes that a failure: it switches
+    # back by itself. (The test before this one fails a gate outright.)
     v1 = current("app1-fleet")
     records = len(history("app3-fleet"))
     code, report, err = cli("deploy", "--version", "2.0.0", "--canary", "1", "--serial", "1",
-                            "-e", gate_failing_on(tmp_path, "app2-fleet"))
+                            "-e", gate_degraded_on(tmp_path, "app2-fleet"))
     assert code == 1, (code, report.get("message"), err)
     # the canary (batch 1) keeps serving the new release; app2 switched back by itself; app3 was never deployed
     assert serving("app1-fleet")[0] == "2.0.0"
@@ -172,7 +188,10 @@ def test_a_gate_failure_in_the_second_batch_stops_the_rest_and_the_first_keeps_t
     stopped = batches["app2-fleet"]
     assert (stopped["batch"], stopped["lost"], stopped["failed"], stopped["later"], stopped["stop"]) == (
         2, ["app2-fleet"], ["app2-fleet"], ["app3-fleet"], True)
-    assert any("app2-fleet" in line and "health gate" in line for line in report["failures"]), report["failures"]
+    assert any("app2-fleet" in line and "health gate: healthz degraded" in line
+               and "deploy_health_fail_on=degraded fails a degraded release" in line
+               for line in report["failures"]), report["failures"]
+    assert "app1-fleet" not in " ".join(report["failures"])
     hosts = {h["name"]: h for h in report["hosts"]}
     assert hosts["app2-fleet"]["failed"] >= 1 and hosts["app1-fleet"]["failed"] == 0
     # and the run history keeps it

@@ -60,19 +60,9 @@ class FakeRedis(object):
 
 
 @pytest.fixture
-def fake_redis(monkeypatch):
-    state = {}
-
+def fake_redis(redis_server):
     def install(data=None, fail_on=None):
-        server = FakeRedis(data, fail_on)
-
-        def connect(params):
-            state["params"] = params
-            return server
-
-        monkeypatch.setattr(redis_client, "connect", connect)
-        server.params = state
-        return server
+        return redis_server(FakeRedis(data, fail_on))
 
     return install
 

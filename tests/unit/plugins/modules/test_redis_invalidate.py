@@ -65,19 +65,9 @@ KEYS = ["cache:user:%d" % i for i in range(1, 1201)] + ["cache:page:home", "sess
 
 
 @pytest.fixture
-def fake_redis(monkeypatch):
-    state = {}
-
+def fake_redis(redis_server):
     def install(keys=KEYS, fail_on=None):
-        server = FakeRedis(keys, fail_on)
-
-        def connect(params):
-            state["params"] = params
-            return server
-
-        monkeypatch.setattr(redis_client, "connect", connect)
-        server.params = state
-        return server
+        return redis_server(FakeRedis(keys, fail_on))
 
     return install
 
