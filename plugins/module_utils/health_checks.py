@@ -31,7 +31,7 @@ KINDS = {
                         "min_free_mb_warn", "min_free_mb_crit"}),
     "release": ({"root"}, set()),
     "prometheus": ({"url", "metric"}, {"labels", "token", "headers", "warn", "crit", "window", "timeout",
-                                       "validate_certs"}),
+                                       "validate_certs", "stat"}),
     "redis_stream_group": ({"key", "group"}, CONNECTION_REDIS | {"warn", "crit", "lag_warn", "lag_crit", "max_idle_ms"}),
     "compose_service": ({"project_dir", "service"}, {"project"}),
 }
@@ -46,6 +46,8 @@ ERROR_MAX_CHARS = 300
 # A Prometheus metric name; a prometheus check reads at most this window.
 METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 MAX_WINDOW_S = 600
+# value: the metric's samples summed; mean: <metric>_sum / <metric>_count of a histogram or summary (a latency).
+PROMETHEUS_STATS = ("value", "mean")
 ACTIONS = ["validate", "run", "summarize", "report"]
 # The actions that read nothing on a host: the action plugin does them on the controller.
 CONTROLLER_ACTIONS = ("validate", "summarize", "report")
@@ -171,6 +173,8 @@ def validate_fields(check):
             problems.append("field 'metric' must be a Prometheus metric name, got %r" % check.get("metric"))
         if "labels" in check and not isinstance(check["labels"], dict):
             problems.append("field 'labels' must be a dict of label: value, got %r" % check["labels"])
+        if check.get("stat", "value") not in PROMETHEUS_STATS:
+            problems.append("field 'stat' must be one of %s, got %r" % (", ".join(PROMETHEUS_STATS), check.get("stat")))
         window = check.get("window")
         if is_number(window) and not 0 < window <= MAX_WINDOW_S:
             problems.append("field 'window' must be between 1 and %d seconds, got %r" % (MAX_WINDOW_S, window))

@@ -18,8 +18,8 @@ import re
 #: bump when the shape of the catalog changes.
 CATALOG_VERSION = 1
 
-_USER_SCHEMAS = ("n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') "
-                 "AND n.nspname NOT LIKE 'pg\\_temp\\_%' AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%'")
+USER_SCHEMAS = ("n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') "
+                "AND n.nspname NOT LIKE 'pg\\_temp\\_%' AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%'")
 
 
 def _not_in_extension(classid, column):
@@ -39,7 +39,7 @@ SELECT c.oid, n.nspname, c.relname, c.relkind, pg_get_userbyid(c.relowner), c.re
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND %s AND %s
  ORDER BY 2, 3
-""" % (_USER_SCHEMAS, _not_in_extension("pg_class", "c.oid"))
+""" % (USER_SCHEMAS, _not_in_extension("pg_class", "c.oid"))
 
 FUNCTIONS = """
 SELECT n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')', p.prokind,
@@ -48,7 +48,7 @@ SELECT n.nspname || '.' || p.proname || '(' || pg_get_function_identity_argument
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE %s AND %s
  ORDER BY 1
-""" % (_USER_SCHEMAS, _not_in_extension("pg_proc", "p.oid"))
+""" % (USER_SCHEMAS, _not_in_extension("pg_proc", "p.oid"))
 
 SCHEMAS = """
 SELECT n.nspname, pg_get_userbyid(n.nspowner),
@@ -56,7 +56,7 @@ SELECT n.nspname, pg_get_userbyid(n.nspowner),
   FROM pg_namespace n
  WHERE %s AND %s
  ORDER BY 1
-""" % (_USER_SCHEMAS, _not_in_extension("pg_namespace", "n.oid"))
+""" % (USER_SCHEMAS, _not_in_extension("pg_namespace", "n.oid"))
 
 EXTENSIONS = "SELECT extname, extversion FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1"
 

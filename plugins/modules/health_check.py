@@ -127,6 +127,14 @@ options:
         description:
           - C(prometheus) seconds (1 to 600) between two scrapes; the check then judges the increase over the window
             (a counter that went down was reset and counts whole) instead of the value.
+          - With O(checks[].stat=mean), the mean of the observations made during the window.
+        type: raw
+      stat:
+        description:
+          - C(prometheus) what is judged. C(value) (default) is the metric's samples summed. C(mean) is the mean of a
+            histogram or summary (a latency such as C(adapter_latency_seconds)), its C(_sum) divided by its C(_count),
+            since the process started or, with O(checks[].window), over the window; a window without observations
+            is ok.
         type: raw
       group:
         description: C(redis_stream_group) consumer group of O(checks[].key).
@@ -675,28 +683,58 @@ def scrape(check):
         return response.read().decode("utf-8", "replace")
 
 
+def increase(first, second):
+    """A counter's increase between two scrapes; one that went down was reset (the process restarted): all new."""
+    return second - first if second >= first else second
+
+
 def check_prometheus(module, check):
-    """A metric's value (summed over the matching series), or its increase over `window` seconds, against warn/crit."""
+    """A metric's value (summed over the matching series), or its increase over `window` seconds, against warn/crit;
+    with stat=mean, a histogram's or summary's mean (_sum / _count), overall or over the window."""
     labels = dict(check.get("labels") or {})
-    series = "%s{%s}" % (check["metric"], ",".join('%s="%s"' % kv for kv in sorted(labels.items())))
+    mean = check.get("stat") == "mean"
+    names = [check["metric"] + "_sum", check["metric"] + "_count"] if mean else [check["metric"]]
+    label_text = ",".join('%s="%s"' % kv for kv in sorted(labels.items()))
+    series = "%s{%s}" % (check["metric"], label_text)
+
+    def read():
+        body = scrape(check)
+        return [parse_metrics(body, name, labels) for name in names]
+
     try:
-        first = parse_metrics(scrape(check), check["metric"], labels)
-        if first is None:
-            return FAILED, "%s has no sample of %s" % (check["url"], series), None, {}
-        value, details = first, {"series": series, "value": first}
+        first = read()
+        if None in first:
+            return FAILED, "%s has no sample of %s{%s}" % (check["url"], names[first.index(None)], label_text), None, {}
+        details = {"series": series}
         if check.get("window"):
             time.sleep(check["window"])
-            second = parse_metrics(scrape(check), check["metric"], labels)
-            if second is None:
-                return FAILED, "%s has no sample of %s any more" % (check["url"], series), None, details
-            # A counter that went down was reset (the process restarted): all of it is new.
-            value = second - first if second >= first else second
-            details.update(value=second, increase=value, window_s=check["window"])
+            second = read()
+            if None in second:
+                return (FAILED, "%s has no sample of %s{%s} any more" % (check["url"], names[second.index(None)], label_text),
+                        None, details)
+            deltas = [increase(a, b) for a, b in zip(first, second)]
+            details.update(window_s=check["window"])
+        else:
+            second, deltas = first, first
     except urllib.error.HTTPError as err:
         return FAILED, "cannot read %s: HTTP %s %s" % (check["url"], err.code, mask(err.reason, check)), None, {}
     except Exception as err:  # pylint: disable=broad-except
         return FAILED, "cannot read %s: %s" % (check["url"], mask(getattr(err, "reason", err), check)), None, {}
-    what = "%s increase over %ss" % (series, check["window"]) if check.get("window") else series
+    over = " over %ss" % check["window"] if check.get("window") else ""
+    if mean:
+        total, count = deltas
+        details.update(sum=second[0], count=second[1], observations=count)
+        if count <= 0:
+            return OK, "%s: no observations%s" % (series, over), None, details
+        value = round(total / count, 6)
+        details.update(mean=value)
+        what = "%s mean%s" % (series, over)
+    else:
+        value = deltas[0]
+        details.update(value=second[0])
+        if check.get("window"):
+            details.update(increase=value)
+        what = "%s increase%s" % (series, over) if check.get("window") else series
     status, message = thresholds(value, check.get("warn"), check.get("crit"), what)
     return status, message, value, details
 

@@ -124,6 +124,15 @@ def build_parser() -> argparse.ArgumentParser:
                            "(playbooks/status.yml; reads only)")
     status.add_argument("--ref", help="also list the commits between the running sha and this git ref")
 
+    db_report = add("db-report", "read-only SQL diagnostics of the database: tables, unused and invalid indexes, the "
+                                 "slowest statements, what roles may do (playbooks/db_report.yml; reads only)")
+    db_report.add_argument("--table", action="append", default=[], metavar="TABLE",
+                           help="only this table (table or schema.table); repeatable")
+    db_report.add_argument("--role", action="append", default=[], metavar="ROLE",
+                           help="also list this role's privileges on each table; repeatable")
+    db_report.add_argument("--match", metavar="TEXT", help="only the slow statements whose text contains TEXT")
+    db_report.add_argument("--slow", type=int, metavar="N", help="the N slowest statements (default 10, at most 1000)")
+
     logs = add("logs", "tail and search the app's logs (playbooks/logs.yml; reads only)")
     logs.add_argument("--source", choices=["journal", "file", "compose"],
                       help="the unit's journal, log files (--path) or compose service (default: the strategy's)")
@@ -283,6 +292,16 @@ def to_request(args: argparse.Namespace, argv: list[str]) -> Request:
         return Request(command, "status.yml", extra, pattern="app_servers", argv=argv)
     if command == "logs":
         return Request(command, "logs.yml", logs_variables(args), pattern="app_servers", argv=argv)
+    if command == "db-report":
+        if args.table:
+            extra["db_report_tables"] = [validate.table(command, "--table", t) for t in args.table]
+        if args.role:
+            extra["db_report_roles"] = [validate.role(command, "--role", r) for r in args.role]
+        if args.match is not None:
+            extra["db_report_match"] = validate.text(command, "--match", args.match)
+        if args.slow is not None:
+            extra["db_report_slow_limit"] = validate.number(command, "--slow", args.slow, 1, 1000)
+        return Request(command, "db_report.yml", extra, pattern="db_servers", argv=argv)
     if command == "provision":
         return Request(command, "provision.yml", extra, pattern="all", argv=argv)
     if command == "recover":

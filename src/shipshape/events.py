@@ -34,6 +34,7 @@ RESULT_FACTS = (
     "compose_release_result",
     "status_result",
     "logs_result",
+    "db_report_result",
 )
 CHANGE_TASK = "Show what will change"
 LOCK_REFUSED = "Refused: the lock"

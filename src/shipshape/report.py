@@ -232,6 +232,9 @@ def describe_result(fact: str, value: Any) -> list[str]:
     if fact == "status_result":
         # The module's own lines: release, unit, port, disk, memory, env keys (never values), commits.
         return [one_line(line) for line in (v.get("report") or []) + (v.get("commits_report") or [])]
+    if fact == "db_report_result":
+        # The module's own lines: the summary, invalid and unused indexes, the slowest statements, notes.
+        return [one_line(line, limit=400) for line in v.get("report") or []]
     if fact == "logs_result":
         shown = v.get("records") or []
         lines = [f"logs: {v.get('matched', 0)} matching of {v.get('scanned', 0)} lines read"

@@ -20,6 +20,7 @@ BACKUP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
 # the longest suffix must still fit PostgreSQL's 63-byte identifiers.
 RESTORE_SUFFIX = len("_before_YYYYmmddHHMMSS")
 DB_MAX = 63 - RESTORE_SUFFIX
+IDENT_MAX = 63  # PostgreSQL's NAMEDATALEN - 1
 DB_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 # Bytes git check-ref-format refuses anywhere in a ref.
 _REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
@@ -107,6 +108,28 @@ def database(command: str, option: str, value: str) -> str:
         raise InvalidValue(command, option, value, "a valid database name",
                            f"expected a PostgreSQL identifier [A-Za-z_][A-Za-z0-9_$]* of at most {DB_MAX} bytes "
                            f"(the restore keeps the old database as <name>_before_YYYYmmddHHMMSS)")
+    return value
+
+
+def table(command: str, option: str, value: str) -> str:
+    if not all(DB_NAME.fullmatch(part) and len(part.encode()) <= IDENT_MAX for part in value.split(".")) \
+            or value.count(".") > 1:
+        raise InvalidValue(command, option, value, "a table name",
+                           "expected table or schema.table, each a PostgreSQL identifier [A-Za-z_][A-Za-z0-9_$]*")
+    return value
+
+
+def role(command: str, option: str, value: str) -> str:
+    if not DB_NAME.fullmatch(value) or len(value.encode()) > IDENT_MAX:
+        raise InvalidValue(command, option, value, "a role name",
+                           f"expected a PostgreSQL identifier [A-Za-z_][A-Za-z0-9_$]* of at most {IDENT_MAX} bytes")
+    return value
+
+
+def text(command: str, option: str, value: str) -> str:
+    """Free text a module binds as a query parameter: printable, one line, 1 to 200 characters."""
+    if not 0 < len(value) <= 200 or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise InvalidValue(command, option, value, "a short text", "expected 1 to 200 characters on one line")
     return value
 
 

@@ -20,6 +20,11 @@ from test_commands import RecordingRunner
      {"logs_source": "file", "logs_paths": ["/var/log/app/stderr.log"], "logs_since": "2026-12-02T15:00:00Z"}),
     (["logs", "--source", "compose", "--service", "email-worker", "--grep", "timeout|refused"], "logs.yml",
      {"logs_source": "compose", "logs_service": "email-worker", "logs_grep": "timeout|refused"}),
+    (["db-report"], "db_report.yml", {}),
+    (["db-report", "--table", "bot_events", "--table", "crm.Customers", "--role", "app_reader", "--match", "50% of {{ x }}",
+      "--slow", "20"], "db_report.yml",
+     {"db_report_tables": ["bot_events", "crm.Customers"], "db_report_roles": ["app_reader"],
+      "db_report_match": "50% of {{ x }}", "db_report_slow_limit": 20}),
     (["provision"], "provision.yml", {}),
     (["recover", "outbox_requeue"], "recovery.yml", {"recovery_action": "outbox_requeue"}),
     (["recover", "archive_rows", "--confirm"], "recovery.yml", {"recovery_action": "archive_rows", "recovery_confirm": True}),
@@ -56,6 +61,11 @@ def test_a_relative_backup_dir_becomes_absolute(cli, tmp_path, monkeypatch):
     (["logs", "--path=relative.log"], "shipshape logs: --path 'relative.log' is not an absolute path"),
     (["logs", "--path=/var/log/../../etc/shadow"], "is not an absolute path"),
     (["status", "--ref=main..dev"], "shipshape status: --ref 'main..dev' is not a valid git ref"),
+    (["db-report", "--table=a.b.c"], "shipshape db-report: --table 'a.b.c' is not a table name: expected table or"),
+    (["db-report", "--table=events;drop table x"], "--table 'events;drop table x' is not a table name"),
+    (["db-report", "--role=app-reader"], "shipshape db-report: --role 'app-reader' is not a role name"),
+    (["db-report", "--match=a\nb"], "shipshape db-report: --match 'a\\nb' is not a short text"),
+    (["db-report", "--slow=0"], "shipshape db-report: --slow '0' is not in range: expected 1 to 1000"),
     (["disaster-recovery", "--backup-dir=/srv/x", "--ref=a b"], "--ref 'a b' is not a valid git ref"),
 ])
 def test_bad_values_are_refused_before_anything_runs(cli, state_dir, argv, message):
@@ -81,6 +91,9 @@ def test_status_and_logs_results_are_shown_as_the_modules_report_them():
     logs = {"matched": 7, "scanned": 900, "records": [{}, {}], "report": ["2026-12-02T10:00:01 app: GET /notes rid=r-1"]}
     assert describe_result("logs_result", logs) == ["logs: 7 matching of 900 lines read, the last 2 shown",
                                                     "2026-12-02T10:00:01 app: GET /notes rid=r-1"]
+    db = {"msg": "sample_app: 2 tables", "report": ["sample_app: 2 tables, 3 indexes (1 unused, 0 invalid), 0 slow queries",
+                                                    "unused index public.outbox_event_type_idx on outbox (0 scans, 8192 bytes)"]}
+    assert describe_result("db_report_result", db) == db["report"]
 
 
 def test_the_cli_offers_exactly_the_recovery_procedures_of_the_role():

@@ -175,6 +175,18 @@ def test_a_prometheus_metric_over_its_threshold_is_degraded(tmp_path):
     assert proc.returncode == 0 and "metrics-token" not in proc.stdout + json.dumps(results)
 
 
+def test_a_workers_mean_latency_over_its_ceiling_is_failed(tmp_path):
+    # FastPrep's "high adapter_latency_seconds": the histogram's _sum / _count (stat=mean), against warn/crit.
+    latency = {"name": "adapter-latency", "kind": "prometheus", "url": "http://127.0.0.1:8080/metrics",
+               "token": "metrics-token", "metric": "adapter_latency_seconds", "stat": "mean", "warn": 0.3, "crit": 0.5}
+    proc, results = run_role(tmp_path, "--limit", APP, extra={"preflight_checks": [latency]})
+    (check,) = results[APP]["checks"]
+    assert (check["status"], check["value"]) == ("failed", 0.75), check
+    assert check["message"] == "adapter_latency_seconds{} mean 0.75 > crit 0.5"
+    assert check["details"]["count"] == 40.0
+    assert proc.returncode != 0
+
+
 def test_a_consumer_group_with_pending_entries_and_no_live_consumer(host, tmp_path):
     host.run("redis-cli DEL jobs")
     for i in range(5):

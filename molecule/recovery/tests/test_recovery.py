@@ -372,3 +372,28 @@ def test_a_second_procedure_is_refused_by_the_recovery_lock(host, outbox, kind):
         recovery("-e", "recovery_action=outbox_requeue", "-e", "recovery_confirm=true", "-e", "recovery_lock_break=true")
         assert outbox_counts(host) == {"pending": 8}
         assert not host.file(lock).exists
+
+
+def test_db_report_names_unused_indexes_grants_and_missing_roles_and_changes_nothing(host, tmp_path):
+    # shipshape db-report's playbook: read-only diagnostics of the app's database (module pg_diagnostics).
+    sql(host, "CREATE INDEX IF NOT EXISTS outbox_event_type_idx ON outbox (event_type)")
+    report = tmp_path / "db.json"
+    try:
+        proc = run_playbook("db_report.yml", "-e", json.dumps({"db_report_roles": ["sample_app", "ghost"]}),
+                            "-e", f"db_report_report_path={report}", check=True)
+    finally:
+        sql(host, "DROP INDEX IF EXISTS outbox_event_type_idx")
+    assert " changed=0 " in " ".join(proc.output.split()), proc.output[-2000:]
+    (result,) = json.loads(report.read_text()).values()
+    outbox = next(t for t in result["tables"] if t["name"] == "outbox")
+    assert (outbox["schema"], outbox["kind"], outbox["owner"]) == ("public", "table", "sample_app")
+    indexes = {i["name"]: i for i in result["indexes"] if i["table"] == "outbox"}
+    assert indexes["outbox_pkey"]["primary"] and not indexes["outbox_pkey"]["unused"]
+    assert indexes["outbox_event_type_idx"]["unused"] and indexes["outbox_event_type_idx"]["valid"]
+    grants = next(a["grants"] for a in result["access"] if a["table"] == "outbox")
+    assert {"SELECT", "INSERT", "UPDATE", "DELETE"} <= set(grants["sample_app"]), grants
+    assert result["missing_roles"] == ["ghost"]
+    # the db host runs no pg_stat_statements: said, not failed
+    assert result["slow_queries"] == [] and any("pg_stat_statements" in n for n in result["notes"])
+    output = " ".join(proc.output.split())
+    assert "unused index public.outbox_event_type_idx on outbox" in output and "no such role: ghost" in output

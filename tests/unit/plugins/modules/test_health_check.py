@@ -183,6 +183,16 @@ def metrics_body():
         'outbox_processed_total{status="failed",queue="b"} 2 1700000000000',
         'http_requests_total{code="5xx",path="/a \\"b\\""} 7.5',
         "loyalty_outbox_dead_total 0",
+        # a histogram: tg's adapter calls take 0.25 s each, 10 more at every scrape; idle makes none
+        'adapter_latency_seconds_bucket{adapter="tg",le="+Inf"} %d' % (10 + 10 * METRICS["count"]),
+        'adapter_latency_seconds_sum{adapter="tg"} %s' % (5 + 2.5 * METRICS["count"]),
+        'adapter_latency_seconds_count{adapter="tg"} %d' % (10 + 10 * METRICS["count"]),
+        'adapter_latency_seconds_sum{adapter="idle"} 0',
+        'adapter_latency_seconds_count{adapter="idle"} 0',
+        # a summary without its _count
+        'rpc_duration_seconds_sum 12.5',
+        'rpc_duration_seconds_count 50',
+        'half_seconds_sum 4',
     ]) + "\n"
 
 
@@ -502,6 +512,27 @@ def test_prometheus_judges_the_increase_over_a_window(run_module, http_url):
     assert "increase over 1s 3.0 > warn 2" in got["message"]
 
 
+@pytest.mark.parametrize(
+    ("extra", "status", "value", "message"),
+    [
+        ({"metric": "rpc_duration_seconds", "warn": 0.2}, "degraded", 0.25, "rpc_duration_seconds{} mean 0.25 > warn 0.2"),
+        ({"metric": "adapter_latency_seconds", "labels": {"adapter": "tg"}, "window": 1, "warn": 0.1, "crit": 0.2},
+         "failed", 0.25, 'adapter_latency_seconds{adapter="tg"} mean over 1s 0.25 > crit 0.2'),
+        ({"metric": "adapter_latency_seconds", "labels": {"adapter": "idle"}, "window": 1, "crit": 0.2},
+         "ok", None, 'adapter_latency_seconds{adapter="idle"}: no observations over 1s'),
+        ({"metric": "half_seconds"}, "failed", None, "has no sample of half_seconds_count{}"),
+    ],
+    ids=["overall-mean", "mean-over-window", "no-observations", "no-count"],
+)
+def test_prometheus_judges_the_mean_of_a_histogram(run_module, http_url, extra, status, value, message):
+    # stat=mean: a latency histogram's _sum / _count, since the start or over the window (tg's overall mean is not
+    # 0.25 at any scrape: (5 + 2.5 n) / (10 + 10 n)).
+    check = dict(extra, name="latency", kind="prometheus", url=http_url + "/metrics", token=TOKEN, stat="mean")
+    (got,) = run_checks(run_module, [check])["checks"]
+    assert (got["status"], got["value"]) == (status, value), got
+    assert message in got["message"], got
+
+
 def test_prometheus_without_the_token_is_failed(run_module, http_url):
     (got,) = run_checks(run_module, [{"name": "m", "kind": "prometheus", "url": http_url + "/metrics",
                                       "metric": "loyalty_outbox_dead_total"}])["checks"]
@@ -515,6 +546,7 @@ def test_prometheus_without_the_token_is_failed(run_module, http_url):
         ({"url": "http://h/metrics", "metric": "bad name"}, "field 'metric' must be a Prometheus metric name"),
         ({"url": "http://h/metrics", "metric": "x", "window": 3600}, "field 'window' must be between 1 and 600"),
         ({"url": "http://h/metrics", "metric": "x", "labels": ["a"]}, "field 'labels' must be a dict"),
+        ({"url": "http://h/metrics", "metric": "x", "stat": "p99"}, "field 'stat' must be one of value, mean, got 'p99'"),
     ],
 )
 def test_prometheus_fields_are_validated(run_module, check, problem):
