@@ -41,8 +41,8 @@ options:
   current:
     description:
       - With O(action=read), the release running now. C(previous_good) is the newest other release that a
-        successful deploy or rollback switched to, leaving out any release a rollback moved away from, unless a
-        successful deploy switched to it again after that rollback.
+        successful deploy or rollback switched to, leaving out any release a rollback moved away from (or set out
+        to, by its C(started) record), unless a successful deploy switched to it again after that rollback.
     type: str
     default: ""
   exclude:
@@ -92,6 +92,8 @@ rollback_in_effect:
     - With O(action=read), the record of the rollback that switched to O(current), when no successful deploy or
       rollback has switched since (a rollback retried right after it finds this and changes nothing); else C({}).
       A rollback whose release then failed its health gate (C(unhealthy)) counts, since it switched.
+      So does a rollback's C(started) record (written before its switch) when O(current) is its target - the rollback
+      was stopped after its switch, and a retry finishes it rather than going one release further back.
   returned: action=read
   type: dict
   sample: {"kind": "rollback", "from": "2.0.0-ef56ab78", "to": "1.0.0-ab12cd34", "result": "success",
@@ -109,6 +111,8 @@ from datetime import datetime, timezone
 from ansible.module_utils.basic import AnsibleModule
 
 GOOD = ("success",)
+# A rollback records its intent (from, to) before it switches; its outcome follows as a second record.
+STARTED = "started"
 
 
 def read_entries(path):
@@ -134,6 +138,9 @@ def previous_good(entries, current, exclude):
     switched to it again since."""
     rolled_back_from = set()
     for entry in entries:
+        if entry.get("kind") == "rollback" and entry.get("result") == STARTED:
+            # a rollback that may have been killed after its switch: what it left is never a retry's target
+            rolled_back_from.add(entry.get("from"))
         if entry.get("result") not in GOOD:
             continue
         if entry.get("kind") == "rollback":
@@ -149,11 +156,16 @@ def previous_good(entries, current, exclude):
 
 
 def rollback_in_effect(entries, current):
-    """The rollback record that switched to CURRENT, if the newest run that switched anything is that rollback."""
+    """The rollback record that switched to CURRENT, if the newest run that switched anything is that rollback; a
+    rollback's 'started' record when it was stopped after its switch (CURRENT is its target), so a retry finishes it
+    instead of going one release further back."""
     if not current:
         return {}
     for entry in reversed(entries):
-        switched = entry.get("result") in GOOD or (entry.get("kind") == "rollback" and entry.get("result") == "unhealthy")
+        rollback = entry.get("kind") == "rollback"
+        if rollback and entry.get("result") == STARTED and entry.get("to") != current:
+            continue  # stopped before its switch: what runs did not change
+        switched = entry.get("result") in GOOD or (rollback and entry.get("result") in ("unhealthy", STARTED))
         if not switched:
             continue  # unchanged, refused, rolled back by the deploy itself: what runs did not change
         if entry.get("kind") == "rollback" and entry.get("to") == current:

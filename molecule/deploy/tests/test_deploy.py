@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 import testinfra
 
-from conftest import http, run_playbook
+from conftest import ROOT, http, run_playbook
 
 testinfra_hosts = ["app_servers"]
 
@@ -351,6 +354,47 @@ def test_an_interrupted_switch_is_finished_by_the_next_deploy(host, monkeypatch)
     # The next run finds nothing to finish.
     proc = run_playbook("deploy.yml", "-e", "systemd_release_git_ref=v2.0.0", check=True)
     assert f"unchanged: {v2} -> {v2}" in proc.output, proc.output[-3000:]
+
+
+def test_a_rollback_killed_after_its_switch_is_finished_by_the_next_one_not_taken_further_back(host):
+    # A rollback whose run is killed after its switch (here: while its health gate waits on a port nothing serves)
+    # leaves v1 current, the history without its outcome, and its lock. The next rollback, told to break the dead
+    # run's lock, finishes that rollback (from v2 to v1) instead of going from v1 to whatever came before it.
+    v2 = current_release(host)["id"]
+    [v1] = release_ids(host, "1.0.0-")
+    records = len(history(host))
+    hang = json.dumps({"rollback_health_checks": [{"name": "hang", "kind": "http", "url": "http://127.0.0.1:8009/"}],
+                       "rollback_health_retries": 150, "rollback_health_delay": 1, "rollback_mark_failed": False})
+    env = dict(os.environ, ANSIBLE_CONFIG=str(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "ansible.cfg"),
+               ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"))
+    proc = subprocess.Popen(["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
+                             str(ROOT / "playbooks" / "rollback.yml"), "-e", hang],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and proc.poll() is None:
+            if current_release(host)["id"] == v1 and len(history(host)) > records:
+                break
+            time.sleep(1)
+        assert proc.poll() is None, "the rollback ended before it could be killed"
+        assert current_release(host)["id"] == v1
+        time.sleep(2)  # inside the gate now
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    started = history(host)[-1]
+    assert (started["kind"], started["result"], started["from"], started["to"]) == ("rollback", "started", v2, v1)
+    assert host.file(f"{ROOT_DIR}/.deploy.lock").exists  # the killed run's
+    retry = run_playbook("rollback.yml", "-e", "rollback_lock_break=true", "-e", "rollback_mark_failed=false", check=True)
+    output = " ".join(retry.output.split())
+    assert f"finishing the rollback from {v2} to {v1}" in output, retry.output[-3000:]
+    assert current_release(host)["id"] == v1 and http(host, "GET", "/version")[1]["version"] == "1.0.0"
+    done = history(host)[-1]
+    assert (done["kind"], done["result"], done["from"], done["to"]) == ("rollback", "success", v2, v1), done
+    assert not host.file(f"{ROOT_DIR}/.deploy.lock").exists
+    # v2 again for the tests after this one
+    run_playbook("deploy.yml", "-e", "systemd_release_git_ref=v2.0.0", check=True)
+    assert current_release(host)["id"] == v2
 
 
 # Hostile input: each value is refused before anything runs, naming the variable and the value; no

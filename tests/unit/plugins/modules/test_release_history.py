@@ -15,6 +15,8 @@ DEPLOYS = [
     {"kind": "deploy", "to": "3.0.0-d", "from": "2.0.0-b", "result": "success"},
 ]
 ROLLBACK = {"kind": "rollback", "from": "3.0.0-d", "to": "2.0.0-b", "result": "success"}
+# What a rollback writes before its switch; killed after it, nothing follows.
+STARTED = {"kind": "rollback", "from": "3.0.0-d", "to": "2.0.0-b", "result": "started"}
 
 
 def write(path, records, tail=""):
@@ -34,9 +36,13 @@ def write(path, records, tail=""):
          "2.0.0-b", [], "1.0.0-a"),
         (DEPLOYS[:1], "1.0.0-a", [], ""),
         ([], "", [], ""),
+        # a rollback killed after its switch: never back to the release it was leaving (2.0.0-b runs, so 1.0.0-a)
+        (DEPLOYS + [STARTED], "2.0.0-b", [], "1.0.0-a"),
+        # killed before its switch (3.0.0-d still runs): the retry goes where it was going
+        (DEPLOYS + [STARTED], "3.0.0-d", [], "2.0.0-b"),
     ],
     ids=["newest-other-success", "excluded", "rolled-back-from", "redeployed-after-rollback",
-         "redeploy-rolled-back-again", "only-current", "no-history"],
+         "redeploy-rolled-back-again", "only-current", "no-history", "killed-after-switch", "killed-before-switch"],
 )
 def test_previous_good(tmp_path, run_module, records, current, exclude, expected):
     path = tmp_path / "h.jsonl"
@@ -107,8 +113,14 @@ DEPLOYED_3 = DEPLOYS  # 3.0.0-d runs, deployed successfully
         (DEPLOYED_3 + [ROLLBACK], "3.0.0-d", {}),
         (DEPLOYED_3, "3.0.0-d", {}),
         ([], "", {}),
+        # a rollback killed after its switch is in effect (a retry finishes it); before its switch it is not
+        (DEPLOYED_3 + [STARTED], "2.0.0-b", STARTED),
+        (DEPLOYED_3 + [STARTED], "3.0.0-d", {}),
+        # its outcome record, when it finished, is the one in effect
+        (DEPLOYED_3 + [STARTED, ROLLBACK], "2.0.0-b", ROLLBACK),
     ],
-    ids=["right-after", "after-no-ops", "unhealthy-rollback", "deployed-since", "current-elsewhere", "no-rollback", "empty"],
+    ids=["right-after", "after-no-ops", "unhealthy-rollback", "deployed-since", "current-elsewhere", "no-rollback", "empty",
+         "killed-after-switch", "killed-before-switch", "finished"],
 )
 def test_rollback_in_effect(tmp_path, run_module, records, current, expected):
     path = tmp_path / "h.jsonl"
