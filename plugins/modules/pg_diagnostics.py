@@ -386,6 +386,9 @@ def mask(text, password, one_line=True):
 def validate(params):
     """Problems with the options, one line each naming the option, the value and what was expected."""
     problems = []
+    if not params["db"]:
+        # libpq would connect to the database named like the user (postgres): a report of the wrong database
+        problems.append("db: empty: expected the name of the database to report on")
     if not params["sections"]:
         problems.append("sections: empty: expected one or more of %s" % ", ".join(SECTIONS))
     for name in params["tables"]:

@@ -177,11 +177,13 @@ def queries(db, start):
         ({"statement_timeout_ms": -5}, "statement_timeout_ms: -5 is negative"),
         ({"sections": []}, "sections: empty: expected one or more of tables, indexes, slow_queries, access"),
         ({"sections": ["tables", "locks"]}, "value of sections must be one or more of"),
+        # libpq would connect to the user's database (postgres): never a report of another database
+        ({"db": ""}, "db: empty: expected the name of the database to report on"),
     ],
 )
 def test_bad_options_fail_before_connecting(database, run_module, args, message):
     db = database()
-    failed, result = run_module(pg_diagnostics, dict(args, db="app"))
+    failed, result = run_module(pg_diagnostics, dict({"db": "app"}, **args))
     assert failed and message in result["msg"], result
     assert db.kwargs is None
 
