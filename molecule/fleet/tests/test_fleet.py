@@ -154,8 +154,10 @@ def test_with_rollback_on_batch_failure_the_hosts_deployed_are_switched_back(cli
     assert code == 1, (code, report.get("message"), err)
     assert {name: serving(name) for name in APPS} == {name: ("1.0.0", v1) for name in APPS}
     for name in ("app1-fleet", "app2-fleet"):
-        deployed, switched_back = history(name)[-2:]
+        # the switch back is a rollback: its intent (started) is recorded before it switches, its outcome after
+        deployed, intent, switched_back = history(name)[-3:]
         assert (deployed["kind"], deployed["result"], deployed["from"]) == ("deploy", "success", v1), (name, deployed)
+        assert (intent["kind"], intent["result"], intent["to"]) == ("rollback", "started", v1), (name, intent)
         assert (switched_back["kind"], switched_back["result"], switched_back["to"]) == ("rollback", "success", v1)
         assert "rollout stopped after batch 3" in switched_back["message"], switched_back
     assert history("app3-fleet")[-1]["result"] == "rolled_back"
