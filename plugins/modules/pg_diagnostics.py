@@ -377,12 +377,6 @@ UNKNOWN_COLUMNS_NOTE = ("slow_queries: the pg_stat_statements view of database %
                         "pg_stat_statements UPDATE)")
 
 
-def mask(text, password, one_line=True):
-    """The text (in one line) with the password hidden: a driver may echo connection details."""
-    text = " ".join(str(text).split()) if one_line else str(text)
-    return text.replace(password, "********") if password else text
-
-
 def validate(params):
     """Problems with the options, one line each naming the option, the value and what was expected."""
     problems = []
@@ -648,9 +642,10 @@ def main():
         hint = ""
         if postgres.sqlstate(exc) == QUERY_CANCELED:
             hint = " (statement_timeout_ms is %d: raise it, or narrow tables and sections)" % p["statement_timeout_ms"]
-        module.fail_json(msg="Cannot read the diagnostics of database %s: %s%s"
-                             % (p["db"], mask(str(exc).strip(), p["password"]), hint),
-                         exception=mask(traceback.format_exc(), p["password"], one_line=False), driver=postgres.DRIVER_NAME)
+        # the password is a no_log option: AnsibleModule hides it in the message and the traceback, as for the
+        # other postgres modules
+        module.fail_json(msg="Cannot read the diagnostics of database %s: %s%s" % (p["db"], " ".join(str(exc).split()), hint),
+                         exception=traceback.format_exc(), driver=postgres.DRIVER_NAME)
     finally:
         conn.close()
 
