@@ -41,6 +41,12 @@ options:
     description: With O(action=switch), the release id to switch to (one path component under C(releases/)).
     type: str
     default: ""
+  force:
+    description:
+      - With O(action=switch), switch to a release marked failed too. An unfinished release (a build that did not
+        end) is always refused, and so is a failed one without O(force).
+    type: bool
+    default: false
   keep:
     description: Complete releases to keep (for the C(prune) list).
     type: int
@@ -269,6 +275,11 @@ def switch(module, root, target, state):
     path = os.path.join(releases_dir, target)
     if os.path.islink(path) or not os.path.isdir(path) or release_of(path, releases_dir) != target:
         module.fail_json(msg="release_state: target '%s' is not a release directory in %s" % (target, releases_dir))
+    status = next((r["status"] for r in state["releases"] if r["id"] == target), "missing")
+    if status == "unfinished" or (status == "failed" and not module.params["force"]):
+        module.fail_json(msg="Cannot switch to release '%s': it is %s (releases there: %s).%s" % (
+            target, status, ", ".join(r["id"] for r in state["releases"]) or "none",
+            " Set force (systemd_release_force=true) to switch to a failed release." if status == "failed" else ""))
     current = state["current"]
     if current == target:
         return False
@@ -306,6 +317,7 @@ def main():
             root=dict(type="path", required=True),
             action=dict(type="str", choices=["read", "switch", "prune"], default="read"),
             target=dict(type="str", default=""),
+            force=dict(type="bool", default=False),
             keep=dict(type="int", default=5),
             keep_failed=dict(type="int", default=2),
             protect=dict(type="list", elements="str", default=[]),

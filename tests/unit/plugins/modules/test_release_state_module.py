@@ -215,3 +215,29 @@ def test_prune_with_nothing_beyond_keep_changes_nothing(tmp_path, run_module):
     failed, result = run_module(release_state, {"root": str(tmp_path), "action": "prune", "keep": 2})
     assert not failed and result["changed"] is False and result["pruned"] == []
     assert releases(tmp_path) == ["r1", "r2"]
+
+
+@pytest.mark.parametrize("marker, force, expected", [
+    (".shipshape-unfinished", False, "Cannot switch to release '2.0.0-b': it is unfinished (releases there: "),
+    (".shipshape-unfinished", True, "Cannot switch to release '2.0.0-b': it is unfinished"),
+    (".shipshape-failed", False, "Cannot switch to release '2.0.0-b': it is failed (releases there: "),
+])
+def test_switch_refuses_an_unfinished_or_unforced_failed_release(tmp_path, run_module, marker, force, expected):
+    make_release(tmp_path, "1.0.0-a")
+    (make_release(tmp_path, "2.0.0-b") / marker).write_text("{}")
+    link(tmp_path, "current", "1.0.0-a")
+    failed, result = run_module(release_state, {"root": str(tmp_path), "action": "switch", "target": "2.0.0-b",
+                                                "force": force})
+    assert failed and result["msg"].startswith(expected), result["msg"]
+    assert os.readlink(tmp_path / "current") == "releases/1.0.0-a"
+    assert not os.path.lexists(tmp_path / "previous")
+
+
+def test_switch_with_force_goes_to_a_failed_release(tmp_path, run_module):
+    make_release(tmp_path, "1.0.0-a")
+    (make_release(tmp_path, "2.0.0-b") / ".shipshape-failed").write_text("{}")
+    link(tmp_path, "current", "1.0.0-a")
+    failed, result = run_module(release_state, {"root": str(tmp_path), "action": "switch", "target": "2.0.0-b",
+                                                "force": True})
+    assert not failed and result["changed"] is True and result["switched_from"] == "1.0.0-a"
+    assert os.readlink(tmp_path / "current") == "releases/2.0.0-b"
