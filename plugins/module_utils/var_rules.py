@@ -60,7 +60,7 @@ EXPECTED = {
     "pg_ident": "must be a PostgreSQL identifier ([A-Za-z_][A-Za-z0-9_$]*, at most 63 bytes)",
 }
 
-KINDS = ("choice", "int", "bool", "line", "env", "unit_settings", "git_ref") + tuple(EXPECTED)
+KINDS = ("choice", "int", "number", "bool", "line", "env", "unit_settings", "git_ref") + tuple(EXPECTED)
 
 
 def shown(value):
@@ -83,20 +83,33 @@ def _whole(value):
         return None
     if isinstance(value, int):
         return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if isinstance(value, str) and re.match(r"^-?[0-9]+\Z", value.strip()):
         return int(value)
     return None
 
 
-def _int_expectation(rule):
+def _number(value):
+    """VALUE as a float when it is a number (an int, a float or a string of one, never a bool), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str) and re.match(r"^-?[0-9]+([.][0-9]+)?\Z", value.strip()):
+        return float(value)
+    return None
+
+
+def _int_expectation(rule, what="a whole number"):
     low, high = rule.get("min"), rule.get("max")
     if low is not None and high is not None:
-        return "must be a whole number from %s to %s" % (low, high)
+        return "must be %s from %s to %s" % (what, low, high)
     if low is not None:
-        return "must be a whole number of at least %s" % low
+        return "must be %s of at least %s" % (what, low)
     if high is not None:
-        return "must be a whole number of at most %s" % high
-    return "must be a whole number"
+        return "must be %s of at most %s" % (what, high)
+    return "must be %s" % what
 
 
 def _path_ok(value, kind, rule):
@@ -195,6 +208,11 @@ def problem(name, value, rule):
         ok = number is not None and (rule.get("min") is None or number >= rule["min"]) \
             and (rule.get("max") is None or number <= rule["max"])
         expectation = _int_expectation(rule)
+    elif kind == "number":
+        number = _number(value)
+        ok = number is not None and (rule.get("min") is None or number >= rule["min"]) \
+            and (rule.get("max") is None or number <= rule["max"])
+        expectation = _int_expectation(rule, "a number")
     elif kind == "bool":
         ok = isinstance(value, bool) or (isinstance(value, str) and value.lower() in (
             "true", "false", "yes", "no", "on", "off", "1", "0"))
