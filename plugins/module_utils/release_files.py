@@ -17,6 +17,17 @@ RUNNING_MARKER = ".shipshape-running"
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
+def component_problem(name, max_len=128):
+    """Why NAME is not one path component of at most MAX_LEN characters (a letter or digit, then letters, digits,
+    '.', '_', '+' or '-', without '..'), or None: a release id, a backup name, a tag a rollback names."""
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,%d}" % (max_len - 1), name):
+        return ("must be one path component: a letter or digit, then at most %d letters, digits, '.', '_', '+' or "
+                "'-'" % (max_len - 1))
+    if ".." in name:
+        return "must not contain '..'"
+    return None
+
+
 def path_problem(path, allow_root=False):
     """Why PATH is not an acceptable absolute path, or None: every module that takes an app root or a file of
     one checks it here. A trailing '/' is allowed; '.' and '..' components and control characters are not."""

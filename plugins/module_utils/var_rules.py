@@ -14,7 +14,11 @@ from __future__ import annotations
 import json
 import re
 
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+from ansible_collections.shipshape.ops.plugins.module_utils.postgres import identifier_error
+from ansible_collections.shipshape.ops.plugins.module_utils.release_files import (
+    CONTROL_CHARS as CONTROL, component_problem, path_problem,
+)
+
 LINE_BREAK_OR_NUL = re.compile(r"[\r\n\x00]")
 SAFE_PATH = re.compile(r"^/[A-Za-z0-9._+/-]*\Z")
 SAFE_REL_PATH = re.compile(r"^[A-Za-z0-9._+/-]+\Z")
@@ -27,7 +31,6 @@ DOCKER_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
 COMPOSE_PROJECT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}\Z")
 SERVICE_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}\Z")
 UNIT_NAME = re.compile(r"^[A-Za-z0-9:_.@-]{1,250}\.(service|socket|timer|target)\Z")
-PG_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}\Z")
 GIT_REF_BAD_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 GIT_REF_BAD_PARTS = re.compile(r"(^|/)\.|\.lock(/|$)|//|^/|/$|\.\Z")
 
@@ -126,13 +129,16 @@ def _path_ok(value, kind, rule):
 
 def _loose_path_ok(value):
     """An absolute path other than /, any characters but control ones, no '.' or '..' component: a path that is
-    only ever one argv item or an open() (spaces are fine there)."""
-    return isinstance(value, str) and value.startswith("/") and value.rstrip("/") != "" \
-        and not CONTROL.search(value) and not any(part in (".", "..") for part in value.split("/"))
+    only ever one argv item or an open() (spaces are fine there). The modules' own check of a path."""
+    return path_problem(value) is None
+
+
+def _pg_ident_ok(value):
+    return identifier_error("", value) is None
 
 
 def _pg_table_ok(value):
-    return isinstance(value, str) and all(PG_IDENT.match(part) for part in value.split(".")) and value.count(".") <= 1
+    return isinstance(value, str) and value.count(".") <= 1 and all(_pg_ident_ok(part) for part in value.split("."))
 
 
 def _git_ref_problem(name, value):
@@ -245,7 +251,7 @@ def problem(name, value, rule):
         ok = bool(APP_NAME.match(value))
     elif kind == "component":
         limit = int(rule.get("max", 128))
-        ok = bool(re.match(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,%d}\Z" % (limit - 1), value)) and ".." not in value
+        ok = component_problem(value, limit) is None
         expectation = expectation.format(max_after=limit - 1)
     elif kind == "dir_name":
         ok = bool(DIR_NAME.match(value))
@@ -264,7 +270,7 @@ def problem(name, value, rule):
     elif kind == "env_name":
         ok = bool(ENV_NAME.match(value))
     elif kind == "pg_ident":
-        ok = bool(PG_IDENT.match(value))
+        ok = _pg_ident_ok(value)
     elif kind == "docker_tag":
         ok = bool(DOCKER_TAG.match(value))
     elif kind == "compose_project":

@@ -13,14 +13,18 @@ description:
     its value (never a secret one) and what was expected. Nothing is run or written.
   - Run as a task, it reads the values from the task's variables, templated, on the controller (no module runs on
     the host). Given O(values), it checks those instead; the module itself, run on a host, needs O(values).
-  - "The kinds: V(string), V(list), V(dict), V(bool), V(choice) (with C(choices)), V(int) (with C(min) and C(max)),
-    V(account) (a system user or group name; C(what) names which), V(app_name), V(component) (one path component,
-    at most C(max) characters), V(dir_name), V(abs_path) (with an optional C(suffix)), V(rel_path), V(service_name),
-    V(unit_name), V(pg_ident), V(line) (one line, no control character), V(env) (a mapping of environment
-    variable names to values without a line break or NUL; values never shown), V(unit_settings) (a mapping of unit
-    setting names to one-line values) and V(git_ref) (git check-ref-format's rules)."
+  - "The kinds: V(string), V(nonempty), V(list), V(dict), V(bool), V(choice) (with C(choices)), V(int) and V(number)
+    (with C(min) and C(max)), V(account) (a system user or group name; C(what) names which), V(app_name),
+    V(component) (one path component, at most C(max) characters), V(dir_name), V(abs_path) (letters, digits and
+    C(._+-/) only, with an optional C(suffix)), V(path) (any characters but control ones), V(paths) (a non-empty list
+    of V(path)), V(rel_path), V(service_name), V(unit_name) (with an optional C(suffix)), V(env_name), V(pg_ident),
+    V(pg_tables) (a list of [schema.]table names), V(docker_tag), V(compose_project), V(line) (one line, no control
+    character), V(env) (a mapping of environment variable names to values without a line break or NUL; values never
+    shown), V(unit_settings) (a mapping of unit setting names to one-line values) and V(git_ref) (git
+    check-ref-format's rules)."
   - "Every rule may also carry C(empty_ok) (an empty value passes), C(note) (why, added to the message), C(about)
-    (shown after the value, for example where a default came from) and C(secret) (the value is never shown)."
+    (shown after the value, for example where a default came from), C(expect) (the words of the expectation, where
+    the kind's own do not say enough) and C(secret) (the value is never shown)."
 version_added: 0.4.0
 author: shipshape maintainers (@shipshape)
 extends_documentation_fragment:

@@ -157,21 +157,17 @@ import shutil
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.shipshape.ops.plugins.module_utils.release_files import RUNNING_MARKER, link_target, path_problem, read_json
+from ansible_collections.shipshape.ops.plugins.module_utils.release_files import (
+    RUNNING_MARKER, component_problem, link_target, path_problem, read_json,
+)
 
 UNFINISHED = ".shipshape-unfinished"
 FAILED = ".shipshape-failed"
-# A copy of the current link that the unit makes at every start (ExecStartPre): the release started last.
-RELEASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
 
 
 def check_release_id(rid):
     """Return why RID is not a release id, or None."""
-    if not RELEASE_ID.fullmatch(rid or ""):
-        return "must be one path component: a letter or digit, then at most 127 letters, digits, '.', '_', '+' or '-'"
-    if ".." in rid:
-        return "must not contain '..'"
-    return None
+    return component_problem(rid or "")
 
 
 def release_of(path, releases_dir):
