@@ -246,6 +246,9 @@ class App:
         if code == EXIT_NO_HOSTS and options.limit:
             message = f"no hosts matched --limit {options.limit} in {inventory}"
         report = self.build_report(request, options, base, outcome, code, message, redactor, run_id)
+        # A playbook Ansible ended early (a whole batch lost): what its last plays would have named.
+        undone = collector.cut_short(runner.play_names(base.playbook), list(view.hosts))
+        report.warnings = [redactor.text(line) for line in undone] + report.warnings
         return self.finish(report, options, run_dir)
 
     @staticmethod

@@ -202,6 +202,8 @@ class EventCollector:
         self._task_done: set[str] = set()
         self._task_uuid = ""
         self._connection_lost: dict[str, int] = {}  # host: failed results that were a lost connection
+        self._locks: dict[str, str] = {}  # host: the release_lock path it took and has not released yet
+        self.plays: list[str] = []  # the plays that started, in order
         self.event_count = 0
 
     # ansible-runner calls this for every event, before writing it to job_events/.
@@ -231,6 +233,7 @@ class EventCollector:
                     self.no_hosts_matched = True
         elif name == "playbook_on_play_start":
             self.progress.play = data.get("name") or data.get("play") or ""
+            self.plays.append(self.progress.play)
             self._play_hosts = set()
             self.progress.hosts_total = 0
         elif name == "playbook_on_no_hosts_matched":
@@ -294,6 +297,8 @@ class EventCollector:
                         self.results.setdefault(host, {})[fact] = facts[fact]
             if record.task == CHANGE_TASK and isinstance(res, dict) and res.get("msg"):
                 self.changes.append(one_line(res["msg"], limit=2000))
+            if record.action.endswith("release_lock") and isinstance(res, dict):
+                self._track_lock(host, res)
         elif name == "runner_on_failed" and not data.get("ignore_errors") and lost_connection(res):
             record.status = "unreachable"
             record.message = lost_connection(res)
@@ -314,7 +319,41 @@ class EventCollector:
             self._task_done.add(host)
             self.progress.hosts_done = len(self._task_done)
 
+    def _track_lock(self, host: str, res: dict[str, Any]) -> None:
+        """A release_lock result: taken (acquired) or released (state absent), so that a host lost in between is
+        known to hold its lock still. Check mode takes nothing."""
+        args = (res.get("invocation") or {}).get("module_args") or {}
+        if res.get("acquired") is True and not res.get("_ansible_check_mode"):
+            self._locks[host] = str(args.get("path") or "")
+        elif args.get("state") == "absent":
+            self._locks.pop(host, None)
+
     # --- what the run came to -------------------------------------------------------------------------
+    def cut_short(self, plays: list[str], targeted: list[str]) -> list[str]:
+        """What a run that Ansible ended early left undone, in words, when no play of its own could say it.
+
+        Ansible ends the whole playbook when every host of a batch (serial) is lost, unreachable as a rule: the
+        plays after it never start, so a rolling deploy's last play ("Finish the rollout") cannot name what the
+        run left. ``plays``: the playbook's plays in order; ``targeted``: the hosts the command aimed at. Nothing
+        when every play started, or when no host was lost."""
+        lost = sorted({r.host for r in self.tasks.values() if r.status == "unreachable"})
+        missing = [play for play in plays if play not in self.plays]
+        if not lost or not missing or not self.plays:
+            return []
+        seen = {r.host for r in self.tasks.values()}
+        lines = [f"the run ended before its play(s) {', '.join(repr(p) for p in missing)}: every host of a batch "
+                 f"was lost ({', '.join(lost)} unreachable), and Ansible stops a playbook there"]
+        never = [h for h in targeted if h not in seen]
+        if never:
+            lines.append(f"not started (the run stopped before them): {', '.join(never)}")
+        for host in lost:
+            if host in self._locks:
+                path = self._locks[host]
+                lines.append(f"stale lock on {host}{f' ({path})' if path else ''}: it was lost after taking it and "
+                             "still holds it; once the host is back, the next run is refused until the lock is "
+                             "broken (-e deploy_lock_break=true for a deploy) or older than its max age")
+        return lines
+
     def task_records(self) -> list[TaskRecord]:
         records = [self.tasks[key] for key in self.order]
         rescued_hosts = {h for h, n in (self.stats.get("rescued") or {}).items() if n}

@@ -266,6 +266,19 @@ class PlaybookRunner:
             raise RunnerError(f"playbook {name} not found (looked for {path})")
         return path
 
+    def play_names(self, name: str) -> list[str]:
+        """The names of the playbook's own plays, in order (imported playbooks are not followed): the plays a run
+        is expected to start. Empty when the file cannot be read as a list of plays."""
+        import yaml
+
+        try:
+            plays = yaml.safe_load(self.playbook_path(name).read_text(encoding="utf-8"))
+        except (OSError, RunnerError, yaml.YAMLError):
+            return []
+        if not isinstance(plays, list):
+            return []
+        return [str(p["name"]) for p in plays if isinstance(p, dict) and "hosts" in p and p.get("name")]
+
     @property
     def checkout(self) -> bool:
         """A checkout (scripts/bootstrap made .collections): its own ansible.cfg and collections are used.
