@@ -62,6 +62,13 @@ options:
     type: list
     elements: str
     default: []
+  venvs_dir:
+    description:
+      - With O(action=prune), the directory of the venvs that releases share (systemd_release's C(shared/venvs)).
+        Once the releases are pruned, each directory directly in it that no remaining release links to (a symlink at
+        the top of a release that resolves into it) is removed too. Empty, no venv is removed.
+    type: path
+    default: ""
   service:
     description:
       - The systemd unit that runs C(current). When set, C(running) names the release its main process runs
@@ -140,6 +147,12 @@ prune:
   returned: always
   type: list
   elements: str
+pruned_venvs:
+  description: With O(action=prune) and O(venvs_dir), the shared venvs removed (in check mode, that would be removed).
+  returned: action=prune
+  type: list
+  elements: str
+  sample: [3f9a0c2b7d1e4a65]
 pruned:
   description: With O(action=prune), the releases removed (in check mode, that would be removed), oldest first.
   returned: action=prune
@@ -286,6 +299,18 @@ def switch(module, root, target, state):
     return True
 
 
+def remove_tree(module, path):
+    """Remove PATH (nothing in check mode); False, with a warning, when it could not be removed."""
+    if module.check_mode:
+        return True
+    try:
+        shutil.rmtree(path)
+    except OSError as exc:
+        module.warn("release_state: could not remove %s: %s" % (path, exc))
+        return False
+    return True
+
+
 def prune(module, root, state):
     """Remove the releases keep-N prunes and the unfinished ones; return (removed, not removed)."""
     releases_dir = os.path.join(root, "releases")
@@ -296,15 +321,47 @@ def prune(module, root, state):
         if check_release_id(rid) or os.path.islink(path) or not os.path.isdir(path) or release_of(path, releases_dir) != rid:
             left.append(rid)
             continue
-        if not module.check_mode:
-            try:
-                shutil.rmtree(path)
-            except OSError as exc:
-                module.warn("release_state: could not remove %s: %s" % (path, exc))
-                left.append(rid)
-                continue
+        if not remove_tree(module, path):
+            left.append(rid)
+            continue
         removed.append(rid)
     return removed, left
+
+
+def linked_venvs(releases_dir, venvs_dir, gone=()):
+    """The names of the directories in VENVS_DIR that a release links to (a symlink at the top of a release), the
+    releases in GONE (pruned) left out."""
+    used = set()
+    venvs_real = os.path.realpath(venvs_dir)
+    for rid in os.listdir(releases_dir) if os.path.isdir(releases_dir) else []:
+        release = os.path.join(releases_dir, rid)
+        if rid in gone:
+            continue
+        if os.path.islink(release) or not os.path.isdir(release):
+            continue
+        for entry in os.listdir(release):
+            path = os.path.join(release, entry)
+            if os.path.islink(path):
+                target = os.path.realpath(path)
+                if os.path.dirname(target) == venvs_real:
+                    used.add(os.path.basename(target))
+    return used
+
+
+def prune_venvs(module, releases_dir, venvs_dir, gone=()):
+    """Remove the shared venvs no release links to; return their names. Only real directories directly inside
+    VENVS_DIR, never a link, never one a release still uses."""
+    if not venvs_dir or not os.path.isdir(venvs_dir):
+        return []
+    used = linked_venvs(releases_dir, venvs_dir, gone)
+    removed = []
+    for name in sorted(os.listdir(venvs_dir)):
+        path = os.path.join(venvs_dir, name)
+        if name in used or os.path.islink(path) or not os.path.isdir(path):
+            continue
+        if remove_tree(module, path):
+            removed.append(name)
+    return removed
 
 
 def main():
@@ -317,6 +374,7 @@ def main():
             keep=dict(type="int", default=5),
             keep_failed=dict(type="int", default=2),
             protect=dict(type="list", elements="str", default=[]),
+            venvs_dir=dict(type="path", default=""),
             service=dict(type="str", default=""),
         ),
         supports_check_mode=True,
@@ -347,6 +405,9 @@ def main():
             state["releases"] = [r for r in state["releases"] if r["id"] not in removed]
             state["unfinished"] = [rid for rid in state["unfinished"] if rid not in removed]
             state["prune"] = [rid for rid in left if rid not in state["unfinished"]]
+            # In check mode the pruned releases are still there: their links do not count.
+            result["pruned_venvs"] = prune_venvs(module, releases_dir, params["venvs_dir"], gone=removed)
+            changed = changed or bool(result["pruned_venvs"])
         if params["action"] == "switch":
             changed = switch(module, root, params["target"], state)
             result["switched_from"] = state["current"]

@@ -502,3 +502,19 @@ def test_the_wheels_came_as_one_archive_unpacked_once(host):
     assert len(dirs) == 1 and dirs[0].startswith("wheelhouse-"), dirs
     assert "sha1:" in host.file(f"{shared}/{dirs[0]}/.shipshape-unpacked").content_string
     assert any(name.endswith(".whl") for name in host.file(f"{shared}/{dirs[0]}").listdir())
+
+
+def test_releases_of_the_same_dependencies_share_one_venv_and_keep_n_keeps_it(host):
+    # Every release of this scenario has the same requirements and wheelhouse: one venv, built once (complete), linked
+    # by each release that is left after keep-N; none left behind that no release links.
+    shared = f"{ROOT_DIR}/shared/venvs"
+    venvs = host.file(shared).listdir()
+    assert len(venvs) == 1, venvs
+    assert host.file(f"{shared}/{venvs[0]}/.shipshape-complete").exists
+    left = release_ids(host)
+    assert len(left) == 2
+    for rid in left:
+        venv = host.file(f"{ROOT_DIR}/releases/{rid}/venv")
+        assert venv.is_symlink and venv.linked_to == f"{shared}/{venvs[0]}", (rid, venv.linked_to)
+    assert host.run(f"{ROOT_DIR}/current/venv/bin/python -c 'import flask'").rc == 0
+    assert http(host, "GET", "/readyz")[0] == 200

@@ -208,6 +208,38 @@ def test_prune_keeps_the_release_the_service_still_runs(tmp_path, monkeypatch):
     assert releases(tmp_path) == ["r1", "r3", "r4"]
 
 
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_prune_removes_the_shared_venvs_no_release_links_any_more(tmp_path, run_module, check_mode):
+    venvs = tmp_path / "shared" / "venvs"
+    for key in ("old", "new", "orphan"):
+        (venvs / key / "bin").mkdir(parents=True)
+    (venvs / "a-link").symlink_to(tmp_path / "shared")  # never a link, never followed
+    for i, key in ((1, "old"), (2, "old"), (3, "new"), (4, "new")):
+        release = make_release(tmp_path, f"r{i}", f"2026-11-0{i}T00:00:00Z")
+        (release / "venv").symlink_to(venvs / key)
+    (make_release(tmp_path, "r0", "2026-10-01T00:00:00Z") / "venv" / "bin").mkdir(parents=True)  # its own venv
+    link(tmp_path, "current", "r4")
+    link(tmp_path, "previous", "r3")
+    failed, result = run_module(release_state, {"root": str(tmp_path), "action": "prune", "keep": 2,
+                                                "venvs_dir": str(venvs)}, check_mode=check_mode)
+    assert not failed and result["changed"] is True
+    assert result["pruned"] == ["r0", "r1", "r2"]
+    # r1 and r2 were the last to link "old"; "orphan" nobody linked; "new" stays with r3 and r4
+    assert result["pruned_venvs"] == ["old", "orphan"]
+    left = sorted(p.name for p in venvs.iterdir())
+    assert left == (["a-link", "new", "old", "orphan"] if check_mode else ["a-link", "new"])
+    assert (tmp_path / "shared").is_dir()
+
+
+def test_prune_without_venvs_dir_leaves_the_shared_venvs(tmp_path, run_module):
+    (tmp_path / "shared" / "venvs" / "orphan").mkdir(parents=True)
+    make_release(tmp_path, "r1")
+    link(tmp_path, "current", "r1")
+    failed, result = run_module(release_state, {"root": str(tmp_path), "action": "prune", "keep": 1})
+    assert not failed and result["changed"] is False and result["pruned_venvs"] == []
+    assert (tmp_path / "shared" / "venvs" / "orphan").is_dir()
+
+
 def test_prune_with_nothing_beyond_keep_changes_nothing(tmp_path, run_module):
     for i in range(1, 3):
         make_release(tmp_path, f"r{i}", f"2026-11-0{i}T00:00:00Z")
