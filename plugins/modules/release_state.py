@@ -64,9 +64,10 @@ options:
     default: []
   venvs_dir:
     description:
-      - With O(action=prune), the directory of the venvs that releases share (systemd_release's C(shared/venvs)).
-        Once the releases are pruned, each directory directly in it that no remaining release links to (a symlink at
-        the top of a release that resolves into it) is removed too. Empty, no venv is removed.
+      - With O(action=prune), the directory of the venvs that releases share (systemd_release's C(shared/venvs)),
+        inside O(root). Once the releases are pruned, each directory directly in it named as a venv key (16 hex
+        digits) that no remaining release links to (a symlink at the top of a release that resolves into it) is
+        removed too. Empty, no venv is removed.
     type: path
     default: ""
   service:
@@ -328,6 +329,10 @@ def prune(module, root, state):
     return removed, left
 
 
+# systemd_release names a shared venv by its key: 16 hex digits. Nothing else in venvs_dir is ever removed.
+VENV_KEY = re.compile(r"[0-9a-f]{16}")
+
+
 def linked_venvs(releases_dir, venvs_dir, gone=()):
     """The names of the directories in VENVS_DIR that a release links to (a symlink at the top of a release), the
     releases in GONE (pruned) left out."""
@@ -350,14 +355,14 @@ def linked_venvs(releases_dir, venvs_dir, gone=()):
 
 def prune_venvs(module, releases_dir, venvs_dir, gone=()):
     """Remove the shared venvs no release links to; return their names. Only real directories directly inside
-    VENVS_DIR, never a link, never one a release still uses."""
+    VENVS_DIR named as a key, never a link, never one a release still uses."""
     if not venvs_dir or not os.path.isdir(venvs_dir):
         return []
     used = linked_venvs(releases_dir, venvs_dir, gone)
     removed = []
     for name in sorted(os.listdir(venvs_dir)):
         path = os.path.join(venvs_dir, name)
-        if name in used or os.path.islink(path) or not os.path.isdir(path):
+        if not VENV_KEY.fullmatch(name) or name in used or os.path.islink(path) or not os.path.isdir(path):
             continue
         if remove_tree(module, path):
             removed.append(name)
@@ -387,6 +392,11 @@ def main():
     if params["keep"] < 1 or params["keep_failed"] < 0:
         module.fail_json(msg="release_state: keep (%s) must be at least 1 and keep_failed (%s) at least 0"
                          % (params["keep"], params["keep_failed"]))
+    venvs_dir = params["venvs_dir"].rstrip("/")
+    if venvs_dir and (path_problem(venvs_dir) or not venvs_dir.startswith(root.rstrip("/") + "/")):
+        # It removes directories: only ever inside the app root it was given.
+        module.fail_json(msg="release_state: venvs_dir '%s' must be empty or a plain absolute path inside root '%s'"
+                         % (params["venvs_dir"], root))
     if params["service"] and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9:_.@-]*", params["service"]):
         module.fail_json(msg="release_state: service '%s' must be a systemd unit name" % params["service"])
     try:
@@ -406,7 +416,7 @@ def main():
             state["unfinished"] = [rid for rid in state["unfinished"] if rid not in removed]
             state["prune"] = [rid for rid in left if rid not in state["unfinished"]]
             # In check mode the pruned releases are still there: their links do not count.
-            result["pruned_venvs"] = prune_venvs(module, releases_dir, params["venvs_dir"], gone=removed)
+            result["pruned_venvs"] = prune_venvs(module, releases_dir, venvs_dir, gone=removed)
             changed = changed or bool(result["pruned_venvs"])
         if params["action"] == "switch":
             changed = switch(module, root, params["target"], state)

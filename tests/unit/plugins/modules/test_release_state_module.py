@@ -211,10 +211,11 @@ def test_prune_keeps_the_release_the_service_still_runs(tmp_path, monkeypatch):
 @pytest.mark.parametrize("check_mode", [False, True])
 def test_prune_removes_the_shared_venvs_no_release_links_any_more(tmp_path, run_module, check_mode):
     venvs = tmp_path / "shared" / "venvs"
-    for key in ("old", "new", "orphan"):
+    old, new, orphan = "0123456789abcdef", "fedcba9876543210", "00000000deadbeef"
+    for key in (old, new, orphan, "not-a-key"):
         (venvs / key / "bin").mkdir(parents=True)
     (venvs / "a-link").symlink_to(tmp_path / "shared")  # never a link, never followed
-    for i, key in ((1, "old"), (2, "old"), (3, "new"), (4, "new")):
+    for i, key in ((1, old), (2, old), (3, new), (4, new)):
         release = make_release(tmp_path, f"r{i}", f"2026-11-0{i}T00:00:00Z")
         (release / "venv").symlink_to(venvs / key)
     (make_release(tmp_path, "r0", "2026-10-01T00:00:00Z") / "venv" / "bin").mkdir(parents=True)  # its own venv
@@ -224,20 +225,35 @@ def test_prune_removes_the_shared_venvs_no_release_links_any_more(tmp_path, run_
                                                 "venvs_dir": str(venvs)}, check_mode=check_mode)
     assert not failed and result["changed"] is True
     assert result["pruned"] == ["r0", "r1", "r2"]
-    # r1 and r2 were the last to link "old"; "orphan" nobody linked; "new" stays with r3 and r4
-    assert result["pruned_venvs"] == ["old", "orphan"]
+    # r1 and r2 were the last to link "old"; "orphan" nobody linked; "new" stays with r3 and r4; a name that is not a
+    # venv key is never removed
+    assert result["pruned_venvs"] == [orphan, old]
     left = sorted(p.name for p in venvs.iterdir())
-    assert left == (["a-link", "new", "old", "orphan"] if check_mode else ["a-link", "new"])
+    assert left == sorted(["a-link", new, old, orphan, "not-a-key"] if check_mode else ["a-link", new, "not-a-key"])
     assert (tmp_path / "shared").is_dir()
 
 
+@pytest.mark.parametrize("venvs_dir", ["/etc", "{root}/../elsewhere", "{root}", "relative/venvs"])
+def test_a_venvs_dir_outside_the_root_is_refused_and_nothing_removed(tmp_path, run_module, venvs_dir):
+    (tmp_path / "app" / "shared" / "venvs" / "0123456789abcdef").mkdir(parents=True)
+    root = tmp_path / "app"
+    make_release(root, "r1")
+    make_release(root, "r0", "2026-10-01T00:00:00Z")
+    link(root, "current", "r1")
+    failed, result = run_module(release_state, {"root": str(root), "action": "prune", "keep": 1,
+                                                "venvs_dir": venvs_dir.format(root=root)})
+    assert failed and f"venvs_dir '{venvs_dir.format(root=root)}' must be empty or a plain absolute path inside root" \
+        in result["msg"]
+    assert releases(root) == ["r0", "r1"] and (root / "shared" / "venvs" / "0123456789abcdef").is_dir()
+
+
 def test_prune_without_venvs_dir_leaves_the_shared_venvs(tmp_path, run_module):
-    (tmp_path / "shared" / "venvs" / "orphan").mkdir(parents=True)
+    (tmp_path / "shared" / "venvs" / "00000000deadbeef").mkdir(parents=True)
     make_release(tmp_path, "r1")
     link(tmp_path, "current", "r1")
     failed, result = run_module(release_state, {"root": str(tmp_path), "action": "prune", "keep": 1})
     assert not failed and result["changed"] is False and result["pruned_venvs"] == []
-    assert (tmp_path / "shared" / "venvs" / "orphan").is_dir()
+    assert (tmp_path / "shared" / "venvs" / "00000000deadbeef").is_dir()
 
 
 def test_prune_with_nothing_beyond_keep_changes_nothing(tmp_path, run_module):
