@@ -76,6 +76,13 @@ options:
         in. Empty, C(running) is empty.
     type: str
     default: ""
+  units:
+    description:
+      - systemd units whose state to report in RV(units) (read with C(systemctl show), after any switch), so a caller
+        starts or enables a unit only when it is not already active and enabled.
+    type: list
+    elements: str
+    default: []
 attributes:
   check_mode:
     support: full
@@ -163,6 +170,14 @@ switched_from:
   description: With O(action=switch), the release C(current) named before.
   returned: action=switch
   type: str
+units:
+  description:
+    - For each unit of O(units), its C(active) state (C(ActiveState), for example C(active), C(inactive), C(failed))
+      and its C(enabled) state (C(UnitFileState), for example C(enabled), C(disabled); empty for a unit that is not
+      installed).
+  returned: always
+  type: dict
+  sample: {"app.service": {"active": "active", "enabled": "enabled"}, "app.socket": {"active": "active", "enabled": "enabled"}}
 """
 
 import os
@@ -214,6 +229,22 @@ def running_release(module, service, releases_dir):
     if not os.path.islink(marker):
         return ""
     return release_of(os.path.join(os.path.dirname(releases_dir), os.readlink(marker)), releases_dir)
+
+
+def unit_states(module, units):
+    """ActiveState and UnitFileState of each unit, one systemctl call for all of them."""
+    if not units:
+        return {}
+    rc, out, err = module.run_command(["systemctl", "show", "--property", "ActiveState,UnitFileState", "--"] + list(units))
+    if rc != 0:
+        module.fail_json(msg="release_state: systemctl show %s failed: %s" % (" ".join(units), (err or out).strip()))
+    # One block of properties per unit, in the order asked, separated by an empty line.
+    blocks = out.strip("\n").split("\n\n")
+    states = {}
+    for unit, block in zip(units, blocks + [""] * (len(units) - len(blocks))):
+        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        states[unit] = {"active": props.get("ActiveState", ""), "enabled": props.get("UnitFileState", "")}
+    return states
 
 
 def read_state(root, keep, keep_failed, protect=()):
@@ -381,6 +412,7 @@ def main():
             protect=dict(type="list", elements="str", default=[]),
             venvs_dir=dict(type="path", default=""),
             service=dict(type="str", default=""),
+            units=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )
@@ -397,8 +429,9 @@ def main():
         # It removes directories: only ever inside the app root it was given.
         module.fail_json(msg="release_state: venvs_dir '%s' must be empty or a plain absolute path inside root '%s'"
                          % (params["venvs_dir"], root))
-    if params["service"] and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9:_.@-]*", params["service"]):
-        module.fail_json(msg="release_state: service '%s' must be a systemd unit name" % params["service"])
+    for name, unit in [("service", params["service"])] + [("units", u) for u in params["units"]]:
+        if unit and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9:_.@-]*", unit):
+            module.fail_json(msg="release_state: %s '%s' must be a systemd unit name" % (name, unit))
     try:
         releases_dir = os.path.join(root, "releases")
         protect = [rid for rid in params["protect"] if rid]
@@ -427,6 +460,7 @@ def main():
                 for release in state["releases"]:
                     release["current"] = release["id"] == params["target"]
         state["running"] = running if params["action"] != "switch" else running_release(module, params["service"], releases_dir)
+        state["units"] = unit_states(module, [u for u in params["units"] if u])
     except OSError as exc:
         module.fail_json(msg="release_state: %s" % exc, exception=traceback.format_exc())
     result.update(state)

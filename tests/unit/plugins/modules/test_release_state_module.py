@@ -125,6 +125,31 @@ def test_a_stopped_service_runs_no_release(tmp_path):
     assert release_state.running_release(Stopped(), "app.service", str(tmp_path / "releases")) == ""
 
 
+def test_the_units_state_comes_from_one_systemctl_call_in_the_order_asked():
+    class Module:
+        calls = []
+
+        def run_command(self, argv):
+            self.calls.append(argv)
+            # systemctl prints each unit's properties in its own order, one block per unit.
+            return 0, "UnitFileState=enabled\nActiveState=active\n\nActiveState=inactive\nUnitFileState=\n", ""
+
+        def fail_json(self, msg):
+            raise AssertionError(msg)
+
+    module = Module()
+    assert release_state.unit_states(module, ["app.service", "app.socket"]) == {
+        "app.service": {"active": "active", "enabled": "enabled"},
+        "app.socket": {"active": "inactive", "enabled": ""}}
+    assert module.calls == [["systemctl", "show", "--property", "ActiveState,UnitFileState", "--", "app.service", "app.socket"]]
+    assert release_state.unit_states(module, []) == {} and len(module.calls) == 1
+
+
+def test_a_unit_name_that_is_not_one_is_refused(tmp_path, run_module):
+    failed, result = run_module(release_state, {"root": str(tmp_path), "units": ["app.service", "-x;rm"]})
+    assert failed and result["msg"] == "release_state: units '-x;rm' must be a systemd unit name"
+
+
 def test_where_the_working_directory_cannot_be_read_the_start_marker_says_it(tmp_path, monkeypatch):
     make_release(tmp_path, "1.0.0-a")
     make_release(tmp_path, "2.0.0-b")
