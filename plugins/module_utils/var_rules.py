@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 
+from ansible_collections.shipshape.ops.plugins.module_utils.names import UNIT_SUFFIXES, is_compose_service, is_unit_name
 from ansible_collections.shipshape.ops.plugins.module_utils.postgres import identifier_error
 from ansible_collections.shipshape.ops.plugins.module_utils.release_files import (
     CONTROL_CHARS as CONTROL, component_problem, path_problem,
@@ -29,8 +30,6 @@ ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 UNIT_SETTING = re.compile(r"^[A-Za-z][A-Za-z0-9]*\Z")
 DOCKER_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
 COMPOSE_PROJECT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}\Z")
-SERVICE_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}\Z")
-UNIT_NAME = re.compile(r"^[A-Za-z0-9:_.@-]{1,250}\.(service|socket|timer|target)\Z")
 GIT_REF_BAD_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 GIT_REF_BAD_PARTS = re.compile(r"(^|/)\.|\.lock(/|$)|//|^/|/$|\.\Z")
 
@@ -264,9 +263,9 @@ def problem(name, value, rule):
                 if kind == "rel_path" else "must be an absolute path ending in %s, of letters, digits, '.', '_', " \
                 "'+', '-' and '/', without '.' or '..' components" % rule["suffix"]
     elif kind == "service_name":
-        ok = bool(SERVICE_NAME.match(value))
+        ok = is_compose_service(value)
     elif kind == "unit_name":
-        ok = bool(UNIT_NAME.match(value)) and value.endswith(rule.get("suffix", ""))
+        ok = is_unit_name(value, UNIT_SUFFIXES) and value.endswith(rule.get("suffix", ""))
     elif kind == "env_name":
         ok = bool(ENV_NAME.match(value))
     elif kind == "pg_ident":

@@ -120,12 +120,12 @@ import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.shipshape.ops.plugins.module_utils.names import is_compose_service
 from ansible_collections.shipshape.ops.plugins.module_utils.release_files import path_problem
 
 TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 # A repository reference without tag or digest: lower-case path components, an optional registry host[:port].
 IMAGE = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9.-]*(?::[0-9]+)?/)?[a-z0-9]+(?:[._-]+[a-z0-9]+)*(?:/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*")
-SERVICE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 APP_TAG = re.compile(r"^APP_TAG=(\S+)$", re.MULTILINE)
 
 
@@ -137,7 +137,7 @@ def check_params(params):
         return "root '%s' %s" % (root, why)
     if not IMAGE.fullmatch(params["image"]):
         return "image '%s' must be an image repository without tag or digest (lower case, for example registry/app)" % params["image"]
-    if params["service"] and not SERVICE.fullmatch(params["service"]):
+    if params["service"] and not is_compose_service(params["service"]):
         return "service '%s' must be a compose service name (letters, digits, '_', '.', '-')" % params["service"]
     if params["keep"] < 1 or params["keep_failed"] < 0:
         return "keep (%s) must be at least 1 and keep_failed (%s) at least 0" % (params["keep"], params["keep_failed"])

@@ -183,6 +183,7 @@ import time
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.shipshape.ops.plugins.module_utils.names import is_compose_service, is_unit_name
 
 MAX_LINES = 10000
 MAX_SCAN = 1000000
@@ -207,8 +208,6 @@ PRESETS = {
 REQUEST_ID_FIELDS = ("request_id", "requestId", "request-id", "req_id", "rid", "x_request_id")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+/=-]{0,199}$")
 FIELD_KEY = re.compile(r"^[A-Za-z0-9_@$-]+(\.[A-Za-z0-9_@$-]+)*$")
-UNIT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:_.@\\-]*$")
-SERVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 DURATION = re.compile(r"^(\d{1,6})\s*(s|m|h|d|w)$")
 UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 # A time at the start of a text line: 2026-12-02 15:00:00[,123|.123456][Z|+01:00] or the T form.
@@ -286,7 +285,7 @@ def validate(params):
         raise BadInput("scan_lines is %s; expected 0 (automatic) to %d" % (params["scan_lines"], MAX_SCAN))
     if not 1 <= params["timeout"] <= MAX_TIMEOUT:
         raise BadInput("timeout is %s; expected 1 to %d seconds" % (params["timeout"], MAX_TIMEOUT))
-    if source == "journal" and not UNIT.match(params["unit"]):
+    if source == "journal" and not is_unit_name(params["unit"]):
         raise BadInput("unit '%s' is not a systemd unit name; source=journal needs one (for example sample_app.service)"
                        % params["unit"])
     if source == "file":
@@ -299,7 +298,7 @@ def validate(params):
         if not params["project_dir"].startswith("/"):
             raise BadInput("project_dir '%s' is not absolute; source=compose needs the compose project directory"
                            % params["project_dir"])
-        if not SERVICE.match(params["service"]):
+        if not is_compose_service(params["service"]):
             raise BadInput("service '%s' is not a compose service name; source=compose needs one (for example app)"
                            % params["service"])
     if params["request_id"] and not REQUEST_ID.match(params["request_id"]):

@@ -186,6 +186,7 @@ import shutil
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.shipshape.ops.plugins.module_utils.names import is_unit_name
 from ansible_collections.shipshape.ops.plugins.module_utils.release_files import (
     RUNNING_MARKER, component_problem, link_target, path_problem, read_json,
 )
@@ -430,7 +431,7 @@ def main():
         module.fail_json(msg="release_state: venvs_dir '%s' must be empty or a plain absolute path inside root '%s'"
                          % (params["venvs_dir"], root))
     for name, unit in [("service", params["service"])] + [("units", u) for u in params["units"]]:
-        if unit and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9:_.@-]*", unit):
+        if unit and not is_unit_name(unit):
             module.fail_json(msg="release_state: %s '%s' must be a systemd unit name" % (name, unit))
     try:
         releases_dir = os.path.join(root, "releases")

@@ -181,12 +181,11 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.shipshape.ops.plugins.module_utils import release_files
+from ansible_collections.shipshape.ops.plugins.module_utils.names import is_compose_service, is_unit_name
 from ansible_collections.shipshape.ops.plugins.module_utils.release_files import RUNNING_MARKER, link_target
 
 FAILED = ".shipshape-failed"
 UNFINISHED = ".shipshape-unfinished"
-UNIT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:_.@\\-]*$")
-SERVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:-]*$")
 SHA = re.compile(r"^[0-9a-f]{7,64}$")
 ENV_KEY = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")
@@ -552,13 +551,13 @@ def status(module, p):
     check_abs("root", root)
     if p["strategy"] == "systemd":
         unit = p["unit"] or "%s.service" % os.path.basename(root)
-        if not UNIT.match(unit):
+        if not is_unit_name(unit):
             raise BadInput("unit '%s' is not a systemd unit name" % unit)
         current, running, release, service, releases = systemd_status(module, root, unit)
     else:
         project_dir = (p["project_dir"] or root).rstrip("/")
         check_abs("project_dir", project_dir)
-        if not SERVICE.match(p["service"]):
+        if not is_compose_service(p["service"]):
             raise BadInput("service '%s' is not a compose service name" % p["service"])
         if p["image"] and not IMAGE.match(p["image"]):
             raise BadInput("image '%s' is not an image repository name" % p["image"])

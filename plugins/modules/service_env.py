@@ -87,10 +87,9 @@ import json
 import re
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.shipshape.ops.plugins.module_utils.names import is_compose_service, is_unit_name
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-UNIT = re.compile(r"[A-Za-z0-9][A-Za-z0-9:_.@-]*")
-COMPOSE_SERVICE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 def pick(entries, names):
@@ -154,11 +153,11 @@ def main():
             module.fail_json(msg="service_env: names item '%s' must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)"
                              % name)
     if params["service"] is not None:
-        if not UNIT.fullmatch(params["service"]):
+        if not is_unit_name(params["service"]):
             module.fail_json(msg="service_env: service '%s' must be a systemd unit name" % params["service"])
         result = read_systemd(module, params["service"], params["names"])
     else:
-        if not COMPOSE_SERVICE.fullmatch(params["compose_service"]):
+        if not is_compose_service(params["compose_service"]):
             module.fail_json(msg="service_env: compose_service '%s' must be a compose service name" % params["compose_service"])
         result = read_compose(module, params["compose_project_dir"], params["compose_service"], params["names"])
     result["entries"] = ["%s=%s" % item for item in sorted(result["env"].items())]

@@ -87,6 +87,7 @@ def search(module, **kw):
         ({"paths": ["relative.log"]}, "path 'relative.log' is not absolute"),
         ({"paths": []}, "paths is empty; source=file needs"),
         ({"source": "journal", "unit": "x; rm -rf /"}, "unit 'x; rm -rf /' is not a systemd unit name"),
+        ({"source": "journal", "unit": "a\\b.service"}, "unit 'a\\b.service' is not a systemd unit name"),
         ({"source": "compose", "project_dir": "srv/app", "service": "app"}, "project_dir 'srv/app' is not absolute"),
         ({"source": "compose", "project_dir": "/srv/app", "service": "-app"}, "service '-app' is not a compose service"),
     ],

@@ -142,6 +142,7 @@ def test_proc_addresses(hexaddr, text):
         ({"root": "srv/app"}, "release_status: root 'srv/app' is not acceptable"),
         ({"root": "/srv/../etc"}, "release_status: root '/srv/../etc' is not acceptable"),
         ({"root": "/srv/app", "unit": "a b"}, "release_status: unit 'a b' is not a systemd unit name"),
+        ({"root": "/srv/app", "unit": "a\\b"}, "release_status: unit 'a\\b' is not a systemd unit name"),
         ({"root": "/srv/app", "port": 70000}, "release_status: port is 70000; expected 0"),
         ({"root": "/srv/app", "ref": "--upload-pack=x"}, "release_status: ref '--upload-pack=x' is not a git ref"),
         ({"root": "/srv/app", "ref": "a..b"}, "release_status: ref 'a..b' is not a git ref"),
