@@ -1,13 +1,16 @@
 """The lifecycle over SSH as a user runs it: `shipshape` of this checkout, run by an unprivileged controller
 user (prepare's wrapper), reaching the hosts as `deploy` with sudo and checked host keys. Converge provisioned
 and deployed v1; these steps run in file order: deploy v2, backup, rollback, maintenance on and off, drill,
-restore, health, then a changed host key, which must be refused before anything runs."""
+restore, health, then a changed host key, which must be refused before anything runs. The app host installs
+from a wheelhouse directory (the inventory's host variable), v2 from a copy of it with one file more."""
 
 from __future__ import annotations
 
 import json
 import os
+import hashlib
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,6 +21,8 @@ testinfra_hosts = ["app_servers"]
 CONTROLLER = Path("/var/tmp/shipshape-molecule-ssh")
 HOME = CONTROLLER / "home"
 KNOWN_HOSTS = HOME / ".ssh" / "known_hosts"
+WHEELHOUSE = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"]) / "examples" / "sample_app" / "dist" / "wheelhouse"
+SHARED = "/srv/sample_app/shared"
 # Actions Ansible runs on the controller without a connection to the host.
 CONTROLLER_ACTIONS = {"include_role", "include_tasks", "import_role", "import_tasks", "set_fact", "assert",
                       "debug", "fail", "meta", "include_vars", "validate_argument_spec"}
@@ -64,10 +69,37 @@ def test_v1_was_deployed_over_ssh(host):
     assert host.run("getent passwd deploy").rc == 0
 
 
-def test_deploy_v2(host):
-    report = ok("deploy", "--version", "2.0.0")
+def wheels_key(directory: Path) -> str:
+    """What names a wheelhouse directory on the host: the sha1 of the JSON list of its files' '<name> <sha1>', sorted."""
+    lines = sorted(f"{p.name} {hashlib.sha1(p.read_bytes()).hexdigest()}" for p in directory.iterdir() if p.is_file())
+    return hashlib.sha1(json.dumps(lines).encode()).hexdigest()
+
+
+def release_venv(host, version_prefix: str) -> str:
+    (release,) = [r for r in host.file("/srv/sample_app/releases").listdir() if r.startswith(version_prefix)]
+    return host.file(f"/srv/sample_app/releases/{release}/venv").linked_to
+
+
+def test_deploy_v2_from_other_wheels_builds_another_venv(host):
+    # The same pins, one file more in the wheelhouse: v2 must not reuse v1's venv (built from other wheels).
+    wheels_v2 = CONTROLLER / "wheelhouse-v2"
+    shutil.rmtree(wheels_v2, ignore_errors=True)
+    shutil.copytree(WHEELHOUSE, wheels_v2)
+    (wheels_v2 / "NOTES.txt").write_text("wheels rebuilt for v2\n")
+    for path in (wheels_v2, *wheels_v2.iterdir()):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    report = ok("deploy", "--version", "2.0.0", "-e", f"systemd_release_wheelhouse={wheels_v2}")
     assert version(host) == "2.0.0"
     assert any("2.0.0" in r for r in report["release_ids"]), report["release_ids"]
+    # Each directory was copied once, to a directory named by its content, and marked complete.
+    for directory in (WHEELHOUSE, wheels_v2):
+        key = wheels_key(directory)
+        marker = host.file(f"{SHARED}/wheelhouse-{key[:16]}/.shipshape-unpacked")
+        assert marker.content_string == f"{directory.name} sha1:{key}\n"
+    assert host.file(f"{SHARED}/wheelhouse-{wheels_key(wheels_v2)[:16]}/NOTES.txt").exists
+    v1_venv, v2_venv = release_venv(host, "1.0.0-"), release_venv(host, "2.0.0-")
+    assert v1_venv != v2_venv and v2_venv.startswith(f"{SHARED}/venvs/"), (v1_venv, v2_venv)
+    assert host.file(f"{v2_venv}/.shipshape-complete").exists
 
 
 def test_backup_becomes_postgres(host):
