@@ -70,6 +70,14 @@ options:
         removed too. Empty, no venv is removed.
     type: path
     default: ""
+  wheelhouses_dir:
+    description:
+      - With O(action=prune), the directory that holds the wheelhouses systemd_release puts on the host (its
+        C(shared)), inside O(root). Once the releases are pruned, each directory directly in it named
+        C(wheelhouse-) and 16 hex digits that no remaining release links to (a symlink at the top of a release that
+        resolves into it) is removed too. Empty, no wheelhouse is removed.
+    type: path
+    default: ""
   service:
     description:
       - The systemd unit that runs C(current). When set, C(running) names the release its main process runs
@@ -161,6 +169,12 @@ pruned_venvs:
   type: list
   elements: str
   sample: [3f9a0c2b7d1e4a65]
+pruned_wheelhouses:
+  description: With O(action=prune) and O(wheelhouses_dir), the wheelhouses removed (in check mode, that would be removed).
+  returned: action=prune
+  type: list
+  elements: str
+  sample: [wheelhouse-54d9b7f8d9a7332c]
 pruned:
   description: With O(action=prune), the releases removed (in check mode, that would be removed), oldest first.
   returned: action=prune
@@ -361,15 +375,17 @@ def prune(module, root, state):
     return removed, left
 
 
-# systemd_release names a shared venv by its key: 16 hex digits. Nothing else in venvs_dir is ever removed.
+# systemd_release names a shared venv by its key (16 hex digits) and a wheelhouse by its content
+# (wheelhouse-<16 hex digits>). Nothing else in their directories is ever removed.
 VENV_KEY = re.compile(r"[0-9a-f]{16}")
+WHEELHOUSE = re.compile(r"wheelhouse-[0-9a-f]{16}")
 
 
-def linked_venvs(releases_dir, venvs_dir, gone=()):
-    """The names of the directories in VENVS_DIR that a release links to (a symlink at the top of a release), the
-    releases in GONE (pruned) left out."""
+def linked_names(releases_dir, parent, gone=()):
+    """The names of the entries of PARENT that a release links to (a symlink at the top of a release that resolves
+    directly inside PARENT), the releases in GONE (pruned) left out."""
     used = set()
-    venvs_real = os.path.realpath(venvs_dir)
+    parent_real = os.path.realpath(parent)
     for rid in os.listdir(releases_dir) if os.path.isdir(releases_dir) else []:
         release = os.path.join(releases_dir, rid)
         if rid in gone:
@@ -380,21 +396,21 @@ def linked_venvs(releases_dir, venvs_dir, gone=()):
             path = os.path.join(release, entry)
             if os.path.islink(path):
                 target = os.path.realpath(path)
-                if os.path.dirname(target) == venvs_real:
+                if os.path.dirname(target) == parent_real:
                     used.add(os.path.basename(target))
     return used
 
 
-def prune_venvs(module, releases_dir, venvs_dir, gone=()):
-    """Remove the shared venvs no release links to; return their names. Only real directories directly inside
-    VENVS_DIR named as a key, never a link, never one a release still uses."""
-    if not venvs_dir or not os.path.isdir(venvs_dir):
+def prune_unlinked(module, releases_dir, parent, pattern, gone=()):
+    """Remove the directories directly inside PARENT named by PATTERN that no release links to; return their names.
+    Never a link, never one a release still uses."""
+    if not parent or not os.path.isdir(parent):
         return []
-    used = linked_venvs(releases_dir, venvs_dir, gone)
+    used = linked_names(releases_dir, parent, gone)
     removed = []
-    for name in sorted(os.listdir(venvs_dir)):
-        path = os.path.join(venvs_dir, name)
-        if not VENV_KEY.fullmatch(name) or name in used or os.path.islink(path) or not os.path.isdir(path):
+    for name in sorted(os.listdir(parent)):
+        path = os.path.join(parent, name)
+        if not pattern.fullmatch(name) or name in used or os.path.islink(path) or not os.path.isdir(path):
             continue
         if remove_tree(module, path):
             removed.append(name)
@@ -412,6 +428,7 @@ def main():
             keep_failed=dict(type="int", default=2),
             protect=dict(type="list", elements="str", default=[]),
             venvs_dir=dict(type="path", default=""),
+            wheelhouses_dir=dict(type="path", default=""),
             service=dict(type="str", default=""),
             units=dict(type="list", elements="str", default=[]),
         ),
@@ -425,11 +442,13 @@ def main():
     if params["keep"] < 1 or params["keep_failed"] < 0:
         module.fail_json(msg="release_state: keep (%s) must be at least 1 and keep_failed (%s) at least 0"
                          % (params["keep"], params["keep_failed"]))
-    venvs_dir = params["venvs_dir"].rstrip("/")
-    if venvs_dir and (path_problem(venvs_dir) or not venvs_dir.startswith(root.rstrip("/") + "/")):
-        # It removes directories: only ever inside the app root it was given.
-        module.fail_json(msg="release_state: venvs_dir '%s' must be empty or a plain absolute path inside root '%s'"
-                         % (params["venvs_dir"], root))
+    for option in ("venvs_dir", "wheelhouses_dir"):
+        inside = params[option].rstrip("/")
+        if inside and (path_problem(inside) or not inside.startswith(root.rstrip("/") + "/")):
+            # It removes directories: only ever inside the app root it was given.
+            module.fail_json(msg="release_state: %s '%s' must be empty or a plain absolute path inside root '%s'"
+                             % (option, params[option], root))
+    venvs_dir, wheelhouses_dir = params["venvs_dir"].rstrip("/"), params["wheelhouses_dir"].rstrip("/")
     for name, unit in [("service", params["service"])] + [("units", u) for u in params["units"]]:
         if unit and not is_unit_name(unit):
             module.fail_json(msg="release_state: %s '%s' must be a systemd unit name" % (name, unit))
@@ -450,8 +469,9 @@ def main():
             state["unfinished"] = [rid for rid in state["unfinished"] if rid not in removed]
             state["prune"] = [rid for rid in left if rid not in state["unfinished"]]
             # In check mode the pruned releases are still there: their links do not count.
-            result["pruned_venvs"] = prune_venvs(module, releases_dir, venvs_dir, gone=removed)
-            changed = changed or bool(result["pruned_venvs"])
+            result["pruned_venvs"] = prune_unlinked(module, releases_dir, venvs_dir, VENV_KEY, gone=removed)
+            result["pruned_wheelhouses"] = prune_unlinked(module, releases_dir, wheelhouses_dir, WHEELHOUSE, gone=removed)
+            changed = changed or bool(result["pruned_venvs"]) or bool(result["pruned_wheelhouses"])
         if params["action"] == "switch":
             changed = switch(module, root, params["target"], state)
             result["switched_from"] = state["current"]

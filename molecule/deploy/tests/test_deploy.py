@@ -481,6 +481,9 @@ def test_keep_n_prunes_after_a_successful_deploy_but_never_what_a_rollback_needs
     assert current_release(host)["id"] == v2
     failed = [r for r in release_ids(host) if host.file(f"{ROOT_DIR}/releases/{r}/.shipshape-failed").exists]
     assert failed and set(release_ids(host)) == {v1, v2, *failed}
+    # Wheels no release links (as a wheelhouse of releases pruned long ago): keep-N removes them too.
+    orphan = f"{ROOT_DIR}/shared/wheelhouse-00000000deadbeef"
+    assert host.run(f"mkdir -p {orphan} && touch {orphan}/old-1.0-py3-none-any.whl").rc == 0
     proc = run_playbook("deploy.yml", "-e", json.dumps({
         "systemd_release_git_ref": "v2.0.0", "systemd_release_id": "2.0.1-keep", "systemd_release_keep": 2,
         "systemd_release_keep_failed": 0}), check=True)
@@ -491,18 +494,23 @@ def test_keep_n_prunes_after_a_successful_deploy_but_never_what_a_rollback_needs
     last = history(host)[-1]
     assert last["result"] == "success" and sorted(last["pruned"]) == sorted([v1, *failed])
     assert f"pruned {v1}, {failed[0]}" in proc.output, proc.output[-3000:]  # oldest first: complete, then failed
+    assert not host.file(orphan).exists
     # The release a rollback goes back to is still there: the rollback works.
     run_playbook("rollback.yml", check=True)
     assert current_release(host)["id"] == v2 and http(host, "GET", "/version")[1]["version"] == "2.0.0"
 
 
 def test_the_wheels_came_as_one_archive_unpacked_once(host):
-    # Every release of this scenario was built from the sandbox's wheelhouse.tar: one directory named by its content.
+    # Every release of this scenario was built from the sandbox's wheelhouse.tar: one directory named by its content
+    # (the orphan planted before keep-N is gone).
     shared = f"{ROOT_DIR}/shared"
     dirs = [d for d in host.file(shared).listdir() if d.startswith("wheelhouse")]
     assert len(dirs) == 1 and dirs[0].startswith("wheelhouse-"), dirs
     assert "sha1:" in host.file(f"{shared}/{dirs[0]}/.shipshape-unpacked").content_string
     assert any(name.endswith(".whl") for name in host.file(f"{shared}/{dirs[0]}").listdir())
+    # Every release left links the wheels it was built from (keep-N keeps what a release links).
+    for rid in release_ids(host):
+        assert host.file(f"{ROOT_DIR}/releases/{rid}/.shipshape-wheelhouse").linked_to == f"{shared}/{dirs[0]}", rid
 
 
 def test_releases_of_the_same_dependencies_share_one_venv_and_keep_n_keeps_it(host):

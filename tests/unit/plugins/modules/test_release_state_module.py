@@ -258,6 +258,46 @@ def test_prune_removes_the_shared_venvs_no_release_links_any_more(tmp_path, run_
     assert (tmp_path / "shared").is_dir()
 
 
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_prune_removes_the_wheelhouses_no_release_links_any_more(tmp_path, run_module, check_mode):
+    shared = tmp_path / "shared"
+    old, new, orphan = "wheelhouse-0123456789abcdef", "wheelhouse-fedcba9876543210", "wheelhouse-00000000deadbeef"
+    for name in (old, new, orphan, "wheelhouse", "venvs", "uploads"):
+        (shared / name).mkdir(parents=True)
+    (shared / "wheelhouse-1111111111111111").symlink_to(shared / "uploads")  # never a link, never followed
+    for i, name in ((1, old), (2, new), (3, new)):
+        release = make_release(tmp_path, f"r{i}", f"2026-11-0{i}T00:00:00Z")
+        (release / ".shipshape-wheelhouse").symlink_to(shared / name)
+        (release / "uploads").symlink_to(shared / "uploads")
+    make_release(tmp_path, "r0", "2026-10-01T00:00:00Z")  # built before releases linked their wheels
+    link(tmp_path, "current", "r3")
+    link(tmp_path, "previous", "r2")
+    failed, result = run_module(release_state, {"root": str(tmp_path), "action": "prune", "keep": 2,
+                                                "wheelhouses_dir": str(shared)}, check_mode=check_mode)
+    assert not failed and result["changed"] is True
+    assert result["pruned"] == ["r0", "r1"]
+    # r1 was the last to link "old"; "orphan" nobody linked; "new" stays with r2 and r3; the shared directories that
+    # are not wheelhouses named by their content (the unnamed one of earlier releases included) are never removed
+    assert result["pruned_wheelhouses"] == [orphan, old]
+    left = sorted(p.name for p in shared.iterdir())
+    kept = ["uploads", "venvs", "wheelhouse", "wheelhouse-1111111111111111", new]
+    assert left == sorted(kept + ([old, orphan] if check_mode else []))
+
+
+@pytest.mark.parametrize("option", ["venvs_dir", "wheelhouses_dir"])
+def test_a_wheelhouses_dir_or_venvs_dir_outside_the_root_is_refused_by_name(tmp_path, run_module, option):
+    root = tmp_path / "app"
+    (tmp_path / "wheelhouse-0123456789abcdef").mkdir(parents=True)
+    make_release(root, "r1")
+    make_release(root, "r0", "2026-10-01T00:00:00Z")
+    link(root, "current", "r1")
+    failed, result = run_module(release_state, {"root": str(root), "action": "prune", "keep": 1,
+                                                option: str(tmp_path)})
+    assert failed and result["msg"] == "release_state: %s '%s' must be empty or a plain absolute path inside root '%s'" \
+        % (option, tmp_path, root)
+    assert releases(root) == ["r0", "r1"] and (tmp_path / "wheelhouse-0123456789abcdef").is_dir()
+
+
 @pytest.mark.parametrize("venvs_dir", ["/etc", "{root}/../elsewhere", "{root}", "relative/venvs"])
 def test_a_venvs_dir_outside_the_root_is_refused_and_nothing_removed(tmp_path, run_module, venvs_dir):
     (tmp_path / "app" / "shared" / "venvs" / "0123456789abcdef").mkdir(parents=True)
@@ -277,7 +317,7 @@ def test_prune_without_venvs_dir_leaves_the_shared_venvs(tmp_path, run_module):
     make_release(tmp_path, "r1")
     link(tmp_path, "current", "r1")
     failed, result = run_module(release_state, {"root": str(tmp_path), "action": "prune", "keep": 1})
-    assert not failed and result["changed"] is False and result["pruned_venvs"] == []
+    assert not failed and result["changed"] is False and result["pruned_venvs"] == [] == result["pruned_wheelhouses"]
     assert (tmp_path / "shared" / "venvs" / "00000000deadbeef").is_dir()
 
 
