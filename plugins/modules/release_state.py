@@ -442,13 +442,12 @@ def main():
     if params["keep"] < 1 or params["keep_failed"] < 0:
         module.fail_json(msg="release_state: keep (%s) must be at least 1 and keep_failed (%s) at least 0"
                          % (params["keep"], params["keep_failed"]))
-    for option in ("venvs_dir", "wheelhouses_dir"):
-        inside = params[option].rstrip("/")
-        if inside and (path_problem(inside) or not inside.startswith(root.rstrip("/") + "/")):
+    inside = dict((option, params[option].rstrip("/")) for option in ("venvs_dir", "wheelhouses_dir"))
+    for option, path in inside.items():
+        if path and (path_problem(path) or not path.startswith(root.rstrip("/") + "/")):
             # It removes directories: only ever inside the app root it was given.
             module.fail_json(msg="release_state: %s '%s' must be empty or a plain absolute path inside root '%s'"
                              % (option, params[option], root))
-    venvs_dir, wheelhouses_dir = params["venvs_dir"].rstrip("/"), params["wheelhouses_dir"].rstrip("/")
     for name, unit in [("service", params["service"])] + [("units", u) for u in params["units"]]:
         if unit and not is_unit_name(unit):
             module.fail_json(msg="release_state: %s '%s' must be a systemd unit name" % (name, unit))
@@ -469,8 +468,8 @@ def main():
             state["unfinished"] = [rid for rid in state["unfinished"] if rid not in removed]
             state["prune"] = [rid for rid in left if rid not in state["unfinished"]]
             # In check mode the pruned releases are still there: their links do not count.
-            result["pruned_venvs"] = prune_unlinked(module, releases_dir, venvs_dir, VENV_KEY, gone=removed)
-            result["pruned_wheelhouses"] = prune_unlinked(module, releases_dir, wheelhouses_dir, WHEELHOUSE, gone=removed)
+            result["pruned_venvs"] = prune_unlinked(module, releases_dir, inside["venvs_dir"], VENV_KEY, gone=removed)
+            result["pruned_wheelhouses"] = prune_unlinked(module, releases_dir, inside["wheelhouses_dir"], WHEELHOUSE, gone=removed)
             changed = changed or bool(result["pruned_venvs"]) or bool(result["pruned_wheelhouses"])
         if params["action"] == "switch":
             changed = switch(module, root, params["target"], state)
