@@ -103,19 +103,18 @@ def test_a_playbook_of_the_collection_runs_in_the_image_through_ansible_runner(e
 
     events = sorted((json.loads(p.read_text()) for p in (artifacts / "job_events").glob("*.json")),
                     key=lambda e: e["counter"])
-    # The tasks of the collection's module and action plugin, by name (health.yml's include_role task has the same
-    # name as the role's probe: the action tells them apart).
+    # The tasks of the collection's module and action plugin, by name.
     ok = {e["event_data"]["task"]: e["event_data"] for e in events
           if e["event"] == "runner_on_ok" and e["event_data"].get("resolved_action") == "shipshape.ops.health_check"}
     # The play and its role come from the collection installed in the image.
-    for task in ("Run the checks of this host", "Summarise the checks", "Judge the inventory"):
+    for task in ("Validate, run and summarise the checks", "Judge the inventory"):
         assert ok[task]["task_path"].startswith("/usr/share/ansible/collections/ansible_collections/shipshape/ops/"), task
-    # action=run: the action plugin hands over to the module, which ran on the host (here: the container).
-    probe = ok["Run the checks of this host"]["res"]
-    assert probe["invocation"]["module_args"]["action"] == "run"
-    checks = {c["name"]: c for c in probe["checks"]}
-    # action=summarize and report: the action plugin alone, on the controller (no module invocation).
-    assert "invocation" not in ok["Summarise the checks"]["res"]
+    # action=check: the action plugin hands over to the module, which ran on the host (here: the container).
+    probe = ok["Validate, run and summarise the checks"]["res"]
+    assert probe["invocation"]["module_args"]["action"] == "check"
+    checks = {c["name"]: c for c in probe["result"]["checks"]}
+    # action=report: the action plugin alone, on the controller (no module invocation).
+    assert "invocation" not in ok["Judge the inventory"]["res"]
     assert ok["Judge the inventory"]["res"]["by_host"]["localhost"]["counts"] == {"ok": 1, "degraded": 0, "failed": 1}
 
     assert checks["root-disk"]["status"] == "ok" and 0 < checks["root-disk"]["value"] <= 100

@@ -48,7 +48,7 @@ METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 MAX_WINDOW_S = 600
 # value: the metric's samples summed; mean: <metric>_sum / <metric>_count of a histogram or summary (a latency).
 PROMETHEUS_STATS = ("value", "mean")
-ACTIONS = ["validate", "run", "summarize", "report"]
+ACTIONS = ["validate", "run", "summarize", "report", "check"]
 # The actions that read nothing on a host: the action plugin does them on the controller.
 CONTROLLER_ACTIONS = ("validate", "summarize", "report")
 # The fields of a check that hold a secret: no_log in the argument spec, masked in messages, removed from results.

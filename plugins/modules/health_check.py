@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 module: health_check
 short_description: Validate, run and summarise health checks (systemd, HTTP, PostgreSQL, Redis, streams, SQL counts, disk)
 description:
-  - The engine of the C(shipshape.ops.preflight) role, in three steps.
+  - The engine of the C(shipshape.ops.preflight) role, in three steps, or in one (O(action=check)).
   - O(action=validate) checks every item of O(checks) (known kind, required and known fields, number types,
     thresholds in order, C(delegate_to) a host of O(hosts)) and fails with one message per problem, each naming
     the check and the field. It returns the distinct C(delegate_to) hosts.
@@ -19,6 +19,9 @@ description:
   - O(action=summarize) puts the results of the runs together in the order of O(checks) (a check whose run did
     not happen, such as on an unreachable delegate, becomes a failed check carrying that run's error) and returns
     the overall result, the report lines and whether O(fail_on) asks to fail the host.
+  - O(action=check) is O(action=validate), O(action=run) and O(action=summarize) in one module run, for checks
+    that are all the host's own; a check with C(delegate_to) is refused (those take the three steps, the delegated
+    checks run on their hosts).
   - O(action=report) judges several hosts at once from their results (O(results), C(null) for a host without
     one, such as an unreachable host) and returns the report lines and whether O(fail_on) asks to fail the run,
     with every reason.
@@ -32,7 +35,7 @@ options:
   action:
     description: What to do with O(checks).
     type: str
-    choices: [validate, run, summarize, report]
+    choices: [validate, run, summarize, report, check]
     default: run
   checks:
     description:
@@ -213,7 +216,7 @@ options:
     elements: dict
     default: []
   host:
-    description: With O(action=summarize), the inventory host the result is for.
+    description: With O(action=summarize) or O(action=check), the inventory host the result is for.
     type: str
     default: ""
   results:
@@ -224,7 +227,7 @@ options:
     default: {}
   fail_on:
     description:
-      - With O(action=summarize), when RV(fail) is true. C(failed) when the overall status is failed,
+      - With O(action=summarize) or O(action=check), when RV(fail) is true. C(failed) when the overall status is failed,
         C(degraded) also when it is degraded, C(never) never.
       - With O(action=report), the same for the checks of all hosts; a host without a result always counts.
     type: str
@@ -244,6 +247,17 @@ notes:
 """
 
 EXAMPLES = r"""
+- name: Validate, run and summarise checks that are all this host's own, in one run
+  shipshape.ops.health_check:
+    action: check
+    checks:
+      - {name: api, kind: http, url: "http://127.0.0.1:8000/healthz", json: {status: ok}}
+      - {name: app, kind: systemd, unit: sample_app.service}
+    host: "{{ inventory_hostname }}"
+    fail_on: failed
+  register: summary
+
+# With delegated checks (delegate_to), three steps:
 - name: Validate the checks
   shipshape.ops.health_check:
     action: validate
@@ -321,7 +335,7 @@ result:
     - The overall result, the shape of the preflight role's C(preflight_result).
     - C(status) is the worst status of the checks (C(ok) when there are none); C(checked_at) is when the first
       run started.
-  returned: action=summarize
+  returned: action=summarize or action=check
   type: dict
   sample:
     host: app
@@ -334,16 +348,16 @@ report:
   description:
     - The result as lines for a person, the overall line first, then one per check (O(action=summarize)).
     - With O(action=report), per host its overall line, then one line per check that is not ok.
-  returned: action=summarize or action=report
+  returned: action=summarize, action=check or action=report
   type: list
   elements: str
 fail:
-  description: Whether O(fail_on) asks to fail the host (O(action=summarize)) or the run (O(action=report)).
-  returned: action=summarize or action=report
+  description: Whether O(fail_on) asks to fail the host (O(action=summarize), O(action=check)) or the run (O(action=report)).
+  returned: action=summarize, action=check or action=report
   type: bool
 fail_message:
   description: One sentence naming every check that is not ok, with its message ("" when all are ok).
-  returned: action=summarize
+  returned: action=summarize or action=check
   type: str
   sample: "Preflight on db is degraded: dlq degraded (events:dead length 14 > warn 10)."
 by_host:
@@ -373,7 +387,7 @@ from ansible.module_utils.urls import SSLValidationError, open_url
 from ansible_collections.shipshape.ops.plugins.module_utils import redis_client, release_files
 from ansible_collections.shipshape.ops.plugins.module_utils.health_checks import (
     APP_DEGRADED, BODY_MAX_CHARS, DEGRADED, ERROR_MAX_CHARS, FAILED, OK,
-    argument_spec, controller_action, given, mask, utc_now, validate,
+    argument_spec, controller_action, given, mask, summarize, utc_now, validate,
 )
 
 
@@ -810,7 +824,7 @@ def run_one(module, check):
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
-    if params["action"] != "run":
+    if params["action"] not in ("run", "check"):
         failed, result = controller_action(params)
         if failed:
             module.fail_json(**result)
@@ -818,12 +832,21 @@ def main():
 
     checks = params["checks"]
     problems = validate(checks)
+    if params["action"] == "check":
+        # One run does it all only where it can run every check: a delegated one runs on its own host.
+        problems.extend("check %r: field 'delegate_to' is '%s'; action=check runs only the checks of this host "
+                        "(delegated checks take action=validate, run and summarize)" % (c.get("name"), c["delegate_to"])
+                        for c in checks if isinstance(c, dict) and c.get("delegate_to") is not None)
     if problems:
         module.fail_json(msg="%s are invalid: %s" % (params["label"], "; ".join(problems)), problems=problems)
     started_at = utc_now()
-    mine = [given(c) for c in checks if c.get("delegate_to") == params["delegate"]]
+    delegate = None if params["action"] == "check" else params["delegate"]
+    mine = [given(c) for c in checks if c.get("delegate_to") == delegate]
     results = [run_one(module, check) for check in mine]
-    module.exit_json(changed=False, checks=results, delegate=params["delegate"], started_at=started_at)
+    if params["action"] == "check":
+        run = dict(checks=results, delegate=None, started_at=started_at)
+        module.exit_json(**summarize(checks, [run], params["host"], params["fail_on"]))
+    module.exit_json(changed=False, checks=results, delegate=delegate, started_at=started_at)
 
 
 if __name__ == "__main__":

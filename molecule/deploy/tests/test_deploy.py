@@ -439,6 +439,10 @@ def snapshot(host) -> dict:
     ({"systemd_release_user": "root\nx"}, "systemd_release_user "),
     ({"deploy_candidate_env": {"BIND": f"127.0.0.1:8001\nExecStartPre=/bin/touch {MARKER}"}},
      "deploy_candidate_env['BIND'] contains a newline"),
+    # Wheels that are not there are refused before the lock too, even when the release is built already.
+    ({"systemd_release_wheelhouse": "/nonexistent/wheels.tar.gz"},
+     "systemd_release_wheelhouse: '/nonexistent/wheels.tar.gz' is not a file on the controller"),
+    ({"systemd_release_wheelhouse": __file__}, f"systemd_release_wheelhouse: '{__file__}' is not a directory on the controller"),
 ], ids=lambda v: json.dumps(v)[:40])
 def test_hostile_input_is_refused_naming_the_variable(host, extra, expected):
     before = snapshot(host)

@@ -1,6 +1,6 @@
 """The controller side of shipshape.ops.health_check: validate, summarize and report run on the controller with the
 module's functions (no module run), give the module's answers, and never return a check's password or token;
-action=run still runs the module on the host."""
+action=run and action=check still run the module on the host."""
 
 from __future__ import annotations
 
@@ -73,8 +73,9 @@ def test_an_unknown_argument_is_refused_like_the_module_does(run_plugin):
         run_plugin({"action": "validate", "checks": [], "nosuch": 1})
 
 
-def test_run_executes_the_module_on_the_host(make_plugin):
-    args = {"action": "run", "checks": [{"name": "unit", "kind": "systemd", "unit": "app.service"}]}
+@pytest.mark.parametrize("what", ["run", "check"])
+def test_run_and_check_execute_the_module_on_the_host(make_plugin, what):
+    args = {"action": what, "checks": [{"name": "unit", "kind": "systemd", "unit": "app.service"}]}
     plugin = make_plugin(action, args)
     answer = {"changed": False, "checks": [], "delegate": None, "started_at": "t"}
     with mock.patch.object(plugin, "_execute_module", return_value=answer) as execute, \

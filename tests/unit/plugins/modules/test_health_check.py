@@ -608,3 +608,54 @@ def test_compose_service_state(run_module, monkeypatch, out, status, message):
     assert got["status"] == status and message in got["message"], got
     assert calls == [["docker", "compose", "--project-directory", "/srv/shop", "ps", "--all", "--format", "json",
                       "--", "worker"]]
+
+
+# ----------------------------------------------------------------------------------------------
+# action=check: validate, run and summarise in one run
+# ----------------------------------------------------------------------------------------------
+def test_check_runs_and_summarises_in_one_run_as_the_three_steps_do(run_module, tmp_path):
+    checks = [{"name": "root", "kind": "disk", "path": "/"},
+              {"name": "gone", "kind": "disk", "path": str(tmp_path / "nosuch")}]
+    failed, out = run_module(health_check, {"action": "check", "checks": checks, "host": "app", "fail_on": "never"})
+    assert not failed, out
+    res = out["result"]
+    assert [c["name"] for c in res["checks"]] == ["root", "gone"]
+    assert (res["status"], res["host"], res["counts"]) == ("failed", "app", {"ok": 1, "degraded": 0, "failed": 1})
+    assert out["fail"] is False and out["fail_message"].startswith("Preflight on app is failed: gone failed (")
+    assert out["report"][0] == "FAILED: 2 checks on app: 1 ok, 0 degraded, 1 failed"
+    # The same answer as the three steps give for the same checks.
+    run = run_checks(run_module, checks)
+    run = {key: run[key] for key in ("checks", "delegate", "started_at")}  # what a registered run hands over
+    steps = summarize(run_module, [run], fail_on="never", checks=checks)
+    assert [(c["name"], c["status"]) for c in steps["result"]["checks"]] == [(c["name"], c["status"]) for c in res["checks"]]
+    assert steps["report"][0] == out["report"][0]
+    # fail_on decides whether the host fails, as with action=summarize.
+    failed, out = run_module(health_check, {"action": "check", "checks": checks, "host": "app", "fail_on": "failed"})
+    assert not failed and out["fail"] is True
+
+
+def test_check_refuses_a_delegated_check_and_runs_nothing(run_module, monkeypatch):
+    ran = []
+    monkeypatch.setattr(health_check, "run_one", lambda module, check: ran.append(check) or {})
+    checks = [{"name": "here", "kind": "disk", "path": "/"},
+              {"name": "dlq", "kind": "redis_stream", "key": "events:dead", "delegate_to": "db", "password": SECRET}]
+    failed, out = run_module(health_check, {"action": "check", "checks": checks, "label": "preflight_checks of app"})
+    assert failed and ran == []
+    assert out["msg"].startswith("preflight_checks of app are invalid: check 'dlq': field 'delegate_to' is 'db'; "
+                                 "action=check runs only the checks of this host"), out["msg"]
+    assert SECRET not in json.dumps(out)
+
+
+def test_check_validates_before_running_anything(run_module, monkeypatch):
+    ran = []
+    monkeypatch.setattr(health_check, "run_one", lambda module, check: ran.append(check) or {})
+    checks = [{"name": "root", "kind": "disk", "path": "/"}, {"name": "api", "kind": "http"}]
+    failed, out = run_module(health_check, {"action": "check", "checks": checks, "label": "deploy_health_checks"})
+    assert failed and ran == []
+    assert out["msg"].startswith("deploy_health_checks are invalid: check 'api' (http): field 'url' is required")
+
+
+def test_check_of_no_checks_is_ok(run_module):
+    failed, out = run_module(health_check, {"action": "check", "checks": [], "host": "app"})
+    assert not failed and out["result"]["status"] == "ok"
+    assert out["result"]["message"] == "no checks configured for app" and out["fail"] is False
