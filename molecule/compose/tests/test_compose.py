@@ -18,9 +18,7 @@ import conftest
 from conftest import run_playbook
 
 NAME = os.environ.get("MOLECULE_SCENARIO_NAME", "compose")
-# The app host through the docker backend (a docker exec per command, not an ansible run); every test takes
-# `host`, so pytest keeps them in file order.
-testinfra_hosts = [f"docker://app-{NAME}"]
+testinfra_hosts = ["app_servers"]  # every test takes `host`, so pytest keeps them in file order
 ROOT_DIR = "/srv/sample_app"
 PROJECT = "shipshape-molecule-compose"
 IMAGE = "shipshape-molecule/sample_app"
@@ -35,7 +33,7 @@ def _one_line_results(monkeypatch):
 
 @pytest.fixture(scope="module")
 def db():
-    return testinfra.get_host(f"docker://db-{NAME}")
+    return testinfra.get_host(f"ansible://db-{NAME}?ansible_inventory={os.environ['MOLECULE_INVENTORY_FILE']}")
 
 
 def http(host, method: str, path: str, body: dict | None = None) -> tuple[int, dict | str]:

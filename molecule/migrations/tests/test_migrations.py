@@ -27,7 +27,7 @@ def _one_line_results(monkeypatch):
 
 @pytest.fixture(scope="module")
 def db():
-    return testinfra.get_host(f"docker://db-{NAME}")
+    return testinfra.get_host(f"ansible://db-{NAME}?ansible_inventory={os.environ['MOLECULE_INVENTORY_FILE']}")
 
 
 def sql(db, query: str) -> list[str]:
