@@ -151,6 +151,7 @@ output:
 """
 
 import re
+import threading
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
@@ -291,6 +292,19 @@ def failed_revision(lines):
 
 # --- running ----------------------------------------------------------------------------------------------
 
+class Answer(object):
+    """What a command run in another thread answered, or the exception it raised."""
+
+    def __init__(self):
+        self.value = None
+        self.error = None
+
+    def get(self):
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
 class Migrations:
     def __init__(self, module):
         self.module = module
@@ -303,36 +317,44 @@ class Migrations:
         if locked:
             full = ["flock", "--exclusive", "--wait", str(self.params["lock_timeout"]), self.params["lock_file"]] + full
         env = {str(k): str(v) for k, v in (self.params["compose_env"] or {}).items()}
-        rc, out, err = self.module.run_command(full, environ_update=env or None)
+        try:
+            # handle_exceptions=False: a program that cannot start raises here (also in run_together's thread),
+            # instead of run_command answering for the whole module.
+            rc, out, err = self.module.run_command(full, environ_update=env or None, handle_exceptions=False)
+        except OSError as exc:
+            raise MigrationError("Cannot run %s: %s" % (full[0], exc))
         return rc, out.splitlines(), err.splitlines()
+
+    def run_together(self, first, second):
+        """Two independent reads at once, (rc, out, err) of each; a failure of the second is raised only when
+        its answer is used (Answer.get)."""
+        answer = Answer()
+
+        def run_second():
+            try:
+                answer.value = self.run(second)
+            except Exception as exc:  # pylint: disable=broad-except  # handed to the caller's thread
+                answer.error = exc
+
+        worker = threading.Thread(target=run_second)
+        worker.start()
+        try:
+            return self.run(first), answer
+        finally:
+            worker.join()
 
     def status(self):
         """(before, pending, ahead)."""
         tool = self.params["tool"]
-        before, ahead = [], False
+        if tool == "alembic":
+            return self.alembic_status()
+        before = []
         if self.commands["revision"]:
             rc, out, err = self.run(self.commands["revision"])
             lines = out + err
             if rc != 0:
-                if tool == "alembic" and any("locate revision" in line for line in lines):
-                    ahead = True
-                else:
-                    raise MigrationError("Cannot read the schema revision with %s: %s" % (tool, " | ".join(lines[-3:])))
-            else:
-                before = parse_revisions(lines)
-        if tool == "alembic":
-            if ahead:
-                return AHEAD, [], True
-            rc, out, err = self.run(self.commands["heads"])
-            if rc != 0:
-                raise MigrationError("Cannot read the alembic heads: %s" % " | ".join((out + err)[-3:]))
-            heads = parse_revisions(out + err)
-            if sorted(before) == sorted(heads):
-                return ",".join(before), [], False
-            rc, out, err = self.run(self.commands["history"] + ["%s:heads" % (",".join(before) or "base")])
-            if rc != 0:
-                raise MigrationError("Cannot read the alembic history: %s" % " | ".join((out + err)[-3:]))
-            return ",".join(before), parse_alembic_history(out + err, before), False
+                raise MigrationError("Cannot read the schema revision with %s: %s" % (tool, " | ".join(lines[-3:])))
+            before = parse_revisions(lines)
         rc, out, err = self.run(self.commands["status"])
         if tool == "prisma":
             return ",".join(before), parse_prisma(out, rc), False
@@ -341,6 +363,27 @@ class Migrations:
                 tool, rc, " | ".join((out + err)[-3:])))
         pending = parse_django(out) if tool == "django" else parse_custom(out)
         return ",".join(before), pending, False
+
+    def alembic_status(self):
+        """(before, pending, ahead) from alembic. The database's revision (`current`) and the release's heads
+        (`heads`) are independent reads, each a start-up of alembic under the runner: they run at once."""
+        (rc, out, err), heads_answer = self.run_together(self.commands["revision"], self.commands["heads"])
+        lines = out + err
+        if rc != 0:
+            if any("locate revision" in line for line in lines):
+                return AHEAD, [], True
+            raise MigrationError("Cannot read the schema revision with alembic: %s" % " | ".join(lines[-3:]))
+        before = parse_revisions(lines)
+        rc, out, err = heads_answer.get()
+        if rc != 0:
+            raise MigrationError("Cannot read the alembic heads: %s" % " | ".join((out + err)[-3:]))
+        heads = parse_revisions(out + err)
+        if sorted(before) == sorted(heads):
+            return ",".join(before), [], False
+        rc, out, err = self.run(self.commands["history"] + ["%s:heads" % (",".join(before) or "base")])
+        if rc != 0:
+            raise MigrationError("Cannot read the alembic history: %s" % " | ".join((out + err)[-3:]))
+        return ",".join(before), parse_alembic_history(out + err, before), False
 
     def apply(self, before, pending):
         rc, out, err = self.run(self.commands["apply"], locked=True)

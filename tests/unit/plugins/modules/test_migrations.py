@@ -3,6 +3,8 @@ runs, and each tool's output is read the way the role used to read it."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from ansible.module_utils.basic import AnsibleModule
@@ -83,6 +85,31 @@ def test_alembic_status_reads_pending_oldest_first(run_module, tool):
     assert "WorkingDirectory=/srv/app/releases/1.0.0-abc" in systemd_run
     assert "EnvironmentFile=/srv/app/shared/app.env" in systemd_run and "User=app" in systemd_run
     assert fake.calls[2][-2:] == ["-r", "0001_init:heads"]
+
+
+def test_alembic_reads_the_revision_and_the_heads_at_once(run_module, monkeypatch):
+    # `current` answers only once `heads` has started: read one after the other, the first would wait in vain.
+    heads_started = threading.Event()
+
+    def run_command(self, argv, **kw):
+        if "heads" in argv:
+            heads_started.set()
+            return 0, "0002_b (head)\n", ""
+        assert "current" in argv, argv
+        if not heads_started.wait(5):
+            return 1, "", "heads was never started while current ran"
+        return 0, "0002_b (head)\n", ""
+
+    monkeypatch.setattr(AnsibleModule, "run_command", run_command)
+    failed, result = run_module(migrations, dict(BASE, action="status"))
+    assert not failed, result
+    assert result["migrations"]["before"] == "0002_b" and result["migrations"]["pending"] == []
+
+
+def test_heads_that_cannot_be_read_fail_with_their_message(run_module, tool):
+    tool({"current": (0, "0001_init\n", ""), "heads": (1, "", "FAILED: No config file 'alembic.ini' found\n")})
+    failed, result = run_module(migrations, dict(BASE, action="status"))
+    assert failed and "Cannot read the alembic heads" in result["msg"] and "alembic.ini" in result["msg"]
 
 
 def test_apply_is_locked_and_reports_after(run_module, tool, monkeypatch):
