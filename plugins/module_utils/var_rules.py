@@ -62,7 +62,7 @@ EXPECTED = {
     "pg_ident": "must be a PostgreSQL identifier ([A-Za-z_][A-Za-z0-9_$]*, at most 63 bytes)",
 }
 
-KINDS = ("choice", "int", "number", "bool", "line", "env", "unit_settings", "git_ref") + tuple(EXPECTED)
+KINDS = ("choice", "int", "number", "bool", "line", "env", "unit_settings", "workers", "git_ref") + tuple(EXPECTED)
 
 
 def shown(value):
@@ -160,13 +160,20 @@ def _git_ref_problem(name, value):
     return None
 
 
+MAPPING_KEYS = {
+    "env": (ENV_NAME, "an environment variable name ([A-Za-z_][A-Za-z0-9_]*)"),
+    "unit_settings": (UNIT_SETTING, "a unit setting name (a letter, then letters and digits)"),
+    "workers": (APP_NAME, "a worker name (a lowercase letter, then at most 31 lowercase letters, digits, '_' or '-')"),
+}
+
+
 def _mapping_problem(name, value, kind, rule):
     """env: environment variable names, values without a line break or NUL (a secret as often as not: never shown).
-    unit_settings: unit setting names, values without a control character (one setting a line)."""
+    unit_settings: unit setting names, values without a control character (one setting a line).
+    workers: worker names (they name units), values one command line each, not empty."""
     if not isinstance(value, dict):
         return "%s must be a mapping of names to values, got %s" % (name, shown(value))
-    key_re, key_words = (ENV_NAME, "an environment variable name ([A-Za-z_][A-Za-z0-9_]*)") if kind == "env" \
-        else (UNIT_SETTING, "a unit setting name (a letter, then letters and digits)")
+    key_re, key_words = MAPPING_KEYS[kind]
     for key in value:
         if not isinstance(key, str) or not key_re.match(key):
             return "%s key %s must be %s" % (name, shown(key), key_words)
@@ -177,6 +184,9 @@ def _mapping_problem(name, value, kind, rule):
                     % (name, key, _note(rule)))
         if kind == "unit_settings" and CONTROL.search(text):
             return "%s['%s'] contains a line break or a control character%s" % (name, key, _note(rule))
+        if kind == "workers" and (CONTROL.search(text) or not text.strip() or isinstance(item, (dict, list))):
+            return "%s['%s'] %s must be one command line, not empty, without a line break or a control character%s" % (
+                name, key, json.dumps(text), _note(rule))
     return None
 
 
@@ -200,7 +210,7 @@ def problem(name, value, rule):
         return None
     if kind == "git_ref":
         return _git_ref_problem(name, "" if value is None else str(value))
-    if kind in ("env", "unit_settings"):
+    if kind in MAPPING_KEYS:
         return _mapping_problem(name, value, kind, rule)
 
     ok, expectation = True, EXPECTED.get(kind, "")

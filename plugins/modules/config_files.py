@@ -52,6 +52,14 @@ options:
         description: The group of the file (a name).
         type: str
         default: root
+  others:
+    description:
+      - A shell-style pattern of absolute paths (for example C(/etc/systemd/system/app.worker-*.service)) naming the
+        files of this kind that a caller owns. The files matching it that are not in O(files) are returned in
+        RV(others), so that the caller can retire them (stop a unit, then remove its file). They are never touched
+        here.
+    type: str
+    default: ''
 attributes:
   check_mode:
     support: full
@@ -111,6 +119,12 @@ files:
   sample:
     - {"path": "/etc/sample_app/sample_app.env", "changed": true, "created": false, "content_changed": true,
        "attributes_changed": false}
+others:
+  description: The paths matching O(others) that are not in O(files), sorted; empty without O(others).
+  returned: always
+  type: list
+  elements: str
+  sample: ["/etc/systemd/system/sample_app.worker-mailer.service"]
 changed_paths:
   description: The paths of the files that changed (or would), in the order of O(files).
   returned: always
@@ -119,6 +133,7 @@ changed_paths:
   sample: ["/etc/sample_app/sample_app.env"]
 """
 
+import glob
 import grp
 import os
 import pwd
@@ -186,6 +201,15 @@ def validate(files):
     return wanted
 
 
+def find_others(pattern, paths):
+    """The paths matching PATTERN (a glob of absolute paths) that are not in PATHS, sorted."""
+    if not pattern:
+        return []
+    if not os.path.isabs(pattern) or "\x00" in pattern:
+        raise Invalid("others: '%s' is not an absolute path pattern; expected one such as /etc/app.d/*.conf" % pattern)
+    return sorted(set(glob.glob(pattern)) - set(paths))
+
+
 def compare(want):
     """(created, content_changed, attributes_changed) of the file as it stands."""
     try:
@@ -218,11 +242,13 @@ def main():
                 owner=dict(type="str", default="root"),
                 group=dict(type="str", default="root"),
             )),
+            others=dict(type="str", default=""),
         ),
         supports_check_mode=True,
     )
     try:
         wanted = validate(module.params["files"])
+        others = find_others(module.params["others"], [want["path"] for want in wanted])
     except Invalid as err:
         module.fail_json(msg=str(err))
     # Every file is read before any is written, so a file that cannot be read fails the run with nothing written.
@@ -247,7 +273,7 @@ def main():
         results.append(dict(path=want["path"], changed=content_changed or attributes_changed, created=created,
                             content_changed=content_changed, attributes_changed=attributes_changed))
     changed_paths = [r["path"] for r in results if r["changed"]]
-    module.exit_json(changed=bool(changed_paths), files=results, changed_paths=changed_paths)
+    module.exit_json(changed=bool(changed_paths), files=results, changed_paths=changed_paths, others=others)
 
 
 if __name__ == "__main__":

@@ -128,7 +128,8 @@ release:
   returned: action=status
   type: dict
 service:
-  description: The unit (C(name), C(active_state), C(sub_state), C(since), C(main_pid), C(enabled)) or, for compose,
+  description: The unit (C(name), C(active_state), C(sub_state), C(since), C(main_pid), C(enabled), and C(workers),
+    the same of each worker unit C(<app>.worker-*.service) of the app) or, for compose,
     C(name) and C(containers) (each C(name), C(state), C(status), C(health), C(image), C(started_at)), with C(since).
   returned: action=status
   type: dict
@@ -173,6 +174,7 @@ report:
 """
 
 import datetime
+import glob
 import json
 import os
 import re
@@ -186,6 +188,8 @@ from ansible_collections.shipshape.ops.plugins.module_utils.release_files import
 
 FAILED = ".shipshape-failed"
 UNFINISHED = ".shipshape-unfinished"
+# Where systemd_release installs the units (the service's, its socket's and its workers').
+UNIT_DIR = "/etc/systemd/system"
 IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:-]*$")
 SHA = re.compile(r"^[0-9a-f]{7,64}$")
 ENV_KEY = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")
@@ -257,10 +261,18 @@ def systemd_show(module, unit):
     }
 
 
+def worker_units(unit):
+    """The worker units of UNIT's app on this host (systemd_release_workers): <app>.worker-<name>.service, sorted."""
+    stem = unit[:-len(".service")] if unit.endswith(".service") else unit
+    pattern = os.path.join(UNIT_DIR, glob.escape(stem) + ".worker-*.service")
+    return sorted(os.path.basename(path) for path in glob.glob(pattern))
+
+
 def systemd_status(module, root, unit):
     releases_dir = os.path.join(root, "releases")
     current = link_target(os.path.join(root, "current"))
     service = systemd_show(module, unit)
+    service["workers"] = [systemd_show(module, worker) for worker in worker_units(unit)]
     running = link_target(os.path.join(root, RUNNING_MARKER)) if service["active_state"] in ("active", "reloading") else ""
     releases = []
     for name in sorted(os.listdir(releases_dir)) if os.path.isdir(releases_dir) else []:
@@ -509,8 +521,9 @@ def report_lines(status):
         if rel["built_at"]:
             out.append("built: %s by %s" % (rel["built_at"], rel["built_by"] or "?"))
     if status["strategy"] == "systemd":
-        out.append("unit: %s %s (%s) since %s, enabled: %s"
-                   % (svc["name"], svc["active_state"], svc["sub_state"], svc["since"] or "-", svc["enabled"] or "-"))
+        for unit in [svc] + svc.get("workers", []):
+            out.append("unit: %s %s (%s) since %s, enabled: %s" % (
+                unit["name"], unit["active_state"], unit["sub_state"], unit["since"] or "-", unit["enabled"] or "-"))
     else:
         out.append("service: %s %s since %s" % (svc["name"], svc["active_state"], svc["since"] or "-"))
         for c in svc["containers"]:

@@ -435,6 +435,10 @@ def snapshot(host) -> dict:
      "systemd_release_unit_settings['MemoryMax'] contains a line break"),
     ({"systemd_release_exec_start": f"/bin/true\nExecStartPre=/bin/touch {MARKER}"},
      "systemd_release_exec_start contains a line break"),
+    ({"systemd_release_workers": {"outbox": f"/bin/true\nExecStartPre=/bin/touch {MARKER}"}},
+     "systemd_release_workers['outbox'] \"/bin/true\\nExecStartPre=/bin/touch"),
+    ({"systemd_release_workers": {"../../tmp/pwn": "/bin/true"}},
+     "systemd_release_workers key '../../tmp/pwn' must be a worker name"),
     ({"systemd_release_root": "/srv/../tmp/pwn"}, "deploy_app_root '/srv/../tmp/pwn' (systemd_release_root"),
     ({"systemd_release_user": "root\nx"}, "systemd_release_user "),
     ({"deploy_candidate_env": {"BIND": f"127.0.0.1:8001\nExecStartPre=/bin/touch {MARKER}"}},
@@ -473,6 +477,62 @@ def test_a_hostile_rollback_target_is_refused_naming_it(host):
     assert "rollback_to '../../tmp/pwn' must be empty or a release id" in proc.output, proc.output[-3000:]
     assert not host.file("/srv/tmp/pwn").exists and not host.file("/tmp/pwn").exists
     assert snapshot(host) == before
+    assert http(host, "GET", "/version")[1]["version"] == "2.0.0"
+
+
+# Workers: each its own unit, PartOf the service. "where" prints the directory it runs in (the release current pointed
+# to when it started); "outbox" is the sample app's outbox worker.
+WORKERS = {"systemd_release_workers": {
+    "outbox": f"{ROOT_DIR}/current/venv/bin/python -m sample_app.outbox_worker --interval 2",
+    "where": "/bin/sh -c 'pwd -P; exec sleep infinity'"}}
+WORKER_UNITS = ["sample_app.worker-outbox.service", "sample_app.worker-where.service"]
+
+
+def worker_pids(host) -> list[str]:
+    return [host.run(f"systemctl show -p MainPID --value {unit}").stdout.strip() for unit in WORKER_UNITS]
+
+
+def where_worker_ran_in(host) -> str:
+    """The directory the "where" worker printed when it last started."""
+    lines = host.run("journalctl -u sample_app.worker-where.service -o cat --no-pager").stdout.splitlines()
+    return [line for line in lines if line.startswith(f"{ROOT_DIR}/releases/")][-1]
+
+
+def test_workers_run_the_release_the_service_runs_and_leave_with_their_configuration(host):
+    v2 = current_release(host)["id"]
+    run_playbook("deploy.yml", "-e", "systemd_release_git_ref=v2.0.0", "-e", json.dumps(WORKERS), check=True)
+    for unit in WORKER_UNITS:
+        assert host.service(unit).is_running and host.service(unit).is_enabled, unit
+        unit_file = host.file(f"/etc/systemd/system/{unit}")
+        assert unit_file.user == "root" and unit_file.mode == 0o644
+        assert "User=sample_app" in unit_file.content_string and "PartOf=sample_app.service" in unit_file.content_string
+    assert where_worker_ran_in(host) == f"{ROOT_DIR}/releases/{v2}"
+    # The outbox worker reaches the database and Redis with the service's environment: its passes report deliveries.
+    outbox_log = host.run("journalctl -u sample_app.worker-outbox.service -o cat --no-pager").stdout
+    assert '"delivered": ' in outbox_log and '"error"' not in outbox_log, outbox_log[-2000:]
+    # shipshape status shows them with the service.
+    status = " ".join(run_playbook("status.yml", "--limit", "app_servers", check=True).output.split())
+    assert "unit: sample_app.worker-outbox.service active (running)" in status, status[-3000:]
+    before = worker_pids(host)
+
+    # A switch restarts the workers with the service, in the release switched to. (v1 after v2's migration, as a
+    # rollback goes: no migrations, gated on /healthz.)
+    v1_gate = {"deploy_migrations": False, "deploy_health_checks": [
+        {"name": "healthz", "kind": "http", "status": 200, "url": "http://127.0.0.1:8000/healthz"}]}
+    run_playbook("deploy.yml", "-e", "systemd_release_git_ref=v1.0.0", "-e", json.dumps({**WORKERS, **v1_gate}),
+                 check=True)
+    v1 = current_release(host)["id"]
+    assert v1.startswith("1.0.0-")
+    after = worker_pids(host)
+    assert all(pid != "0" for pid in after) and not set(after) & set(before), (before, after)
+    assert where_worker_ran_in(host) == f"{ROOT_DIR}/releases/{v1}"
+
+    # Taken out of the configuration, a worker is stopped and its unit removed; the service goes on.
+    run_playbook("deploy.yml", "-e", "systemd_release_git_ref=v2.0.0", check=True)
+    assert current_release(host)["id"] == v2
+    for unit in WORKER_UNITS:
+        assert not host.file(f"/etc/systemd/system/{unit}").exists, unit
+        assert host.run(f"systemctl is-active {unit}").stdout.strip() != "active", unit
     assert http(host, "GET", "/version")[1]["version"] == "2.0.0"
 
 

@@ -171,3 +171,22 @@ def test_a_failed_write_leaves_no_temp_file(tmp_path, run_module, monkeypatch):
     assert result["changed"] is False and result["changed_paths"] == []
     assert sorted(os.listdir(tmp_path)) == ["app.env"] and env.read_text() == "OLD=1\n"
     assert SECRET not in json.dumps(result)
+
+
+def test_others_names_the_files_of_the_pattern_that_are_not_listed_and_touches_none(tmp_path, run_module):
+    # The worker units of an app: two on the host, one still configured; another app's unit matches no pattern.
+    for name in ("app.worker-mailer.service", "app.worker-outbox.service", "other.worker-x.service"):
+        (tmp_path / name).write_text("[Service]\n")
+    files = [entry(tmp_path / "app.worker-outbox.service", "[Service]\nExecStart=/bin/true\n")]
+    failed, result = run_module(config_files, {"files": files, "others": str(tmp_path / "app.worker-*.service")})
+    assert not failed, result
+    assert result["others"] == [str(tmp_path / "app.worker-mailer.service")]
+    assert (tmp_path / "app.worker-mailer.service").read_text() == "[Service]\n"  # reported, never removed
+    failed, result = run_module(config_files, {"files": files})
+    assert not failed and result["others"] == []
+
+
+def test_others_must_be_an_absolute_pattern(tmp_path, run_module):
+    failed, result = run_module(config_files, {"files": deploy_files(tmp_path), "others": "*.service"})
+    assert failed and "others: '*.service' is not an absolute path pattern" in result["msg"]
+    assert os.listdir(tmp_path) == []  # refused before any file is written

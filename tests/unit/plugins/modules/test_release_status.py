@@ -248,3 +248,23 @@ def test_compose_status(monkeypatch, tmp_path):
     assert [(r["id"], r["status"]) for r in result["releases"]] == [("1.1.0", "failed"), ("1.2.0", "complete")]
     assert result["env_keys"] == ["TOKEN"] and SECRET not in json.dumps(result)
     assert "  container shop-app-1: running (Up 2 hours (healthy)) registry.local/shop:1.2.0" in result["report"]
+
+
+def test_the_apps_worker_units_are_shown_with_the_service(run_module, monkeypatch, app_root, tmp_path):
+    units = tmp_path / "units"
+    units.mkdir()
+    # This app's workers (systemd_release_workers), and another app's whose name starts the same way.
+    for name in ("sample_app.worker-outbox.service", "sample_app.worker-mail.service", "sample_app2.worker-x.service",
+                 "sample_app.service"):
+        (units / name).write_text("[Service]\n")
+    monkeypatch.setattr(release_status, "UNIT_DIR", str(units))
+    fake = Fake({"systemctl show": (0, SHOW, "")})
+    monkeypatch.setattr(AnsibleModule, "run_command", fake)
+    failed, result = run_module(release_status, {"root": str(app_root), "unit": "sample_app.service"}, check_mode=True)
+    assert not failed, result
+    assert [call[-1] for call in fake.calls] == [
+        "sample_app.service", "sample_app.worker-mail.service", "sample_app.worker-outbox.service"]
+    assert [w["name"] for w in result["service"]["workers"]] == [
+        "sample_app.worker-mail.service", "sample_app.worker-outbox.service"]
+    assert ("unit: sample_app.worker-outbox.service active (running) since Wed 2026-12-02 14:00:00 UTC, enabled: enabled"
+            in result["report"])
