@@ -14,6 +14,10 @@ description:
   - Reading it returns the records and the previous good release, which is what a rollback goes back to
     (from history, never from file times), and the rollback that put the current release in place when nothing
     has been switched since (so a second rollback right after the first one changes nothing).
+  - O(action=rollback) chooses a rollback's target from the history in the same run, refuses when there is none
+    or it is not on the host, and appends the rollback's C(started) record (its intent) before the caller switches,
+    so that a rollback stopped after its switch is finished by the next one instead of going one release further
+    back.
 version_added: 0.1.0
 author: shipshape maintainers (@shipshape)
 extends_documentation_fragment:
@@ -24,12 +28,16 @@ options:
     type: path
     required: true
   action:
-    description: C(append) adds O(record); C(read) returns the history.
+    description: C(append) adds O(record); C(read) returns the history; C(rollback) chooses a rollback's target and
+      records its intent.
     type: str
-    choices: [append, read]
+    choices: [append, read, rollback]
     default: read
   record:
-    description: The record to append. C(at) is filled in when missing.
+    description:
+      - The record to append. C(at) is filled in when missing.
+      - With O(action=rollback), the fields of the C(started) record besides C(kind), C(from), C(to) and C(result)
+        (for example C(user) and C(message)).
     type: dict
     default: {}
   report_change:
@@ -40,13 +48,15 @@ options:
     default: true
   current:
     description:
-      - With O(action=read), the release running now. C(previous_good) is the newest other release that a
+      - With O(action=read) or O(action=rollback), the release running now. C(previous_good) is the newest other
+        release that a
         successful deploy or rollback switched to, leaving out any release a rollback moved away from (or set out
         to, by its C(started) record), unless a successful deploy switched to it again after that rollback.
     type: str
     default: ""
   exclude:
-    description: With O(action=read), release ids never to return as C(previous_good) (for example failed ones).
+    description: With O(action=read) or O(action=rollback), release ids never to return as C(previous_good) (for
+      example failed ones).
     type: list
     elements: str
     default: []
@@ -54,6 +64,19 @@ options:
     description: With O(action=read), how many of the newest records to return (0 for all).
     type: int
     default: 50
+  to:
+    description: With O(action=rollback), the release asked for (C(rollback_to)); empty, the history chooses.
+    type: str
+    default: ""
+  releases:
+    description: With O(action=rollback), the ids of the releases on the host; the target must be one of them.
+    type: list
+    elements: str
+    default: []
+  host:
+    description: With O(action=rollback), the host's name, for the messages.
+    type: str
+    default: this host
 attributes:
   check_mode:
     support: full
@@ -69,6 +92,16 @@ EXAMPLES = r"""
     path: /srv/sample_app/deploy-history.jsonl
     action: append
     record: {kind: deploy, user: alice, from: 1.0.0-ab12cd34, to: 2.0.0-ef56ab78, result: success, duration_s: 42}
+
+- name: Choose the release to roll back to, and record the rollback's intent
+  shipshape.ops.release_history:
+    path: /srv/sample_app/deploy-history.jsonl
+    action: rollback
+    current: 2.0.0-ef56ab78
+    releases: [1.0.0-ab12cd34, 2.0.0-ef56ab78]
+    host: app1
+    record: {user: alice, message: "5xx after 2.0.0"}
+  register: rollback
 
 - name: Find the previous good release
   shipshape.ops.release_history:
@@ -94,14 +127,32 @@ rollback_in_effect:
       A rollback whose release then failed its health gate (C(unhealthy)) counts, since it switched.
       So does a rollback's C(started) record (written before its switch) when O(current) is its target - the rollback
       was stopped after its switch, and a retry finishes it rather than going one release further back.
-  returned: action=read
+  returned: action=read or action=rollback
   type: dict
   sample: {"kind": "rollback", "from": "2.0.0-ef56ab78", "to": "1.0.0-ab12cd34", "result": "success",
            "user": "alice@laptop", "at": "2026-12-02T15:00:00Z"}
 record:
-  description: The record appended.
-  returned: action=append
+  description: The record appended (with O(action=rollback), the C(started) record, or C({}) when the target already
+    runs).
+  returned: action=append or action=rollback
   type: dict
+target:
+  description: The release to roll back to - O(to), else the release a rollback in effect switched to, else the
+    previous good one.
+  returned: action=rollback
+  type: str
+from:
+  description: The release the rollback leaves - O(current), or where an interrupted rollback set out from.
+  returned: action=rollback
+  type: str
+already:
+  description: A rollback right after a rollback, not interrupted - what runs stays.
+  returned: action=rollback
+  type: bool
+interrupted:
+  description: The last rollback stopped after its switch (its C(started) record names the release running now).
+  returned: action=rollback
+  type: bool
 """
 
 import json
@@ -174,16 +225,59 @@ def rollback_in_effect(entries, current):
     return {}
 
 
+class Refused(Exception):
+    """A rollback with nothing to go back to."""
+
+
+def choose_rollback(entries, current, to, releases, exclude, host):
+    """The rollback's plan: target, from, already, interrupted, previous_good, rollback_in_effect; Refused when the
+    target is empty or not on the host."""
+    in_effect = rollback_in_effect(entries, current)
+    good = previous_good(entries, current, exclude)
+    interrupted = not to and in_effect.get("result") == STARTED
+    target = to or (current if in_effect else good)
+    there = ", ".join(releases) or "none"
+    if not target:
+        raise Refused("No previous good release in the history of %s; name one with rollback_to (releases there: %s)."
+                      % (host, there))
+    if target not in releases:
+        raise Refused("rollback_to: release '%s' does not exist on %s (releases there: %s)." % (target, host, there))
+    return {"target": target, "from": in_effect.get("from", "") if interrupted else current,
+            "already": not to and bool(in_effect) and not interrupted, "interrupted": interrupted,
+            "previous_good": good, "rollback_in_effect": in_effect}
+
+
+def append(module, path, record):
+    """RECORD with its time, appended (and synced) unless in check mode."""
+    record = dict(record)
+    record.setdefault("at", datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    if not module.check_mode:
+        directory = os.path.dirname(path)
+        if directory and not os.path.isdir(directory):
+            module.fail_json(msg="The history directory %s does not exist" % directory)
+        line = json.dumps(record, sort_keys=True) + "\n"
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            os.write(fd, line.encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    return record
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path", required=True),
-            action=dict(type="str", choices=["append", "read"], default="read"),
+            action=dict(type="str", choices=["append", "read", "rollback"], default="read"),
             record=dict(type="dict", default={}),
             report_change=dict(type="bool", default=True),
             current=dict(type="str", default=""),
             exclude=dict(type="list", elements="str", default=[]),
             limit=dict(type="int", default=50),
+            to=dict(type="str", default=""),
+            releases=dict(type="list", elements="str", default=[]),
+            host=dict(type="str", default="this host"),
         ),
         supports_check_mode=True,
     )
@@ -194,19 +288,19 @@ def main():
         module.exit_json(changed=False, entries=newest, previous_good=previous_good(entries, p["current"], p["exclude"]),
                          rollback_in_effect=rollback_in_effect(entries, p["current"]))
 
-    record = dict(p["record"])
-    record.setdefault("at", datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
-    if not module.check_mode:
-        directory = os.path.dirname(p["path"])
-        if directory and not os.path.isdir(directory):
-            module.fail_json(msg="The history directory %s does not exist" % directory)
-        line = json.dumps(record, sort_keys=True) + "\n"
-        fd = os.open(p["path"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    if p["action"] == "rollback":
         try:
-            os.write(fd, line.encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            plan = choose_rollback(read_entries(p["path"]), p["current"], p["to"], p["releases"], p["exclude"], p["host"])
+        except Refused as exc:
+            module.fail_json(msg=str(exc))
+        record = {}
+        if plan["target"] != p["current"]:
+            # Before the switch: a rollback stopped after it leaves this record, and the next one finishes it.
+            record = append(module, p["path"], dict(p["record"], kind="rollback", result=STARTED,
+                                                    to=plan["target"], **{"from": plan["from"]}))
+        module.exit_json(changed=False, record=record, **plan)
+
+    record = append(module, p["path"], p["record"])
     module.exit_json(changed=p["report_change"], record=record)
 
 

@@ -127,3 +127,72 @@ def test_rollback_in_effect(tmp_path, run_module, records, current, expected):
     write(path, records)
     failed, result = run_module(release_history, {"path": str(path), "current": current})
     assert not failed and result["rollback_in_effect"] == expected
+
+
+ON_HOST = ["1.0.0-a", "2.0.0-b", "2.0.1-c", "3.0.0-d"]
+
+
+def rollback(run_module, path, check_mode=False, **kw):
+    args = {"path": str(path), "action": "rollback", "releases": ON_HOST, "host": "app1",
+            "record": {"user": "alice", "message": "5xx"}}
+    args.update(kw)
+    return run_module(release_history, args, check_mode=check_mode)
+
+
+def test_a_rollback_goes_to_the_previous_good_release_and_records_its_intent_first(tmp_path, run_module):
+    path = tmp_path / "history.jsonl"
+    write(path, DEPLOYS)
+    failed, result = rollback(run_module, path, current="3.0.0-d")
+    assert not failed and result["changed"] is False
+    assert (result["target"], result["from"], result["already"], result["interrupted"]) == (
+        "2.0.0-b", "3.0.0-d", False, False)
+    last = json.loads(path.read_text().splitlines()[-1])
+    assert {k: last[k] for k in ("kind", "from", "to", "result", "user", "message")} == {
+        "kind": "rollback", "from": "3.0.0-d", "to": "2.0.0-b", "result": "started", "user": "alice", "message": "5xx"}
+    assert result["record"] == last
+
+
+def test_a_rollback_in_check_mode_records_nothing(tmp_path, run_module):
+    path = tmp_path / "history.jsonl"
+    write(path, DEPLOYS)
+    failed, result = rollback(run_module, path, check_mode=True, current="3.0.0-d")
+    assert not failed and result["target"] == "2.0.0-b"
+    assert len(path.read_text().splitlines()) == len(DEPLOYS)
+
+
+@pytest.mark.parametrize("records, kw, message", [
+    ([], {"current": "1.0.0-a"},
+     "No previous good release in the history of app1; name one with rollback_to (releases there: 1.0.0-a, 2.0.0-b, "
+     "2.0.1-c, 3.0.0-d)."),
+    (DEPLOYS, {"current": "3.0.0-d", "to": "0.9.0-z"},
+     "rollback_to: release '0.9.0-z' does not exist on app1 (releases there: 1.0.0-a, 2.0.0-b, 2.0.1-c, 3.0.0-d)."),
+    (DEPLOYS, {"current": "3.0.0-d", "releases": []},
+     "rollback_to: release '2.0.0-b' does not exist on app1 (releases there: none)."),
+], ids=["nothing-to-go-back-to", "named-release-missing", "previous-good-gone"])
+def test_a_rollback_with_nowhere_to_go_is_refused_and_records_nothing(tmp_path, run_module, records, kw, message):
+    path = tmp_path / "history.jsonl"
+    write(path, records)
+    failed, result = rollback(run_module, path, **kw)
+    assert failed and result["msg"] == message
+    assert len(path.read_text().splitlines()) == len(records)
+
+
+def test_a_rollback_right_after_a_rollback_stays_and_records_nothing(tmp_path, run_module):
+    path = tmp_path / "history.jsonl"
+    write(path, DEPLOYS + [ROLLBACK])
+    failed, result = rollback(run_module, path, current="2.0.0-b")
+    assert not failed
+    assert (result["target"], result["from"], result["already"], result["interrupted"]) == (
+        "2.0.0-b", "2.0.0-b", True, False)
+    assert result["previous_good"] == "1.0.0-a" and result["rollback_in_effect"]["result"] == "success"
+    assert result["record"] == {} and len(path.read_text().splitlines()) == len(DEPLOYS) + 1
+
+
+def test_a_rollback_stopped_after_its_switch_is_finished_from_where_it_set_out(tmp_path, run_module):
+    path = tmp_path / "history.jsonl"
+    write(path, DEPLOYS + [STARTED])
+    failed, result = rollback(run_module, path, current="2.0.0-b")
+    assert not failed
+    assert (result["target"], result["from"], result["already"], result["interrupted"]) == (
+        "2.0.0-b", "3.0.0-d", False, True)
+    assert result["record"] == {}
