@@ -177,22 +177,17 @@ def test_a_rollback_with_nowhere_to_go_is_refused_and_records_nothing(tmp_path, 
     assert len(path.read_text().splitlines()) == len(records)
 
 
-def test_a_rollback_right_after_a_rollback_stays_and_records_nothing(tmp_path, run_module):
+# Right after a rollback, what it switched to stays; a rollback stopped after its switch is finished from where it set
+# out. Either way the target already runs: no intent is recorded.
+@pytest.mark.parametrize("last, plan", [
+    (ROLLBACK, ("2.0.0-b", "2.0.0-b", True, False)),
+    (STARTED, ("2.0.0-b", "3.0.0-d", False, True)),
+], ids=["right-after-a-rollback", "stopped-after-its-switch"])
+def test_a_rollback_whose_target_runs_already_records_nothing(tmp_path, run_module, last, plan):
     path = tmp_path / "history.jsonl"
-    write(path, DEPLOYS + [ROLLBACK])
+    write(path, DEPLOYS + [last])
     failed, result = rollback(run_module, path, current="2.0.0-b")
     assert not failed
-    assert (result["target"], result["from"], result["already"], result["interrupted"]) == (
-        "2.0.0-b", "2.0.0-b", True, False)
-    assert result["previous_good"] == "1.0.0-a" and result["rollback_in_effect"]["result"] == "success"
+    assert (result["target"], result["from"], result["already"], result["interrupted"]) == plan
+    assert result["previous_good"] == "1.0.0-a" and result["rollback_in_effect"]["result"] == last["result"]
     assert result["record"] == {} and len(path.read_text().splitlines()) == len(DEPLOYS) + 1
-
-
-def test_a_rollback_stopped_after_its_switch_is_finished_from_where_it_set_out(tmp_path, run_module):
-    path = tmp_path / "history.jsonl"
-    write(path, DEPLOYS + [STARTED])
-    failed, result = rollback(run_module, path, current="2.0.0-b")
-    assert not failed
-    assert (result["target"], result["from"], result["already"], result["interrupted"]) == (
-        "2.0.0-b", "3.0.0-d", False, True)
-    assert result["record"] == {}
