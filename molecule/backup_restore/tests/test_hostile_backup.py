@@ -85,6 +85,26 @@ def test_an_off_host_directory_with_dotdot_is_refused(host, app):
     assert (state(host), state(app), controller_markers()) == before
 
 
+@pytest.mark.parametrize("extra, user, reason", [
+    ({"backup_user": "root", "backup_group": "root"}, "root", 'FATAL: role "root" does not exist'),
+    ({"backup_postgres_db": "no_such_db"}, "postgres", 'FATAL: database "no_such_db" does not exist'),
+], ids=["user-without-a-role", "missing-database"])
+def test_a_database_the_backup_user_cannot_read_is_refused_before_the_lock(host, app, extra, user, reason):
+    """pg_dump runs as backup_user through the local socket: an OS user with no PostgreSQL role (root, as on a host
+    that is app and db server at once) or a database that does not exist is refused with the server's reason, before
+    the lock is taken or anything is written."""
+    before = (state(host), state(app))
+    proc = backup(extra)
+    assert proc.returncode != 0
+    db = extra.get("backup_postgres_db", "sample_app")
+    said = " ".join(proc.output.split())  # the callback wraps long messages
+    assert (f"backup_postgres_db '{db}' as backup_user '{user}' on {host.backend.get_hostname()}: {reason}. "
+            "pg_dump runs as backup_user") in said, proc.output[-3000:]
+    assert "Nothing was backed up." in said
+    assert "Take the backup lock" not in proc.output and "Dump the database" not in proc.output
+    assert (state(host), state(app)) == before
+
+
 def entries(host, root: str) -> set[str]:
     """Every entry of a directory, dot entries (locks, partial sets) included."""
     cmd = host.run(f"ls -A {root}")

@@ -128,13 +128,15 @@ def test_retention_of_one_name_never_deletes_the_others_sets(host):
 
 
 def test_a_set_whose_part_on_another_host_failed_is_not_made(host, app):
-    """The database part fails on the db host (a database that does not exist) while the app host seals its files
-    under the same id: the app host's part is set aside, the run fails naming the db host, no set is listed."""
+    """The database part fails on the db host (its revision query names no column: the manifest fails after the dump) while
+    the app host seals its files under the same id: the app host's part is set aside, the run fails naming the db
+    host, no set is listed."""
     root = "/var/backups/whole"
     for h in (host, app):
         h.run(f"rm -rf {root}")
     db_host = host.backend.get_hostname()
-    proc = run_playbook("backup.yml", "-e", f"backup_dir={root}", "-e", "backup_postgres_db=no_such_db", check=False)
+    proc = run_playbook("backup.yml", "-e", f"backup_dir={root}",
+                        "-e", json.dumps({"backup_revision_query": "SELECT no_such_column FROM pg_class"}), check=False)
     assert proc.returncode != 0
     assert "failed and was removed" in text(proc)
     assert f"is not whole: {db_host} failed before sealing its part" in text(proc), proc.output[-4000:]
