@@ -134,6 +134,20 @@ def test_secrets_stay_in_the_env_file(host):
     assert logs and "molecule-db-password" not in logs
 
 
+# compose_release_env's SAMPLE_APP_SIGNATURE (molecule/compose/group_vars/app_servers.yml): what naive quoting breaks.
+SIGNATURE = "pa$word \"q\" 'single' back\\slash `cmd` ${HOME} Grüße\ttab"
+
+
+def test_every_environment_value_reaches_the_container_byte_for_byte():
+    """compose_release_env is written so that compose's env_file parser gives each value back unchanged: a '$' is not
+    expanded as a variable (a password with one was cut), quotes, a backslash, a backquote, non-ASCII, a tab."""
+    running = [line.split()[0] for line in project_containers(oneoff=False) if line.split()[2] == "running"]
+    assert len(running) == 1, running
+    entries = json.loads(docker("inspect", "--format", "{{json .Config.Env}}", running[0]))
+    env = dict(entry.split("=", 1) for entry in entries)
+    assert env["SAMPLE_APP_SIGNATURE"] == SIGNATURE, env["SAMPLE_APP_SIGNATURE"]
+
+
 def test_a_failing_migration_runs_in_a_one_off_container_of_the_new_image_and_changes_nothing(host, db):
     with OneOffWatch() as watch:
         proc = run_playbook("deploy.yml", "-e", "compose_release_tag=v2.0.2-broken-migration", check=False)

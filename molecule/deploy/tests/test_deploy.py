@@ -3,6 +3,7 @@ and the failure paths (a broken release, a held lock, a killed build). The tests
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -160,6 +161,27 @@ def test_unit_is_hardened_socket_activated_and_secrets_stay_private(host):
     assert host.user("sample_app").shell == "/usr/sbin/nologin"
     journal = host.run("journalctl -u sample_app.service --no-pager").stdout
     assert "molecule-db-password" not in journal
+
+
+# The sandbox's SAMPLE_APP_SIGNATURE (inventories/sandbox/group_vars/app_servers.yml): what naive quoting breaks.
+SIGNATURE = "pa$word \"q\" 'single' back\\slash `cmd` ${HOME} Grüße\ttab"
+
+
+def service_environment(host, unit: str) -> dict[str, str]:
+    """The environment of the unit's main process, as the service sees it."""
+    pid = host.run(f"systemctl show -p MainPID --value {unit}").stdout.strip()
+    raw = host.run(f"base64 -w0 /proc/{pid}/environ")  # NUL-separated: base64 carries it whole
+    assert raw.rc == 0 and pid != "0", raw.stderr
+    entries = base64.b64decode(raw.stdout).decode("utf-8").split("\0")
+    return dict(entry.split("=", 1) for entry in entries if "=" in entry)
+
+
+def test_every_environment_value_reaches_the_service_byte_for_byte(host):
+    """systemd_release_env is written so that systemd's EnvironmentFile= parser gives each value back unchanged: a
+    '$', quotes, a backslash, a backquote, non-ASCII letters and a tab (JSON quoting gave '\\u00fc' and '\\t')."""
+    env = service_environment(host, "sample_app.service")
+    assert env["SAMPLE_APP_SIGNATURE"] == SIGNATURE, env["SAMPLE_APP_SIGNATURE"]
+    assert env["DATABASE_URL"].startswith("postgresql://sample_app:")
 
 
 BACKUP_DIR = "/var/backups/shipshape"
