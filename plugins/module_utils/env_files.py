@@ -5,8 +5,10 @@
 Two readers, two syntaxes:
 
 - systemd's ``EnvironmentFile=``: inside double quotes a backslash escapes only ``"``, ``\\``, ``$`` and a backquote,
-  and keeps any other backslash (so JSON's ``\\t`` or ``\\u00e9`` would reach the service as written); ``$`` is not
-  expanded. The value is double-quoted with ``\\`` and ``"`` escaped, everything else as it is (UTF-8).
+  and keeps any other backslash (so JSON's ``\\t`` or ``\\u00e9`` would reach the service as written). Those four
+  are the characters a POSIX shell's double quotes treat specially too, so the value is double-quoted with exactly
+  them escaped and everything else as it is (UTF-8): systemd and ``set -a; . app.env`` (how runbooks run a one-off
+  command with the service's environment) read the same value.
 - docker compose's ``env_file`` (compose-go): a double-quoted value expands ``$VAR`` and ``${VAR}`` and reads
   ``\\t``, ``\\n``, ``\\"``, ``\\\\`` and ``\\$`` as escapes. The value is double-quoted with ``\\``, ``"`` and ``$``
   escaped, so a password with a ``$`` in it is not cut at its first ``$``.
@@ -22,7 +24,7 @@ __metaclass__ = type
 SYNTAXES = ("systemd", "compose")
 _FORBIDDEN = ("\n", "\r", "\0")
 _ESCAPED = {
-    "systemd": ("\\", '"'),
+    "systemd": ("\\", '"', "$", "`"),
     "compose": ("\\", '"', "$"),
 }
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+
 import pytest
 
 from ansible.errors import AnsibleFilterError
@@ -33,7 +36,8 @@ def read_double_quoted(quoted: str, escapes: str) -> str:
     ("", '""', '""'),
     ('say "hi"', '"say \\"hi\\""', '"say \\"hi\\""'),
     ("C:\\path", '"C:\\\\path"', '"C:\\\\path"'),
-    ("pa$word", '"pa$word"', '"pa\\$word"'),
+    ("pa$word", '"pa\\$word"', '"pa\\$word"'),
+    ("`id`", '"\\`id\\`"', '"`id`"'),
     ("Grüße", '"Grüße"', '"Grüße"'),  # not JSON's \u00fc, which systemd would keep as six characters
     ("a\tb", '"a\tb"', '"a\tb"'),  # a real tab, not JSON's \t
 ])
@@ -51,11 +55,23 @@ def test_a_tricky_value_reads_back_unchanged():
 
 
 def test_json_compatible_for_plain_ascii():
-    """Values without a tab, a control or a non-ASCII character are written as before (JSON), so an upgrade does
-    not rewrite their file and restart the service."""
-    import json
+    """Values of printable ASCII without a '$' or a backquote are written as before (JSON), so an upgrade does not
+    rewrite their file and restart the service."""
     for value in ("postgresql://app:secret@db:5432/app", 'a "quoted" \\ value', "redis://db:6379/0"):
         assert quote_value(value, "systemd") == json.dumps(value)
+
+
+def test_a_posix_shell_sourcing_the_systemd_file_reads_the_same_value(tmp_path):
+    """Runbooks run one-off commands with `set -a; . app.env`: the shell must read what systemd reads (no '$'
+    expanded, no backquoted command run)."""
+    marker = tmp_path / "ran"
+    value = TRICKY + f" `touch {marker}` $(touch {marker})"
+    env_file = tmp_path / "app.env"
+    env_file.write_text(f"SIGNATURE={quote_value(value, 'systemd')}\n", encoding="utf-8")
+    out = subprocess.run(["/bin/sh", "-c", 'set -a; . "$1"; printf %s "$SIGNATURE"', "sh", str(env_file)],
+                         capture_output=True, check=True, env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"})
+    assert out.stdout.decode("utf-8") == value
+    assert not marker.exists()
 
 
 @pytest.mark.parametrize("value", ["a\nb", "a\rb", "a\0b"])
