@@ -21,12 +21,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-SYNTAXES = ("systemd", "compose")
 _FORBIDDEN = ("\n", "\r", "\0")
 _ESCAPED = {
     "systemd": ("\\", '"', "$", "`"),
     "compose": ("\\", '"', "$"),
 }
+SYNTAXES = tuple(_ESCAPED)
 
 
 def quote_value(value, syntax):

@@ -211,19 +211,34 @@ MAX_IDENTIFIER_BYTES = 63
 RESTORE_SUFFIX_BYTES = len("_before_YYYYmmddHHMMSS")
 IDENTIFIER_PATTERN = r"[A-Za-z_][A-Za-z0-9_$]*"
 _IDENTIFIER = re.compile(r"\A%s\Z" % IDENTIFIER_PATTERN)
+#: A database name: an identifier, or one with '-' after its first character (my-app, app-production, common where
+#: databases are made with createdb). Every use quotes it (sql.Identifier, psql's :"db") or passes it as one argv item,
+#: so a '-' is safe inside; a leading '-' would read as an option, and '=' or a space as a connection string.
+DATABASE_PATTERN = r"[A-Za-z_][A-Za-z0-9_$-]*"
+_DATABASE = re.compile(r"\A%s\Z" % DATABASE_PATTERN)
+
+
+def _name_error(option, value, suffix_bytes, regex, what, pattern, characters):
+    limit = MAX_IDENTIFIER_BYTES - suffix_bytes
+    if not isinstance(value, str) or not regex.match(value):
+        return "%s: %r is not %s: expected %s (%s)" % (option, value, what, pattern, characters)
+    if len(value.encode("utf-8")) > limit:
+        extra = " (63 with the %d-byte suffix _before_YYYYmmddHHMMSS)" % suffix_bytes if suffix_bytes else ""
+        return "%s: %r is %d bytes long: expected at most %d%s" % (option, value, len(value.encode("utf-8")), limit, extra)
+    return None
 
 
 def identifier_error(option, value, suffix_bytes=0):
     """None when ``value`` is a plain PostgreSQL identifier that, with ``suffix_bytes`` more, fits in 63 bytes;
     else one line naming the option, the value and what was expected."""
-    limit = MAX_IDENTIFIER_BYTES - suffix_bytes
-    if not isinstance(value, str) or not _IDENTIFIER.match(value):
-        return "%s: %r is not a PostgreSQL identifier: expected %s (letters, digits, _ and $, not starting with a digit)" % (
-            option, value, IDENTIFIER_PATTERN)
-    if len(value.encode("utf-8")) > limit:
-        extra = " (63 with the %d-byte suffix _before_YYYYmmddHHMMSS)" % suffix_bytes if suffix_bytes else ""
-        return "%s: %r is %d bytes long: expected at most %d%s" % (option, value, len(value.encode("utf-8")), limit, extra)
-    return None
+    return _name_error(option, value, suffix_bytes, _IDENTIFIER, "a PostgreSQL identifier", IDENTIFIER_PATTERN,
+                       "letters, digits, _ and $, not starting with a digit")
+
+
+def database_name_error(option, value, suffix_bytes=0):
+    """As :func:`identifier_error`, for a database name, which may also hold '-' after its first character."""
+    return _name_error(option, value, suffix_bytes, _DATABASE, "a database name", DATABASE_PATTERN,
+                       "letters, digits, _, $ and -, starting with a letter or _")
 
 
 def connect_to(module, dbname, autocommit=False):

@@ -15,7 +15,7 @@ import json
 import re
 
 from ansible_collections.shipshape.ops.plugins.module_utils.names import UNIT_SUFFIXES, is_compose_service, is_unit_name
-from ansible_collections.shipshape.ops.plugins.module_utils.postgres import identifier_error
+from ansible_collections.shipshape.ops.plugins.module_utils.postgres import database_name_error, identifier_error
 from ansible_collections.shipshape.ops.plugins.module_utils.release_files import (
     CONTROL_CHARS as CONTROL, component_problem, path_problem,
 )
@@ -60,6 +60,8 @@ EXPECTED = {
     "compose_project": "must be a compose project name (a lowercase letter or digit, then lowercase letters, digits, "
                        "'_' or '-')",
     "pg_ident": "must be a PostgreSQL identifier ([A-Za-z_][A-Za-z0-9_$]*, at most 63 bytes)",
+    "pg_database": "must be a database name ([A-Za-z_][A-Za-z0-9_$-]*: letters, digits, '_', '$' and '-', starting with "
+                   "a letter or '_'; at most 63 bytes)",
 }
 
 KINDS = ("choice", "int", "number", "bool", "line", "env", "unit_settings", "workers", "git_ref") + tuple(EXPECTED)
@@ -280,6 +282,8 @@ def problem(name, value, rule):
         ok = bool(ENV_NAME.match(value))
     elif kind == "pg_ident":
         ok = _pg_ident_ok(value)
+    elif kind == "pg_database":
+        ok = database_name_error("", value) is None
     elif kind == "docker_tag":
         ok = bool(DOCKER_TAG.match(value))
     elif kind == "compose_project":

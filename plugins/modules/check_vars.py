@@ -18,10 +18,10 @@ description:
     V(component) (one path component, at most C(max) characters), V(dir_name), V(abs_path) (letters, digits and
     C(._+-/) only, with an optional C(suffix)), V(path) (any characters but control ones), V(paths) (a non-empty list
     of V(path)), V(rel_path), V(service_name), V(unit_name) (with an optional C(suffix)), V(env_name), V(pg_ident),
-    V(pg_tables) (a list of [schema.]table names), V(docker_tag), V(compose_project), V(line) (one line, no control
-    character), V(env) (a mapping of environment variable names to values without a line break or NUL; values never
-    shown), V(unit_settings) (a mapping of unit setting names to one-line values) and V(git_ref) (git
-    check-ref-format's rules)."
+    V(pg_database) (an identifier that may also hold C(-) after its first character), V(pg_tables) (a list of
+    [schema.]table names), V(docker_tag), V(compose_project), V(line) (one line, no control character), V(env) (a
+    mapping of environment variable names to values without a line break or NUL; values never shown), V(unit_settings)
+    (a mapping of unit setting names to one-line values) and V(git_ref) (git check-ref-format's rules)."
   - "Every rule may also carry C(empty_ok) (an empty value passes), C(note) (why, added to the message), C(about)
     (shown after the value, for example where a default came from), C(expect) (the words of the expectation, where
     the kind's own do not say enough) and C(secret) (the value is never shown)."

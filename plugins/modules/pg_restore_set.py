@@ -13,9 +13,10 @@ description:
     O(expected_row_counts) and compares them, then swaps the copy in with two renames in one transaction. The
     database it replaces is kept as C(<name>_before_<stamp>) (O(keep_previous)) or dropped.
   - A database that holds data (a table with at least one row) is replaced only when O(confirm) equals its name.
-  - Names never reach a shell or an SQL string as text. O(name) and O(owner) must be plain PostgreSQL identifiers
-    (C([A-Za-z_][A-Za-z0-9_$]*)), O(name) at most 41 bytes so that C(_before_YYYYmmddHHMMSS) fits PostgreSQL's
-    63; SQL quotes them as identifiers and C(pg_restore) and C(psql) get them as separate arguments.
+  - Names never reach a shell or an SQL string as text. O(owner) must be a plain PostgreSQL identifier
+    (C([A-Za-z_][A-Za-z0-9_$]*)); O(name) too, or one with C(-) after its first character (C(my-app)), at most
+    41 bytes so that C(_before_YYYYmmddHHMMSS) fits PostgreSQL's 63. SQL quotes them as identifiers and
+    C(pg_restore) and C(psql) get them as separate arguments.
   - Owners and grants are restored (O(privileges)). The database's own privileges (C(GRANT CONNECT ON DATABASE),
     a C(REVOKE) from C(PUBLIC)), which C(pg_dump) of one database does not carry, are copied from the database it
     replaces to the restored copy before the swap, or, into a new database, taken from O(expected_catalog)'s
@@ -298,7 +299,7 @@ def pipe(producer, consumer, env):
 def validate(p):
     """One message per bad option, in order; an empty list when all are good."""
     errors = []
-    error = postgres.identifier_error("name", p["name"], postgres.RESTORE_SUFFIX_BYTES)
+    error = postgres.database_name_error("name", p["name"], postgres.RESTORE_SUFFIX_BYTES)
     if error:
         errors.append(error)
     if p["owner"]:

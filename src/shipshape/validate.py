@@ -21,7 +21,10 @@ BACKUP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
 RESTORE_SUFFIX = len("_before_YYYYmmddHHMMSS")
 DB_MAX = 63 - RESTORE_SUFFIX
 IDENT_MAX = 63  # PostgreSQL's NAMEDATALEN - 1
-DB_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+# A database name: an identifier, or one with '-' after its first character (my-app); the collection's modules quote
+# it or pass it as one argument (module_utils/postgres.DATABASE_PATTERN).
+DB_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$-]*")
 # Bytes git check-ref-format refuses anywhere in a ref.
 _REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 # Stricter than git: refs are also shown in reports and shells, so only these characters.
@@ -106,13 +109,13 @@ def backup_id(command: str, option: str, value: str) -> str:
 def database(command: str, option: str, value: str) -> str:
     if not DB_NAME.fullmatch(value) or len(value.encode()) > DB_MAX:
         raise InvalidValue(command, option, value, "a valid database name",
-                           f"expected a PostgreSQL identifier [A-Za-z_][A-Za-z0-9_$]* of at most {DB_MAX} bytes "
+                           f"expected a database name [A-Za-z_][A-Za-z0-9_$-]* of at most {DB_MAX} bytes "
                            f"(the restore keeps the old database as <name>_before_YYYYmmddHHMMSS)")
     return value
 
 
 def table(command: str, option: str, value: str) -> str:
-    if not all(DB_NAME.fullmatch(part) and len(part.encode()) <= IDENT_MAX for part in value.split(".")) \
+    if not all(IDENTIFIER.fullmatch(part) and len(part.encode()) <= IDENT_MAX for part in value.split(".")) \
             or value.count(".") > 1:
         raise InvalidValue(command, option, value, "a table name",
                            "expected table or schema.table, each a PostgreSQL identifier [A-Za-z_][A-Za-z0-9_$]*")
@@ -120,7 +123,7 @@ def table(command: str, option: str, value: str) -> str:
 
 
 def role(command: str, option: str, value: str) -> str:
-    if not DB_NAME.fullmatch(value) or len(value.encode()) > IDENT_MAX:
+    if not IDENTIFIER.fullmatch(value) or len(value.encode()) > IDENT_MAX:
         raise InvalidValue(command, option, value, "a role name",
                            f"expected a PostgreSQL identifier [A-Za-z_][A-Za-z0-9_$]* of at most {IDENT_MAX} bytes")
     return value

@@ -91,6 +91,7 @@ def test_bad_git_refs(cli, ref, reason):
      {"restore_backup_id": "sample_app-20261202T061530Z", "restore_confirm": "sample_app"}),
     (["restore", "--confirm", "_db$1"], {"restore_confirm": "_db$1"}),
     (["restore", "--confirm", "d" * 41], {"restore_confirm": "d" * 41}),
+    (["restore", "--confirm", "sales-ottenok"], {"restore_confirm": "sales-ottenok"}),
 ])
 def test_good_values_pass(cli, argv, variables):
     runner = RecordingRunner()
@@ -99,10 +100,10 @@ def test_good_values_pass(cli, argv, variables):
     assert runner.extravars[0] == variables
 
 
-@pytest.mark.parametrize("name", ["d" * 42, "1db", "db-name", "Db.x", "dé"])
+@pytest.mark.parametrize("name", ["d" * 42, "1db", "-db", "db name", "db=x", "Db.x", "dé"])
 def test_database_names_that_do_not_fit(cli, name):
     runner = RecordingRunner()
-    result = cli("restore", "--confirm", name, "-i", str(LOCAL_INVENTORY), runner=runner)
+    result = cli("restore", f"--confirm={name}", "-i", str(LOCAL_INVENTORY), runner=runner)
     assert result.code == 3 and "is not a valid database name" in result.stderr
     assert runner.calls == []
     # the suffixed name the restore creates must still be a PostgreSQL identifier (63 bytes)

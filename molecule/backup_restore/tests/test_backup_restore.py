@@ -23,7 +23,7 @@ def sql(host, query: str, db: str = "sample_app") -> str:
 
 
 def sets(host, name: str = "sample_app") -> list[str]:
-    """The sets of one backup name (the db host also holds ledger's, a second database)."""
+    """The sets of one backup name (the db host also holds ledger-eu's, a second database)."""
     return sorted(d for d in host.file(BACKUPS).listdir() if d.startswith(f"{name}-"))
 
 

@@ -60,7 +60,7 @@ def refused(host, extra: dict, *needles: str):
     runs no payload and changes nothing."""
     host.run(f"rm -f {MARKER}")
     before = state(host)
-    # The db host holds two backup names (sample_app, ledger): the restores here are of sample_app.
+    # The db host holds two backup names (sample_app, ledger-eu): the restores here are of sample_app.
     proc = run_playbook("restore.yml", "-e", json.dumps(dict({"restore_backup_name": "sample_app"}, **extra,
                                                              restore_confirm="sample_app")), check=False)
     assert proc.returncode != 0, proc.output[-3000:]
@@ -80,12 +80,15 @@ def refused(host, extra: dict, *needles: str):
         "sample app",
         "1sample_app",
         "sample_app\n",
+        "-dpostgres",
+        "dbname=postgres host=127.0.0.1",
     ],
-    ids=["drop-database", "copy-to-program", "semicolon", "space", "leading-digit", "newline"],
+    ids=["drop-database", "copy-to-program", "semicolon", "space", "leading-digit", "newline", "leading-hyphen",
+         "connection-string"],
 )
-def test_a_target_database_that_is_not_an_identifier_is_refused(host, name):
+def test_a_target_database_that_is_not_a_database_name_is_refused(host, name):
     refused(host, {"restore_target_db": name}, f"restore_target_db: '{name.strip()}",
-            "is not a PostgreSQL identifier: expected [A-Za-z_][A-Za-z0-9_$]*")
+            "is not a database name: expected [A-Za-z_][A-Za-z0-9_$-]*")
 
 
 def test_a_target_database_too_long_for_its_suffix_is_refused(host):
@@ -131,7 +134,7 @@ def test_the_module_refuses_a_hostile_database_name_too(host):
                  {"name": 'x";DROP DATABASE sample_app;--', "path": f"{BACKUPS}/{set_id}/postgres.dump"},
                  become_user="postgres")
     assert out.get("failed"), out
-    assert out["msg"].startswith("name: 'x\";DROP DATABASE sample_app;--' is not a PostgreSQL identifier")
+    assert out["msg"].startswith("name: 'x\";DROP DATABASE sample_app;--' is not a database name")
     assert databases(host) == before
 
 

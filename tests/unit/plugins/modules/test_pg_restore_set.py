@@ -12,6 +12,7 @@ from ansible_collections.shipshape.ops.plugins.modules import pg_restore_set
 
 LONG = "name: '%s' is 42 bytes long: expected at most 41 (63 with the 22-byte suffix _before_YYYYmmddHHMMSS)" % ("a" * 42)
 HOSTILE = "name: 'x\";DROP DATABASE app;--' is not a PostgreSQL identifier: expected [A-Za-z_][A-Za-z0-9_$]*"
+HOSTILE_DB = "name: 'x\";DROP DATABASE app;--' is not a database name: expected [A-Za-z_][A-Za-z0-9_$-]*"
 
 
 @pytest.mark.parametrize(
@@ -34,6 +35,37 @@ HOSTILE = "name: 'x\";DROP DATABASE app;--' is not a PostgreSQL identifier: expe
 )
 def test_identifier_error(value, suffix, error):
     found = postgres.identifier_error("name", value, suffix)
+    if error is None:
+        assert found is None
+    else:
+        assert error in found and found.startswith("name: ")
+
+
+@pytest.mark.parametrize(
+    "value, suffix, error",
+    [
+        ("sample_app", 22, None),
+        ("sales-ottenok", 22, None),
+        ("app-production_2", 22, None),
+        ("_x$1", 0, None),
+        ("a-" * 20 + "a", 22, None),
+        ("a" * 42, 22, LONG),
+        ('x";DROP DATABASE app;--', 22, HOSTILE_DB),
+        ("-c role=postgres", 22, "is not a database name"),
+        ("-dsample_app", 22, "is not a database name"),
+        ("--file=/tmp/x", 22, "is not a database name"),
+        ("dbname=x host=evil", 22, "is not a database name"),
+        ("1db", 22, "is not a database name"),
+        ("db name", 22, "is not a database name"),
+        ("db\n", 22, "is not a database name"),
+        ("", 22, "is not a database name"),
+        ("d\u00e9j\u00e0", 22, "is not a database name"),
+    ],
+)
+def test_database_name_error(value, suffix, error):
+    """A database name may hold '-' after its first character (my-app); nothing that reads as an option, a
+    connection string or SQL passes."""
+    found = postgres.database_name_error("name", value, suffix)
     if error is None:
         assert found is None
     else:
@@ -164,7 +196,8 @@ def writes(fake):
 @pytest.mark.parametrize(
     "extra, msg",
     [
-        ({"name": 'x";DROP DATABASE app;--'}, "name: 'x\";DROP DATABASE app;--' is not a PostgreSQL identifier"),
+        ({"name": 'x";DROP DATABASE app;--'}, "name: 'x\";DROP DATABASE app;--' is not a database name"),
+        ({"name": "-dpostgres"}, "name: '-dpostgres' is not a database name"),
         ({"name": "a" * 42}, "name: '%s' is 42 bytes long: expected at most 41" % ("a" * 42)),
         ({"owner": "app; touch /tmp/x"}, "owner: 'app; touch /tmp/x' is not a PostgreSQL identifier"),
         ({"jobs": 0}, "jobs: 0: expected 1 or more"),
@@ -222,6 +255,16 @@ def test_a_new_database_is_renamed_into_place(server, run_module):
     assert result["target"] == {"exists": False, "owner": "", "tables_with_rows": 0, "privileges": [], "settings": []}
     assert writes(fake)[-1] == 'ALTER DATABASE "app_restoring" RENAME TO "app"'
     assert not [s for s in fake.log if "ALLOW_CONNECTIONS" in s]
+
+
+def test_a_hyphenated_name_is_quoted_in_sql_and_one_argument_to_pg_restore(server, run_module):
+    fake = server(exists=False)
+    failed, result = run_module(pg_restore_set, args(fake, name="sales-ottenok", owner="app_owner"))
+    assert not failed, result
+    assert writes(fake)[:2] == ['DROP DATABASE IF EXISTS "sales-ottenok_restoring" WITH (FORCE)',
+                                'CREATE DATABASE "sales-ottenok_restoring" OWNER "app_owner"']
+    assert writes(fake)[-1] == 'ALTER DATABASE "sales-ottenok_restoring" RENAME TO "sales-ottenok"'
+    assert fake.argv[0][-4:] == ["--dbname", "sales-ottenok_restoring", "--", fake.path]
 
 
 def test_the_replaced_database_is_dropped_without_keep_previous(server, run_module):
