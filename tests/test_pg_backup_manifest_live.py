@@ -198,6 +198,7 @@ def test_manifest_of_the_rich_database_is_the_whole_database(pg_server, ansible_
     assert set(catalog["extensions"]) == {"pgcrypto", "citext"}
     assert {"shop", "crm", "audit", "public"} <= set(catalog["schemas"])
     assert catalog["default_privileges"] == ["rich_owner shop r: rich_reader=r/rich_owner"]
+    assert catalog["large_objects"] == {"rich_owner": 2} and catalog["totals"]["large_objects"] == 2
     assert catalog["roles"] == ["rich_owner", "rich_reader", "rich_writer"]
     assert catalog["database_privileges"] == [["rich_reader", "CONNECT", False], ["rich_writer", "CONNECT", False],
                                               ["rich_writer", "TEMPORARY", False]]

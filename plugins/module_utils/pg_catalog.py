@@ -6,9 +6,11 @@ checked against (pg_backup_manifest, pg_drill and pg_restore_set all use :func:`
 
 Every relation, sequence, view, materialized view, function and schema outside pg_catalog, information_schema
 and pg_toast (and the temporary schemas), minus what extensions own (CREATE EXTENSION makes those again), with
-its owner and its grants. Row counts are counted on leaf tables only (a partitioned parent holds no rows of its
-own; its count is the sum of its leaves), so the total is not doubled. ACLs are normalised: a NULL ACL (the
-owner's default privileges) is written as ``acldefault()``, so that an ACL pg_dump leaves out compares equal.
+its owner and its grants, and the large objects (how many each role owns: pg_dump of a whole database carries
+them, and an app that keeps its files in them would lose them unnoticed otherwise). Row counts are counted on leaf
+tables only (a partitioned parent holds no rows of its own; its count is the sum of its leaves), so the total is
+not doubled. ACLs are normalised: a NULL ACL (the owner's default privileges) is written as ``acldefault()``, so
+that an ACL pg_dump leaves out compares equal.
 """
 
 from __future__ import annotations
@@ -66,6 +68,10 @@ SELECT pg_get_userbyid(d.defaclrole), coalesce(n.nspname, ''), d.defaclobjtype::
   FROM pg_default_acl d LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace
  ORDER BY 1, 2, 3
 """
+
+# Large objects by owner (pg_largeobject_metadata is readable by every role; their bytes, in pg_largeobject, only by
+# superusers, so the count is what a backup user can always record).
+LARGE_OBJECTS = "SELECT pg_get_userbyid(lomowner), count(*) FROM pg_largeobject_metadata GROUP BY 1 ORDER BY 1"
 
 # The database's own privileges other than its owner's (a new database's default: PUBLIC may connect and make
 # temporary tables). pg_dump of one database does not carry them, so the manifest does, and a restore into a new
@@ -176,16 +182,20 @@ def describe(cursor, sql):
     roles |= set(entry[0] for entry in database_privileges if entry[0])
     database_settings = [[role, _recorded(setting)] for role, setting in database_settings_of(cursor)]
     roles |= set(entry[0] for entry in database_settings if entry[0])
+    cursor.execute(LARGE_OBJECTS)
+    large_objects = dict((owner, int(count)) for owner, count in cursor.fetchall())
+    roles |= set(large_objects)
     leaves = [t for t in tables.values() if t["kind"] == "table"]
     return dict(
         catalog_version=CATALOG_VERSION,
         tables=tables, sequences=sequences, views=views, materialized_views=matviews, functions=functions,
         schemas=schemas, extensions=extensions, default_privileges=default_privileges,
-        database_privileges=database_privileges, database_settings=database_settings,
+        database_privileges=database_privileges, database_settings=database_settings, large_objects=large_objects,
         roles=sorted(r for r in roles if not _BUILTIN_ROLE.match(r)),
         totals=dict(tables=len(tables), leaf_tables=len(leaves), rows=sum(t["rows"] for t in leaves),
                     sequences=len(sequences), views=len(views), materialized_views=len(matviews),
-                    functions=len(functions), schemas=len(schemas), extensions=len(extensions)),
+                    functions=len(functions), schemas=len(schemas), extensions=len(extensions),
+                    large_objects=sum(large_objects.values())),
     )
 
 
@@ -305,6 +315,13 @@ def compare(expected, actual, tolerance_pct=0):
                             got_ext.get(name, "missing")))
     checks.append(check("default privileges", "grant", sorted(expected.get("default_privileges", [])),
                         sorted(actual.get("default_privileges", []))))
+    # A manifest written before large objects were recorded has none to compare.
+    if "large_objects" in expected:
+        want_lo, got_lo = expected["large_objects"], actual.get("large_objects", {})
+        checks.append(dict(check("large objects", "row_count", sum(want_lo.values()), sum(got_lo.values()),
+                                 ok=_within(sum(want_lo.values()), sum(got_lo.values()), tolerance_pct)),
+                           tolerance_pct=float(tolerance_pct)))
+        checks.append(check("owners of large objects", "owner", want_lo, got_lo))
     return checks
 
 
@@ -316,7 +333,8 @@ def compared(expected, actual):
                 rows_found=sum(t.get("rows") or 0 for t in actual.get("tables", {}).values() if t.get("kind") == "table"),
                 sequences=len(expected.get("sequences", {})), views=len(expected.get("views", {})),
                 materialized_views=len(expected.get("materialized_views", {})),
-                functions=len(expected.get("functions", {})), extensions=len(expected.get("extensions", {})))
+                functions=len(expected.get("functions", {})), extensions=len(expected.get("extensions", {})),
+                large_objects=sum(expected.get("large_objects", {}).values()))
 
 
 # --- the database's own settings ---------------------------------------------------------------------------

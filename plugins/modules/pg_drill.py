@@ -75,7 +75,8 @@ options:
   catalog:
     description:
       - The manifest's description of the whole database (C(catalog) of M(shipshape.ops.pg_backup_manifest));
-        every table, row count, sequence, view, function, extension, owner and grant of it is checked.
+        every table, row count, sequence, view, function, extension, owner and grant of it is checked, and the
+        number of large objects (when the manifest records them).
       - Empty for a manifest made before catalogs were recorded.
     type: dict
     default: {}
@@ -91,7 +92,8 @@ options:
     type: bool
     default: false
   row_count_tolerance:
-    description: Allowed difference of row counts and sequence values, in percent of the manifest's.
+    description:
+      - Allowed difference of row counts, sequence values and the large objects' count, in percent of the manifest's.
     type: float
     default: 0
   privileges:
@@ -215,7 +217,7 @@ checks:
 compared:
   description: How much the copy was checked against, C(tables) (parents included), C(leaf_tables), C(rows) (the
     manifest's, in the leaves), C(rows_found), C(sequences), C(views), C(materialized_views), C(functions),
-    C(extensions); C(null) when verify did not run.
+    C(extensions), C(large_objects); C(null) when verify did not run.
   returned: always
   type: dict
   sample: {"tables": 24, "leaf_tables": 22, "rows": 3853, "rows_found": 3853}

@@ -1,8 +1,8 @@
 -- A rich sample database for the backup, drill and restore tests (issue #16 item 9): two application schemas and
 -- an audit schema, a table partitioned by month (4 partitions, one with a sub-partition by hash), views, a
 -- materialized view, functions and a procedure, sequences, the pgcrypto and citext extensions, an owner role,
--- a read-only role with grants (column grants too), default privileges, and data. 24 tables: 22 leaf tables
--- (one of them empty) and 2 partitioned parents; 3,866 rows in the leaves.
+-- a read-only role with grants (column grants too), default privileges, two large objects, and data. 24 tables:
+-- 22 leaf tables (one of them empty) and 2 partitioned parents; 3,866 rows in the leaves.
 -- Load as a superuser into an empty database:  psql -v ON_ERROR_STOP=1 -d rich -f rich_schema.sql
 -- Roles are cluster-wide; re-loading into another database of the same cluster keeps them.
 DO $$
@@ -120,6 +120,16 @@ GRANT USAGE ON SEQUENCE shop.carts_id_seq TO rich_writer;
 GRANT INSERT ON audit.events TO rich_writer;
 REVOKE EXECUTE ON FUNCTION shop.next_invoice() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION shop.next_invoice() TO rich_writer;
+-- Two large objects (documents an app keeps in the database), the owner's; the reader may read the first.
+DO $$
+DECLARE
+  doc oid;
+BEGIN
+  doc := lo_from_bytea(0, convert_to('invoice 1001', 'UTF8'));
+  EXECUTE format('GRANT SELECT ON LARGE OBJECT %s TO rich_reader', doc);
+  PERFORM lo_from_bytea(0, convert_to('invoice 1002', 'UTF8'));
+END
+$$;
 RESET ROLE;
 
 -- The database's own privileges (which pg_dump of one database does not carry): only the reader and the writer

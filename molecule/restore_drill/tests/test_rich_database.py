@@ -19,6 +19,7 @@ DOCTORED = "/var/backups/shipshape-rich-doctored"
 REPORTS = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "drills"
 #: What rich_schema.sql holds (tests/test_pg_backup_manifest_live.py checks the same numbers on a local server).
 TABLES, LEAVES, ROWS = 24, 22, 3866
+LARGE_OBJECTS = 2
 
 
 def rich_reports() -> list[dict]:
@@ -71,10 +72,12 @@ def test_the_converge_drill_of_the_rich_database_compared_every_table_and_row(ho
     assert {"table shop.orders_2026_03_h1", "rows shop.orders", "grants on table crm.customers", "sequence shop.invoice_no",
             "materialized view shop.monthly_revenue", "function crm.merge_customers(IN keep bigint, IN drop_id bigint)",
             "extension pgcrypto", "owner of table shop.coupons", "column grants on table shop.coupons",
-            "assertion the reader may read customers"} <= names
+            "assertion the reader may read customers", "large objects", "owners of large objects"} <= names
+    assert report["compared"]["large_objects"] == LARGE_OBJECTS
     assert f"{TABLES} tables and {ROWS} rows compared" in report["summary"]
     md = Path(report["report_files"]["markdown"]).read_text()
     assert f"Compared with the backup's manifest: {TABLES} tables ({LEAVES} leaf tables), {ROWS} rows" in md
+    assert f"extensions, {LARGE_OBJECTS} large objects;" in md
 
 
 def test_a_drill_against_a_doctored_manifest_fails_naming_each_difference(host):
@@ -87,6 +90,7 @@ c = m["parts"]["postgres"]["catalog"]
 c["tables"]["crm.notes"]["rows"] += 1
 c["tables"]["crm.customers"]["acl"].append("rich_writer=r/rich_owner")
 c["views"]["shop.gone_view"] = {{"owner": "rich_owner", "acl": []}}
+c["large_objects"]["rich_owner"] += 1
 json.dump(m, open(p, "w"))
 """
     assert host.run(f"rm -rf {DOCTORED} && mkdir -p {DOCTORED} && cp -a {RICH}/{set_id} {DOCTORED}/").rc == 0
@@ -96,8 +100,10 @@ json.dump(m, open(p, "w"))
     assert proc.returncode != 0
     report = rich_reports()[-1]
     assert report["result"] == "failed" and report["backup"]["path"].startswith(DOCTORED)
-    assert set(report["failed_checks"]) == {"rows crm.notes", "grants on table crm.customers", "view shop.gone_view"}
+    assert set(report["failed_checks"]) == {"rows crm.notes", "grants on table crm.customers", "view shop.gone_view",
+                                            "large objects", "owners of large objects"}
     assert "rows crm.notes: expected 121, got 120" in proc.output
+    assert f"large objects: expected {LARGE_OBJECTS + 1}, got {LARGE_OBJECTS}" in proc.output
     assert host.run(f"rm -rf {DOCTORED}").rc == 0
     assert psql(host, "SELECT count(*) FROM pg_database WHERE datname LIKE 'drill_%'", "postgres")[1] == "0"
 
@@ -112,6 +118,13 @@ def test_a_restore_of_the_rich_database_keeps_owners_and_grants(host):
         rc, dummy, err = psql(host, "SELECT count(*) FROM audit.events", "rich_restored", role="rich_reader")
         assert rc != 0 and "permission denied" in err
         assert psql(host, "SELECT tableowner FROM pg_tables WHERE tablename = 'orders'", "rich_restored")[1] == "rich_owner"
+        # The large objects came back with their owner and grant: the reader reads the first, not the second.
+        los = "SELECT string_agg(pg_get_userbyid(lomowner), ',') FROM pg_largeobject_metadata"
+        assert psql(host, los, "rich_restored")[1] == "rich_owner,rich_owner"
+        first = "SELECT convert_from(lo_get(min(oid)), 'UTF8') FROM pg_largeobject_metadata"
+        assert psql(host, first, "rich_restored", role="rich_reader")[1] == "invoice 1001"
+        rc, dummy, err = psql(host, first.replace("min(oid)", "max(oid)"), "rich_restored", role="rich_reader")
+        assert rc != 0 and "permission denied" in err
         # The database's own privileges, which pg_dump does not carry, come from the manifest: PUBLIC may not connect.
         wanted = "rich_reader:CONNECT,rich_writer:CONNECT,rich_writer:TEMPORARY"
         assert psql(host, DATABASE_PRIVILEGES.format(db="rich"), "postgres")[1] == wanted

@@ -23,6 +23,7 @@ CATALOG = {
     "schemas": {"shop": {"owner": "app", "acl": []}},
     "extensions": {"citext": "1.6"},
     "default_privileges": [],
+    "large_objects": {"app": 2},
     "roles": ["app", "reader"],
 }
 
@@ -51,11 +52,24 @@ def test_an_identical_copy_passes_and_counts_leaves_once():
     (lambda c: c["views"].pop("public.v"), "view public.v", "present", "missing"),
     (lambda c: c["functions"]["public.f(integer)"].update(acl=[]), "grants on function public.f(integer)", ["=X/app"], []),
     (lambda c: c["extensions"].update(citext="1.5"), "extension citext", "1.6", "1.5"),
+    (lambda c: c.update(large_objects={"app": 1}), "large objects", 2, 1),
+    (lambda c: c.update(large_objects={}), "large objects", 2, 0),
+    (lambda c: c.update(large_objects={"postgres": 2}), "owners of large objects", {"app": 2}, {"postgres": 2}),
 ])
 def test_each_difference_is_named(damage, name, expected, actual):
     restored = copy.deepcopy(CATALOG)
     damage(restored)
     assert failed(pg_catalog.compare(CATALOG, restored))[name] == (expected, actual)
+
+
+def test_a_manifest_from_before_large_objects_were_recorded_has_none_to_compare():
+    older = copy.deepcopy(CATALOG)
+    del older["large_objects"]
+    checks = pg_catalog.compare(older, copy.deepcopy(CATALOG))
+    assert failed(checks) == {}
+    assert not [c for c in checks if "large objects" in c["name"]]
+    assert pg_catalog.compared(older, CATALOG)["large_objects"] == 0
+    assert pg_catalog.compared(CATALOG, CATALOG)["large_objects"] == 2
 
 
 def test_the_tolerance_applies_to_rows_and_sequences():
