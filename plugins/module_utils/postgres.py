@@ -241,6 +241,13 @@ def database_name_error(option, value, suffix_bytes=0):
                        "letters, digits, _, $ and -, starting with a letter or _")
 
 
+def role_name_error(option, value):
+    """As :func:`database_name_error`, for the role that owns a database (app-owner): quoted in SQL, one argv item
+    after --role."""
+    return _name_error(option, value, 0, _DATABASE, "a role name", DATABASE_PATTERN,
+                       "letters, digits, _, $ and -, starting with a letter or _")
+
+
 def connect_to(module, dbname, autocommit=False):
     """An open connection to ``dbname`` with the module's other connection options, or fail_json."""
     ensure_driver(module)

@@ -13,10 +13,10 @@ description:
     O(expected_row_counts) and compares them, then swaps the copy in with two renames in one transaction. The
     database it replaces is kept as C(<name>_before_<stamp>) (O(keep_previous)) or dropped.
   - A database that holds data (a table with at least one row) is replaced only when O(confirm) equals its name.
-  - Names never reach a shell or an SQL string as text. O(owner) must be a plain PostgreSQL identifier
-    (C([A-Za-z_][A-Za-z0-9_$]*)); O(name) too, or one with C(-) after its first character (C(my-app)), at most
-    41 bytes so that C(_before_YYYYmmddHHMMSS) fits PostgreSQL's 63. SQL quotes them as identifiers and
-    C(pg_restore) and C(psql) get them as separate arguments.
+  - Names never reach a shell or an SQL string as text. O(name) and O(owner) (or the owner of the database it
+    replaces) must be PostgreSQL identifiers or hold C(-) after their first character (C(my-app), C(app-owner)),
+    that is C([A-Za-z_][A-Za-z0-9_$-]*), O(name) at most 41 bytes so that C(_before_YYYYmmddHHMMSS) fits PostgreSQL's 63.
+    SQL quotes them as identifiers and C(pg_restore) and C(psql) get them as separate arguments.
   - Owners and grants are restored (O(privileges)). The database's own privileges (C(GRANT CONNECT ON DATABASE),
     a C(REVOKE) from C(PUBLIC)), which C(pg_dump) of one database does not carry, are copied from the database it
     replaces to the restored copy before the swap, or, into a new database, taken from O(expected_catalog)'s
@@ -303,7 +303,7 @@ def validate(p):
     if error:
         errors.append(error)
     if p["owner"]:
-        error = postgres.identifier_error("owner", p["owner"])
+        error = postgres.role_name_error("owner", p["owner"])
         if error:
             errors.append(error)
     if p["maintenance_db"] == p["name"]:
@@ -657,7 +657,7 @@ def main():
     try:
         target = result["target"] = restore.inspect()
         owner = result["owner"] = p["owner"] or target["owner"] or "postgres"
-        error = postgres.identifier_error("owner", owner)
+        error = postgres.role_name_error("owner", owner)
         if error:  # the replaced database's owner, as the server names it
             raise RestoreFailed(error)
         if target["tables_with_rows"] and p["confirm"] != p["name"]:

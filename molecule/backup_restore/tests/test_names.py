@@ -2,7 +2,8 @@
 sees them: a drill or restore without a name refuses listing both and touches nothing; with a name each gets its
 own newest set; retention of one name never deletes the other's; the drill metrics hold one labelled series per
 name; a set whose part on another host failed is not made. The second database's name has a '-' (as createdb
-users often name them): backed up, drilled and restored by that name. Runs after the other files (file order)."""
+users often name them), and so has its owner role: backed up, drilled and restored by that name, owner kept. Runs
+after the other files (file order)."""
 
 from __future__ import annotations
 
@@ -114,6 +115,9 @@ def test_restoring_ledger_eu_restores_it_and_runs_none_of_sample_apps_cache_patt
     proc = run_playbook("restore.yml", "-e", f"restore_backup_name={LEDGER_DB}", "-e", f"restore_confirm={LEDGER_DB}",
                         check=True)
     assert sql(host, "SELECT count(*) FROM entries", LEDGER_DB) == "3"
+    # its owner, a role whose name has a '-' too, owns the restored database as it owned the one replaced
+    owner = f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{LEDGER_DB}'"
+    assert sql(host, owner) == "ledger-owner"
     assert sql(host, "SELECT count(*) FROM notes", "sample_app") != ""  # sample_app untouched and still there
     # sample_app's pattern cache:* belongs to sample_app: a restore of ledger-eu does not run it
     assert host.run("redis-cli EXISTS cache:user:42").stdout.strip() == "1"

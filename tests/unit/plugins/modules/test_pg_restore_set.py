@@ -182,7 +182,8 @@ def writes(fake):
         ({"name": 'x";DROP DATABASE app;--'}, "name: 'x\";DROP DATABASE app;--' is not a database name"),
         ({"name": "-dpostgres"}, "name: '-dpostgres' is not a database name"),
         ({"name": "a" * 42}, "name: '%s' is 42 bytes long: expected at most 41" % ("a" * 42)),
-        ({"owner": "app; touch /tmp/x"}, "owner: 'app; touch /tmp/x' is not a PostgreSQL identifier"),
+        ({"owner": "app; touch /tmp/x"}, "owner: 'app; touch /tmp/x' is not a role name"),
+        ({"owner": "-dpostgres"}, "owner: '-dpostgres' is not a role name"),
         ({"jobs": 0}, "jobs: 0: expected 1 or more"),
         ({"name": "postgres"}, "maintenance_db: 'postgres' is the database to restore into"),
     ],
@@ -240,14 +241,15 @@ def test_a_new_database_is_renamed_into_place(server, run_module):
     assert not [s for s in fake.log if "ALLOW_CONNECTIONS" in s]
 
 
-def test_a_hyphenated_name_is_quoted_in_sql_and_one_argument_to_pg_restore(server, run_module):
+def test_hyphenated_names_are_quoted_in_sql_and_one_argument_to_pg_restore(server, run_module):
     fake = server(exists=False)
-    failed, result = run_module(pg_restore_set, args(fake, name="sales-ottenok", owner="app_owner"))
+    failed, result = run_module(pg_restore_set, args(fake, name="sales-ottenok", owner="sales-owner", privileges=False))
     assert not failed, result
     assert writes(fake)[:2] == ['DROP DATABASE IF EXISTS "sales-ottenok_restoring" WITH (FORCE)',
-                                'CREATE DATABASE "sales-ottenok_restoring" OWNER "app_owner"']
+                                'CREATE DATABASE "sales-ottenok_restoring" OWNER "sales-owner"']
     assert writes(fake)[-1] == 'ALTER DATABASE "sales-ottenok_restoring" RENAME TO "sales-ottenok"'
-    assert fake.argv[0][-4:] == ["--dbname", "sales-ottenok_restoring", "--", fake.path]
+    assert fake.argv[0][-8:] == ["--role", "sales-owner", "--jobs", "2", "--dbname", "sales-ottenok_restoring", "--",
+                                 fake.path]
 
 
 def test_the_replaced_database_is_dropped_without_keep_previous(server, run_module):
