@@ -318,8 +318,9 @@ def compare(expected, actual, tolerance_pct=0):
     # A manifest written before large objects were recorded has none to compare.
     if "large_objects" in expected:
         want_lo, got_lo = expected["large_objects"], actual.get("large_objects", {})
-        checks.append(dict(check("large objects", "row_count", sum(want_lo.values()), sum(got_lo.values()),
-                                 ok=_within(sum(want_lo.values()), sum(got_lo.values()), tolerance_pct)),
+        want_count, got_count = sum(want_lo.values()), sum(got_lo.values())
+        checks.append(dict(check("large objects", "row_count", want_count, got_count,
+                                 ok=_within(want_count, got_count, tolerance_pct)),
                            tolerance_pct=float(tolerance_pct)))
         checks.append(check("owners of large objects", "owner", want_lo, got_lo))
     return checks
