@@ -216,6 +216,7 @@ _IDENTIFIER = re.compile(r"\A%s\Z" % IDENTIFIER_PATTERN)
 #: so a '-' is safe inside; a leading '-' would read as an option, and '=' or a space as a connection string.
 DATABASE_PATTERN = r"[A-Za-z_][A-Za-z0-9_$-]*"
 _DATABASE = re.compile(r"\A%s\Z" % DATABASE_PATTERN)
+_DATABASE_CHARACTERS = "letters, digits, _, $ and -, starting with a letter or _"
 
 
 def _name_error(option, value, suffix_bytes, regex, what, pattern, characters):
@@ -238,14 +239,13 @@ def identifier_error(option, value, suffix_bytes=0):
 def database_name_error(option, value, suffix_bytes=0):
     """As :func:`identifier_error`, for a database name, which may also hold '-' after its first character."""
     return _name_error(option, value, suffix_bytes, _DATABASE, "a database name", DATABASE_PATTERN,
-                       "letters, digits, _, $ and -, starting with a letter or _")
+                       _DATABASE_CHARACTERS)
 
 
 def role_name_error(option, value):
     """As :func:`database_name_error`, for the role that owns a database (app-owner): quoted in SQL, one argv item
     after --role."""
-    return _name_error(option, value, 0, _DATABASE, "a role name", DATABASE_PATTERN,
-                       "letters, digits, _, $ and -, starting with a letter or _")
+    return _name_error(option, value, 0, _DATABASE, "a role name", DATABASE_PATTERN, _DATABASE_CHARACTERS)
 
 
 def connect_to(module, dbname, autocommit=False):
