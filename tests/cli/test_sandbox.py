@@ -82,6 +82,57 @@ def state(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("sandbox-state")
 
 
+def in_container(name: str, *argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    flags = [f"--env={k}={v}" for k, v in (env or {}).items()]
+    return subprocess.run(["docker", "exec", *flags, name, *argv], capture_output=True, text=True, timeout=120)
+
+
+# From the app container to the db container by name, as the app connects: PostgreSQL's port answers, and Redis
+# answers PING and keeps a value (RESP by hand: the app host has no redis-cli).
+NETWORK_PROBE = r"""
+import socket, sys
+host = sys.argv[1]
+socket.create_connection((host, 5432), timeout=5).close()
+r = socket.create_connection((host, 6379), timeout=5)
+r.sendall(b"PING\r\nSET shipshape:sandbox-test ok\r\nGET shipshape:sandbox-test\r\n")
+data = b""
+while data.count(b"\r\n") < 4:
+    data += r.recv(256)
+print(" ".join(data.decode().split()))
+"""
+
+# Sockets in LISTEN state (0A) on 0.0.0.0, read from /proc (the db image has no ss or netstat).
+LISTENING_PROBE = r"""
+ports = set()
+for line in open("/proc/net/tcp").read().splitlines()[1:]:
+    local, state = line.split()[1], line.split()[3]
+    address, port = local.split(":")
+    if state == "0A" and address == "00000000":
+        ports.add(int(port, 16))
+print(" ".join(str(p) for p in sorted(ports)))
+"""
+
+
+def test_the_sandbox_is_two_systemd_hosts_with_postgresql_and_redis_across_the_network(sandbox):
+    # What the demo and every command here stand on (Molecule's former `sandbox` scenario, on the real sandbox).
+    app, db = CONTAINERS
+    for name in CONTAINERS:
+        assert in_container(name, "cat", "/proc/1/comm").stdout.strip() == "systemd", name
+        assert in_container(name, "systemctl", "is-system-running").stdout.strip() in ("running", "degraded"), name
+    for unit in ("postgresql@15-main.service", "redis-server.service"):
+        assert in_container(db, "systemctl", "is-active", unit).stdout.strip() == "active", unit
+        assert in_container(db, "systemctl", "is-enabled", unit).stdout.strip() == "enabled", unit
+    listening = in_container(db, "python3", "-c", LISTENING_PROBE).stdout.split()
+    assert {"5432", "6379"} <= set(listening), listening
+    # Over TCP with the app's password, as the app connects: pg_hba and the role.
+    query = in_container(db, "psql", "-h", "127.0.0.1", "-U", "sample_app", "-d", "sample_app", "-tAc",
+                         "SELECT current_user || ':' || current_database() || ':' || 6*7",
+                         env={"PGPASSWORD": "sandbox-db-password"})
+    assert query.returncode == 0 and query.stdout.strip() == "sample_app:sample_app:42", query.stderr
+    probe = in_container(app, "python3", "-c", NETWORK_PROBE, db)
+    assert probe.returncode == 0 and probe.stdout.strip() == "+PONG +OK $2 ok", (probe.stdout, probe.stderr)
+
+
 def test_deploy(sandbox, state):
     # v2.0.0 deploys from any state the sandbox may be in (fresh, or already on v2: then nothing changes).
     done = shipshape_when_free(state, "deploy", "--ref", "v2.0.0", "--yes")

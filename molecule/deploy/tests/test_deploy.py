@@ -343,6 +343,18 @@ def test_check_mode_reports_and_changes_nothing(host):
     assert http(host, "GET", "/version")[1]["version"] == "2.0.0"
 
 
+def test_a_check_run_of_a_release_never_built_says_so_and_builds_nothing(host):
+    # The CLI's check pass before a production deploy: a new release has no directory to unpack into or migrations
+    # to read yet, and that is no failure.
+    before = current_release(host)["id"]
+    proc = run_playbook("deploy.yml", "--check", "-e", "systemd_release_git_ref=v2.0.0",
+                        "-e", "systemd_release_id=2.0.0-check-only", check=True)
+    assert "Check run: release 2.0.0-check-only would be built first" in " ".join(proc.output.split()), proc.output[-3000:]
+    assert f"{before} (2.0.0) -> 2.0.0-check-only" in proc.output
+    assert not host.file(f"{ROOT_DIR}/releases/2.0.0-check-only").exists
+    assert current_release(host)["id"] == before
+
+
 def flip_current(host, release_id: str) -> None:
     """Point current at a release as the switch does, without restarting anything."""
     cmd = host.run(f"cd {ROOT_DIR} && ln -sfn releases/{release_id} current.flip && mv -Tf current.flip current")
