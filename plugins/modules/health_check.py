@@ -79,7 +79,9 @@ options:
         description: Seconds to wait (http 10, postgres 10, redis 5).
         type: raw
       retries:
-        description: C(http) retries until ok (0).
+        description:
+          - C(http) retries until ok (0). The retries of one check end after retries x delay + timeout seconds, even
+            when attempts are left (a service that accepts and never answers costs a timeout per attempt).
         type: raw
       delay:
         description: C(http) seconds between retries (2).
@@ -496,16 +498,30 @@ def http_once(check):
     return OK, "%s %s answered %s in %d ms" % (method, check["url"], code, latency), latency, details
 
 
+def http_deadline_s(check):
+    """How long the retries of one http check may take: retries x delay (what the gate waits for a service that
+    refuses at once) plus one timeout. Without it, a service that accepts and never answers (socket activation in
+    front of a process that cannot start) costs a whole timeout per attempt: 21 attempts x 10 s, per check."""
+    return int(check.get("retries", 0)) * float(check.get("delay", 2)) + float(check.get("timeout", 10))
+
+
 def check_http(module, check):
     attempts = int(check.get("retries", 0)) + 1
+    delay = float(check.get("delay", 2))
+    started = time.monotonic()
+    deadline = started + http_deadline_s(check)
     for attempt in range(1, attempts + 1):
         status, message, value, details = http_once(check)
         details["attempts"] = attempt
-        if status == OK or attempt == attempts:
-            if attempt > 1:
+        out_of_time = attempt < attempts and time.monotonic() + delay >= deadline
+        if status == OK or attempt == attempts or out_of_time:
+            if out_of_time:
+                message += " (attempt %d of %d; no time for another within %g s, the retries' deadline: retries " \
+                           "x delay + timeout)" % (attempt, attempts, http_deadline_s(check))
+            elif attempt > 1:
                 message += " (attempt %d of %d)" % (attempt, attempts)
             return status, message, value, details
-        time.sleep(check.get("delay", 2))
+        time.sleep(delay)
 
 
 def sql_scalar(module, check, query):

@@ -659,3 +659,21 @@ def test_check_of_no_checks_is_ok(run_module):
     failed, out = run_module(health_check, {"action": "check", "checks": [], "host": "app"})
     assert not failed and out["result"]["status"] == "ok"
     assert out["result"]["message"] == "no checks configured for app" and out["fail"] is False
+
+
+def test_http_retries_end_at_their_deadline_when_nothing_answers(run_module):
+    # A socket that accepts and never answers (systemd's socket in front of a service that cannot start): every
+    # attempt waits a whole timeout, so the retries stop at retries x delay + timeout, not after every attempt.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(50)
+    try:
+        check = {"name": "api", "kind": "http", "url": "http://127.0.0.1:%d/" % listener.getsockname()[1],
+                 "retries": 20, "delay": 0.1, "timeout": 0.5}
+        (result,) = run_checks(run_module, [check])["checks"]
+    finally:
+        listener.close()
+    assert result["status"] == "failed" and "no answer" in result["message"], result
+    # 20 x 0.1 + 0.5 = 2.5 s: five attempts of 0.5 s fit, then no time for another (not 21 attempts, 12.5 s).
+    assert 2 <= result["details"]["attempts"] <= 5, result
+    assert "no time for another within 2.5 s, the retries' deadline" in result["message"], result["message"]
