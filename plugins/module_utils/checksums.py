@@ -55,13 +55,18 @@ def member(set_dir, name):
     return path
 
 
-def file_sha256(path):
-    """The sha256 of one file, read in chunks."""
-    digest = hashlib.sha256()
+def file_digest(path, algorithm="sha256"):
+    """The hex digest of one file by a hashlib algorithm, read in chunks."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def file_sha256(path):
+    """The sha256 of one file, read in chunks."""
+    return file_digest(path, "sha256")
 
 
 def text_sha256(text):

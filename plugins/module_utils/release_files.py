@@ -14,6 +14,8 @@ import os
 import re
 
 RUNNING_MARKER = ".shipshape-running"
+# In a release that has not finished building: never switched to, never counted, removed first.
+UNFINISHED_MARKER = ".shipshape-unfinished"
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -40,6 +42,23 @@ def path_problem(path, allow_root=False):
     if CONTROL_CHARS.search(path):
         return "must not contain control characters"
     return None
+
+
+def lies_under(path, root):
+    """Whether the normalised absolute PATH lies under ROOT (ROOT itself excluded)."""
+    return path.startswith(root.rstrip("/") + "/")
+
+
+def replace_symlink(link, target):
+    """Point LINK at TARGET atomically: a new link under a temporary name beside it, renamed over the old one
+    (rename(2) replaces a link or a file; a reader sees the old target or the new, never none)."""
+    tmp = os.path.join(os.path.dirname(link), ".%s.new" % os.path.basename(link))
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+    os.symlink(target, tmp)
+    os.replace(tmp, link)
 
 
 def link_target(path):

@@ -508,8 +508,8 @@ def http_deadline_s(check):
 def check_http(module, check):
     attempts = int(check.get("retries", 0)) + 1
     delay = float(check.get("delay", 2))
-    started = time.monotonic()
-    deadline = started + http_deadline_s(check)
+    budget = http_deadline_s(check)
+    deadline = time.monotonic() + budget
     for attempt in range(1, attempts + 1):
         status, message, value, details = http_once(check)
         details["attempts"] = attempt
@@ -517,7 +517,7 @@ def check_http(module, check):
         if status == OK or attempt == attempts or out_of_time:
             if out_of_time:
                 message += " (attempt %d of %d; no time for another within %g s, the retries' deadline: retries " \
-                           "x delay + timeout)" % (attempt, attempts, http_deadline_s(check))
+                           "x delay + timeout)" % (attempt, attempts, budget)
             elif attempt > 1:
                 message += " (attempt %d of %d)" % (attempt, attempts)
             return status, message, value, details

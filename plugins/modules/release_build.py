@@ -172,10 +172,12 @@ import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.shipshape.ops.plugins.module_utils.checksums import file_digest
 from ansible_collections.shipshape.ops.plugins.module_utils.files import write_atomically
-from ansible_collections.shipshape.ops.plugins.module_utils.release_files import component_problem, path_problem
+from ansible_collections.shipshape.ops.plugins.module_utils.release_files import (
+    UNFINISHED_MARKER as UNFINISHED, component_problem, lies_under, path_problem, replace_symlink,
+)
 
-UNFINISHED = ".shipshape-unfinished"
 WHEELS_UNPACKED = ".shipshape-unpacked"
 WHEEL_LINK = ".shipshape-wheelhouse"
 VENV_COMPLETE = ".shipshape-complete"
@@ -189,16 +191,6 @@ class BuildError(Exception):
     """A refusal, with the message the task fails with."""
 
 
-def inside(path, root):
-    """Whether PATH (normalised) is ROOT or lies under it."""
-    return path == root or path.startswith(root.rstrip("/") + "/")
-
-
-def strictly_inside(path, root):
-    """Whether PATH (normalised) lies under ROOT, ROOT itself excluded."""
-    return path != root and inside(path, root)
-
-
 def venv_key(requirements_text, wheel_dir, python, python_sha1, pip_extra_args):
     """The shared venv's name: what decides its content, hashed. The parts are joined by the two characters '\\' and
     'n', as the role's Jinja joined them before this module, so the venvs already on hosts keep their key."""
@@ -206,18 +198,10 @@ def venv_key(requirements_text, wheel_dir, python, python_sha1, pip_extra_args):
     return hashlib.sha256("\\n".join(parts).encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
-def file_sha1(path):
-    digest = hashlib.sha1()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def read_inside(release, path, what):
     """The text of PATH, a file that must lie inside the release (a link out of it is refused)."""
-    real = os.path.realpath(path)
-    if not inside(real, os.path.realpath(release)):
+    real, real_release = os.path.realpath(path), os.path.realpath(release)
+    if real != real_release and not lies_under(real, real_release):
         raise BuildError("%s leads outside the release (to %s)" % (what, real))
     try:
         with open(path, "rb") as fh:
@@ -260,7 +244,7 @@ def plan_venv(params, release):
         return own
     python = params["python"]
     try:
-        python_sha1 = file_sha1(os.path.realpath(python))
+        python_sha1 = file_digest(os.path.realpath(python), "sha1")
     except OSError as exc:
         raise BuildError("cannot read the interpreter %s: %s" % (python, exc.strerror or exc))
     key = venv_key(text, params["wheel_dir"], python, python_sha1, params["pip_extra_args"])
@@ -275,9 +259,8 @@ def start(module, release):
     if module.check_mode:
         return True
     os.makedirs(os.path.dirname(release), mode=0o755, exist_ok=True)
-    if not os.path.isdir(release):
-        os.mkdir(release, 0o755)
-    os.chmod(release, 0o755)
+    os.makedirs(release, mode=0o755, exist_ok=True)
+    os.chmod(release, 0o755)  # the umask may have narrowed it
     stamp = datetime.datetime.now(datetime.timezone.utc).isoformat()
     write_atomically(os.path.join(release, UNFINISHED), "building since %s\n" % stamp, 0o644)
     return True
@@ -295,11 +278,7 @@ def ensure_link(module, link, target, replace_empty_dir=False):
             os.rmdir(link)
     if module.check_mode:
         return True
-    tmp = "%s.shipshape-tmp" % link
-    if os.path.lexists(tmp):
-        os.unlink(tmp)
-    os.symlink(target, tmp)
-    os.replace(tmp, link)
+    replace_symlink(link, target)
     return True
 
 
@@ -344,7 +323,7 @@ def check_params(params):
         why = path_problem(value)
         if why:
             raise BuildError("%s '%s' %s" % (name, value, why))
-        if not strictly_inside(os.path.normpath(value), root):
+        if not lies_under(os.path.normpath(value), root):
             raise BuildError("%s '%s' must lie inside the app root %s" % (name, value, root))
     entries = [("venv_dir", params["venv_dir"])] + [("shared_dirs", name) for name in params["shared_dirs"]]
     for option, name in entries:

@@ -202,10 +202,10 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.shipshape.ops.plugins.module_utils.names import is_unit_name
 from ansible_collections.shipshape.ops.plugins.module_utils.release_files import (
-    RUNNING_MARKER, component_problem, link_target, path_problem, read_json,
+    RUNNING_MARKER, UNFINISHED_MARKER as UNFINISHED, component_problem, lies_under, link_target, path_problem, read_json,
+    replace_symlink,
 )
 
-UNFINISHED = ".shipshape-unfinished"
 FAILED = ".shipshape-failed"
 
 
@@ -314,13 +314,7 @@ def read_state(root, keep, keep_failed, protect=()):
 
 def replace_link(root, name, release_id):
     """Point ROOT/NAME at releases/RELEASE_ID: a new link under a temporary name, renamed over the old."""
-    tmp = os.path.join(root, ".%s.new" % name)
-    try:
-        os.unlink(tmp)
-    except FileNotFoundError:
-        pass
-    os.symlink("releases/%s" % release_id, tmp)
-    os.replace(tmp, os.path.join(root, name))
+    replace_symlink(os.path.join(root, name), "releases/%s" % release_id)
 
 
 def switch(module, root, target, state):
@@ -444,7 +438,7 @@ def main():
                          % (params["keep"], params["keep_failed"]))
     inside = dict((option, params[option].rstrip("/")) for option in ("venvs_dir", "wheelhouses_dir"))
     for option, path in inside.items():
-        if path and (path_problem(path) or not path.startswith(root.rstrip("/") + "/")):
+        if path and (path_problem(path) or not lies_under(path, root)):
             # It removes directories: only ever inside the app root it was given.
             module.fail_json(msg="release_state: %s '%s' must be empty or a plain absolute path inside root '%s'"
                              % (option, params[option], root))

@@ -184,10 +184,11 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.shipshape.ops.plugins.module_utils import release_files
 from ansible_collections.shipshape.ops.plugins.module_utils.names import is_compose_service, is_unit_name
-from ansible_collections.shipshape.ops.plugins.module_utils.release_files import RUNNING_MARKER, link_target
+from ansible_collections.shipshape.ops.plugins.module_utils.release_files import (
+    RUNNING_MARKER, UNFINISHED_MARKER as UNFINISHED, link_target,
+)
 
 FAILED = ".shipshape-failed"
-UNFINISHED = ".shipshape-unfinished"
 # Where systemd_release installs the units (the service's, its socket's and its workers').
 UNIT_DIR = "/etc/systemd/system"
 IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:-]*$")
