@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -60,3 +61,44 @@ def test_ansible_doc_shows_the_role(role, ansible_env):
     options = load(ROOT / "roles" / role / "meta" / "argument_specs.yml")["argument_specs"]["main"].get("options", {})
     for name in options:
         assert name in out.stdout, f"ansible-doc does not show {name}"
+
+
+def included_entry_points():
+    """(role, tasks_from) for every include_role/import_role with a tasks_from in the roles and playbooks; a role name
+    built from a variable ("{{ deploy_strategy }}_release") stands for every role it can name, and a tasks_from built
+    from one for each task file it quotes."""
+    found = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key in ("ansible.builtin.include_role", "ansible.builtin.import_role"):
+                call = node.get(key)
+                if isinstance(call, dict) and call.get("tasks_from"):
+                    pattern = re.escape(str(call["name"]).removeprefix("shipshape.ops."))
+                    pattern = re.sub(r"\\{\\{.*?\\}\\}", ".+", pattern)
+                    entries = [call["tasks_from"]]
+                    if "{{" in entries[0]:  # a choice among quoted task files
+                        entries = re.findall(r"'([a-z_]+)'", entries[0])
+                    for role in ROLES:
+                        if re.fullmatch(pattern, role):
+                            found.update((role, entry) for entry in entries
+                                         if (ROOT / "roles" / role / "tasks" / f"{entry}.yml").is_file())
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    for path in [*ROOT.glob("roles/*/tasks/*.yml"), *ROOT.glob("playbooks/*.yml")]:
+        walk(load(path))
+    return sorted(found)
+
+
+def test_every_entry_point_another_role_or_playbook_calls_has_argument_specs():
+    entry_points = included_entry_points()
+    assert ("systemd_release", "mark_failed") in entry_points and ("compose_release", "switch") in entry_points
+    missing = [
+        f"{role}: tasks_from {entry}" for role, entry in entry_points
+        if entry not in load(ROOT / "roles" / role / "meta" / "argument_specs.yml")["argument_specs"]
+    ]
+    assert not missing, "entry points without argument specs: " + ", ".join(missing)

@@ -45,6 +45,7 @@ EXPECTED = {
     "component": "must be one path component: a letter or digit, then at most {max_after} letters, digits, '.', '_', "
                  "'+' or '-', without '..'",
     "dir_name": "must be one directory name (letters, digits, '.', '_', '-'; not starting with '.')",
+    "dir_names": "must be a list of directory names (letters, digits, '.', '_', '-'; not starting with '.')",
     "abs_path": "must be an absolute path other than / of letters, digits, '.', '_', '+', '-' and '/', without '.' "
                 "or '..' components",
     "path": "must be an absolute path other than /, without '.' or '..' components or control characters",
@@ -245,6 +246,8 @@ def problem(name, value, rule):
         ok = isinstance(value, (list, tuple))
     elif kind == "paths":
         ok = isinstance(value, (list, tuple)) and len(value) > 0 and all(_loose_path_ok(item) for item in value)
+    elif kind == "dir_names":
+        ok = isinstance(value, (list, tuple)) and all(isinstance(item, str) and DIR_NAME.match(item) for item in value)
     elif kind == "pg_tables":
         ok = isinstance(value, (list, tuple)) and all(_pg_table_ok(item) for item in value)
     elif kind == "dict":

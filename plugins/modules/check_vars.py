@@ -15,7 +15,8 @@ description:
     the host). Given O(values), it checks those instead; the module itself, run on a host, needs O(values).
   - "The kinds: V(string), V(nonempty), V(list), V(dict), V(bool), V(choice) (with C(choices)), V(int) and V(number)
     (with C(min) and C(max)), V(account) (a system user or group name; C(what) names which), V(app_name),
-    V(component) (one path component, at most C(max) characters), V(dir_name), V(abs_path) (letters, digits and
+    V(component) (one path component, at most C(max) characters), V(dir_name), V(dir_names) (a list of
+    V(dir_name)), V(abs_path) (letters, digits and
     C(._+-/) only, with an optional C(suffix)), V(path) (any characters but control ones), V(paths) (a non-empty list
     of V(path)), V(rel_path), V(service_name), V(unit_name) (with an optional C(suffix)), V(env_name), V(pg_ident),
     V(pg_database) (an identifier that may also hold C(-) after its first character), V(pg_tables) (a list of
