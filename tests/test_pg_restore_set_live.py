@@ -95,6 +95,21 @@ def test_the_live_database_is_replaced_and_kept(dumps, ansible_env, dump, extra)
         assert conn.execute("SELECT bool_and(datallowconn) FROM pg_database WHERE NOT datistemplate").fetchone()[0] is True
 
 
+def test_a_database_named_with_all_63_bytes_is_replaced_and_kept(dumps, ansible_env):
+    """PostgreSQL allows 63 bytes; the restore's scratch copy and the kept database derive shortened names from it."""
+    port, set_dir = dumps
+    name = "shop_customer_analytics_warehouse_eu_west_1_production_reports2"
+    assert len(name.encode()) == 63
+    with admin(port) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE shop')  # 41 orders, as the live shop
+    rc, result = restore(ansible_env, port, set_dir / "postgres.dump", name=name, confirm=name)
+    assert rc == 0, result
+    previous = result["previous"]
+    assert previous.startswith(name[:30]) and "_before_" in previous and len(previous.encode()) == 63
+    assert orders(port, name) == 40 and orders(port, previous) == 41
+    assert databases(port) == {"postgres", "shop", name, previous}  # no scratch copy left
+
+
 def database_acl(port: int, db: str) -> set[tuple[str, str, bool]]:
     with admin(port) as conn:
         return set(conn.execute(
@@ -204,7 +219,7 @@ def test_counts_that_differ_from_the_manifest_stop_before_the_swap(dumps, ansibl
     assert databases(port) == {"postgres", "shop"} and orders(port) == 41
 
 
-@pytest.mark.parametrize("name", ['x";DROP DATABASE shop;--', "shop; select 1", "a" * 42])
+@pytest.mark.parametrize("name", ['x";DROP DATABASE shop;--', "shop; select 1", "a" * 64])
 def test_a_hostile_name_is_refused_before_anything_connects(dumps, ansible_env, name):
     port, set_dir = dumps
     before = databases(port)

@@ -10,6 +10,7 @@ surface used here (``connect``, cursors, ``sql.SQL``/``sql.Identifier``), so cal
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
@@ -207,8 +208,9 @@ def pipe(producer, consumer, **popen):
 
 #: PostgreSQL's identifier limit (NAMEDATALEN - 1), in bytes.
 MAX_IDENTIFIER_BYTES = 63
-#: The longest suffix a restore appends to a database name: ``_before_YYYYmmddHHMMSS`` (``_restoring`` is 10).
-RESTORE_SUFFIX_BYTES = len("_before_YYYYmmddHHMMSS")
+#: The suffixes of the names a restore derives from a database's: the scratch copy and the replaced database.
+RESTORING_SUFFIX = "_restoring"
+BEFORE_SUFFIX = "_before_"
 IDENTIFIER_PATTERN = r"[A-Za-z_][A-Za-z0-9_$]*"
 _IDENTIFIER = re.compile(r"\A%s\Z" % IDENTIFIER_PATTERN)
 #: A database name: an identifier, or one with '-' after its first character (my-app, app-production, common where
@@ -219,33 +221,44 @@ _DATABASE = re.compile(r"\A%s\Z" % DATABASE_PATTERN)
 _DATABASE_CHARACTERS = "letters, digits, _, $ and -, starting with a letter or _"
 
 
-def _name_error(option, value, suffix_bytes, regex, what, pattern, characters):
-    limit = MAX_IDENTIFIER_BYTES - suffix_bytes
+def _name_error(option, value, regex, what, pattern, characters):
     if not isinstance(value, str) or not regex.match(value):
         return "%s: %r is not %s: expected %s (%s)" % (option, value, what, pattern, characters)
-    if len(value.encode("utf-8")) > limit:
-        extra = " (63 with the %d-byte suffix _before_YYYYmmddHHMMSS)" % suffix_bytes if suffix_bytes else ""
-        return "%s: %r is %d bytes long: expected at most %d%s" % (option, value, len(value.encode("utf-8")), limit, extra)
+    if len(value.encode("utf-8")) > MAX_IDENTIFIER_BYTES:
+        return "%s: %r is %d bytes long: expected at most %d" % (
+            option, value, len(value.encode("utf-8")), MAX_IDENTIFIER_BYTES)
     return None
 
 
-def identifier_error(option, value, suffix_bytes=0):
-    """None when ``value`` is a plain PostgreSQL identifier that, with ``suffix_bytes`` more, fits in 63 bytes;
-    else one line naming the option, the value and what was expected."""
-    return _name_error(option, value, suffix_bytes, _IDENTIFIER, "a PostgreSQL identifier", IDENTIFIER_PATTERN,
+def derived_name(name, suffix):
+    """NAME followed by SUFFIX, within PostgreSQL's 63 bytes: a name too long for that keeps as much of its start as
+    fits, then ``_`` and six hex digits of NAME's SHA-256, so two long names that share their start stay apart, and
+    the same name always gives the same derived one (a later run finds what an earlier one left)."""
+    whole = name + suffix
+    if len(whole.encode("utf-8")) <= MAX_IDENTIFIER_BYTES:
+        return whole
+    tag = "_" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:6]
+    room = MAX_IDENTIFIER_BYTES - len((tag + suffix).encode("utf-8"))
+    return name.encode("utf-8")[:room].decode("utf-8", "ignore") + tag + suffix
+
+
+def identifier_error(option, value):
+    """None when ``value`` is a plain PostgreSQL identifier of at most 63 bytes; else one line naming the option,
+    the value and what was expected."""
+    return _name_error(option, value, _IDENTIFIER, "a PostgreSQL identifier", IDENTIFIER_PATTERN,
                        "letters, digits, _ and $, not starting with a digit")
 
 
-def database_name_error(option, value, suffix_bytes=0):
+def database_name_error(option, value):
     """As :func:`identifier_error`, for a database name, which may also hold '-' after its first character."""
-    return _name_error(option, value, suffix_bytes, _DATABASE, "a database name", DATABASE_PATTERN,
+    return _name_error(option, value, _DATABASE, "a database name", DATABASE_PATTERN,
                        _DATABASE_CHARACTERS)
 
 
 def role_name_error(option, value):
     """As :func:`database_name_error`, for the role that owns a database (app-owner): quoted in SQL, one argv item
     after --role."""
-    return _name_error(option, value, 0, _DATABASE, "a role name", DATABASE_PATTERN, _DATABASE_CHARACTERS)
+    return _name_error(option, value, _DATABASE, "a role name", DATABASE_PATTERN, _DATABASE_CHARACTERS)
 
 
 def connect_to(module, dbname, autocommit=False):

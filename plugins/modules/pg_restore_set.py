@@ -15,7 +15,9 @@ description:
   - A database that holds data (a table with at least one row) is replaced only when O(confirm) equals its name.
   - Names never reach a shell or an SQL string as text. O(name) and O(owner) (or the owner of the database it
     replaces) must be PostgreSQL identifiers or hold C(-) after their first character (C(my-app), C(app-owner)),
-    that is C([A-Za-z_][A-Za-z0-9_$-]*), O(name) at most 41 bytes so that C(_before_YYYYmmddHHMMSS) fits PostgreSQL's 63.
+    that is C([A-Za-z_][A-Za-z0-9_$-]*), of at most 63 bytes. A name too long for C(_restoring) or
+    C(_before_YYYYmmddHHMMSS) to fit PostgreSQL's 63 bytes keeps as much of its start as fits, then C(_) and six hex
+    digits of its SHA-256, before the suffix (RV(restoring), RV(previous)).
     SQL quotes them as identifiers and C(pg_restore) and C(psql) get them as separate arguments.
   - Owners and grants are restored (O(privileges)). The database's own privileges (C(GRANT CONNECT ON DATABASE),
     a C(REVOKE) from C(PUBLIC)), which C(pg_dump) of one database does not carry, are copied from the database it
@@ -299,7 +301,7 @@ def pipe(producer, consumer, env):
 def validate(p):
     """One message per bad option, in order; an empty list when all are good."""
     errors = []
-    error = postgres.database_name_error("name", p["name"], postgres.RESTORE_SUFFIX_BYTES)
+    error = postgres.database_name_error("name", p["name"])
     if error:
         errors.append(error)
     if p["owner"]:
@@ -335,9 +337,9 @@ class Restore(object):
         self.p = module.params
         self.admin = admin
         self.name = self.p["name"]
-        self.restoring = self.name + "_restoring"
+        self.restoring = postgres.derived_name(self.name, postgres.RESTORING_SUFFIX)
         stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d%H%M%S")
-        self.before = "%s_before_%s" % (self.name, stamp)
+        self.before = postgres.derived_name(self.name, postgres.BEFORE_SUFFIX + stamp)
         self.connections_off = False
         self.created = False
         self.swapped = False
@@ -645,7 +647,8 @@ def main():
     if errors:
         module.fail_json(msg=errors[0], errors=errors)
 
-    result = dict(changed=False, database=p["name"], restoring=p["name"] + "_restoring", previous="", replaced="",
+    result = dict(changed=False, database=p["name"], restoring=postgres.derived_name(p["name"], postgres.RESTORING_SUFFIX),
+                  previous="", replaced="",
                   row_counts={}, owner="", target={}, roles_created=[], checks=[], database_privileges=[],
                   database_settings=[])
     backup = ("backup %s" % p["backup_id"]) if p["backup_id"] else p["path"]

@@ -16,11 +16,10 @@ SHA = re.compile(r"[0-9a-fA-F]{7,40}")
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 # A backup name (roles/backup's backup_name: one database or app each; its sets are "<name>-YYYYmmddTHHMMSSZ").
 BACKUP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
-# roles/restore keeps the replaced database as <db>_before_YYYYmmddHHMMSS and restores into <db>_restoring:
-# the longest suffix must still fit PostgreSQL's 63-byte identifiers.
-RESTORE_SUFFIX = len("_before_YYYYmmddHHMMSS")
-DB_MAX = 63 - RESTORE_SUFFIX
 IDENT_MAX = 63  # PostgreSQL's NAMEDATALEN - 1
+# roles/restore restores into <db>_restoring and keeps the replaced one as <db>_before_<stamp>, names the module
+# shortens to fit IDENT_MAX, so a database name may use all of it.
+DB_MAX = IDENT_MAX
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 # A database name: an identifier, or one with '-' after its first character (my-app); the collection's modules quote
 # it or pass it as one argument (module_utils/postgres.DATABASE_PATTERN).
@@ -109,8 +108,7 @@ def backup_id(command: str, option: str, value: str) -> str:
 def database(command: str, option: str, value: str) -> str:
     if not DB_NAME.fullmatch(value) or len(value.encode()) > DB_MAX:
         raise InvalidValue(command, option, value, "a valid database name",
-                           f"expected a database name [A-Za-z_][A-Za-z0-9_$-]* of at most {DB_MAX} bytes "
-                           f"(the restore keeps the old database as <name>_before_YYYYmmddHHMMSS)")
+                           f"expected a database name [A-Za-z_][A-Za-z0-9_$-]* of at most {DB_MAX} bytes")
     return value
 
 

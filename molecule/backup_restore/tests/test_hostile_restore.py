@@ -91,10 +91,11 @@ def test_a_target_database_that_is_not_a_database_name_is_refused(host, name):
             "is not a database name: expected [A-Za-z_][A-Za-z0-9_$-]*")
 
 
-def test_a_target_database_too_long_for_its_suffix_is_refused(host):
-    name = "a" * 42
-    refused(host, {"restore_target_db": name},
-            f"restore_target_db: '{name}' is 42 bytes long: expected at most 41 (63 with the 22-byte suffix")
+# PostgreSQL's limit is 63 bytes; the restore shortens the names it derives from a name that long (the module's
+# tests, unit and live, restore into a 63-byte database).
+def test_a_target_database_longer_than_postgresql_allows_is_refused(host):
+    name = "a" * 64
+    refused(host, {"restore_target_db": name}, f"restore_target_db: '{name}' is 64 bytes long: expected at most 63")
 
 
 @pytest.mark.parametrize("backup_id", ["../../etc", "..", "/etc", "a/../../etc", f"x;touch {MARKER}", ".hidden"])

@@ -108,30 +108,35 @@ json.dump(m, open(p, "w"))
     assert psql(host, "SELECT count(*) FROM pg_database WHERE datname LIKE 'drill_%'", "postgres")[1] == "0"
 
 
+RESTORED = "rich_restored_into_a_database_name_of_all_63_bytes_postgres_has"
+
+
 def test_a_restore_of_the_rich_database_keeps_owners_and_grants(host):
-    proc = run_playbook("restore.yml", "-e", f"restore_backup_dir={RICH}", "-e", "restore_target_db=rich_restored",
+    # Into a database name of all the 63 bytes PostgreSQL allows: the scratch copy's name is derived to fit.
+    proc = run_playbook("restore.yml", "-e", f"restore_backup_dir={RICH}", "-e", f"restore_target_db={RESTORED}",
                         "-e", "restore_redis=false", "-e", "restore_files=false")
     try:
         assert proc.returncode == 0, proc.output[-4000:]
-        assert psql(host, "SELECT count(*) FROM crm.customers", "rich_restored", role="rich_reader")[1] == "300"
-        assert psql(host, "SELECT count(*) FROM shop.orders", "rich_restored", role="rich_reader")[1] == "1000"
-        rc, dummy, err = psql(host, "SELECT count(*) FROM audit.events", "rich_restored", role="rich_reader")
+        assert psql(host, "SELECT count(*) FROM pg_database WHERE datname LIKE '%restoring'", "postgres")[1] == "0"
+        assert psql(host, "SELECT count(*) FROM crm.customers", RESTORED, role="rich_reader")[1] == "300"
+        assert psql(host, "SELECT count(*) FROM shop.orders", RESTORED, role="rich_reader")[1] == "1000"
+        rc, dummy, err = psql(host, "SELECT count(*) FROM audit.events", RESTORED, role="rich_reader")
         assert rc != 0 and "permission denied" in err
-        assert psql(host, "SELECT tableowner FROM pg_tables WHERE tablename = 'orders'", "rich_restored")[1] == "rich_owner"
+        assert psql(host, "SELECT tableowner FROM pg_tables WHERE tablename = 'orders'", RESTORED)[1] == "rich_owner"
         # The large objects came back with their owner and grant: the reader reads the first, not the second.
         los = "SELECT string_agg(pg_get_userbyid(lomowner), ',') FROM pg_largeobject_metadata"
-        assert psql(host, los, "rich_restored")[1] == "rich_owner,rich_owner"
+        assert psql(host, los, RESTORED)[1] == "rich_owner,rich_owner"
         first = "SELECT convert_from(lo_get(min(oid)), 'UTF8') FROM pg_largeobject_metadata"
-        assert psql(host, first, "rich_restored", role="rich_reader")[1] == "invoice 1001"
-        rc, dummy, err = psql(host, first.replace("min(oid)", "max(oid)"), "rich_restored", role="rich_reader")
+        assert psql(host, first, RESTORED, role="rich_reader")[1] == "invoice 1001"
+        rc, dummy, err = psql(host, first.replace("min(oid)", "max(oid)"), RESTORED, role="rich_reader")
         assert rc != 0 and "permission denied" in err
         # The database's own privileges, which pg_dump does not carry, come from the manifest: PUBLIC may not connect.
         wanted = "rich_reader:CONNECT,rich_writer:CONNECT,rich_writer:TEMPORARY"
         assert psql(host, DATABASE_PRIVILEGES.format(db="rich"), "postgres")[1] == wanted
-        assert psql(host, DATABASE_PRIVILEGES.format(db="rich_restored"), "postgres")[1] == wanted
+        assert psql(host, DATABASE_PRIVILEGES.format(db=RESTORED), "postgres")[1] == wanted
         # So do its settings: the search path (with its quoted "$user"), a custom one, and the reader's own.
         settings = ':app.tenant=rich|:search_path="$user", public, crm|rich_reader:statement_timeout=5s'
         assert psql(host, DATABASE_SETTINGS.format(db="rich"), "postgres")[1] == settings
-        assert psql(host, DATABASE_SETTINGS.format(db="rich_restored"), "postgres")[1] == settings
+        assert psql(host, DATABASE_SETTINGS.format(db=RESTORED), "postgres")[1] == settings
     finally:
-        host.run("sudo -u postgres psql -X -c 'DROP DATABASE IF EXISTS rich_restored WITH (FORCE)'")
+        host.run(f"sudo -u postgres psql -X -c 'DROP DATABASE IF EXISTS {RESTORED} WITH (FORCE)'")

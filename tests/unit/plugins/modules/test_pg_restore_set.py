@@ -10,7 +10,7 @@ from ansible_collections.shipshape.ops.plugins.module_utils import postgres
 from ansible_collections.shipshape.ops.plugins.modules import pg_restore_set
 
 
-LONG = "name: '%s' is 42 bytes long: expected at most 41 (63 with the 22-byte suffix _before_YYYYmmddHHMMSS)" % ("a" * 42)
+LONG = "name: '%s' is 64 bytes long: expected at most 63" % ("a" * 64)
 HOSTILE = "name: 'x\";DROP DATABASE app;--' is not a PostgreSQL identifier: expected [A-Za-z_][A-Za-z0-9_$]*"
 HOSTILE_DB = "name: 'x\";DROP DATABASE app;--' is not a database name: expected [A-Za-z_][A-Za-z0-9_$-]*"
 
@@ -22,37 +22,56 @@ NOT_DATABASE = "is not a database name"
 # A database name may also hold '-' after its first character (my-app); for both, nothing that reads as an option,
 # a connection string or SQL passes.
 @pytest.mark.parametrize(
-    "check, value, suffix, error",
+    "check, value, error",
     [
-        (postgres.identifier_error, "sample_app", 22, None),
-        (postgres.identifier_error, "_x$1", 0, None),
-        (postgres.identifier_error, "a" * 41, 22, None),
-        (postgres.identifier_error, "a" * 42, 22, LONG),
-        (postgres.identifier_error, "a" * 63, 0, None),
-        (postgres.identifier_error, "a" * 64, 0, "is 64 bytes long: expected at most 63"),
-        (postgres.identifier_error, 'x";DROP DATABASE app;--', 22, HOSTILE),
-        (postgres.identifier_error, "sales-ottenok", 0, NOT_IDENTIFIER),
-        (postgres.database_name_error, "sample_app", 22, None),
-        (postgres.database_name_error, "sales-ottenok", 22, None),
-        (postgres.database_name_error, "app-production_2", 22, None),
-        (postgres.database_name_error, "_x$1", 0, None),
-        (postgres.database_name_error, "a-" * 20 + "a", 22, None),
-        (postgres.database_name_error, "a" * 42, 22, LONG),
-        (postgres.database_name_error, 'x";DROP DATABASE app;--', 22, HOSTILE_DB),
-        (postgres.database_name_error, "-dsample_app", 22, NOT_DATABASE),
-        (postgres.database_name_error, "--file=/tmp/x", 22, NOT_DATABASE),
-        (postgres.database_name_error, "dbname=x host=evil", 22, NOT_DATABASE),
+        (postgres.identifier_error, "sample_app", None),
+        (postgres.identifier_error, "_x$1", None),
+        (postgres.identifier_error, "a" * 63, None),
+        (postgres.identifier_error, "a" * 64, LONG),
+        (postgres.identifier_error, 'x";DROP DATABASE app;--', HOSTILE),
+        (postgres.identifier_error, "sales-ottenok", NOT_IDENTIFIER),
+        (postgres.database_name_error, "sample_app", None),
+        (postgres.database_name_error, "sales-ottenok", None),
+        (postgres.database_name_error, "app-production_2", None),
+        (postgres.database_name_error, "_x$1", None),
+        (postgres.database_name_error, "a-" * 31 + "a", None),
+        (postgres.database_name_error, "a" * 64, LONG),
+        (postgres.database_name_error, 'x";DROP DATABASE app;--', HOSTILE_DB),
+        (postgres.database_name_error, "-dsample_app", NOT_DATABASE),
+        (postgres.database_name_error, "--file=/tmp/x", NOT_DATABASE),
+        (postgres.database_name_error, "dbname=x host=evil", NOT_DATABASE),
     ]
-    + [(check, value, 22, expected)
+    + [(check, value, expected)
        for check, expected in ((postgres.identifier_error, NOT_IDENTIFIER), (postgres.database_name_error, NOT_DATABASE))
        for value in ("1db", "db name", "db\n", "", "d\u00e9j\u00e0", "-c role=postgres")],
 )
-def test_name_errors(check, value, suffix, error):
-    found = check("name", value, suffix)
+def test_name_errors(check, value, error):
+    found = check("name", value)
     if error is None:
         assert found is None
     else:
         assert error in found and found.startswith("name: ")
+
+
+# A restore derives the scratch copy's and the replaced database's names from the database's: within 63 bytes for any
+# name up to 63 bytes, the same name always giving the same one, two long names that share their start kept apart.
+@pytest.mark.parametrize("name", ["app", "a" * 41, "a" * 42, "sales-ottenok_" * 4 + "x" * 7, "b" * 63])
+@pytest.mark.parametrize("suffix", ["_restoring", "_before_20261206081530"])
+def test_derived_names_fit_and_say_whose_they_are(name, suffix):
+    derived = postgres.derived_name(name, suffix)
+    assert derived.endswith(suffix) and len(derived.encode()) <= 63
+    assert postgres.database_name_error("name", derived) is None
+    assert derived == postgres.derived_name(name, suffix)
+    if len(name) + len(suffix) <= 63:
+        assert derived == name + suffix
+    else:
+        kept, tag = derived[:-len(suffix)].rsplit("_", 1)
+        assert name.startswith(kept) and len(kept) >= 20 and len(tag) == 6 and len(derived.encode()) == 63
+
+
+def test_two_long_names_that_share_their_start_derive_different_names():
+    first, second = "warehouse_" * 5 + "eu_west", "warehouse_" * 5 + "eu_east"
+    assert postgres.derived_name(first, "_restoring") != postgres.derived_name(second, "_restoring")
 
 
 class Failure(Exception):
@@ -181,7 +200,7 @@ def writes(fake):
     [
         ({"name": 'x";DROP DATABASE app;--'}, "name: 'x\";DROP DATABASE app;--' is not a database name"),
         ({"name": "-dpostgres"}, "name: '-dpostgres' is not a database name"),
-        ({"name": "a" * 42}, "name: '%s' is 42 bytes long: expected at most 41" % ("a" * 42)),
+        ({"name": "a" * 64}, "name: '%s' is 64 bytes long: expected at most 63" % ("a" * 64)),
         ({"owner": "app; touch /tmp/x"}, "owner: 'app; touch /tmp/x' is not a role name"),
         ({"owner": "-dpostgres"}, "owner: '-dpostgres' is not a role name"),
         ({"jobs": 0}, "jobs: 0: expected 1 or more"),
@@ -221,6 +240,20 @@ def test_replaces_the_live_database_in_one_transaction(server, run_module):
     # Owners and grants are the dump's own (restored as the connecting superuser).
     assert fake.argv == [["pg_restore", "-p", "5432", "--exit-on-error", "--jobs", "3", "--dbname", "app_restoring",
                           "--", fake.path]]
+
+
+def test_a_database_name_of_63_bytes_is_restored_through_names_that_fit(server, run_module):
+    name = "customer_analytics_warehouse_eu_west_1_production_reporting_dbs"
+    assert len(name) == 63
+    fake = server()
+    failed, result = run_module(pg_restore_set, args(fake, name=name, confirm=name))
+    assert not failed, result
+    restoring, before = result["restoring"], result["previous"]
+    assert restoring == postgres.derived_name(name, "_restoring") and before.startswith(name[:30])
+    assert len(restoring) == len(before) == 63 and "_before_" in before
+    assert 'ALTER DATABASE "%s" RENAME TO "%s"' % (name, before) in fake.log
+    assert 'ALTER DATABASE "%s" RENAME TO "%s"' % (restoring, name) in fake.log
+    assert fake.argv[0][fake.argv[0].index("--dbname") + 1] == restoring
 
 
 def test_without_privileges_everything_is_restored_as_the_owner(server, run_module):
