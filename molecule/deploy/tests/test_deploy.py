@@ -508,6 +508,35 @@ def test_hostile_input_is_refused_naming_the_variable(host, extra, expected):
         assert "ExecStartPre" not in proc.output
 
 
+def git(repo: Path, *args: str) -> None:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@e"}
+    subprocess.run(["git", "-C", str(repo), *args], env=env, check=True, capture_output=True)
+
+
+def test_a_commit_whose_submodule_a_release_would_lack_is_refused_and_nothing_is_built(host, tmp_path):
+    """git archive holds none of a submodule's files: such a release would start without them."""
+    for name in ("theme", "app"):
+        (tmp_path / name).mkdir()
+        git(tmp_path / name, "init", "-q", "-b", "main")
+        (tmp_path / name / "README").write_text(name)
+        git(tmp_path / name, "add", ".")
+        git(tmp_path / name, "commit", "-q", "-m", name)
+    git(tmp_path / "app", "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(tmp_path / "theme"),
+        "static/theme")
+    git(tmp_path / "app", "commit", "-q", "-m", "theme")
+    before = snapshot(host)
+    proc = run_playbook("deploy.yml", "-e", json.dumps({"systemd_release_git_repo": str(tmp_path / "app"),
+                                                        "systemd_release_git_ref": "main"}), check=False)
+    assert proc.returncode != 0
+    said = " ".join(proc.output.split())
+    assert "systemd_release_git_ref 'main' (commit " in said, said[-3000:]
+    assert "has git submodules (static/theme), whose files a git archive does not hold" in said
+    assert "set systemd_release_git_allow_missing to ['submodules']" in said
+    assert snapshot(host) == before  # nothing built, current and the history as they were, the lock released
+    assert http(host, "GET", "/version")[1]["version"] == "2.0.0"
+
+
 def test_a_hostile_rollback_target_is_refused_naming_it(host):
     before = snapshot(host)
     proc = run_playbook("rollback.yml", "-e", json.dumps({"rollback_to": "../../tmp/pwn"}), check=False)

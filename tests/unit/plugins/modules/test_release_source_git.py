@@ -77,3 +77,58 @@ def test_a_repository_that_looks_like_an_option_is_refused(run_module, tmp_path)
                                          "cache": str(tmp_path / "c")})
     assert failed and "must not start with '-'" in result["msg"]
     assert not (tmp_path / "c").exists() and not os.path.exists("/tmp/pwned")
+
+
+# What a git archive leaves out: a release built from it would lack files the checkout has.
+@pytest.fixture()
+def repo_with_submodule_and_lfs(repo, tmp_path):
+    theme = tmp_path / "theme"
+    theme.mkdir()
+    git(theme, "init", "-q", "-b", "main")
+    (theme / "style.css").write_text("body {}\n")
+    git(theme, "add", ".")
+    git(theme, "commit", "-q", "-m", "theme")
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(theme), "vendor/theme")
+    (repo / "assets").mkdir()
+    (repo / "assets" / ".gitattributes").write_text("# big files\n*.psd filter=lfs diff=lfs merge=lfs -text\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "theme and assets")
+    git(repo, "tag", "v3.0.0")
+    return repo
+
+
+def test_a_commit_with_submodules_or_lfs_files_is_refused_naming_them(run_module, repo_with_submodule_and_lfs, tmp_path):
+    failed, result = run_module(module, {
+        "repo": str(repo_with_submodule_and_lfs), "ref": "v3.0.0", "cache": str(tmp_path / "c"),
+        "ref_variable": "systemd_release_git_ref", "allow_missing_variable": "systemd_release_git_allow_missing"})
+    assert failed
+    assert result["msg"].startswith("systemd_release_git_ref 'v3.0.0' (commit ")
+    assert "git submodules (vendor/theme), whose files a git archive does not hold" in result["msg"]
+    assert "files stored in Git LFS (assets/*.psd), which a git archive holds as pointers" in result["msg"]
+    assert result["msg"].endswith("set systemd_release_git_allow_missing to ['submodules', 'lfs']")
+    assert not list((tmp_path / "c" / "artifacts").iterdir()), "nothing exported"
+
+
+def test_what_is_allowed_to_be_left_out_is_a_warning(run_module, repo_with_submodule_and_lfs, tmp_path):
+    args = {"repo": str(repo_with_submodule_and_lfs), "ref": "v3.0.0", "cache": str(tmp_path / "c")}
+    failed, result = run_module(module, dict(args, allow_missing=["submodules"]))
+    assert failed and "Git LFS" in result["msg"] and "submodules (" not in result["msg"]
+    failed, result = run_module(module, dict(args, allow_missing=["submodules", "lfs"]))
+    assert not failed and result["exported"]
+    assert result["left_out"] == {"submodules": ["vendor/theme"], "lfs": ["assets/*.psd"]}
+    assert any("leaves out its submodules: vendor/theme" in str(w) for w in result["warnings"])
+
+
+def test_a_plain_commit_leaves_nothing_out(run_module, repo, tmp_path):
+    (repo / ".gitattributes").write_text("*.sh text eol=lf\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "attributes without lfs")
+    failed, result = run_module(module, {"repo": str(repo), "ref": "main", "cache": str(tmp_path / "c")})
+    assert not failed and result["left_out"] == {"submodules": [], "lfs": []}
+
+
+def test_left_out_reads_lfs_through_a_macro_and_ignores_other_filters():
+    blobs = {".gitattributes": "[attr]big filter=lfs diff=lfs merge=lfs\n*.bin big\n*.sh text eol=lf\n# *.x filter=lfs\n",
+             "data/.gitattributes": "*.csv filter=lfs\n*.txt !filter\n"}
+    entries = [("blob", ".gitattributes"), ("blob", "app.py"), ("blob", "data/.gitattributes"), ("commit", "lib/x")]
+    assert module.left_out(entries, blobs.get) == {"submodules": ["lib/x"], "lfs": ["*.bin", "data/*.csv"]}
