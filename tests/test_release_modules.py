@@ -1,8 +1,9 @@
-"""The release_lock and release_history modules, run through Ansible as a playbook would."""
+"""The release_lock, release_history and release_source_git modules, run through Ansible as a playbook would."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 
@@ -77,3 +78,36 @@ def test_append_writes_a_line_and_check_mode_does_not(tmp_path, ansible_env):
     rc, result = module(ansible_env, "release_history", {"path": str(path), "action": "append", "record": {"to": "x", "result": "success"}})
     assert rc == 0 and result["changed"]
     assert json.loads(path.read_text())["to"] == "x"
+
+
+def git(repo, *args: str) -> None:
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
+    subprocess.run(["git", "-C", str(repo), *args], env={**os.environ, **env}, check=True, capture_output=True)
+
+
+def test_the_git_source_runs_on_the_controller_and_refuses_a_release_that_would_lack_a_submodule(tmp_path, ansible_env):
+    """Through Ansible, release_source_git is its action plugin: the controller's own process, its own cache."""
+    for name in ("theme", "app"):
+        (tmp_path / name).mkdir()
+        git(tmp_path / name, "init", "-q", "-b", "main")
+        (tmp_path / name / "README").write_text(name)
+        git(tmp_path / name, "add", ".")
+        git(tmp_path / name, "commit", "-q", "-m", name)
+    git(tmp_path / "app", "tag", "v1.0.0")
+    args = {"repo": str(tmp_path / "app"), "ref": "v1.0.0", "cache": str(tmp_path / "cache"),
+            "ref_variable": "systemd_release_git_ref"}
+    rc, first = module(ansible_env, "release_source_git", args)
+    assert rc == 0 and first["changed"] and first["exported"] and first["describe"] == "v1.0.0", first
+    assert first["left_out"] == {"submodules": [], "lfs": []} and os.path.isfile(first["artifact"])
+    rc, again = module(ansible_env, "release_source_git", args, check=True)
+    assert rc == 0 and not again["changed"] and again["artifact"] == first["artifact"]
+
+    git(tmp_path / "app", "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(tmp_path / "theme"), "theme")
+    git(tmp_path / "app", "commit", "-q", "-m", "theme")
+    rc, refused = module(ansible_env, "release_source_git", dict(args, ref="main"))
+    assert rc != 0 and "has git submodules (theme), whose files a git archive does not hold" in refused["msg"]
+    assert refused["left_out"]["submodules"] == ["theme"]
+    assert sorted(os.listdir(tmp_path / "cache" / "artifacts")) == [os.path.basename(first["artifact"])]
+    rc, allowed = module(ansible_env, "release_source_git", dict(args, ref="main", allow_missing=["submodules"]))
+    assert rc == 0 and allowed["exported"] and any("leaves out its submodules: theme" in str(w)
+                                                   for w in allowed["warnings"]), allowed

@@ -9,8 +9,9 @@ DOCUMENTATION = r"""
 module: release_source_git
 short_description: Resolve a git ref to a commit and export it as an archive, in a bare mirror on the controller
 description:
-  - The source step of a release, run once per run on the controller (C(delegate_to=localhost), C(run_once)), so
-    that hosts need neither repository access nor credentials and every host gets the same commit.
+  - The source step of a release, run once per run on the controller (C(run_once)), so that hosts need neither
+    repository access nor credentials and every host gets the same commit. Its action plugin runs it in the
+    controller's own process, whatever host the task names; the module itself, on a host, works the same.
   - Keeps a bare mirror of O(repo) under O(cache) (cloned once, fetched every run), resolves O(ref) to a commit,
     describes it (C(git describe --tags --always)) and exports it once as C(<cache>/artifacts/<sha>.tar.gz) with
     every path under C(src/).
@@ -123,123 +124,22 @@ left_out:
   sample: {"submodules": ["vendor/theme"], "lfs": ["assets/*.psd"]}
 """
 
-import hashlib
-import os
-import posixpath
-import re
-
 from ansible.module_utils.basic import AnsibleModule
-
-SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
-
-
-def mirror_path(cache, repo):
-    """One mirror per repository, named by the repository's sha1 (as the role always named it)."""
-    return os.path.join(cache, "git", hashlib.sha1(repo.encode("utf-8")).hexdigest() + ".git")
-
-
-def left_out(entries, read_blob):
-    """What `git archive` of a tree leaves out, from its entries ((type, path) of `git ls-tree -r`): the submodules
-    (gitlinks, of type commit) and the patterns a .gitattributes of the tree gives `filter=lfs`."""
-    submodules, lfs, macros = [], [], set()
-    for kind, path in entries:
-        if kind == "commit":
-            submodules.append(path)
-        elif kind == "blob" and posixpath.basename(path) == ".gitattributes":
-            where = posixpath.dirname(path)
-            for line in read_blob(path).splitlines():
-                fields = line.split()
-                if len(fields) < 2 or fields[0].startswith("#"):
-                    continue
-                if fields[0].startswith("[attr]"):  # a macro: "[attr]big filter=lfs diff=lfs", then "*.bin big"
-                    if "filter=lfs" in fields[1:]:
-                        macros.add(fields[0][len("[attr]"):])
-                elif "filter=lfs" in fields[1:] or macros.intersection(fields[1:]):
-                    lfs.append(posixpath.join(where, fields[0]) if where else fields[0])
-    return dict(submodules=submodules, lfs=lfs)
-
-
-def refusal(left, allowed, ref_words, allow_variable):
-    """The message that refuses what is left out and not allowed, or ''."""
-    parts = []
-    if left["submodules"] and "submodules" not in allowed:
-        parts.append("git submodules (%s), whose files a git archive does not hold" % ", ".join(left["submodules"][:10]))
-    if left["lfs"] and "lfs" not in allowed:
-        parts.append("files stored in Git LFS (%s), which a git archive holds as pointers, not their content"
-                     % ", ".join(left["lfs"][:10]))
-    if not parts:
-        return ""
-    return ("%s has %s: a release built from it would lack them. Deploy an archive that holds them instead "
-            "(the archive source), or, if the app runs without them, set %s to %s"
-            % (ref_words, " and ".join(parts), allow_variable,
-               [kind for kind in ("submodules", "lfs") if left[kind] and kind not in allowed]))
+from ansible_collections.shipshape.ops.plugins.module_utils.git_source import GitSourceError, argument_spec, resolve
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            repo=dict(type="str", required=True),
-            ref=dict(type="str", required=True),
-            cache=dict(type="path", required=True),
-            ref_variable=dict(type="str", default="ref"),
-            allow_missing=dict(type="list", elements="str", choices=["submodules", "lfs"], default=[]),
-            allow_missing_variable=dict(type="str", default="allow_missing"),
-        ),
-        supports_check_mode=True,
-    )
-    repo, ref, cache, name = (module.params[k] for k in ("repo", "ref", "cache", "ref_variable"))
-    if not repo or repo.startswith("-"):
-        module.fail_json(msg="the repository %r must be set and must not start with '-'" % repo)
-    if not ref:
-        module.fail_json(msg="%s must be set" % name)
-
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     git = module.get_bin_path("git", required=True)
 
-    def run(*args, what):
-        rc, out, err = module.run_command([git] + list(args), environ_update={"GIT_TERMINAL_PROMPT": "0"})
-        if rc != 0:
-            module.fail_json(msg="%s failed (rc %d): %s" % (what, rc, " ".join(err.split())[:500]), rc=rc)
-        return out.strip()
+    def run(args):
+        return module.run_command([git] + args, environ_update={"GIT_TERMINAL_PROMPT": "0"})
 
-    for sub in ("git", "artifacts"):
-        os.makedirs(os.path.join(cache, sub), mode=0o700, exist_ok=True)
-    mirror = mirror_path(cache, repo)
-    cloned = not os.path.isdir(mirror)
-    if cloned:
-        run("clone", "--quiet", "--mirror", "--", repo, mirror, what="cloning %s" % repo)
-    else:
-        run("-C", mirror, "fetch", "--quiet", "--prune", "--tags", "origin", what="fetching %s" % repo)
-
-    rc, out, err = module.run_command([git, "-C", mirror, "rev-parse", "--verify", "--quiet", "--end-of-options",
-                                       ref + "^{commit}"])
-    sha = out.strip()
-    if rc != 0 or not SHA.match(sha):
-        module.fail_json(msg="%s '%s' names no commit in %s" % (name, ref, repo))
-    describe = run("-C", mirror, "describe", "--tags", "--always", sha, what="describing %s" % sha)
-
-    rc, out, err = module.run_command([git, "-C", mirror, "ls-tree", "-r", "-z", "--full-tree", sha])
-    if rc != 0:
-        module.fail_json(msg="listing the tree of %s failed (rc %d): %s" % (sha, rc, " ".join(err.split())[:500]))
-    entries = [(entry.split("\t", 1)[0].split(" ")[1], entry.split("\t", 1)[1]) for entry in out.split("\0") if entry]
-    left = left_out(entries, lambda path: module.run_command([git, "-C", mirror, "cat-file", "blob", sha + ":" + path])[1])
-    message = refusal(left, module.params["allow_missing"], "%s '%s' (commit %s)" % (name, ref, sha[:12]),
-                      module.params["allow_missing_variable"])
-    if message:
-        module.fail_json(msg=message, sha=sha, left_out=left)
-    for kind, what in (("submodules", "submodules"), ("lfs", "files stored in Git LFS")):
-        if left[kind]:
-            module.warn("the release of %s '%s' leaves out its %s: %s" % (name, ref, what, ", ".join(left[kind][:10])))
-
-    artifact = os.path.join(cache, "artifacts", sha + ".tar.gz")
-    exported = not os.path.exists(artifact)
-    if exported:
-        partial = artifact + ".part"
-        run("-C", mirror, "archive", "--format=tar.gz", "--prefix=src/", "-o", partial, sha,
-            what="exporting %s" % sha)
-        os.replace(partial, artifact)  # a killed export never leaves an archive that looks complete
-
-    module.exit_json(changed=cloned or exported, sha=sha, describe=describe, artifact=artifact, mirror=mirror,
-                     cloned=cloned, exported=exported, left_out=left)
+    try:
+        result = resolve(module.params, run, module.warn)
+    except GitSourceError as exc:
+        module.fail_json(msg=exc.msg, **exc.extra)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

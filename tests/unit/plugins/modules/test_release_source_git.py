@@ -11,6 +11,7 @@ import tarfile
 
 import pytest
 
+from ansible_collections.shipshape.ops.plugins.module_utils import git_source
 from ansible_collections.shipshape.ops.plugins.modules import release_source_git as module
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
@@ -131,4 +132,4 @@ def test_left_out_reads_lfs_through_a_macro_and_ignores_other_filters():
     blobs = {".gitattributes": "[attr]big filter=lfs diff=lfs merge=lfs\n*.bin big\n*.sh text eol=lf\n# *.x filter=lfs\n",
              "data/.gitattributes": "*.csv filter=lfs\n*.txt !filter\n"}
     entries = [("blob", ".gitattributes"), ("blob", "app.py"), ("blob", "data/.gitattributes"), ("commit", "lib/x")]
-    assert module.left_out(entries, blobs.get) == {"submodules": ["lib/x"], "lfs": ["*.bin", "data/*.csv"]}
+    assert git_source.left_out(entries, blobs.get) == {"submodules": ["lib/x"], "lfs": ["*.bin", "data/*.csv"]}
