@@ -5,15 +5,14 @@
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.shipshape.ops.plugins.module_utils.postgres import MAX_IDENTIFIER_BYTES, derived_name
+from ansible_collections.shipshape.ops.plugins.module_utils.postgres import derived_name
 
 
 def pg_derived_name(name, suffix):
-    name, suffix = str(name), str(suffix)
-    if not name or len(suffix.encode("utf-8")) > MAX_IDENTIFIER_BYTES - 8:
-        raise AnsibleFilterError("pg_derived_name: expected a name and a suffix of at most %d bytes, got %r and %r"
-                                 % (MAX_IDENTIFIER_BYTES - 8, name, suffix))
-    return derived_name(name, suffix)
+    try:
+        return derived_name(str(name), str(suffix))
+    except ValueError as exc:
+        raise AnsibleFilterError("pg_derived_name: %s" % exc) from None
 
 
 class FilterModule:

@@ -211,6 +211,8 @@ MAX_IDENTIFIER_BYTES = 63
 #: The suffixes of the names a restore derives from a database's: the scratch copy and the replaced database.
 RESTORING_SUFFIX = "_restoring"
 BEFORE_SUFFIX = "_before_"
+#: The longest suffix derived_name takes: it keeps at least one byte of the name and its 7-byte ``_<hash>`` tag.
+MAX_DERIVED_SUFFIX_BYTES = MAX_IDENTIFIER_BYTES - 8
 IDENTIFIER_PATTERN = r"[A-Za-z_][A-Za-z0-9_$]*"
 _IDENTIFIER = re.compile(r"\A%s\Z" % IDENTIFIER_PATTERN)
 #: A database name: an identifier, or one with '-' after its first character (my-app, app-production, common where
@@ -233,7 +235,11 @@ def _name_error(option, value, regex, what, pattern, characters):
 def derived_name(name, suffix):
     """NAME followed by SUFFIX, within PostgreSQL's 63 bytes: a name too long for that keeps as much of its start as
     fits, then ``_`` and six hex digits of NAME's SHA-256, so two long names that share their start stay apart, and
-    the same name always gives the same derived one (a later run finds what an earlier one left)."""
+    the same name always gives the same derived one (a later run finds what an earlier one left). Raises ValueError
+    for an empty NAME or a SUFFIX that leaves no room for the start of one (more than 55 bytes)."""
+    if not name or len(suffix.encode("utf-8")) > MAX_DERIVED_SUFFIX_BYTES:
+        raise ValueError("expected a name and a suffix of at most %d bytes, got %r and %r"
+                         % (MAX_DERIVED_SUFFIX_BYTES, name, suffix))
     whole = name + suffix
     if len(whole.encode("utf-8")) <= MAX_IDENTIFIER_BYTES:
         return whole

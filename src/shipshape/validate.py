@@ -16,10 +16,9 @@ SHA = re.compile(r"[0-9a-fA-F]{7,40}")
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 # A backup name (roles/backup's backup_name: one database or app each; its sets are "<name>-YYYYmmddTHHMMSSZ").
 BACKUP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
-IDENT_MAX = 63  # PostgreSQL's NAMEDATALEN - 1
-# roles/restore restores into <db>_restoring and keeps the replaced one as <db>_before_<stamp>, names the module
-# shortens to fit IDENT_MAX, so a database name may use all of it.
-DB_MAX = IDENT_MAX
+# PostgreSQL's NAMEDATALEN - 1. A database name may use all of it: roles/restore shortens the names it derives
+# (<db>_restoring, <db>_before_<stamp>) to fit.
+IDENT_MAX = 63
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 # A database name: an identifier, or one with '-' after its first character (my-app); the collection's modules quote
 # it or pass it as one argument (module_utils/postgres.DATABASE_PATTERN).
@@ -106,9 +105,9 @@ def backup_id(command: str, option: str, value: str) -> str:
 
 
 def database(command: str, option: str, value: str) -> str:
-    if not DB_NAME.fullmatch(value) or len(value.encode()) > DB_MAX:
+    if not DB_NAME.fullmatch(value) or len(value.encode()) > IDENT_MAX:
         raise InvalidValue(command, option, value, "a valid database name",
-                           f"expected a database name [A-Za-z_][A-Za-z0-9_$-]* of at most {DB_MAX} bytes")
+                           f"expected a database name [A-Za-z_][A-Za-z0-9_$-]* of at most {IDENT_MAX} bytes")
     return value
 
 
