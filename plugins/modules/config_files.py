@@ -133,115 +133,18 @@ changed_paths:
   sample: ["/etc/sample_app/sample_app.env"]
 """
 
-import glob
-import grp
-import os
-import pwd
-import stat
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.shipshape.ops.plugins.module_utils.files import parse_mode, write_atomically
-
-
-class Invalid(Exception):
-    pass
-
-
-def resolve_ids(entry, what):
-    try:
-        uid = pwd.getpwnam(entry["owner"]).pw_uid
-    except (KeyError, TypeError):
-        raise Invalid("%s: owner '%s' is not a user on this host; expected an existing user name"
-                      % (what, entry["owner"]))
-    try:
-        gid = grp.getgrnam(entry["group"]).gr_gid
-    except (KeyError, TypeError):
-        raise Invalid("%s: group '%s' is not a group on this host; expected an existing group name"
-                      % (what, entry["group"]))
-    return uid, gid
-
-
-def validate(files):
-    """Each entry as {path, data, mode, uid, gid}; Invalid naming the first bad entry, before anything is written."""
-    wanted, seen = [], set()
-    for index, entry in enumerate(files):
-        path, mode = entry["path"], entry["mode"]
-        what = "files[%d] (%s)" % (index, path)
-        if not os.path.isabs(path) or path.endswith("/"):
-            raise Invalid("%s: path '%s' is not an absolute path to a file; expected one such as /etc/app.env"
-                          % (what, path))
-        if path in seen:
-            raise Invalid("%s: path '%s' is listed twice; expected each path once" % (what, path))
-        seen.add(path)
-        # Only a string: YAML reads an unquoted 0640 as the number 416, which would pass as mode 0416.
-        if not isinstance(mode, str):
-            raise Invalid("%s: mode %r is not a string (YAML reads an unquoted 0640 as the number 416); expected a "
-                          "quoted octal string such as '0644' or '0600'" % (what, mode))
-        bits = parse_mode(mode)
-        if bits is None:
-            raise Invalid("%s: mode %r is not valid; expected an octal string such as '0644' or '0600'" % (what, mode))
-        if not isinstance(entry["content"], str):
-            raise Invalid("%s: content is %s; expected a string" % (what, type(entry["content"]).__name__))
-        uid, gid = resolve_ids(entry, what)
-        if not os.path.isdir(os.path.dirname(path)):
-            raise Invalid("%s: directory '%s' does not exist; expected an existing directory (none is created)"
-                          % (what, os.path.dirname(path)))
-        try:
-            st = os.lstat(path)
-        except FileNotFoundError:
-            st = None
-        except OSError as err:
-            raise Invalid("%s: cannot stat '%s': %s" % (what, path, err))
-        if st is not None and not stat.S_ISREG(st.st_mode):
-            kind = "a symlink" if stat.S_ISLNK(st.st_mode) else "not a regular file"
-            raise Invalid("%s: '%s' is %s; expected a regular file or no file (symlinks are never followed)"
-                          % (what, path, kind))
-        wanted.append(dict(path=path, data=entry["content"].encode("utf-8"), mode=bits, uid=uid, gid=gid))
-    return wanted
-
-
-def find_others(pattern, paths):
-    """The paths matching PATTERN (a glob of absolute paths) that are not in PATHS, sorted."""
-    if not pattern:
-        return []
-    if not os.path.isabs(pattern) or "\x00" in pattern:
-        raise Invalid("others: '%s' is not an absolute path pattern; expected one such as /etc/app.d/*.conf" % pattern)
-    return sorted(set(glob.glob(pattern)) - set(paths))
-
-
-def compare(want):
-    """(created, content_changed, attributes_changed) of the file as it stands."""
-    try:
-        fd = os.open(want["path"], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return True, True, False
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fh.fileno())
-        data = fh.read(len(want["data"]) + 1)  # one byte more tells a longer file apart
-    attributes = (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) != (want["mode"], want["uid"], want["gid"])
-    return False, data != want["data"], attributes
-
-
-def fix_attributes(want):
-    fd = os.open(want["path"], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        os.fchown(fd, want["uid"], want["gid"])
-        os.fchmod(fd, want["mode"])
-    finally:
-        os.close(fd)
+from ansible_collections.shipshape.ops.plugins.module_utils.config_files import (
+    FILE_OPTIONS, Invalid, ReadFailed, WriteFailed, apply, changed_paths, find_others, plan, validate,
+)
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            files=dict(type="list", elements="dict", required=True, options=dict(
-                path=dict(type="path", required=True),
-                content=dict(type="str", required=True, no_log=True),
-                mode=dict(type="raw", required=True),
-                owner=dict(type="str", default="root"),
-                group=dict(type="str", default="root"),
-            )),
+            files=dict(type="list", elements="dict", required=True, options=FILE_OPTIONS),
             others=dict(type="str", default=""),
         ),
         supports_check_mode=True,
@@ -252,28 +155,18 @@ def main():
     except Invalid as err:
         module.fail_json(msg=str(err))
     # Every file is read before any is written, so a file that cannot be read fails the run with nothing written.
-    plans = []
-    for want in wanted:
-        try:
-            plans.append((want, compare(want)))
-        except OSError as err:
-            module.fail_json(msg="cannot read %s: %s" % (want["path"], err), exception=traceback.format_exc())
-    results = []
-    for want, (created, content_changed, attributes_changed) in plans:
-        if not module.check_mode:
-            try:
-                if content_changed:
-                    write_atomically(want["path"], want["data"], want["mode"], (want["uid"], want["gid"]))
-                elif attributes_changed:
-                    fix_attributes(want)
-            except Exception as err:  # any failure names the file; the files before it stay written
-                done = [r["path"] for r in results if r["changed"]]
-                module.fail_json(msg="cannot write %s: %s" % (want["path"], err), exception=traceback.format_exc(),
-                                 changed=bool(done), files=results, changed_paths=done)
-        results.append(dict(path=want["path"], changed=content_changed or attributes_changed, created=created,
-                            content_changed=content_changed, attributes_changed=attributes_changed))
-    changed_paths = [r["path"] for r in results if r["changed"]]
-    module.exit_json(changed=bool(changed_paths), files=results, changed_paths=changed_paths, others=others)
+    try:
+        plans = plan(wanted)
+    except ReadFailed as err:
+        module.fail_json(msg=str(err), exception=traceback.format_exc())
+    try:
+        results = apply(plans, module.check_mode)
+    except WriteFailed as err:
+        done = changed_paths(err.results)
+        module.fail_json(msg=str(err), exception=traceback.format_exc(), changed=bool(done), files=err.results,
+                         changed_paths=done)
+    done = changed_paths(results)
+    module.exit_json(changed=bool(done), files=results, changed_paths=done, others=others)
 
 
 if __name__ == "__main__":

@@ -91,6 +91,43 @@ options:
     type: list
     elements: str
     default: []
+  unit_files:
+    description:
+      - With O(action=switch), files (the systemd units, rendered on the controller) written after C(current) moved,
+        in the same module run, as M(shipshape.ops.config_files) writes them; only what differs is written. Every entry
+        is checked before the switch, so an invalid one fails the run with no link moved and nothing written.
+      - RV(units) is read after they are written.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: The file, an absolute path. Its directory must exist; a symlink or a non-regular file there fails.
+        type: path
+        required: true
+      content:
+        description: The whole content of the file (never returned).
+        type: str
+        required: true
+      mode:
+        description: The file's mode, a quoted octal string such as C("0644").
+        type: raw
+        required: true
+      owner:
+        description: The user that owns the file (a name).
+        type: str
+        default: root
+      group:
+        description: The group of the file (a name).
+        type: str
+        default: root
+  unit_files_others:
+    description:
+      - With O(action=switch), a shell-style pattern of absolute paths (for example
+        C(/etc/systemd/system/app.worker-*.service)); the files matching it that are not in O(unit_files) are returned
+        in RV(unit_files_others), never touched.
+    type: str
+    default: ''
 attributes:
   check_mode:
     support: full
@@ -184,6 +221,27 @@ switched_from:
   description: With O(action=switch), the release C(current) named before.
   returned: action=switch
   type: str
+switched:
+  description: With O(action=switch), whether C(current) moved (or, in check mode, would).
+  returned: action=switch
+  type: bool
+unit_files:
+  description: With O(action=switch), one entry per file of O(unit_files), as M(shipshape.ops.config_files) returns it.
+  returned: action=switch
+  type: list
+  elements: dict
+  sample: [{"path": "/etc/systemd/system/app.service", "changed": false, "created": false, "content_changed": false,
+            "attributes_changed": false}]
+unit_files_changed:
+  description: With O(action=switch), the paths of O(unit_files) that changed (or would), in their order.
+  returned: action=switch
+  type: list
+  elements: str
+unit_files_others:
+  description: With O(action=switch), the paths matching O(unit_files_others) that are not in O(unit_files), sorted.
+  returned: action=switch
+  type: list
+  elements: str
 units:
   description:
     - For each unit of O(units), its C(active) state (C(ActiveState), for example C(active), C(inactive), C(failed))
@@ -200,6 +258,9 @@ import shutil
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.shipshape.ops.plugins.module_utils.config_files import (
+    FILE_OPTIONS, Invalid, ReadFailed, WriteFailed, apply, changed_paths, find_others, plan, validate,
+)
 from ansible_collections.shipshape.ops.plugins.module_utils.names import is_unit_name
 from ansible_collections.shipshape.ops.plugins.module_utils.release_files import (
     RUNNING_MARKER, UNFINISHED_MARKER as UNFINISHED, component_problem, lies_under, link_target, path_problem, read_json,
@@ -425,6 +486,8 @@ def main():
             wheelhouses_dir=dict(type="path", default=""),
             service=dict(type="str", default=""),
             units=dict(type="list", elements="str", default=[]),
+            unit_files=dict(type="list", elements="dict", default=[], options=FILE_OPTIONS),
+            unit_files_others=dict(type="str", default=""),
         ),
         supports_check_mode=True,
     )
@@ -445,6 +508,16 @@ def main():
     for name, unit in [("service", params["service"])] + [("units", u) for u in params["units"]]:
         if unit and not is_unit_name(unit):
             module.fail_json(msg="release_state: %s '%s' must be a systemd unit name" % (name, unit))
+    switching = params["action"] == "switch"
+    if not switching and (params["unit_files"] or params["unit_files_others"]):
+        module.fail_json(msg="release_state: unit_files and unit_files_others go with action=switch, not action=%s"
+                         % params["action"])
+    try:
+        # Every unit file is checked before a link moves.
+        unit_files = validate(params["unit_files"], "unit_files")
+        others = find_others(params["unit_files_others"], [want["path"] for want in unit_files], "unit_files_others")
+    except Invalid as err:
+        module.fail_json(msg="release_state: %s" % err)
     try:
         releases_dir = os.path.join(root, "releases")
         protect = [rid for rid in params["protect"] if rid]
@@ -465,16 +538,22 @@ def main():
             result["pruned_venvs"] = prune_unlinked(module, releases_dir, inside["venvs_dir"], VENV_KEY, gone=removed)
             result["pruned_wheelhouses"] = prune_unlinked(module, releases_dir, inside["wheelhouses_dir"], WHEELHOUSE, gone=removed)
             changed = changed or bool(result["pruned_venvs"]) or bool(result["pruned_wheelhouses"])
-        if params["action"] == "switch":
+        if switching:
             changed = switch(module, root, params["target"], state)
             result["switched_from"] = state["current"]
-            if changed:
+            result["switched"] = changed
+            written = apply(plan(unit_files), module.check_mode)
+            result.update(unit_files=written, unit_files_changed=changed_paths(written), unit_files_others=others)
+            changed = changed or bool(result["unit_files_changed"])
+            if result["switched"]:
                 state["previous"] = state["current"] or state["previous"]
                 state["current"] = params["target"]
                 for release in state["releases"]:
                     release["current"] = release["id"] == params["target"]
-        state["running"] = running if params["action"] != "switch" else running_release(module, params["service"], releases_dir)
+        state["running"] = running if not switching else running_release(module, params["service"], releases_dir)
         state["units"] = unit_states(module, [u for u in params["units"] if u])
+    except (ReadFailed, WriteFailed) as exc:
+        module.fail_json(msg="release_state: %s (current names %s)" % (exc, params["target"]), exception=traceback.format_exc())
     except OSError as exc:
         module.fail_json(msg="release_state: %s" % exc, exception=traceback.format_exc())
     result.update(state)

@@ -165,7 +165,7 @@ def test_a_failed_write_leaves_no_temp_file(tmp_path, run_module, monkeypatch):
     def refuse(src, dst):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(config_files.os, "replace", refuse)
+    monkeypatch.setattr(os, "replace", refuse)
     failed, result = write(run_module, [entry(env, SECRET + "\n", mode="0600")])
     assert failed and result["msg"].startswith("cannot write %s: " % env) and "No space left" in result["msg"]
     assert result["changed"] is False and result["changed_paths"] == []
