@@ -137,12 +137,30 @@ def test_a_missing_table_fails_naming_it(ansible_env, diag):
     assert "tables" not in result
 
 
+def test_a_role_and_a_table_named_with_a_dash_are_read(ansible_env, diag):
+    # Made with quotes, as real databases have them: they reach the query as parameters, matched exactly.
+    with admin(diag, "diag") as conn:
+        conn.execute('CREATE ROLE "app-reader"')
+        conn.execute('CREATE TABLE "bot-events" (id int)')
+        conn.execute('GRANT SELECT, INSERT ON "bot-events" TO "app-reader"')
+    try:
+        rc, result = diagnose(ansible_env, diag, roles=["app-reader"], tables=["bot-events"])
+        assert rc == 0, result
+        assert [t["name"] for t in result["tables"]] == ["bot-events"]
+        assert result["access"] == [dict(schema="public", table="bot-events", owner="postgres",
+                                         grants={"app-reader": ["SELECT", "INSERT"]})]
+    finally:
+        with admin(diag, "diag") as conn:
+            conn.execute('DROP TABLE "bot-events"')
+            conn.execute('DROP ROLE "app-reader"')
+
+
 def test_bad_options_fail_before_connecting(ansible_env, diag):
     rc, result = diagnose(ansible_env, diag, roles=["reader; DROP ROLE reader"], tables=["a.b.c"],
                           slow_queries_limit=0)
     assert rc != 0
     assert "tables: 'a.b.c' is not a table name or schema.table" in result["msg"]
-    assert "roles: 'reader; DROP ROLE reader' is not a PostgreSQL identifier" in result["msg"]
+    assert "roles: 'reader; DROP ROLE reader' is not a role name" in result["msg"]
     assert "slow_queries_limit: 0 is out of range: expected 1 to 1000" in result["msg"]
 
 

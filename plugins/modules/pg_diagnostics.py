@@ -61,7 +61,9 @@ options:
     default: 0.0
   roles:
     description:
-      - The roles whose privileges on each table RV(access) lists (plain identifiers, as created without quotes).
+      - The roles whose privileges on each table RV(access) lists, each a role name (letters, digits, C(_), C($) and
+        C(-), starting with a letter or C(_); at most 63 bytes), matched exactly as stored, case included (a query
+        parameter, never SQL text).
       - Empty to list only each table's owner.
     type: list
     elements: str
@@ -391,7 +393,7 @@ def validate(params):
         except ValueError as exc:
             problems.append("tables: %s" % exc)
     for name in params["roles"]:
-        error = postgres.identifier_error("roles", name)
+        error = postgres.role_name_error("roles", name)
         if error:
             problems.append(error)
     if not 1 <= params["slow_queries_limit"] <= 1000:

@@ -19,10 +19,11 @@ description:
   - O(action=venv) reads the release's requirements file and the interpreter and says where its venv is and whether
     it is built. Releases of the same dependencies share one venv under O(venvs_dir), named by a key of the
     requirements file's content (and that of each local file it reads with C(-r) or C(-c), at any depth), the
-    wheelhouse, the interpreter's path and content and pip's extra arguments; it is built when its
-    C(.shipshape-complete) marker is there. A requirements file, or a file it reads, that leads outside the release is
-    refused. A requirements file that installs a local path (C(.),
-    C(-e), C(/), C(~), C(file:)) makes the venv the release's own, and so does O(shared=false).
+    wheelhouse, the interpreter's path and content, pip's extra arguments and pip's configuration on the host (its
+    config files, the C(PIP_*) variables that change what it installs, the constraints files they name); it is built
+    when its C(.shipshape-complete) marker is there. A requirements file, or a file it reads, that leads outside the
+    release is refused. A requirements file that installs a local path (C(.), C(-e), C(/), C(~), C(file:), or a
+    direct reference C(name @ file:...)) makes the venv the release's own, and so does O(shared=false).
   - O(action=finish) links the shared directories, the wheelhouse and a shared venv into the release, writes
     C(release.json) (the O(release) fields and C(built_at)) and removes the unfinished marker, last.
 version_added: 0.9.0
@@ -169,6 +170,7 @@ import datetime
 import hashlib
 import json
 import os
+import pwd
 import re
 
 from ansible.module_utils.basic import AnsibleModule
@@ -181,8 +183,9 @@ from ansible_collections.shipshape.ops.plugins.module_utils.release_files import
 WHEELS_UNPACKED = ".shipshape-unpacked"
 WHEEL_LINK = ".shipshape-wheelhouse"
 VENV_COMPLETE = ".shipshape-complete"
-# A requirements line that installs a local path: the venv then holds the release's own code.
-LOCAL_INSTALL = re.compile(r"(?m)^\s*(-e\b|--editable\b|[.]|/|~|file:)")
+# A requirements line that installs a local path, also as a direct reference (name @ file:...), whose content may
+# change under the same text: the venv then holds the release's own code.
+LOCAL_INSTALL = re.compile(r"(?m)^\s*(-e\b|--editable\b|[.]|/|~|file:)|^[^#\n]*@\s*file:")
 # A requirements line that reads another file (pip resolves it from the file that names it): its text is part of the key.
 INCLUDE = re.compile(r"(?m)^\s*(?:-[rc]\s*|--(?:requirement|constraint)(?:\s+|\s*=\s*))(\S+)")
 
@@ -191,10 +194,60 @@ class BuildError(Exception):
     """A refusal, with the message the task fails with."""
 
 
-def venv_key(requirements_text, wheel_dir, python, python_sha1, pip_extra_args):
+# pip's own configuration on the host decides what it installs too (a constraints file, another index, more
+# find-links): the files pip reads (besides PIP_CONFIG_FILE) and the environment variables that change what it picks.
+PIP_CONFIG_FILES = ("/etc/pip.conf", "/etc/xdg/pip/pip.conf", "~/.config/pip/pip.conf", "~/.pip/pip.conf")  # ~: $HOME
+PIP_CHOICE_ENV = ("PIP_CONFIG_FILE", "PIP_CONSTRAINT", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS",
+                  "PIP_NO_INDEX", "PIP_PRE", "PIP_ONLY_BINARY", "PIP_NO_BINARY", "PIP_UPGRADE_STRATEGY", "PIP_NO_DEPS")
+
+
+def _home():
+    """pip's home, as pip finds it: $HOME, else the account's."""
+    if os.environ.get("HOME"):
+        return os.environ["HOME"]
+    try:
+        return pwd.getpwuid(os.getuid()).pw_dir
+    except KeyError:  # a uid without an account: no home, no file there
+        return ""
+
+
+def _text_of(path):
+    if path.startswith("~/"):
+        if not _home():
+            return None
+        path = os.path.join(_home(), path[2:])
+    try:
+        with open(path, "rb") as fh:
+            return fh.read().decode("utf-8", "surrogateescape")
+    except OSError:
+        return None
+
+
+def pip_configuration(environ=None):
+    """The text of pip's configuration on this host: its config files, the variables of PIP_CHOICE_ENV, and the
+    content of each constraints file they name ('' when there is none)."""
+    environ = os.environ if environ is None else environ
+    parts, constraints = [], environ.get("PIP_CONSTRAINT", "").split()
+    files = list(PIP_CONFIG_FILES) + ([environ["PIP_CONFIG_FILE"]] if environ.get("PIP_CONFIG_FILE") else [])
+    for path in files:
+        text = _text_of(path)
+        if text is None:
+            continue
+        parts.append("-- %s --\n%s" % (path, text))
+        constraints += re.findall(r"(?m)^\s*constraint\s*[=:]\s*(\S+)", text)
+    parts += ["%s=%s" % (name, environ[name]) for name in PIP_CHOICE_ENV if name in environ]
+    for path in constraints:
+        parts.append("-- constraints %s --\n%s" % (path, _text_of(path) or ""))
+    return "\n".join(parts)
+
+
+def venv_key(requirements_text, wheel_dir, python, python_sha1, pip_extra_args, pip_config=""):
     """The shared venv's name: what decides its content, hashed. The parts are joined by the two characters '\\' and
-    'n', as the role's Jinja joined them before this module, so the venvs already on hosts keep their key."""
+    'n', as the role's Jinja joined them before this module, so the venvs already on hosts keep their key; pip's
+    configuration is a part only where there is one (a host without any keeps the key it had)."""
     parts = [requirements_text, wheel_dir or "index", python, python_sha1, json.dumps(list(pip_extra_args))]
+    if pip_config:
+        parts.append(pip_config)
     return hashlib.sha256("\\n".join(parts).encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
@@ -247,7 +300,7 @@ def plan_venv(params, release):
         python_sha1 = file_digest(os.path.realpath(python), "sha1")
     except OSError as exc:
         raise BuildError("cannot read the interpreter %s: %s" % (python, exc.strerror or exc))
-    key = venv_key(text, params["wheel_dir"], python, python_sha1, params["pip_extra_args"])
+    key = venv_key(text, params["wheel_dir"], python, python_sha1, params["pip_extra_args"], pip_configuration())
     venv = os.path.join(params["venvs_dir"], key)
     return {"venv": venv, "shares": True, "built": os.path.isfile(os.path.join(venv, VENV_COMPLETE)), "key": key}
 

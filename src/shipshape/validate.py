@@ -19,9 +19,8 @@ BACKUP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
 # PostgreSQL's NAMEDATALEN - 1. A database name may use all of it: roles/restore shortens the names it derives
 # (<db>_restoring, <db>_before_<stamp>) to fit.
 IDENT_MAX = 63
-IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
-# A database name: an identifier, or one with '-' after its first character (my-app); the collection's modules quote
-# it or pass it as one argument (module_utils/postgres.DATABASE_PATTERN).
+# A database, role or table name: an identifier, or one with '-' after its first character (my-app); the collection's
+# modules quote it or pass it as one argument or query parameter (module_utils/postgres.DATABASE_PATTERN).
 DB_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$-]*")
 # Bytes git check-ref-format refuses anywhere in a ref.
 _REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
@@ -111,18 +110,21 @@ def database(command: str, option: str, value: str) -> str:
     return value
 
 
+# Tables and roles reach pg_diagnostics as query parameters (matched exactly, case included), never as SQL text: a
+# name created with quotes and a '-' (app-reader) is one a user has to be able to name.
 def table(command: str, option: str, value: str) -> str:
-    if not all(IDENTIFIER.fullmatch(part) and len(part.encode()) <= IDENT_MAX for part in value.split(".")) \
+    if not all(DB_NAME.fullmatch(part) and len(part.encode()) <= IDENT_MAX for part in value.split(".")) \
             or value.count(".") > 1:
         raise InvalidValue(command, option, value, "a table name",
-                           "expected table or schema.table, each a PostgreSQL identifier [A-Za-z_][A-Za-z0-9_$]*")
+                           "expected table or schema.table, each a name [A-Za-z_][A-Za-z0-9_$-]* of at most "
+                           f"{IDENT_MAX} bytes")
     return value
 
 
 def role(command: str, option: str, value: str) -> str:
-    if not IDENTIFIER.fullmatch(value) or len(value.encode()) > IDENT_MAX:
+    if not DB_NAME.fullmatch(value) or len(value.encode()) > IDENT_MAX:
         raise InvalidValue(command, option, value, "a role name",
-                           f"expected a PostgreSQL identifier [A-Za-z_][A-Za-z0-9_$]* of at most {IDENT_MAX} bytes")
+                           f"expected a role name [A-Za-z_][A-Za-z0-9_$-]* of at most {IDENT_MAX} bytes")
     return value
 
 

@@ -169,7 +169,8 @@ def queries(db, start):
     [
         ({"tables": ["crm.customers", "a.b.c"]}, "tables: 'a.b.c' is not a table name or schema.table"),
         ({"tables": [".customers"]}, "tables: '.customers' is not a table name or schema.table"),
-        ({"roles": ["reader", "bad-role"]}, "roles: 'bad-role' is not a PostgreSQL identifier: expected "),
+        ({"roles": ["reader", "bad role"]}, "roles: 'bad role' is not a role name: expected "),
+        ({"roles": ["-reader"]}, "roles: '-reader' is not a role name: expected "),
         ({"roles": ["r" * 64]}, "roles: '%s' is 64 bytes long: expected at most 63" % ("r" * 64)),
         ({"slow_queries_limit": 0}, "slow_queries_limit: 0 is out of range: expected 1 to 1000"),
         ({"slow_queries_limit": 1001}, "slow_queries_limit: 1001 is out of range: expected 1 to 1000"),

@@ -111,6 +111,54 @@ def test_the_venv_key_is_stable_and_follows_what_decides_the_venv(app, run_modul
     assert result["venv"] == str(app["root"] / "shared" / "venvs" / result["key"])
 
 
+@pytest.fixture(autouse=True)
+def no_pip_configuration(monkeypatch):
+    """The machine running the tests may have a pip configuration of its own; the tests name theirs."""
+    monkeypatch.setattr(release_build, "PIP_CONFIG_FILES", ())
+    for name in release_build.PIP_CHOICE_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.parametrize("where", ["config file", "PIP_CONSTRAINT", "constraints content", "PIP_FIND_LINKS"])
+def test_pip_configuration_on_the_host_is_part_of_the_key(app, run_module, monkeypatch, tmp_path, where):
+    unpacked(app)
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text("flask==3.0.3\n")
+    conf = tmp_path / "pip.conf"
+    conf.write_text("[install]\nconstraint = %s\n" % constraints)
+    if where == "constraints content":
+        monkeypatch.setattr(release_build, "PIP_CONFIG_FILES", (str(conf),))
+    first = run_module(release_build, params(app, "venv"))[1]["key"]
+    if where == "config file":
+        monkeypatch.setattr(release_build, "PIP_CONFIG_FILES", (str(conf),))
+    elif where == "PIP_CONSTRAINT":
+        monkeypatch.setenv("PIP_CONSTRAINT", str(constraints))
+    elif where == "constraints content":  # the same config, naming a constraints file that changed
+        constraints.write_text("flask==3.0.2\n")
+    else:
+        monkeypatch.setenv("PIP_FIND_LINKS", "/srv/more-wheels")
+    failed, result = run_module(release_build, params(app, "venv"))
+    assert not failed and result["shares"] is True and result["key"] != first
+
+
+def test_a_pip_conf_in_the_home_directory_is_read(app, run_module, monkeypatch, tmp_path):
+    unpacked(app)
+    monkeypatch.setattr(release_build, "PIP_CONFIG_FILES", ("~/.config/pip/pip.conf",))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    first = run_module(release_build, params(app, "venv"))[1]["key"]
+    (tmp_path / ".config" / "pip").mkdir(parents=True)
+    (tmp_path / ".config" / "pip" / "pip.conf").write_text("[global]\nfind-links = /srv/more-wheels\n")
+    assert run_module(release_build, params(app, "venv"))[1]["key"] != first
+
+
+def test_variables_that_do_not_change_what_pip_installs_keep_the_key(app, run_module, monkeypatch):
+    unpacked(app)
+    first = run_module(release_build, params(app, "venv"))[1]["key"]
+    monkeypatch.setenv("PIP_DEFAULT_TIMEOUT", "180")
+    monkeypatch.setenv("PIP_CACHE_DIR", "/srv/app/shared/.pip-cache")
+    assert run_module(release_build, params(app, "venv"))[1]["key"] == first
+
+
 @pytest.mark.parametrize("wheel_dir", ["", "{root}/shared/wheelhouse-0123456789abcdef"])
 def test_the_venv_key_keeps_the_roles_formula_so_venvs_on_hosts_keep_their_name(app, run_module, wheel_dir):
     # The role's Jinja joined the parts with the two characters backslash and n (Ansible escapes backslashes in
@@ -133,6 +181,8 @@ def test_the_venv_key_keeps_the_roles_formula_so_venvs_on_hosts_keep_their_name(
     ("/srv/wheels/app-1.0-py3-none-any.whl\n", True),
     ("~/src/app\n", True),
     ("file:lib/app\n", True),
+    ("flask==3.0.3\napp @ file:///srv/wheels/app-1.0-py3-none-any.whl\n", True),
+    ("app@file:lib/app ; python_version >= '3.9'\n", True),
     ("flask==3.0.3\n", False),
 ])
 def test_a_local_install_or_shared_false_gives_the_release_its_own_venv(app, run_module, requirements, shared):
@@ -140,6 +190,12 @@ def test_a_local_install_or_shared_false_gives_the_release_its_own_venv(app, run
     failed, result = run_module(release_build, params(app, "venv", shared=shared, venv_dir=".venv"))
     assert not failed
     assert result == dict(result, venv=str(app["release"] / ".venv"), shares=False, built=False, key="")
+
+
+def test_a_direct_reference_to_an_index_url_or_a_comment_naming_file_still_shares(app, run_module):
+    unpacked(app, "flask==3.0.3  # built @ file:/tmp once\napp @ https://example.com/app-1.0-py3-none-any.whl\n")
+    failed, result = run_module(release_build, params(app, "venv"))
+    assert not failed and result["shares"] is True and re.fullmatch(r"[0-9a-f]{16}", result["key"])
 
 
 def test_a_missing_requirements_file_fails_naming_its_path(app, run_module):
