@@ -213,9 +213,10 @@ def _home():
 
 def _text_of(path):
     if path.startswith("~/"):
-        if not _home():
+        home = _home()
+        if not home:
             return None
-        path = os.path.join(_home(), path[2:])
+        path = os.path.join(home, path[2:])
     try:
         with open(path, "rb") as fh:
             return fh.read().decode("utf-8", "surrogateescape")
@@ -223,10 +224,10 @@ def _text_of(path):
         return None
 
 
-def pip_configuration(environ=None):
+def pip_configuration():
     """The text of pip's configuration on this host: its config files, the variables of PIP_CHOICE_ENV, and the
     content of each constraints file they name ('' when there is none)."""
-    environ = os.environ if environ is None else environ
+    environ = os.environ
     parts, constraints = [], environ.get("PIP_CONSTRAINT", "").split()
     files = list(PIP_CONFIG_FILES) + ([environ["PIP_CONFIG_FILE"]] if environ.get("PIP_CONFIG_FILE") else [])
     for path in files:

@@ -95,7 +95,8 @@ options:
     description:
       - With O(action=switch), files (the systemd units, rendered on the controller) written after C(current) moved,
         in the same module run, as M(shipshape.ops.config_files) writes them; only what differs is written. Every entry
-        is checked before the switch, so an invalid one fails the run with no link moved and nothing written.
+        is checked and read before the switch, so an invalid or unreadable one fails the run with no link moved and
+        nothing written.
       - RV(units) is read after they are written.
     type: list
     elements: dict
@@ -539,10 +540,14 @@ def main():
             result["pruned_wheelhouses"] = prune_unlinked(module, releases_dir, inside["wheelhouses_dir"], WHEELHOUSE, gone=removed)
             changed = changed or bool(result["pruned_venvs"]) or bool(result["pruned_wheelhouses"])
         if switching:
+            try:
+                plans = plan(unit_files)  # every unit file read before a link moves, as every one was checked
+            except ReadFailed as exc:
+                module.fail_json(msg="release_state: %s" % exc, exception=traceback.format_exc())
             changed = switch(module, root, params["target"], state)
             result["switched_from"] = state["current"]
             result["switched"] = changed
-            written = apply(plan(unit_files), module.check_mode)
+            written = apply(plans, module.check_mode)
             result.update(unit_files=written, unit_files_changed=changed_paths(written), unit_files_others=others)
             changed = changed or bool(result["unit_files_changed"])
             if result["switched"]:
@@ -552,7 +557,7 @@ def main():
                     release["current"] = release["id"] == params["target"]
         state["running"] = running if not switching else running_release(module, params["service"], releases_dir)
         state["units"] = unit_states(module, [u for u in params["units"] if u])
-    except (ReadFailed, WriteFailed) as exc:
+    except WriteFailed as exc:
         module.fail_json(msg="release_state: %s (current names %s)" % (exc, params["target"]), exception=traceback.format_exc())
     except OSError as exc:
         module.fail_json(msg="release_state: %s" % exc, exception=traceback.format_exc())

@@ -103,8 +103,13 @@ def backup_id(command: str, option: str, value: str) -> str:
     return _identifier(command, option, value, "backup id")
 
 
+def _pg_name(value: str) -> bool:
+    """A database, role or table name (DB_NAME) of at most IDENT_MAX bytes."""
+    return bool(DB_NAME.fullmatch(value)) and len(value.encode()) <= IDENT_MAX
+
+
 def database(command: str, option: str, value: str) -> str:
-    if not DB_NAME.fullmatch(value) or len(value.encode()) > IDENT_MAX:
+    if not _pg_name(value):
         raise InvalidValue(command, option, value, "a valid database name",
                            f"expected a database name [A-Za-z_][A-Za-z0-9_$-]* of at most {IDENT_MAX} bytes")
     return value
@@ -113,8 +118,7 @@ def database(command: str, option: str, value: str) -> str:
 # Tables and roles reach pg_diagnostics as query parameters (matched exactly, case included), never as SQL text: a
 # name created with quotes and a '-' (app-reader) is one a user has to be able to name.
 def table(command: str, option: str, value: str) -> str:
-    if not all(DB_NAME.fullmatch(part) and len(part.encode()) <= IDENT_MAX for part in value.split(".")) \
-            or value.count(".") > 1:
+    if not all(_pg_name(part) for part in value.split(".")) or value.count(".") > 1:
         raise InvalidValue(command, option, value, "a table name",
                            "expected table or schema.table, each a name [A-Za-z_][A-Za-z0-9_$-]* of at most "
                            f"{IDENT_MAX} bytes")
@@ -122,7 +126,7 @@ def table(command: str, option: str, value: str) -> str:
 
 
 def role(command: str, option: str, value: str) -> str:
-    if not DB_NAME.fullmatch(value) or len(value.encode()) > IDENT_MAX:
+    if not _pg_name(value):
         raise InvalidValue(command, option, value, "a role name",
                            f"expected a role name [A-Za-z_][A-Za-z0-9_$-]* of at most {IDENT_MAX} bytes")
     return value

@@ -8,6 +8,7 @@ import json
 import os
 import pwd
 
+from ansible_collections.shipshape.ops.plugins.module_utils import config_files
 from ansible_collections.shipshape.ops.plugins.modules import release_state
 
 OWNER = pwd.getpwuid(os.getuid()).pw_name
@@ -70,6 +71,20 @@ def test_an_invalid_unit_file_moves_no_link_and_writes_nothing(tmp_path, run_mod
     assert failed and result["msg"].startswith("release_state: unit_files[1] (%s): mode '644x' is not valid" % files[1]["path"])
     assert os.readlink(root / "current") == "releases/1.0.0-a" and not os.path.lexists(root / "previous")
     assert os.listdir(units) == []
+
+
+def test_a_unit_file_that_cannot_be_read_moves_no_link(tmp_path, run_module, monkeypatch):
+    root, units = app(tmp_path)
+    (units / "app.service").write_text("[Service]\nExecStart=/old\n")
+
+    def unreadable(want):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(config_files, "compare", unreadable)
+    failed, result = switch(run_module, root, "2.0.0-b", [unit(units, "app.service")])
+    assert failed and result["msg"].startswith("release_state: cannot read %s: " % (units / "app.service")), result["msg"]
+    assert os.readlink(root / "current") == "releases/1.0.0-a" and not os.path.lexists(root / "previous")
+    assert (units / "app.service").read_text() == "[Service]\nExecStart=/old\n"
 
 
 def test_check_mode_reports_the_units_and_writes_nothing(tmp_path, run_module):
