@@ -18,6 +18,8 @@ description:
   - O(action=switch) points C(previous) at the release C(current) named and C(current) at O(target), each link
     made under a temporary name and renamed over the old one (C(rename(2)) is atomic). The target must be one
     path component naming a directory inside C(<root>/releases); anything else is refused.
+  - With O(manage_units), the switch also does systemd's part in the same run (see O(manage_units)), so that a
+    rollback is one module run from the links to the restarted service.
   - O(action=prune) removes the releases beyond the keep counts and those that never finished building, oldest
     first; never C(current), C(previous), the release the service runs, or a release named in O(protect) (the deploy
     passes the last good release from its history).
@@ -126,13 +128,48 @@ options:
     description:
       - With O(action=switch), a shell-style pattern of absolute paths (for example
         C(/etc/systemd/system/app.worker-*.service)); the files matching it that are not in O(unit_files) are returned
-        in RV(unit_files_others), never touched.
+        in RV(unit_files_others). Without O(manage_units) they are never touched; with it, they are retired (see
+        O(manage_units)).
     type: str
     default: ''
+  unit_files_absent:
+    description:
+      - With O(action=switch) and O(manage_units), unit files that must not exist (for example the socket unit once
+        socket activation is off); each one present is retired (see O(manage_units)). Each must be an absolute path
+        whose name is a systemd unit name, and not one of O(unit_files).
+    type: list
+    elements: path
+    default: []
+  manage_units:
+    description:
+      - With O(action=switch) and O(service), bring the units up in the same run, after the links moved and the unit
+        files were written, in this order, each step only when needed.
+      - 1. the units of RV(unit_files_others) and O(unit_files_absent) that exist are retired (C(systemctl disable
+        --now)) and their files removed;
+      - 2. C(systemctl daemon-reload) when a unit file was written or removed;
+      - 3. each C(.socket) unit of O(units) is restarted when its file changed, started when it is not active, and
+        enabled when it is not enabled;
+      - 4. O(service) is restarted when C(current) moved, when its file or a socket's file changed, when a socket was
+        retired, with O(restart), or when it runs another release than O(target) (a run stopped between the switch
+        and the restart); otherwise started when it is not active; enabled when it is not enabled;
+      - 5. every other unit of O(units) (workers, C(PartOf) the service, so a restart of the service restarts those
+        that run) is started when it is not active and enabled when it is not; when the service was not restarted, one
+        that runs and whose file changed is restarted.
+      - A C(systemctl) call that fails fails the run, naming the unit and the release C(current) names.
+    type: bool
+    default: false
+  restart:
+    description:
+      - With O(manage_units), restart O(service) even when nothing of this run asks for it (the caller changed its
+        environment file).
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
-    details: O(action=switch) and O(action=prune) report what they would change and change nothing.
+    details: >-
+      O(action=switch) and O(action=prune) report what they would change and change nothing (with O(manage_units), no
+      C(systemctl) call but C(systemctl show)).
   diff_mode:
     support: none
   platform:
@@ -152,6 +189,20 @@ EXAMPLES = r"""
     root: /srv/sample_app
     action: switch
     target: 2.0.0-1a2b3c4d
+
+- name: Switch, install the units, retire the workers no longer configured, and restart
+  shipshape.ops.release_state:
+    root: /srv/sample_app
+    action: switch
+    target: 2.0.0-1a2b3c4d
+    service: sample_app.service
+    units: [sample_app.socket, sample_app.service, sample_app.worker-outbox.service]
+    unit_files:
+      - path: /etc/systemd/system/sample_app.service
+        content: "{{ lookup('ansible.builtin.template', 'app.service.j2') }}"
+        mode: "0644"
+    unit_files_others: /etc/systemd/system/sample_app.worker-*.service
+    manage_units: true
 
 - name: Keep five complete and two failed releases, and the last good one
   shipshape.ops.release_state:
@@ -179,7 +230,8 @@ previous:
 running:
   description:
     - The release the service's main process runs in ('' when O(service) is empty, the service is not running,
-      or its working directory is not a release of this root).
+      or its working directory is not a release of this root). With O(action=switch), read after the links moved
+      and before any unit was restarted.
   returned: always
   type: str
 releases:
@@ -243,11 +295,36 @@ unit_files_others:
   returned: action=switch
   type: list
   elements: str
+retired:
+  description: With O(manage_units), the units retired (stopped, disabled, their files removed), sorted.
+  returned: action=switch
+  type: list
+  elements: str
+daemon_reloaded:
+  description: With O(manage_units), whether C(systemctl daemon-reload) ran (or, in check mode, would).
+  returned: action=switch
+  type: bool
+restarted:
+  description: With O(manage_units), the units restarted, in the order they were (or, in check mode, would be).
+  returned: action=switch
+  type: list
+  elements: str
+  sample: [sample_app.service]
+started:
+  description: With O(manage_units), the units started because they were not active.
+  returned: action=switch
+  type: list
+  elements: str
+enabled:
+  description: With O(manage_units), the units enabled because they were not.
+  returned: action=switch
+  type: list
+  elements: str
 units:
   description:
     - For each unit of O(units), its C(active) state (C(ActiveState), for example C(active), C(inactive), C(failed))
       and its C(enabled) state (C(UnitFileState), for example C(enabled), C(disabled); empty for a unit that is not
-      installed).
+      installed). With O(manage_units), read after the units were brought up.
   returned: always
   type: dict
   sample: {"app.service": {"active": "active", "enabled": "enabled"}, "app.socket": {"active": "active", "enabled": "enabled"}}
@@ -374,6 +451,85 @@ def read_state(root, keep, keep_failed, protect=()):
     }
 
 
+class SystemctlFailed(Exception):
+    """A systemctl call of the units' bring-up failed."""
+
+
+def systemctl(module, args, units=()):
+    """Run ``systemctl ARGS -- UNITS`` (nothing in check mode); SystemctlFailed names the call and what it printed."""
+    if module.check_mode:
+        return
+    argv = ["systemctl"] + list(args) + (["--"] + list(units) if units else [])
+    rc, out, err = module.run_command(argv)
+    if rc != 0:
+        raise SystemctlFailed("systemctl %s failed: %s" % (" ".join(argv[1:]), (err or out).strip()))
+
+
+def retirees(others, absent, files):
+    """The unit files to retire: every one of OTHERS and those of ABSENT that exist. Invalid for an entry that is
+    not a unit file (its name goes to systemctl), before anything moves."""
+    paths = set(want["path"] for want in files)
+    found = []
+    for name, path in [("unit_files_others", p) for p in others] + [("unit_files_absent", p) for p in absent]:
+        if path_problem(path) or not is_unit_name(os.path.basename(path)):
+            raise Invalid("%s: '%s' is not an absolute path to a systemd unit file; expected one such as "
+                          "/etc/systemd/system/app.socket" % (name, path))
+        if path in paths:
+            raise Invalid("%s: '%s' is in unit_files too; expected a file either written or retired" % (name, path))
+        if os.path.isdir(path) and not os.path.islink(path):
+            raise Invalid("%s: '%s' is a directory; expected a unit file" % (name, path))
+        if os.path.lexists(path) and path not in found:
+            found.append(path)
+    return found
+
+
+def bring_up(module, params, switched, running, written, retire):
+    """systemd's part of the switch (see the manage_units option): retire, reload, then start or restart the sockets,
+    the service and its workers, each only when needed. Returns what was done (in check mode, what would be) and the
+    units' states afterwards."""
+    service = params["service"]
+    units = [u for u in params["units"] if u]
+    sockets = [u for u in units if u.endswith(".socket")]
+    workers = [u for u in units if u != service and u not in sockets]
+    done = dict(retired=sorted(os.path.basename(p) for p in retire), daemon_reloaded=False, restarted=[], started=[],
+                enabled=[])
+    if retire:
+        systemctl(module, ["disable", "--now"], done["retired"])
+        for path in retire if not module.check_mode else []:
+            os.unlink(path)
+    changed = set(os.path.basename(p) for p in changed_paths(written))
+    if changed or retire:
+        systemctl(module, ["daemon-reload"])
+        done["daemon_reloaded"] = True
+    everything = sockets + [service] + workers
+    states = unit_states(module, everything)  # after the reload: a new unit reads inactive and disabled
+
+    def inactive(unit):
+        return states[unit]["active"] != "active"
+
+    restart_service = bool(
+        switched or service in changed or set(sockets) & changed or [u for u in done["retired"] if u.endswith(".socket")]
+        or params["restart"] or (running and running != params["target"]))
+    steps = [
+        ("restart", [u for u in sockets if u in changed]),
+        ("start", [u for u in sockets if u not in changed and inactive(u)]),
+        ("restart" if restart_service else "start", [service] if restart_service or inactive(service) else []),
+        # A restart of the service restarts the workers that run (PartOf); one that does not run is started.
+        ("restart", [u for u in workers if u in changed and not inactive(u) and not restart_service]),
+        ("start", [u for u in workers if inactive(u)]),
+        ("enable", [u for u in everything if states[u]["enabled"] != "enabled"]),
+    ]
+    for verb, names in steps:
+        if names:
+            systemctl(module, [verb], names)
+            done[{"restart": "restarted", "start": "started", "enable": "enabled"}[verb]] += names
+    if not module.check_mode and (done["restarted"] or done["started"] or done["enabled"] or retire):
+        states = unit_states(module, units)
+    else:
+        states = dict((u, states[u]) for u in units)
+    return done, states
+
+
 def replace_link(root, name, release_id):
     """Point ROOT/NAME at releases/RELEASE_ID: a new link under a temporary name, renamed over the old."""
     replace_symlink(os.path.join(root, name), "releases/%s" % release_id)
@@ -489,6 +645,9 @@ def main():
             units=dict(type="list", elements="str", default=[]),
             unit_files=dict(type="list", elements="dict", default=[], options=FILE_OPTIONS),
             unit_files_others=dict(type="str", default=""),
+            unit_files_absent=dict(type="list", elements="path", default=[]),
+            manage_units=dict(type="bool", default=False),
+            restart=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -510,13 +669,19 @@ def main():
         if unit and not is_unit_name(unit):
             module.fail_json(msg="release_state: %s '%s' must be a systemd unit name" % (name, unit))
     switching = params["action"] == "switch"
-    if not switching and (params["unit_files"] or params["unit_files_others"]):
-        module.fail_json(msg="release_state: unit_files and unit_files_others go with action=switch, not action=%s"
-                         % params["action"])
+    if not switching and (params["unit_files"] or params["unit_files_others"] or params["manage_units"]):
+        module.fail_json(msg="release_state: unit_files, unit_files_others and manage_units go with action=switch, "
+                         "not action=%s" % params["action"])
+    manage = params["manage_units"]
+    if manage and not params["service"]:
+        module.fail_json(msg="release_state: manage_units needs service (the unit that runs current)")
+    if not manage and (params["unit_files_absent"] or params["restart"]):
+        module.fail_json(msg="release_state: unit_files_absent and restart go with manage_units")
     try:
-        # Every unit file is checked before a link moves.
+        # Every unit file is checked before a link moves, and so is every unit file to retire.
         unit_files = validate(params["unit_files"], "unit_files")
         others = find_others(params["unit_files_others"], [want["path"] for want in unit_files], "unit_files_others")
+        retire = retirees(others, params["unit_files_absent"], unit_files) if manage else []
     except Invalid as err:
         module.fail_json(msg="release_state: %s" % err)
     try:
@@ -556,8 +721,13 @@ def main():
                 for release in state["releases"]:
                     release["current"] = release["id"] == params["target"]
         state["running"] = running if not switching else running_release(module, params["service"], releases_dir)
-        state["units"] = unit_states(module, [u for u in params["units"] if u])
-    except WriteFailed as exc:
+        if manage:
+            done, state["units"] = bring_up(module, params, result["switched"], state["running"], written, retire)
+            result.update(done)
+            changed = changed or bool(done["retired"] or done["restarted"] or done["started"] or done["enabled"])
+        else:
+            state["units"] = unit_states(module, [u for u in params["units"] if u])
+    except (WriteFailed, SystemctlFailed) as exc:
         module.fail_json(msg="release_state: %s (current names %s)" % (exc, params["target"]), exception=traceback.format_exc())
     except OSError as exc:
         module.fail_json(msg="release_state: %s" % exc, exception=traceback.format_exc())

@@ -108,5 +108,5 @@ def test_others_names_the_unit_files_of_the_pattern_not_listed_and_touches_none(
 def test_unit_files_go_with_the_switch_only(tmp_path, run_module):
     root, units = app(tmp_path)
     failed, result = run_module(release_state, {"root": str(root), "unit_files": [unit(units, "app.service")]})
-    assert failed and "unit_files and unit_files_others go with action=switch, not action=read" in result["msg"]
+    assert failed and "unit_files, unit_files_others and manage_units go with action=switch, not action=read" in result["msg"]
     assert os.listdir(units) == []
