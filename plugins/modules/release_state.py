@@ -148,7 +148,8 @@ options:
         --now)) and their files removed;
       - 2. C(systemctl daemon-reload) when a unit file was written or removed;
       - 3. each C(.socket) unit of O(units) is restarted when its file changed, started when it is not active, and
-        enabled when it is not enabled;
+        enabled when it is not enabled; a socket that is not active while O(service) runs (socket activation turned
+        on) is started once O(service) is stopped, as the service holds the port;
       - 4. O(service) is restarted when C(current) moved, when its file or a socket's file changed, when a socket was
         retired, with O(restart), or when it runs another release than O(target) (a run stopped between the switch
         and the restart); otherwise started when it is not active; enabled when it is not enabled;
@@ -510,10 +511,15 @@ def bring_up(module, params, switched, running, written, retire):
     restart_service = bool(
         switched or service in changed or set(sockets) & changed or [u for u in done["retired"] if u.endswith(".socket")]
         or params["restart"] or (running and running != params["target"]))
+    # A socket that does not listen yet while the service runs (socket activation turned on): the service holds the
+    # port, so it stops first and starts once the socket listens.
+    stop_first = [service] if not inactive(service) and [u for u in sockets if inactive(u)] else []
     steps = [
-        ("restart", [u for u in sockets if u in changed]),
-        ("start", [u for u in sockets if u not in changed and inactive(u)]),
-        ("restart" if restart_service else "start", [service] if restart_service or inactive(service) else []),
+        ("stop", stop_first),
+        ("restart", [u for u in sockets if u in changed and not inactive(u)]),
+        ("start", [u for u in sockets if inactive(u)]),
+        ("restart" if restart_service and not stop_first else "start",
+         [service] if restart_service or stop_first or inactive(service) else []),
         # A restart of the service restarts the workers that run (PartOf); one that does not run is started.
         ("restart", [u for u in workers if u in changed and not inactive(u) and not restart_service]),
         ("start", [u for u in workers if inactive(u)]),
@@ -522,7 +528,11 @@ def bring_up(module, params, switched, running, written, retire):
     for verb, names in steps:
         if names:
             systemctl(module, [verb], names)
-            done[{"restart": "restarted", "start": "started", "enable": "enabled"}[verb]] += names
+            if verb != "stop":
+                done[{"restart": "restarted", "start": "started", "enable": "enabled"}[verb]] += names
+    if stop_first:
+        done["started"].remove(service)
+        done["restarted"].append(service)  # stopped, then started: a restart
     if not module.check_mode and (done["restarted"] or done["started"] or done["enabled"] or retire):
         states = unit_states(module, units)
     else:

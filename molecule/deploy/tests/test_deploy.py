@@ -600,6 +600,23 @@ def test_workers_run_the_release_the_service_runs_and_leave_with_their_configura
     assert http(host, "GET", "/version")[1]["version"] == "2.0.0"
 
 
+def test_socket_activation_turned_off_and_on_again_keeps_the_app_answering(host):
+    # Off: the socket is stopped, disabled and its unit removed in the switch's run; the service binds the port itself.
+    run_playbook("deploy.yml", "-e", "systemd_release_git_ref=v2.0.0", "-e",
+                 json.dumps({"systemd_release_socket_activation": False}), check=True)
+    assert not host.file("/etc/systemd/system/sample_app.socket").exists
+    assert host.run("systemctl is-active sample_app.socket").stdout.strip() != "active"
+    assert "Environment=BIND=" in host.file("/etc/systemd/system/sample_app.service").content_string
+    assert host.service("sample_app.service").is_running
+    assert http(host, "GET", "/version")[1]["version"] == "2.0.0"
+    # On again: the service, which holds the port, stops before the socket listens, then starts behind it.
+    run_playbook("deploy.yml", "-e", "systemd_release_git_ref=v2.0.0", check=True)
+    socket = host.service("sample_app.socket")
+    assert socket.is_running and socket.is_enabled and host.service("sample_app.service").is_running
+    assert "Requires=sample_app.socket" in host.file("/etc/systemd/system/sample_app.service").content_string
+    assert http(host, "GET", "/version")[1]["version"] == "2.0.0"
+
+
 # keep-N, last: it removes releases the tests above use. systemd_release_keep=2 and keep_failed=0 over v1, v2 and
 # the failed "broken" release; the new release is v2's code under another id.
 def test_keep_n_prunes_after_a_successful_deploy_but_never_what_a_rollback_needs(host, monkeypatch):

@@ -19,7 +19,7 @@ GROUP = grp.getgrgid(os.getgid()).gr_name
 SERVICE, SOCKET = "app.service", "app.socket"
 UP = {"active": "active", "enabled": "enabled"}
 CONTENT = {SERVICE: "[Service]\nExecStart=/srv/app/current/bin/app\n", SOCKET: "[Socket]\nListenStream=8000\n"}
-MUTATING = ("restart", "start", "enable", "disable", "daemon-reload")
+MUTATING = ("restart", "start", "stop", "enable", "disable", "daemon-reload")
 
 
 def app(tmp_path):
@@ -60,6 +60,8 @@ class FakeSystemd:
                     if os.path.lexists(marker):
                         os.unlink(marker)
                     os.symlink(os.readlink(self.root / "current"), marker)
+            elif verb == "stop":
+                state["active"] = "inactive"
             elif verb == "enable":
                 state["enabled"] = "enabled"
             elif verb == "disable":
@@ -200,6 +202,18 @@ def test_socket_activation_turned_off_retires_the_socket_and_restarts_the_servic
     failed, again = switch(run_module, root, units, "1.0.0-a", files=(unit_file(units, SERVICE, "[Service]\nExecStart=/bin/app --bind\n"),),
                            units=[SERVICE], unit_files_absent=[str(units / SOCKET)])
     assert not failed and again["changed"] is False and fake.changes() == []
+
+
+def test_socket_activation_turned_on_stops_the_service_that_holds_the_port_before_the_socket_listens(host, run_module):
+    root, units, fake = host
+    os.unlink(units / SOCKET)
+    del fake.states[SOCKET]
+    failed, result = switch(run_module, root, units, "1.0.0-a")
+    assert not failed and result["changed"] is True
+    assert fake.changes() == [["daemon-reload"], ["stop", "--", SERVICE], ["start", "--", SOCKET],
+                              ["start", "--", SERVICE], ["enable", "--", SOCKET]]
+    assert result["restarted"] == [SERVICE] and result["started"] == [SOCKET] and result["enabled"] == [SOCKET]
+    assert result["units"] == {SOCKET: UP, SERVICE: UP}
 
 
 def test_a_restart_that_fails_fails_the_run_naming_the_unit_and_where_current_points(host, run_module):
