@@ -248,6 +248,22 @@ def derived_name(name, suffix):
     return name.encode("utf-8")[:room].decode("utf-8", "ignore") + tag + suffix
 
 
+#: The stamp of a replaced database's name (``_before_YYYYmmddHHMMSS``): UTC, to the second.
+BEFORE_STAMP_FORMAT = "%Y%m%d%H%M%S"
+BEFORE_STAMP_DIGITS = 14
+
+
+def before_name(name, stamp):
+    """The name the database NAME is kept under once replaced at STAMP (14 digits), within 63 bytes."""
+    return derived_name(name, BEFORE_SUFFIX + stamp)
+
+
+def before_name_shown(name):
+    """before_name with ``<time>`` for its stamp, for a message written before the time is known: a long NAME shows
+    shortened as it will be (the shortening depends on the stamp's length only)."""
+    return before_name(name, "0" * BEFORE_STAMP_DIGITS)[:-BEFORE_STAMP_DIGITS] + "<time>"
+
+
 def identifier_error(option, value):
     """None when ``value`` is a plain PostgreSQL identifier of at most 63 bytes; else one line naming the option,
     the value and what was expected."""

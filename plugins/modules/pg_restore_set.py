@@ -226,6 +226,14 @@ previous:
   returned: always
   type: str
   sample: sample_app_before_20260101120000
+keep_as:
+  description:
+    - With O(keep_previous), the name a replaced database is kept as, with C(<time>) for the stamp of the swap
+      (C(<name>_before_<time>), a long name shortened as the swap shortens it), for messages written before the
+      restore; empty without O(keep_previous).
+  returned: always
+  type: str
+  sample: sample_app_before_<time>
 replaced:
   description: What became of the replaced database, its new name or C((dropped)); empty when there was none.
   returned: always
@@ -338,8 +346,8 @@ class Restore(object):
         self.admin = admin
         self.name = self.p["name"]
         self.restoring = postgres.derived_name(self.name, postgres.RESTORING_SUFFIX)
-        stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d%H%M%S")
-        self.before = postgres.derived_name(self.name, postgres.BEFORE_SUFFIX + stamp)
+        stamp = (now or datetime.now(timezone.utc)).strftime(postgres.BEFORE_STAMP_FORMAT)
+        self.before = postgres.before_name(self.name, stamp)
         self.connections_off = False
         self.created = False
         self.swapped = False
@@ -648,7 +656,7 @@ def main():
         module.fail_json(msg=errors[0], errors=errors)
 
     result = dict(changed=False, database=p["name"], restoring=postgres.derived_name(p["name"], postgres.RESTORING_SUFFIX),
-                  previous="", replaced="",
+                  previous="", replaced="", keep_as=postgres.before_name_shown(p["name"]) if p["keep_previous"] else "",
                   row_counts={}, owner="", target={}, roles_created=[], checks=[], database_privileges=[],
                   database_settings=[])
     backup = ("backup %s" % p["backup_id"]) if p["backup_id"] else p["path"]
@@ -666,8 +674,9 @@ def main():
         if target["tables_with_rows"] and p["confirm"] != p["name"]:
             module.fail_json(
                 msg="Refusing to replace database '%s': it holds data (%d tables with rows). To replace it with %s, "
-                    "give confirm=%s (the current one is kept as %s_before_<time>)."
-                    % (p["name"], target["tables_with_rows"], backup, p["name"], p["name"]), **result)
+                    "give confirm=%s (the current one is %s)."
+                    % (p["name"], target["tables_with_rows"], backup, p["name"],
+                       ("kept as " + result["keep_as"]) if result["keep_as"] else "dropped"), **result)
         if p["roles_file"] and not os.path.isfile(p["roles_file"]):
             raise RestoreFailed("roles_file: %s does not exist: expected the saved roles of %s" % (p["roles_file"], backup))
         if module.check_mode:

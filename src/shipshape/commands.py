@@ -29,7 +29,7 @@ from shipshape.exit_codes import (
 )
 from shipshape.report import RunReport, render_terminal, to_json, to_markdown, write_reports
 from shipshape.runner import InventoryView, PlaybookRunner, RunnerError, RunOutcome, RunSpec, Vault, vaulted_values
-from shipshape.validate import InvalidValue
+from shipshape.validate import IDENT_MAX, InvalidValue
 
 # Commands that ask before they run against a production inventory.
 CONFIRMED = {"deploy", "rollback", "restore", "recover", "disaster-recovery"}
@@ -345,7 +345,9 @@ class App:
             backup = request.variables.get("restore_backup_id") or (
                 f"the newest verified backup of {name}" if name else "the newest verified backup")
             db = request.variables.get("restore_confirm")
-            lines = [f"{host}: restore {backup} into {db} (the current database is kept as {db}_before_<time>)"
+            # roles/restore shortens the name it keeps the old database under to PostgreSQL's 63 bytes.
+            shortened = ", shortened to 63 bytes" if len(f"{db}_before_YYYYmmddHHMMSS".encode()) > IDENT_MAX else ""
+            lines = [f"{host}: restore {backup} into {db} (the current database is kept as {db}_before_<time>{shortened})"
                      for host in production]
         elif request.command == "recover":
             lines = [f"{host}: {request.variables.get('recovery_action')} (counted first; above the threshold only "

@@ -127,6 +127,13 @@ def test_production_restore_and_rollback_say_what_will_change(cli):
                  stdin="yes\n", runner=runner)
     assert result.code == 0
     assert "prod1: restore the newest verified backup into sample_app" in result.stdout
+    assert "(the current database is kept as sample_app_before_<time>)" in result.stdout
+    # A name too long for '_before_' and the stamp within 63 bytes: the kept one is shortened, and the line says so.
+    long_name = "d" * 50
+    result = cli("restore", "--confirm", long_name, "-i", str(PRODUCTION_INVENTORY), interactive=True,
+                 stdin="yes\n", runner=runner)
+    assert result.code == 0
+    assert f"kept as {long_name}_before_<time>, shortened to 63 bytes)" in result.stdout
     result = cli("rollback", "--to", "r1", "-i", str(PRODUCTION_INVENTORY), interactive=True, stdin="\n",
                  runner=runner)
     assert result.code == 3 and "prod1: roll back to r1" in result.stdout

@@ -305,8 +305,20 @@ def test_a_database_with_data_needs_the_confirmation(server, run_module):
     fake = server()
     failed, result = run_module(pg_restore_set, args(fake, confirm="other"))
     assert failed and result["msg"].startswith("Refusing to replace database 'app': it holds data (1 tables with rows)")
-    assert "confirm=app" in result["msg"]
+    assert "confirm=app (the current one is kept as app_before_<time>)" in result["msg"]
+    assert result["keep_as"] == "app_before_<time>"
     assert not writes(fake) and not fake.argv
+    failed, result = run_module(pg_restore_set, args(fake, confirm="other", keep_previous=False))
+    assert failed and "confirm=app (the current one is dropped)" in result["msg"] and result["keep_as"] == ""
+
+
+def test_the_name_a_long_database_is_kept_as_is_shown_shortened_as_the_swap_shortens_it():
+    for name in ("app", "a" * 41, "a" * 42, "shop-" + "x" * 58):
+        shown = postgres.before_name_shown(name)
+        kept = postgres.before_name(name, "20261206154500")
+        assert shown.endswith("_before_<time>") and shown.replace("<time>", "20261206154500") == kept, (name, shown)
+        assert len(kept.encode()) <= 63
+    assert postgres.before_name_shown("a" * 63) != "a" * 63 + "_before_<time>"
 
 
 def test_check_mode_reads_and_changes_nothing(server, run_module):
