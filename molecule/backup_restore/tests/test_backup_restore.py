@@ -88,6 +88,7 @@ def test_restore_without_confirmation_is_refused(host, app):
     assert proc.returncode != 0
     assert "Refusing to replace database 'sample_app'" in proc.output
     assert "restore_confirm=sample_app" in proc.output
+    assert "(the current one is kept, renamed sample_app_before_<time>)" in " ".join(proc.output.split())
     assert note_bodies(app) == {"note 1 written on v1", "note 2 written on v1"}
 
 
