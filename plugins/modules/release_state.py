@@ -231,8 +231,8 @@ previous:
 running:
   description:
     - The release the service's main process runs in ('' when O(service) is empty, the service is not running,
-      or its working directory is not a release of this root). With O(action=switch), read after the links moved
-      and before any unit was restarted.
+      or its working directory is not a release of this root). With O(action=switch), read before the switch and
+      any restart (moving the links does not change it).
   returned: always
   type: str
 releases:
@@ -514,25 +514,24 @@ def bring_up(module, params, switched, running, written, retire):
     # A socket that does not listen yet while the service runs (socket activation turned on): the service holds the
     # port, so it stops first and starts once the socket listens.
     stop_first = [service] if not inactive(service) and [u for u in sockets if inactive(u)] else []
+    # (systemctl verb, units, what to report them as): a service stopped first and started again is restarted.
     steps = [
-        ("stop", stop_first),
-        ("restart", [u for u in sockets if u in changed and not inactive(u)]),
-        ("start", [u for u in sockets if inactive(u)]),
-        ("restart" if restart_service and not stop_first else "start",
-         [service] if restart_service or stop_first or inactive(service) else []),
+        ("stop", stop_first, None),
+        ("restart", [u for u in sockets if u in changed and not inactive(u)], "restarted"),
+        ("start", [u for u in sockets if inactive(u)], "started"),
+        ("start" if stop_first or not restart_service else "restart",
+         [service] if restart_service or stop_first or inactive(service) else [],
+         "restarted" if restart_service or stop_first else "started"),
         # A restart of the service restarts the workers that run (PartOf); one that does not run is started.
-        ("restart", [u for u in workers if u in changed and not inactive(u) and not restart_service]),
-        ("start", [u for u in workers if inactive(u)]),
-        ("enable", [u for u in everything if states[u]["enabled"] != "enabled"]),
+        ("restart", [u for u in workers if u in changed and not inactive(u) and not restart_service], "restarted"),
+        ("start", [u for u in workers if inactive(u)], "started"),
+        ("enable", [u for u in everything if states[u]["enabled"] != "enabled"], "enabled"),
     ]
-    for verb, names in steps:
+    for verb, names, reported in steps:
         if names:
             systemctl(module, [verb], names)
-            if verb != "stop":
-                done[{"restart": "restarted", "start": "started", "enable": "enabled"}[verb]] += names
-    if stop_first:
-        done["started"].remove(service)
-        done["restarted"].append(service)  # stopped, then started: a restart
+            if reported:
+                done[reported] += names
     if not module.check_mode and (done["restarted"] or done["started"] or done["enabled"] or retire):
         states = unit_states(module, units)
     else:
@@ -730,7 +729,7 @@ def main():
                 state["current"] = params["target"]
                 for release in state["releases"]:
                     release["current"] = release["id"] == params["target"]
-        state["running"] = running if not switching else running_release(module, params["service"], releases_dir)
+        state["running"] = running  # a switch moves links only: the service runs what it ran
         if manage:
             done, state["units"] = bring_up(module, params, result["switched"], state["running"], written, retire)
             result.update(done)
