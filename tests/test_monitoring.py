@@ -149,7 +149,20 @@ def test_promtool_test_rules():
 def test_the_roles_write_the_documented_names_that_the_rules_read(role, prefix):
     task = yaml.safe_load((ROOT / "roles" / role / "tasks" / "metrics.yml").read_text())[-1]
     args = task["shipshape.ops.prometheus_textfile"]
-    written = {m["name"] for m in args["metrics"]}
+    metrics = args["metrics"]
+    if isinstance(metrics, str):  # the role's list, in its vars, that its history record also writes
+        name = re.fullmatch(r"\{\{ (\w+) \}\}", metrics).group(1)
+        metrics = yaml.safe_load((ROOT / "roles" / role / "vars" / "main.yml").read_text())[name]
+        # Every history record of the role that carries metrics writes the same list under the same prefix.
+        recorders = [t for f in sorted((ROOT / "roles" / role / "tasks").glob("*.yml"))
+                     for t in yaml.safe_load(f.read_text()) or []
+                     if "metrics_file" in (t.get("shipshape.ops.release_history") or {})]
+        assert recorders, "the metrics of %s are in its vars, but no history record writes them" % role
+        for rec in recorders:
+            hist = rec["shipshape.ops.release_history"]
+            assert hist["metrics_prefix"] == args["prefix"] and hist["metrics_labels"] == args["labels"], rec["name"]
+            assert hist["metrics"] == "{{ %s if %s_metrics_file else [] }}" % (name, role), rec["name"]
+    written = {m["name"] for m in metrics}
     assert args["prefix"] == prefix + "_" and all(n.startswith(prefix + "_") for n in written), written
     assert written <= documented(), sorted(written - documented())
     read = {n for _a, e in rule_exprs() for n in metric_names(e) if n.startswith(prefix + "_")}

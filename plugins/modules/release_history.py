@@ -18,10 +18,15 @@ description:
     or it is not on the host, and appends the rollback's C(started) record (its intent) before the caller switches,
     so that a rollback stopped after its switch is finished by the next one instead of going one release further
     back.
+  - With O(action=append) and O(metrics_file), the same run writes the run's series into a node_exporter textfile,
+    as M(shipshape.ops.prometheus_textfile) does (the series of O(metrics_labels) replaced, other writers' kept), so
+    the record and the metrics of one run take one call. The metrics are checked before the record is appended, and
+    written after it; writing them reports no change of its own.
 version_added: 0.1.0
 author: shipshape maintainers (@shipshape)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - shipshape.ops.prometheus_metrics
 options:
   path:
     description: The history file.
@@ -77,6 +82,25 @@ options:
     description: With O(action=rollback), the host's name, for the messages.
     type: str
     default: this host
+  metrics_file:
+    description: With O(action=append), the node_exporter textfile (C(*.prom)) to write O(metrics) into; empty, no
+      metrics are written. Its directory is created (0755) when missing; the file is written atomically, mode 0644.
+    type: path
+    default: ""
+  metrics_labels:
+    description: Labels added to every series of O(metrics); they identify the series this call replaces.
+    type: dict
+    default: {}
+  metrics_prefix:
+    description: When set, every metric must start with it, and every family in the file that starts with it is owned
+      by this call (its series with O(metrics_labels) are removed unless written again).
+    type: str
+    default: ""
+  metrics:
+    description: With O(metrics_file), the run's metrics.
+    type: list
+    elements: dict
+    default: []
 attributes:
   check_mode:
     support: full
@@ -102,6 +126,19 @@ EXAMPLES = r"""
     host: app1
     record: {user: alice, message: "5xx after 2.0.0"}
   register: rollback
+
+- name: Record a rollback, and its metrics for the alerting rules
+  shipshape.ops.release_history:
+    path: /srv/sample_app/deploy-history.jsonl
+    action: append
+    record: {kind: rollback, user: alice, from: 2.0.0-ef56ab78, to: 1.0.0-ab12cd34, result: success, duration_s: 4.1}
+    metrics_file: /var/lib/prometheus/node-exporter/shipshape_deploy.prom
+    metrics_prefix: shipshape_rollback_
+    metrics_labels: {app: sample_app}
+    metrics:
+      - name: shipshape_rollback_success
+        help: 1 when this app's last rollback succeeded.
+        value: 1
 
 - name: Find the previous good release
   shipshape.ops.release_history:
@@ -153,13 +190,20 @@ interrupted:
   description: The last rollback stopped after its switch (its C(started) record names the release running now).
   returned: action=rollback
   type: bool
+metrics:
+  description: With O(metrics_file), what was written there - C(path), C(written), C(removed) and C(kept) as
+    M(shipshape.ops.prometheus_textfile) returns them (the content is not returned); C({}) without.
+  returned: action=append
+  type: dict
 """
 
 import json
 import os
+import traceback
 from datetime import datetime, timezone
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.shipshape.ops.plugins.module_utils import prometheus_text
 
 GOOD = ("success",)
 # A rollback records its intent (from, to) before it switches; its outcome follows as a second record.
@@ -278,10 +322,17 @@ def main():
             to=dict(type="str", default=""),
             releases=dict(type="list", elements="str", default=[]),
             host=dict(type="str", default="this host"),
+            metrics_file=dict(type="path", default=""),
+            metrics_labels=dict(type="dict", default={}),
+            metrics_prefix=dict(type="str", default=""),
+            metrics=dict(type="list", elements="dict", default=[], options=prometheus_text.METRIC_OPTIONS),
         ),
         supports_check_mode=True,
     )
     p = module.params
+    if p["metrics_file"] and p["action"] != "append":
+        module.fail_json(msg="metrics_file '%s': metrics are written with action=append only (action is %s)"
+                         % (p["metrics_file"], p["action"]))
     if p["action"] == "read":
         entries = read_entries(p["path"])
         newest = entries[-p["limit"]:] if p["limit"] else entries
@@ -300,8 +351,28 @@ def main():
                                                     to=plan["target"], **{"from": plan["from"]}))
         module.exit_json(changed=False, record=record, **plan)
 
+    metrics = None
+    if p["metrics_file"]:
+        # Checked before the record is appended: a bad metric appends nothing.
+        try:
+            metrics = prometheus_text.plan(p["metrics_file"], p["metrics_labels"], p["metrics_prefix"], p["metrics"])
+        except prometheus_text.Invalid as err:
+            module.fail_json(msg="metrics: %s" % err)
+        except OSError as err:
+            module.fail_json(msg="cannot read %s: %s" % (p["metrics_file"], err), exception=traceback.format_exc())
+        if metrics.warning():
+            module.warn(metrics.warning())
     record = append(module, p["path"], p["record"])
-    module.exit_json(changed=p["report_change"], record=record)
+    written = {}
+    if metrics is not None:
+        if not module.check_mode:
+            try:
+                prometheus_text.write(metrics)
+            except OSError as err:
+                module.fail_json(msg="The record was appended to %s, but the metrics could not be written to %s: %s"
+                                 % (p["path"], p["metrics_file"], err), exception=traceback.format_exc(), record=record)
+        written = dict((k, v) for k, v in metrics.result().items() if k != "content")
+    module.exit_json(changed=p["report_change"], record=record, metrics=written)
 
 
 if __name__ == "__main__":

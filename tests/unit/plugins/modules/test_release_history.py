@@ -191,3 +191,107 @@ def test_a_rollback_whose_target_runs_already_records_nothing(tmp_path, run_modu
     assert (result["target"], result["from"], result["already"], result["interrupted"]) == plan
     assert result["previous_good"] == "1.0.0-a" and result["rollback_in_effect"]["result"] == last["result"]
     assert result["record"] == {} and len(path.read_text().splitlines()) == len(DEPLOYS) + 1
+
+
+# With metrics_file, an append writes the run's series too (the metrics of a rollback, as roles/rollback sends them).
+RB = "shipshape_rollback_"
+
+
+def rollback_metrics(success, now=1700000500):
+    return [
+        {"name": RB + "last_success_timestamp_seconds", "help": "Last success.", "value": now if success else None,
+         "keep": True, "default": 0},
+        {"name": RB + "last_run_timestamp_seconds", "help": "Last run.", "value": now},
+        {"name": RB + "success", "help": "1 when it succeeded.", "value": 1 if success else 0},
+    ]
+
+
+def append_with_metrics(run_module, history, prom, metrics, result="success", check_mode=False, **kw):
+    args = {"path": str(history), "action": "append", "record": {"kind": "rollback", "to": "x", "result": result},
+            "metrics_file": str(prom), "metrics_prefix": RB, "metrics_labels": {"app": "sample_app"},
+            "metrics": metrics}
+    args.update(kw)
+    return run_module(release_history, args, check_mode=check_mode)
+
+
+def series(prom):
+    return dict(line.rsplit(" ", 1) for line in prom.read_text().splitlines() if line and not line.startswith("#"))
+
+
+def test_an_append_with_metrics_writes_the_record_and_the_series_keeping_other_writers(tmp_path, run_module):
+    history, prom = tmp_path / "h.jsonl", tmp_path / "textfile" / "shipshape_deploy.prom"
+    prom.parent.mkdir()
+    prom.write_text('shipshape_deploy_success{app="sample_app"} 1\n' + RB + 'success{app="other"} 0\n')
+    failed, result = append_with_metrics(run_module, history, prom, rollback_metrics(True), report_change=False)
+    assert not failed and result["changed"] is False  # the record's report_change decides, not the textfile
+    assert json.loads(history.read_text())["result"] == "success"
+    assert series(prom) == {
+        RB + 'last_success_timestamp_seconds{app="sample_app"}': "1700000500",
+        RB + 'last_run_timestamp_seconds{app="sample_app"}': "1700000500",
+        RB + 'success{app="sample_app"}': "1",
+        RB + 'success{app="other"}': "0",
+        'shipshape_deploy_success{app="sample_app"}': "1",
+    }
+    assert result["metrics"] == {"path": str(prom), "written": 3, "removed": 0, "kept": 2}
+    assert oct(prom.stat().st_mode & 0o777) == "0o644"
+
+    # A failed run after it keeps the last success, and says 0.
+    failed, result = append_with_metrics(run_module, history, prom, rollback_metrics(False, now=1700000900),
+                                         result="unhealthy")
+    assert not failed
+    assert series(prom)[RB + 'last_success_timestamp_seconds{app="sample_app"}'] == "1700000500"
+    assert series(prom)[RB + 'success{app="sample_app"}'] == "0"
+    assert len(history.read_text().splitlines()) == 2
+
+
+def test_an_append_with_metrics_in_check_mode_writes_neither(tmp_path, run_module):
+    history, prom = tmp_path / "h.jsonl", tmp_path / "m.prom"
+    failed, result = append_with_metrics(run_module, history, prom, rollback_metrics(True), check_mode=True)
+    assert not failed and result["metrics"]["written"] == 3
+    assert not history.exists() and not prom.exists()
+
+
+@pytest.mark.parametrize("metrics, prom_name, message", [
+    ([{"name": "shipshape_deploy_success", "value": 1}], "m.prom", "does not start with prefix 'shipshape_rollback_'"),
+    ([{"name": RB + "success", "value": "yes"}], "m.prom", "value 'yes' is not a number"),
+    ([{"name": RB + "success", "value": 1}], "m.txt", "does not end in .prom"),
+], ids=["outside-the-prefix", "not-a-number", "not-a-prom-file"])
+def test_bad_metrics_are_refused_before_the_record_is_appended(tmp_path, run_module, metrics, prom_name, message):
+    history, prom = tmp_path / "h.jsonl", tmp_path / prom_name
+    write(history, DEPLOYS[:1])
+    failed, result = append_with_metrics(run_module, history, prom, metrics)
+    assert failed and message in result["msg"] and result["msg"].startswith("metrics: ")
+    assert len(history.read_text().splitlines()) == 1 and not prom.exists()
+
+
+@pytest.mark.parametrize("action", ["read", "rollback"])
+def test_metrics_are_refused_outside_an_append(tmp_path, run_module, action):
+    history, prom = tmp_path / "h.jsonl", tmp_path / "m.prom"
+    write(history, DEPLOYS)
+    failed, result = append_with_metrics(run_module, history, prom, rollback_metrics(True), action=action,
+                                         current="3.0.0-d", releases=["2.0.0-b", "3.0.0-d"])
+    assert failed and "with action=append only (action is %s)" % action in result["msg"]
+    assert len(history.read_text().splitlines()) == len(DEPLOYS) and not prom.exists()
+
+
+def test_a_textfile_that_cannot_be_read_appends_nothing(tmp_path, run_module):
+    history = tmp_path / "h.jsonl"
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    failed, result = append_with_metrics(run_module, history, blocker / "m.prom", rollback_metrics(True))
+    assert failed and result["msg"].startswith("cannot read %s" % (blocker / "m.prom"))
+    assert not history.exists()
+
+
+def test_metrics_that_cannot_be_written_fail_naming_the_record_kept(tmp_path, run_module, monkeypatch):
+    from ansible_collections.shipshape.ops.plugins.module_utils import prometheus_text
+
+    def full_disk(plan):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(prometheus_text, "write", full_disk)
+    history, prom = tmp_path / "h.jsonl", tmp_path / "m.prom"
+    failed, result = append_with_metrics(run_module, history, prom, rollback_metrics(True))
+    assert failed and result["msg"].startswith(
+        "The record was appended to %s, but the metrics could not be written to %s" % (history, prom))
+    assert json.loads(history.read_text())["result"] == "success" and result["record"]["result"] == "success"
