@@ -155,6 +155,25 @@ def test_a_role_and_a_table_named_with_a_dash_are_read(ansible_env, diag):
             conn.execute('DROP ROLE "app-reader"')
 
 
+def test_tables_whose_names_hold_a_dot_a_space_or_a_quote_are_named_in_double_quotes(ansible_env, diag):
+    with admin(diag, "diag") as conn:
+        conn.execute('CREATE TABLE crm."order.items" (id int)')
+        conn.execute('CREATE TABLE "Order Items" (id int)')
+        conn.execute('CREATE TABLE "say ""hi""" (id int)')
+        conn.execute('CREATE TABLE crm.order (id int)')  # what an unquoted crm.order.items would wrongly find first
+    try:
+        rc, result = diagnose(ansible_env, diag, tables=['crm."order.items"', '"Order Items"', '"say ""hi"""'],
+                              sections=["tables"])
+        assert rc == 0, result
+        assert sorted((t["schema"], t["name"]) for t in result["tables"]) == [
+            ("crm", "order.items"), ("public", "Order Items"), ("public", 'say "hi"')]
+        rc, result = diagnose(ansible_env, diag, tables=["crm.order.items"], sections=["tables"])
+        assert rc != 0 and "tables: 'crm.order.items' is not a table name or schema.table" in result["msg"]
+    finally:
+        with admin(diag, "diag") as conn:
+            conn.execute('DROP TABLE crm."order.items", "Order Items", "say ""hi""", crm.order')
+
+
 def test_bad_options_fail_before_connecting(ansible_env, diag):
     rc, result = diagnose(ansible_env, diag, roles=["reader; DROP ROLE reader"], tables=["a.b.c"],
                           slow_queries_limit=0)

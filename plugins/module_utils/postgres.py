@@ -105,12 +105,25 @@ def count_query(parts):
     return sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(*parts))
 
 
+# A table name part: a name in double quotes as SQL writes one ('.' allowed inside, '"' doubled), or anything
+# without '.' or '"', taken verbatim.
+_TABLE_PART = r'"((?:[^"]|"")+)"|([^".]+)'
+TABLE_NAME = re.compile(r"(?:%s)(?:\.(?:%s))?" % (_TABLE_PART, _TABLE_PART))
+
+
 def split_table_name(name):
-    """'schema.table' -> ('schema', 'table'); 'table' -> ('table',). Names are taken verbatim (no
-    case folding, no quotes); a name with more than one dot is refused by the caller (ValueError)."""
-    parts = name.split(".")
-    if not 1 <= len(parts) <= 2 or not all(parts):
-        raise ValueError("%r is not a table name or schema.table" % name)
+    """'schema.table' -> ('schema', 'table'); 'table' -> ('table',). Names are taken verbatim (no case folding: matched
+    exactly, as quoted identifiers are); a part holding '.' or '"' is written in double quotes, '"' doubled, as in SQL:
+    'crm."order.items"' -> ('crm', 'order.items'). ValueError for anything else (more than one '.' outside quotes, an
+    empty part, an unclosed quote)."""
+    match = TABLE_NAME.fullmatch(name)
+    if not match:
+        raise ValueError("%r is not a table name or schema.table (a name holding '.' or '\"' goes in double quotes, "
+                         "'\"' doubled: crm.\"order.items\")" % name)
+    quoted1, plain1, quoted2, plain2 = match.groups()
+    parts = [quoted1.replace('""', '"') if quoted1 is not None else plain1]
+    if quoted2 is not None or plain2 is not None:
+        parts.append(quoted2.replace('""', '"') if quoted2 is not None else plain2)
     return tuple(parts)
 
 

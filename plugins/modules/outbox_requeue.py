@@ -24,7 +24,8 @@ extends_documentation_fragment:
   - shipshape.ops.postgres
 options:
   table:
-    description: The outbox table, C(table) (found through the C(search_path)) or C(schema.table).
+    description: The outbox table, C(table) (found through the C(search_path)) or C(schema.table); a name holding a
+      C(.) or a C(") in double quotes, as SQL writes it (C(crm."order.items")).
     type: str
     default: outbox
   status_column:

@@ -31,8 +31,8 @@ options:
     description:
       - Tables whose rows to count with C(SELECT count(*)), each C(table) (found through the C(search_path)) or
         C(schema.table).
-      - Names are matched exactly as given, case included, as quoted identifiers are; names containing a dot
-        are not supported.
+      - Names are matched exactly as given, case included, as quoted identifiers are; a name holding a C(.) or a C(")
+        in double quotes, as SQL writes it (C(crm."order.items")).
     type: list
     elements: str
     default: []

@@ -39,7 +39,8 @@ options:
   tables:
     description:
       - Only these tables in RV(tables), RV(indexes) and RV(access), each C(table) (found through the
-        C(search_path)) or C(schema.table), matched exactly as given, case included, as quoted identifiers are.
+        C(search_path)) or C(schema.table), matched exactly as given, case included, as quoted identifiers are. A name
+        holding a C(.), a space or a C(") goes in double quotes as SQL writes it (C(crm."order.items"), C("Order Items"); a C(") in it doubled).
       - A partitioned table brings its partitions along.
       - Empty for every table outside C(pg_catalog), C(information_schema) and C(pg_toast).
     type: list

@@ -67,7 +67,8 @@ options:
     default: 2
   tables:
     description:
-      - Tables that must exist in the restored copy (C(table) or C(schema.table)), counted too; they add checks to
+      - Tables that must exist in the restored copy (C(table) or C(schema.table); a name holding a C(.) or a C(") in
+        double quotes, as SQL writes it (C(crm."order.items"))), counted too; they add checks to
         those of O(catalog), never replace them.
     type: list
     elements: str

@@ -81,7 +81,8 @@ options:
     default: true
   expected_row_counts:
     description:
-      - Row counts per table (C(table) or C(schema.table)) that the restored copy must hold, as the backup's
+      - Row counts per table (C(table) or C(schema.table); a name holding a C(.) or a C(") in double quotes, as SQL
+        writes it (C(crm."order.items"))) that the restored copy must hold, as the backup's
         manifest records them. The copy's counts of these tables are returned in RV(row_counts).
     type: dict
     default: {}

@@ -127,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     db_report = add("db-report", "read-only SQL diagnostics of the database: tables, unused and invalid indexes, the "
                                  "slowest statements, what roles may do (playbooks/db_report.yml; reads only)")
     db_report.add_argument("--table", action="append", default=[], metavar="TABLE",
-                           help="only this table (table or schema.table); repeatable")
+                           help='only this table (table or schema.table; a name holding \'.\', a space or \'"\' in double quotes, '
+                                'as SQL writes it: crm."order.items"); repeatable')
     db_report.add_argument("--role", action="append", default=[], metavar="ROLE",
                            help="also list this role's privileges on each table; repeatable")
     db_report.add_argument("--match", metavar="TEXT", help="only the slow statements whose text contains TEXT")

@@ -22,6 +22,9 @@ IDENT_MAX = 63
 # A database, role or table name: an identifier, or one with '-' after its first character (my-app); the collection's
 # modules quote it or pass it as one argument or query parameter (module_utils/postgres.DATABASE_PATTERN).
 DB_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$-]*")
+# A table name part in double quotes, as SQL writes one: any printable characters, '.' included, '"' doubled
+# (the collection's module_utils/postgres.split_table_name reads the same form).
+QUOTED_PART = re.compile(r'"((?:[^"\x00-\x1f\x7f]|"")+)"')
 # Bytes git check-ref-format refuses anywhere in a ref.
 _REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 # Stricter than git: refs are also shown in reports and shells, so only these characters.
@@ -117,11 +120,34 @@ def database(command: str, option: str, value: str) -> str:
 
 # Tables and roles reach pg_diagnostics as query parameters (matched exactly, case included), never as SQL text: a
 # name created with quotes and a '-' (app-reader) is one a user has to be able to name.
+def _table_parts(value: str) -> list[str] | None:
+    """The parts of table or schema.table, each a DB_NAME or a QUOTED_PART (unquoted), or None."""
+    parts, pos = [], 0
+    while len(parts) < 2:
+        quoted = QUOTED_PART.match(value, pos)
+        if quoted:
+            parts.append(quoted.group(1).replace('""', '"'))
+            pos = quoted.end()
+        else:
+            plain = DB_NAME.match(value, pos)
+            if not plain:
+                return None
+            parts.append(plain.group(0))
+            pos = plain.end()
+        if pos == len(value):
+            return parts
+        if value[pos] != ".":
+            return None
+        pos += 1
+    return None
+
+
 def table(command: str, option: str, value: str) -> str:
-    if not all(_pg_name(part) for part in value.split(".")) or value.count(".") > 1:
+    parts = _table_parts(value)
+    if not parts or any(len(part.encode()) > IDENT_MAX for part in parts):
         raise InvalidValue(command, option, value, "a table name",
-                           "expected table or schema.table, each a name [A-Za-z_][A-Za-z0-9_$-]* of at most "
-                           f"{IDENT_MAX} bytes")
+                           "expected table or schema.table, each a name [A-Za-z_][A-Za-z0-9_$-]* or any other name "
+                           f'in double quotes, \'"\' doubled (crm."order.items"); each at most {IDENT_MAX} bytes')
     return value
 
 

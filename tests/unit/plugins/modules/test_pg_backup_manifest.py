@@ -275,10 +275,22 @@ def test_driver_preference(monkeypatch, blocked, expected):
 
 
 @pytest.mark.parametrize(
-    "name, parts", [("users", ("users",)), ("audit.events", ("audit", "events")), ("Mixed.Case", ("Mixed", "Case"))]
+    "name, parts", [
+        ("users", ("users",)), ("audit.events", ("audit", "events")), ("Mixed.Case", ("Mixed", "Case")),
+        # a part holding '.', a space or '"': in double quotes, as SQL writes it
+        ('crm."order.items"', ("crm", "order.items")), ('"Order Items"', ("Order Items",)),
+        ('"a.b"."c.d"', ("a.b", "c.d")), ('"say ""hi"""', ('say "hi"',)), ('"x".y', ("x", "y")),
+        ("bot-events", ("bot-events",)),
+    ]
 )
 def test_split_table_name(name, parts):
     assert postgres.split_table_name(name) == parts
+
+
+@pytest.mark.parametrize("name", ["a.b.c", "", ".a", "a.", '"unclosed', 'a."b', '""', '"a"b', 'a"b', '"a".', 'a..b'])
+def test_split_table_name_refuses_what_is_not_one(name):
+    with pytest.raises(ValueError, match="is not a table name or schema.table"):
+        postgres.split_table_name(name)
 
 
 @pytest.mark.parametrize("driver", ["psycopg2", "psycopg"])
