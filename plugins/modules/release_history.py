@@ -97,7 +97,7 @@ options:
     type: str
     default: ""
   metrics:
-    description: With O(metrics_file), the run's metrics.
+    description: With O(metrics_file), the run's metrics (refused without it).
     type: list
     elements: dict
     default: []
@@ -333,6 +333,10 @@ def main():
     if p["metrics_file"] and p["action"] != "append":
         module.fail_json(msg="metrics_file '%s': metrics are written with action=append only (action is %s)"
                          % (p["metrics_file"], p["action"]))
+    if p["metrics"] and not p["metrics_file"]:
+        # Metrics with nowhere to go would be dropped without a word.
+        module.fail_json(msg="metrics: %d given, but metrics_file is empty: expected the textfile (*.prom) to write "
+                         "them into" % len(p["metrics"]))
     if p["action"] == "read":
         entries = read_entries(p["path"])
         newest = entries[-p["limit"]:] if p["limit"] else entries

@@ -295,3 +295,12 @@ def test_metrics_that_cannot_be_written_fail_naming_the_record_kept(tmp_path, ru
     assert failed and result["msg"].startswith(
         "The record was appended to %s, but the metrics could not be written to %s" % (history, prom))
     assert json.loads(history.read_text())["result"] == "success" and result["record"]["result"] == "success"
+
+
+def test_metrics_without_a_textfile_are_refused_and_nothing_is_appended(tmp_path, run_module):
+    history = tmp_path / "h.jsonl"
+    failed, result = append_with_metrics(run_module, history, tmp_path / "m.prom", rollback_metrics(True),
+                                         metrics_file="")
+    assert failed and result["msg"] == ("metrics: 3 given, but metrics_file is empty: expected the textfile (*.prom) "
+                                        "to write them into")
+    assert not history.exists()
