@@ -148,11 +148,18 @@ def test_promtool_test_rules():
                                           ("backup", "shipshape_backup")])
 def test_the_roles_write_the_documented_names_that_the_rules_read(role, prefix):
     task = yaml.safe_load((ROOT / "roles" / role / "tasks" / "metrics.yml").read_text())[-1]
-    args = task["shipshape.ops.prometheus_textfile"]
+    args = dict(task["shipshape.ops.prometheus_textfile"])
+    role_vars = yaml.safe_load((ROOT / "roles" / role / "vars" / "main.yml").read_text()) or {}
+
+    def var(text):  # "{{ __role_x }}" -> the role var's value; anything else as it is
+        match = re.fullmatch(r"\{\{ (\w+) \}\}", text) if isinstance(text, str) else None
+        return role_vars[match.group(1)] if match and match.group(1) in role_vars else text
+
+    args["prefix"] = var(args["prefix"])
     metrics = args["metrics"]
     if isinstance(metrics, str):  # the role's list, in its vars, that its history record also writes
         name = re.fullmatch(r"\{\{ (\w+) \}\}", metrics).group(1)
-        metrics = yaml.safe_load((ROOT / "roles" / role / "vars" / "main.yml").read_text())[name]
+        metrics = role_vars[name]
         # Every history record of the role that carries metrics writes the same list under the same prefix.
         recorders = [t for f in sorted((ROOT / "roles" / role / "tasks").glob("*.yml"))
                      for t in yaml.safe_load(f.read_text()) or []
@@ -160,7 +167,7 @@ def test_the_roles_write_the_documented_names_that_the_rules_read(role, prefix):
         assert recorders, "the metrics of %s are in its vars, but no history record writes them" % role
         for rec in recorders:
             hist = rec["shipshape.ops.release_history"]
-            assert hist["metrics_prefix"] == args["prefix"] and hist["metrics_labels"] == args["labels"], rec["name"]
+            assert var(hist["metrics_prefix"]) == args["prefix"] and hist["metrics_labels"] == args["labels"], rec["name"]
             assert hist["metrics"] == "{{ %s if %s_metrics_file else [] }}" % (name, role), rec["name"]
     written = {m["name"] for m in metrics}
     assert args["prefix"] == prefix + "_" and all(n.startswith(prefix + "_") for n in written), written

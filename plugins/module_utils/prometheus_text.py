@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import traceback
 
 from ansible_collections.shipshape.ops.plugins.module_utils import files
 
@@ -124,8 +125,8 @@ def parse(text):
     return families, bad
 
 
-def render(families):
-    lines = ["# Written by shipshape.ops.prometheus_textfile; series of other writers are kept."]
+def render(families, writer="shipshape.ops.prometheus_textfile"):
+    lines = ["# Written by %s; series of other writers are kept." % writer]
     for fam_name in sorted(families):
         fam = families[fam_name]
         if not fam["samples"]:
@@ -258,9 +259,9 @@ class Plan(object):
                 % (self.path, len(self.dropped), self.dropped[0][:200]))
 
 
-def plan(path, labels, prefix, metrics):
+def plan(path, labels, prefix, metrics, writer="shipshape.ops.prometheus_textfile"):
     """The Plan of a write, reading the file but writing nothing; Invalid for a bad path, name, label or value,
-    OSError when the file cannot be read."""
+    OSError when the file cannot be read. WRITER (a module's name) heads the file."""
     if not path.endswith(".prom"):
         raise Invalid("path '%s' does not end in .prom; node_exporter's textfile collector reads only *.prom" % path)
     try:
@@ -270,7 +271,21 @@ def plan(path, labels, prefix, metrics):
         before = ""
     existing, bad = parse(before)
     families, written, removed, kept = merge(existing, {"labels": labels, "prefix": prefix, "metrics": metrics})
-    return Plan(path, before, render(families), written, removed, kept, bad)
+    return Plan(path, before, render(families, writer), written, removed, kept, bad)
+
+
+def plan_or_fail(module, path, labels, prefix, metrics, writer, what=""):
+    """plan() for a module: a bad metric or an unreadable file fails it with one message (WHAT, when given, heads a
+    refused metric's), lines of the file that are not in the text format are a warning."""
+    try:
+        planned = plan(path, labels, prefix, metrics, writer)
+    except Invalid as err:
+        module.fail_json(msg="%s%s" % (what, err))
+    except OSError as err:
+        module.fail_json(msg="cannot read %s: %s" % (path, err), exception=traceback.format_exc())
+    if planned.warning():
+        module.warn(planned.warning())
+    return planned
 
 
 def write(plan_):

@@ -117,14 +117,8 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    try:
-        plan = prometheus_text.plan(p["path"], p["labels"], p["prefix"], p["metrics"])
-    except prometheus_text.Invalid as err:
-        module.fail_json(msg=str(err))
-    except OSError as err:
-        module.fail_json(msg="cannot read %s: %s" % (p["path"], err), exception=traceback.format_exc())
-    if plan.warning():
-        module.warn(plan.warning())
+    plan = prometheus_text.plan_or_fail(module, p["path"], p["labels"], p["prefix"], p["metrics"],
+                                        writer="shipshape.ops.prometheus_textfile")
     result = dict(changed=plan.changed, **plan.result())
     if module._diff:
         result["diff"] = {"before": plan.before, "after": plan.content, "before_header": plan.path,

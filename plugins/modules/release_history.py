@@ -358,14 +358,8 @@ def main():
     metrics = None
     if p["metrics_file"]:
         # Checked before the record is appended: a bad metric appends nothing.
-        try:
-            metrics = prometheus_text.plan(p["metrics_file"], p["metrics_labels"], p["metrics_prefix"], p["metrics"])
-        except prometheus_text.Invalid as err:
-            module.fail_json(msg="metrics: %s" % err)
-        except OSError as err:
-            module.fail_json(msg="cannot read %s: %s" % (p["metrics_file"], err), exception=traceback.format_exc())
-        if metrics.warning():
-            module.warn(metrics.warning())
+        metrics = prometheus_text.plan_or_fail(module, p["metrics_file"], p["metrics_labels"], p["metrics_prefix"],
+                                               p["metrics"], writer="shipshape.ops.release_history", what="metrics: ")
     record = append(module, p["path"], p["record"])
     written = {}
     if metrics is not None:

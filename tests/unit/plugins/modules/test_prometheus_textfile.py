@@ -47,6 +47,7 @@ def test_writes_a_new_file_0644_atomically(tmp_path, run_module):
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert sorted(os.listdir(path.parent)) == ["drill.prom"]  # no temp file left behind
     text = path.read_text()
+    assert text.startswith("# Written by shipshape.ops.prometheus_textfile;")
     assert "# TYPE shipshape_restore_drill_success gauge" in text
     assert 'shipshape_restore_drill_phase_seconds{database="orders",phase="fetch"} 1.5' in text
     assert samples(path)['shipshape_restore_drill_last_success_timestamp_seconds{database="orders"}'] == "1700000000"

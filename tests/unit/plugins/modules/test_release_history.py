@@ -234,6 +234,8 @@ def test_an_append_with_metrics_writes_the_record_and_the_series_keeping_other_w
     }
     assert result["metrics"] == {"path": str(prom), "written": 3, "removed": 0, "kept": 2}
     assert oct(prom.stat().st_mode & 0o777) == "0o644"
+    # The file names its last writer (a reader looking for who wrote the series finds this module).
+    assert prom.read_text().startswith("# Written by shipshape.ops.release_history;")
 
     # A failed run after it keeps the last success, and says 0.
     failed, result = append_with_metrics(run_module, history, prom, rollback_metrics(False, now=1700000900),
