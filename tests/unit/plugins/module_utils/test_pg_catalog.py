@@ -72,6 +72,23 @@ def test_a_manifest_from_before_large_objects_were_recorded_has_none_to_compare(
     assert pg_catalog.compared(CATALOG, CATALOG)["large_objects"] == 2
 
 
+def test_the_public_schema_of_a_new_database_passes_when_the_source_had_dropped_its_own():
+    # pg_dump never drops public: a copy of a database without one has it as CREATE DATABASE made it.
+    restored = copy.deepcopy(CATALOG)
+    restored["schemas"]["public"] = dict(pg_catalog.NEW_DATABASE_PUBLIC)
+    checks = pg_catalog.compare(CATALOG, restored)
+    assert failed(checks) == {}
+    assert "schema public" in {c["name"] for c in checks}
+    # Changed in any way (an owner, a grant), or missing from a source that had it, it still fails.
+    restored["schemas"]["public"] = dict(owner="app", acl=pg_catalog.NEW_DATABASE_PUBLIC["acl"])
+    assert failed(pg_catalog.compare(CATALOG, restored)) == {"schema public": ("absent (not in the manifest)", "present")}
+    restored["schemas"]["public"] = dict(pg_catalog.NEW_DATABASE_PUBLIC, acl=["=UC/pg_database_owner"])
+    assert failed(pg_catalog.compare(CATALOG, restored)) == {"schema public": ("absent (not in the manifest)", "present")}
+    with_public = copy.deepcopy(CATALOG)
+    with_public["schemas"]["public"] = dict(pg_catalog.NEW_DATABASE_PUBLIC)
+    assert failed(pg_catalog.compare(with_public, CATALOG)) == {"schema public": ("present", "missing")}
+
+
 def test_the_tolerance_applies_to_rows_and_sequences():
     restored = copy.deepcopy(CATALOG)
     restored["tables"]["public.notes"]["rows"] = 104
