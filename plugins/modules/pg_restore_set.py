@@ -669,9 +669,10 @@ def main():
     try:
         target = result["target"] = restore.inspect()
         owner = result["owner"] = p["owner"] or target["owner"] or "postgres"
-        error = postgres.role_name_error("owner", owner)
-        if error:  # the replaced database's owner, as the server names it
-            raise RestoreFailed(error)
+        # The option was checked with the others; the replaced database's owner is a role the server has (any name,
+        # "App Owner" too), quoted in SQL and one argv item after --role (which takes it whole, a leading '-' too).
+        if not 0 < len(owner.encode("utf-8")) <= postgres.MAX_IDENTIFIER_BYTES or "\0" in owner:
+            raise RestoreFailed("owner: %r is not a role name of 1 to %d bytes" % (owner, postgres.MAX_IDENTIFIER_BYTES))
         if target["tables_with_rows"] and p["confirm"] != p["name"]:
             module.fail_json(
                 msg="Refusing to replace database '%s': it holds data (%d tables with rows). To replace it with %s, "

@@ -135,8 +135,9 @@ class FakeConn(object):
 class FakeServer(object):
     """pg_database holds `app` (owner app_owner, its `notes` table with rows) unless told otherwise."""
 
-    def __init__(self, exists=True, rows=True, fail_on=(), settings=()):
+    def __init__(self, exists=True, rows=True, fail_on=(), settings=(), owner="app_owner"):
         self.exists = exists
+        self.owner = owner
         self.settings = list(settings)
         self.rows = rows
         self.fail_on = list(fail_on)
@@ -149,7 +150,7 @@ class FakeServer(object):
         if "aclexplode" in text:  # PUBLIC's default privileges, on the live database and the scratch copy
             return [("", "CONNECT", False), ("", "TEMPORARY", False)]
         if "FROM pg_database" in text:
-            return [("app_owner", True)] if self.exists else []
+            return [(self.owner, True)] if self.exists else []
         if "information_schema.tables" in text:
             return [("public", "notes")]
         if text.startswith("SELECT 1 FROM"):
@@ -283,6 +284,17 @@ def test_hyphenated_names_are_quoted_in_sql_and_one_argument_to_pg_restore(serve
     assert writes(fake)[-1] == 'ALTER DATABASE "sales-ottenok_restoring" RENAME TO "sales-ottenok"'
     assert fake.argv[0][-8:] == ["--role", "sales-owner", "--jobs", "2", "--dbname", "sales-ottenok_restoring", "--",
                                  fake.path]
+
+
+@pytest.mark.parametrize("privileges", [True, False])
+def test_a_live_database_owned_by_a_role_that_needs_quotes_is_replaced(server, run_module, privileges):
+    # CREATE ROLE "App Owner": the server's own name for the owner, quoted in SQL, one argv item after --role.
+    fake = server(owner="App Owner")
+    failed, result = run_module(pg_restore_set, args(fake, confirm="app", privileges=privileges))
+    assert not failed, result
+    assert result["owner"] == "App Owner"
+    assert 'CREATE DATABASE "app_restoring" OWNER "App Owner"' in writes(fake)
+    assert (["--role", "App Owner"] == fake.argv[0][6:8]) is not privileges
 
 
 def test_the_replaced_database_is_dropped_without_keep_previous(server, run_module):
