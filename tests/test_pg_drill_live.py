@@ -273,3 +273,49 @@ def test_a_gzipped_plain_dump_is_piped_without_a_shell_and_verified(rich_set, an
     parts["postgres"]["sha256"] = seal(set_dir, "postgres.sql.gz")
     rc, result = drill_rich(ansible_env, port, set_dir, parts, manifest)
     assert rc == 0 and result["stopped_at"] == "restore" and "(gzip rc 1)" in result["error"], result["error"]
+
+
+def test_an_icu_database_without_a_public_schema_is_restored_as_it_was_and_verified(pg_server, ansible_env):  # noqa: F811
+    # Two things pg_dump of one database does not carry: the database's locale (here ICU de-DE, where 'a' < 'B';
+    # template1's C.UTF-8 sorts 'B' first) and a dropped public schema (every new database has one again).
+    port, dummy = pg_server
+    with admin(port) as conn:
+        for name in databases(port) - {"postgres", "template0", "template1"}:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        conn.execute("CREATE DATABASE \"Shop-DE\" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'de-DE'")
+    with admin(port, "Shop-DE") as conn:
+        conn.execute("DROP SCHEMA public")
+        conn.execute("CREATE SCHEMA app")
+        conn.execute("CREATE TABLE app.words (w text PRIMARY KEY)")
+        conn.execute("INSERT INTO app.words VALUES ('a'), ('B'), ('ä')")
+    rc, result = run_ansible_module(ansible_env, "shipshape.ops.pg_backup_manifest",
+                                    dict(db="Shop-DE", host="127.0.0.1", port=port, user="postgres", revision_query=""))
+    assert rc == 0, result
+    catalog = result["manifest"]["catalog"]
+    assert catalog["database_locale"] == dict(encoding="UTF8", collate="C.UTF-8", ctype="C.UTF-8", provider="i",
+                                              locale="de-DE")
+    assert "public" not in catalog["schemas"]
+    set_dir = Path(tempfile.mkdtemp(prefix="shipshape-drill-icu-"))
+    try:
+        subprocess.run([str(PG_BIN / "pg_dump"), "-Fc", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+                        "-d", "Shop-DE", "-f", str(set_dir / "postgres.dump")], check=True)
+        parts = {"postgres": {"file": "postgres.dump", "format": "custom", "sha256": seal(set_dir, "postgres.dump")}}
+        if os.geteuid() == 0:
+            for path in [set_dir] + list(set_dir.iterdir()):
+                shutil.chown(path, "postgres", "postgres")
+        rc, result = drill(ansible_env, port, set_dir, parts, db="drill_shop_de", source_db="Shop-DE", tables=[],
+                           revision_query="", catalog=catalog, drop=False,
+                           assertions=[{"name": "order", "query": "SELECT string_agg(w, ',' ORDER BY w) FROM app.words",
+                                        "expected": "a,ä,B"}])
+        assert rc == 0, result
+        failed = [c for c in result["checks"] if not c["ok"]]
+        assert result["stopped_at"] is None and failed == [], failed
+        names = {c["name"] for c in result["checks"]}
+        assert {"database encoding and locale", "schema public", "assertion order"} <= names
+        with admin(port) as conn:
+            assert conn.execute("SELECT datlocprovider, daticulocale FROM pg_database WHERE datname = 'drill_shop_de'"
+                                ).fetchone() == ("i", "de-DE")
+    finally:
+        shutil.rmtree(set_dir, ignore_errors=True)
+        with admin(port) as conn:
+            conn.execute('DROP DATABASE IF EXISTS "drill_shop_de" WITH (FORCE)')

@@ -93,6 +93,16 @@ SELECT CASE WHEN s.setrole = 0 THEN '' ELSE pg_get_userbyid(s.setrole) END, s.se
  ORDER BY 1
 """
 
+# The database's encoding and locale (collation, character classes, and from PostgreSQL 15 the locale provider: an
+# ICU locale such as de-DE). pg_dump of one database does not carry them either: a copy made with CREATE DATABASE
+# takes template1's, and sorts text in another order. Read from to_jsonb() of the row, as the columns differ between
+# versions (daticulocale in 15 and 16, datlocale from 17).
+DATABASE_LOCALE = """
+SELECT pg_encoding_to_char(d.encoding), to_jsonb(d)
+  FROM pg_database d
+ WHERE d.datname = coalesce(%(db)s, current_database())
+"""
+
 #: Settings whose name says they may hold a secret (PostgREST keeps its app.jwt_secret so): the manifest, which a
 #: backup returns as its result and so reaches logs and run artifacts, records their names without the value.
 SECRET_SETTING = re.compile(r"secret|passw|token|key|credential", re.IGNORECASE)
@@ -182,6 +192,7 @@ def describe(cursor, sql):
     roles |= set(entry[0] for entry in database_privileges if entry[0])
     database_settings = [[role, _recorded(setting)] for role, setting in database_settings_of(cursor)]
     roles |= set(entry[0] for entry in database_settings if entry[0])
+    database_locale = database_locale_of(cursor)
     cursor.execute(LARGE_OBJECTS)
     large_objects = dict((owner, int(count)) for owner, count in cursor.fetchall())
     roles |= set(large_objects)
@@ -190,13 +201,53 @@ def describe(cursor, sql):
         catalog_version=CATALOG_VERSION,
         tables=tables, sequences=sequences, views=views, materialized_views=matviews, functions=functions,
         schemas=schemas, extensions=extensions, default_privileges=default_privileges,
-        database_privileges=database_privileges, database_settings=database_settings, large_objects=large_objects,
+        database_privileges=database_privileges, database_settings=database_settings, database_locale=database_locale,
+        large_objects=large_objects,
         roles=sorted(r for r in roles if not _BUILTIN_ROLE.match(r)),
         totals=dict(tables=len(tables), leaf_tables=len(leaves), rows=sum(t["rows"] for t in leaves),
                     sequences=len(sequences), views=len(views), materialized_views=len(matviews),
                     functions=len(functions), schemas=len(schemas), extensions=len(extensions),
                     large_objects=sum(large_objects.values())),
     )
+
+
+def database_locale_of(cursor, database=None):
+    """{encoding, collate, ctype, and where the server has them provider (c libc, i icu, b builtin), locale (the ICU
+    or builtin one), icu_rules} of a database (the connected one by default); None when there is no such database."""
+    cursor.execute(DATABASE_LOCALE, {"db": database})
+    row = cursor.fetchone()
+    if not row or not isinstance(row[1], dict):
+        return None
+    encoding, columns = row
+    locale = dict(encoding=encoding, collate=columns.get("datcollate"), ctype=columns.get("datctype"),
+                  provider=columns.get("datlocprovider"), locale=columns.get("daticulocale") or columns.get("datlocale"),
+                  icu_rules=columns.get("daticurules"))
+    return dict((key, value) for key, value in locale.items() if value is not None)
+
+
+#: CREATE DATABASE's keyword for each locale provider's locale.
+_PROVIDER_LOCALE = {"c": ("libc", None), "i": ("icu", "ICU_LOCALE"), "b": ("builtin", "BUILTIN_LOCALE")}
+
+
+def database_locale_options(locale):
+    """[(keyword, value)] that make a new database with ``locale`` (of :func:`database_locale_of`), from template0
+    (which alone may be copied into another encoding or locale): keywords from a fixed list, values for literals.
+    [] for an unknown (None or empty) locale; ValueError for a provider this module does not know."""
+    if not locale:
+        return []
+    options = [("TEMPLATE", "template0"), ("ENCODING", locale["encoding"])]
+    options += [(keyword, locale[key]) for keyword, key in (("LC_COLLATE", "collate"), ("LC_CTYPE", "ctype")) if locale.get(key)]
+    provider = locale.get("provider")
+    if provider:
+        if provider not in _PROVIDER_LOCALE:
+            raise ValueError("a database locale provider this module does not know: %r" % provider)
+        name, keyword = _PROVIDER_LOCALE[provider]
+        options.append(("LOCALE_PROVIDER", name))
+        if keyword and locale.get("locale"):
+            options.append((keyword, locale["locale"]))
+        if locale.get("icu_rules"):
+            options.append(("ICU_RULES", locale["icu_rules"]))
+    return options
 
 
 def _recorded(setting):
@@ -328,6 +379,10 @@ def compare(expected, actual, tolerance_pct=0):
                             got_ext.get(name, "missing")))
     checks.append(check("default privileges", "grant", sorted(expected.get("default_privileges", [])),
                         sorted(actual.get("default_privileges", []))))
+    # A manifest written before the locale was recorded has none to compare.
+    if expected.get("database_locale"):
+        checks.append(check("database encoding and locale", "database", expected["database_locale"],
+                            actual.get("database_locale")))
     # A manifest written before large objects were recorded has none to compare.
     if "large_objects" in expected:
         want_lo, got_lo = expected["large_objects"], actual.get("large_objects", {})

@@ -134,7 +134,8 @@ manifest:
           C(partitioned table) or C(foreign table), C(parent) for a partition, C(rows) (a parent's is the sum of its
           leaves), C(owner), C(acl) and C(column_acl)), C(sequences) (C(last_value), C(is_called)), C(views),
           C(materialized_views) (C(populated), C(rows)), C(functions) (by C(schema.name(args))), C(schemas),
-          C(extensions) (name to version), C(default_privileges), C(large_objects) (how many each role owns),
+          C(extensions) (name to version), C(default_privileges), C(database_locale) (C(encoding), C(collate), C(ctype),
+          C(provider) and its C(locale), which pg_dump does not carry), C(large_objects) (how many each role owns),
           C(roles) (the roles the objects name, which a restore needs) and C(totals).
         - ACLs are C(aclitem) texts; a default ACL is written out with C(acldefault()), so it compares equal.
         - Objects that belong to an extension are left out (C(CREATE EXTENSION) makes them).

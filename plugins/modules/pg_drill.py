@@ -18,6 +18,8 @@ description:
     database, after refusing a name that exists or that is O(source_db), and restores the C(postgres) part into
     it (C(pg_restore -j) for the custom and directory formats, C(psql) for plain SQL, gzip or zstd compressed,
     decompressed by a second process piped in Python, no shell), owners and grants included (O(privileges)).
+    When O(catalog) records the database's C(database_locale), which pg_dump does not carry, the scratch database
+    is created from C(template0) with that encoding, collation and locale provider.
     Roles of O(required_roles) missing on the server are first created from the set's saved roles
     (O(roles_file), O(create_roles)), or the drill stops before anything is created, naming them.
   - C(verify) reads the restored copy in one read-only snapshot (the whole catalog, row counts, schema revision,
@@ -354,8 +356,16 @@ class Drill(object):
         if self.p["privileges"] and self.p["required_roles"]:
             self.result["roles_created"] = self.as_os_user(self.ensure_roles)
 
+        # The backup's encoding and locale (pg_dump does not carry them; template1's would sort text differently):
+        # keywords from pg_catalog's fixed list, values as psql variables quoted by psql (:'name').
+        try:
+            options = pg_catalog.database_locale_options(self.p["catalog"].get("database_locale"))
+        except ValueError as exc:
+            raise Stop("cannot create scratch database %s: %s" % (db, exc))
+        variables = dict((("opt%d" % i, value) for i, (dummy, value) in enumerate(options)), db=db)
+        clauses = "".join(" %s :'opt%d'" % (keyword, i) for i, (keyword, dummy) in enumerate(options))
         t0 = time.time()
-        created = self.psql("postgres", 'CREATE DATABASE :"db";\n', variables={"db": db})
+        created = self.psql("postgres", 'CREATE DATABASE :"db"%s;\n' % clauses, variables=variables)
         if created.returncode != 0:
             raise Stop("CREATE DATABASE %s failed: %s" % (db, created.stderr.strip()))
         self.result["created"] = True

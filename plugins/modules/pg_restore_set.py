@@ -26,6 +26,9 @@ description:
     C(ALTER ROLE ... IN DATABASE ... SET)), which the server keeps by the database's oid, go with them the same way
     (C(database_settings), RV(database_settings)); a manifest records a secret-looking setting's name only, so a
     new database gets no value for it and a warning names it.
+  - The restored copy is created from C(template0) in the encoding, collation and locale provider of
+    O(expected_catalog)'s C(database_locale) (or, for a manifest without one, of the database it replaces), which
+    C(pg_dump) does not carry either; with neither, as C(CREATE DATABASE) makes one.
   - Roles the dump needs (O(required_roles)) that the server lacks
     are first created from the set's saved roles (O(roles_file)), or, with O(create_roles=false), the module stops
     before touching anything, naming them.
@@ -354,6 +357,7 @@ class Restore(object):
         self.swapped = False
         self.failed_checks = []
         self.live_settings = []  # the replaced database's settings with their values, never returned
+        self.live_locale = None  # the replaced database's encoding and locale, which the copy is created with
 
     # --- SQL on the maintenance connection, names as identifiers ---
 
@@ -391,6 +395,11 @@ class Restore(object):
             conn.close()
         # The live settings' values stay here (they may be secrets); the target, which is returned, names them.
         self.live_settings = self.database_settings(self.name)
+        cursor = self.admin.cursor()
+        try:
+            self.live_locale = pg_catalog.database_locale_of(cursor, self.name)
+        finally:
+            cursor.close()
         return dict(exists=True, owner=owner, tables_with_rows=with_rows, privileges=self.database_privileges(self.name),
                     settings=[[role, setting.partition("=")[0]] for role, setting in self.live_settings])
 
@@ -489,10 +498,20 @@ class Restore(object):
                 self.admin.rollback()
                 self.admin.autocommit = True
 
-    def create_scratch(self, owner):
+    def create_scratch(self, owner, locale=None):
+        """The scratch database, with ``locale`` (encoding, collation, provider: pg_dump does not carry them) when
+        known, else as CREATE DATABASE makes one."""
+        sql = postgres.sql
+        try:
+            options = pg_catalog.database_locale_options(locale)
+        except ValueError as exc:
+            raise RestoreFailed("database %s: %s" % (self.name, exc))
         self.execute("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.restoring)
         self.created = True
-        self.execute("CREATE DATABASE {} OWNER {}", self.restoring, owner)
+        statement = sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(self.restoring), sql.Identifier(owner))
+        for keyword, value in options:  # keywords from pg_catalog's fixed list, values as literals
+            statement = sql.SQL("{} {} {}").format(statement, sql.SQL(keyword), sql.Literal(value))
+        self.run(statement)
 
     def env(self):
         env = {}
@@ -688,7 +707,8 @@ def main():
 
         result["roles_created"] = restore.ensure_roles()
         result["changed"] = True
-        restore.create_scratch(owner)
+        # The backup's encoding and locale, else the replaced database's: a copy in template1's sorts text differently.
+        restore.create_scratch(owner, p["expected_catalog"].get("database_locale") or restore.live_locale)
         restore.load(owner)
         try:
             result["row_counts"] = restore.count()

@@ -89,6 +89,42 @@ def test_the_public_schema_of_a_new_database_passes_when_the_source_had_dropped_
     assert failed(pg_catalog.compare(with_public, CATALOG)) == {"schema public": ("present", "missing")}
 
 
+ICU_DE = dict(encoding="UTF8", collate="C.UTF-8", ctype="C.UTF-8", provider="i", locale="de-DE")
+
+
+def test_a_copy_in_another_encoding_or_locale_fails():
+    # pg_dump does not carry them: a copy made from template1 sorts text in template1's order.
+    with_locale = dict(copy.deepcopy(CATALOG), database_locale=ICU_DE)
+    libc = dict(encoding="UTF8", collate="C.UTF-8", ctype="C.UTF-8", provider="c")
+    assert failed(pg_catalog.compare(with_locale, dict(copy.deepcopy(CATALOG), database_locale=libc))) == {
+        "database encoding and locale": (ICU_DE, libc)}
+    assert failed(pg_catalog.compare(with_locale, copy.deepcopy(with_locale))) == {}
+    assert failed(pg_catalog.compare(CATALOG, dict(copy.deepcopy(CATALOG), database_locale=libc))) == {}  # an older manifest
+
+
+@pytest.mark.parametrize("locale, options", [
+    (None, []),
+    ({}, []),
+    (ICU_DE, [("TEMPLATE", "template0"), ("ENCODING", "UTF8"), ("LC_COLLATE", "C.UTF-8"), ("LC_CTYPE", "C.UTF-8"),
+              ("LOCALE_PROVIDER", "icu"), ("ICU_LOCALE", "de-DE")]),
+    (dict(encoding="LATIN1", collate="de_DE", ctype="de_DE", provider="c"),
+     [("TEMPLATE", "template0"), ("ENCODING", "LATIN1"), ("LC_COLLATE", "de_DE"), ("LC_CTYPE", "de_DE"),
+      ("LOCALE_PROVIDER", "libc")]),
+    (dict(encoding="UTF8", collate="C", ctype="C"),  # before PostgreSQL 15: no provider
+     [("TEMPLATE", "template0"), ("ENCODING", "UTF8"), ("LC_COLLATE", "C"), ("LC_CTYPE", "C")]),
+    (dict(encoding="UTF8", collate="C", ctype="C", provider="b", locale="C.UTF-8"),
+     [("TEMPLATE", "template0"), ("ENCODING", "UTF8"), ("LC_COLLATE", "C"), ("LC_CTYPE", "C"),
+      ("LOCALE_PROVIDER", "builtin"), ("BUILTIN_LOCALE", "C.UTF-8")]),
+])
+def test_database_locale_options(locale, options):
+    assert pg_catalog.database_locale_options(locale) == options
+
+
+def test_database_locale_options_refuse_an_unknown_provider():
+    with pytest.raises(ValueError, match="provider"):
+        pg_catalog.database_locale_options(dict(ICU_DE, provider="x; DROP"))
+
+
 def test_the_tolerance_applies_to_rows_and_sequences():
     restored = copy.deepcopy(CATALOG)
     restored["tables"]["public.notes"]["rows"] = 104

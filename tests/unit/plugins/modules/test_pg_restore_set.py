@@ -135,9 +135,10 @@ class FakeConn(object):
 class FakeServer(object):
     """pg_database holds `app` (owner app_owner, its `notes` table with rows) unless told otherwise."""
 
-    def __init__(self, exists=True, rows=True, fail_on=(), settings=(), owner="app_owner"):
+    def __init__(self, exists=True, rows=True, fail_on=(), settings=(), owner="app_owner", locale=None):
         self.exists = exists
         self.owner = owner
+        self.locale = locale
         self.settings = list(settings)
         self.rows = rows
         self.fail_on = list(fail_on)
@@ -149,6 +150,8 @@ class FakeServer(object):
             return self.settings if args and args.get("db") == "app" else []
         if "aclexplode" in text:  # PUBLIC's default privileges, on the live database and the scratch copy
             return [("", "CONNECT", False), ("", "TEMPORARY", False)]
+        if "to_jsonb" in text:  # the live database's encoding and locale (the scratch copy is not asked)
+            return [("UTF8", self.locale)] if self.exists and self.locale and args.get("db") == "app" else []
         if "FROM pg_database" in text:
             return [(self.owner, True)] if self.exists else []
         if "information_schema.tables" in text:
@@ -295,6 +298,31 @@ def test_a_live_database_owned_by_a_role_that_needs_quotes_is_replaced(server, r
     assert result["owner"] == "App Owner"
     assert 'CREATE DATABASE "app_restoring" OWNER "App Owner"' in writes(fake)
     assert (["--role", "App Owner"] == fake.argv[0][6:8]) is not privileges
+
+
+ICU_ROW = dict(datcollate="C.UTF-8", datctype="C.UTF-8", datlocprovider="i", daticulocale="de-DE", datname="app")
+ICU_SQL = ("TEMPLATE 'template0' ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8' LOCALE_PROVIDER 'icu' "
+           "ICU_LOCALE 'de-DE'")
+
+
+def test_the_copy_is_created_in_the_replaced_databases_encoding_and_locale(server, run_module):
+    # pg_dump does not carry them: CREATE DATABASE alone would take template1's and sort text in another order.
+    fake = server(locale=ICU_ROW)
+    failed, result = run_module(pg_restore_set, args(fake, confirm="app"))
+    assert not failed, result
+    assert 'CREATE DATABASE "app_restoring" OWNER "app_owner" ' + ICU_SQL in writes(fake)
+
+
+def test_a_new_database_is_created_in_the_backups_encoding_and_locale(server, run_module):
+    fake = server(exists=False)
+    locale = dict(encoding="UTF8", collate="C.UTF-8", ctype="C.UTF-8", provider="i", locale="de-DE")
+    failed, result = run_module(pg_restore_set, args(fake, owner="app_owner", expected_catalog=dict(database_locale=locale)))
+    assert 'CREATE DATABASE "app_restoring" OWNER "app_owner" ' + ICU_SQL in writes(fake)
+    bad = dict(locale, provider="x")
+    fake = server(exists=False)
+    failed, result = run_module(pg_restore_set, args(fake, owner="app_owner", expected_catalog=dict(database_locale=bad)))
+    assert failed and "a database locale provider this module does not know: 'x'" in result["msg"]
+    assert not [s for s in writes(fake) if s.startswith("CREATE DATABASE")]
 
 
 def test_the_replaced_database_is_dropped_without_keep_previous(server, run_module):
