@@ -193,6 +193,34 @@ def describe(cursor, tables, revision_query, catalog=False):
     return found
 
 
+#: The lines of pg_restore's and psql's errors that echo the dump's SQL: pg_restore's "Command was:" (the whole
+#: statement, on the lines after it too, up to the next "pg_restore:" line) and psql's "LINE n:" context with its
+#: caret line. A dump's SQL holds passwords (CREATE USER MAPPING ... OPTIONS (password '...'), CREATE SUBSCRIPTION
+#: ... CONNECTION '...password=...') and data; the module's result reaches logs and run artifacts.
+_ECHOED_SQL = re.compile(r"\A(Command was:|LINE [0-9]+:)")
+_TOOL_LINE = re.compile(r"\A(pg_restore|psql|pg_dump|gzip|zstd)(:|\s)")
+SQL_NOT_SHOWN = "(the statement is not shown: a dump's SQL may hold passwords)"
+
+
+def error_tail(text, lines=3):
+    """The last ``lines`` non-blank lines of a restore tool's error output, joined by " | ", with the SQL it echoes
+    (see _ECHOED_SQL) replaced by SQL_NOT_SHOWN once per statement."""
+    kept, echoing = [], False
+    for line in (text or "").strip().splitlines():
+        if not line.strip():
+            continue
+        if _ECHOED_SQL.match(line.strip()):
+            echoing = True
+            kept.append(SQL_NOT_SHOWN)
+            continue
+        if echoing and not _TOOL_LINE.match(line):
+            continue  # the rest of the statement, or psql's caret line
+        echoing = False
+        kept.append(line)
+    deduplicated = [line for i, line in enumerate(kept) if not (line == SQL_NOT_SHOWN and i and kept[i - 1] == SQL_NOT_SHOWN)]
+    return " | ".join(deduplicated[-lines:])
+
+
 def pipe(producer, consumer, **popen):
     """``producer | consumer`` without a shell: two argv lists joined by an OS pipe, the producer in a thread; the
     consumer's output is discarded. ``popen`` (env, cwd, preexec_fn) goes to both. Returns both CompletedProcess

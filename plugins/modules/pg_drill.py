@@ -391,7 +391,7 @@ class Drill(object):
         for proc in procs:
             if proc.returncode != 0:
                 err = proc.stderr if isinstance(proc.stderr, str) else proc.stderr.decode("utf-8", "replace")
-                tail = " | ".join(err.strip().splitlines()[-3:])
+                tail = postgres.error_tail(err)  # without the SQL it echoes: a dump's SQL may hold passwords
                 raise Stop("restoring into %s failed (%s rc %s): %s" % (db, proc.args[0], proc.returncode, tail))
 
     def ensure_roles(self):

@@ -302,7 +302,8 @@ class RestoreFailed(Exception):
 
 
 def tail(text, lines=3):
-    return " | ".join([line for line in (text or "").strip().splitlines() if line.strip()][-lines:])
+    """The end of a tool's error output, without the SQL it echoes (a dump's SQL may hold passwords)."""
+    return postgres.error_tail(text, lines)
 
 
 def pipe(producer, consumer, env):

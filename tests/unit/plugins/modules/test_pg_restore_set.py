@@ -381,6 +381,38 @@ def test_a_failed_pg_restore_drops_the_scratch_database_and_leaves_the_live_one(
     assert not [s for s in fake.log if "ALLOW_CONNECTIONS" in s or "RENAME" in s]
 
 
+USER_MAPPING_ERROR = """pg_restore: while PROCESSING TOC:
+pg_restore: from TOC entry 3345; 1418 17955 USER MAPPING USER MAPPING fdw_user SERVER remote postgres
+pg_restore: error: could not execute query: ERROR:  role "fdw_user" does not exist
+Command was: CREATE USER MAPPING FOR fdw_user SERVER remote OPTIONS (
+    password 'S3cr3t-pw',
+    "user" 'remote'
+);
+"""
+
+
+def test_a_failed_pg_restore_does_not_echo_the_dumps_sql_which_may_hold_a_password(server, run_module):
+    # pg_restore prints the statement that failed ("Command was: ..."): a user mapping's, a subscription's password.
+    fake = server()
+    fake.pg_restore_result = (1, "", USER_MAPPING_ERROR)
+    failed, result = run_module(pg_restore_set, args(fake, confirm="app"))
+    assert failed and "S3cr3t" not in str(result) and "remote'" not in result["msg"]
+    assert result["msg"].endswith('pg_restore exited 1: pg_restore: from TOC entry 3345; 1418 17955 USER MAPPING USER MAPPING '
+                                  'fdw_user SERVER remote postgres | pg_restore: error: could not execute query: ERROR:  '
+                                  'role "fdw_user" does not exist | ' + postgres.SQL_NOT_SHOWN)
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("psql:/tmp/d.sql:12: ERROR:  syntax error at or near \"pasword\"\nLINE 2:     pasword 'S3cr3t',\n            ^\n",
+     'psql:/tmp/d.sql:12: ERROR:  syntax error at or near "pasword" | ' + postgres.SQL_NOT_SHOWN),
+    (USER_MAPPING_ERROR + "pg_restore: warning: errors ignored on restore: 1\n",
+     'role "fdw_user" does not exist | %s | pg_restore: warning: errors ignored on restore: 1' % postgres.SQL_NOT_SHOWN),
+    ("pg_restore: error: could not read input file: end of file\n", "pg_restore: error: could not read input file: end of file"),
+])
+def test_error_tail_keeps_the_tools_words_and_drops_the_sql(text, shown):
+    assert postgres.error_tail(text).endswith(shown) and "S3cr3t" not in postgres.error_tail(text)
+
+
 @pytest.mark.parametrize("fail_on", ['RENAME TO "app_before_', 'ALTER DATABASE "app_restoring" RENAME TO "app"'])
 def test_a_failed_swap_lets_connections_back_in_and_drops_the_scratch_database(server, run_module, fail_on):
     fake = server(fail_on=[fail_on])
