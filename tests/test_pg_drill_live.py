@@ -319,3 +319,59 @@ def test_an_icu_database_without_a_public_schema_is_restored_as_it_was_and_verif
         shutil.rmtree(set_dir, ignore_errors=True)
         with admin(port) as conn:
             conn.execute('DROP DATABASE IF EXISTS "drill_shop_de" WITH (FORCE)')
+
+
+def test_roles_only_a_policy_a_user_mapping_or_a_type_names_are_required_and_created(pg_server, ansible_env):  # noqa: F811
+    # Roles no table, function or schema names: a policy's TO role, a user mapping's user, a type's owner. pg_restore
+    # needs each; on a host without them the restore failed at CREATE POLICY / CREATE USER MAPPING.
+    port, dummy = pg_server
+    roles = ["h1_policy_role", "h1_fdw_user", "h1_type_owner"]
+    with admin(port) as conn:
+        for name in databases(port) - {"postgres", "template0", "template1"}:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        for role in roles:
+            conn.execute(f"DROP ROLE IF EXISTS {role}")
+            conn.execute(f"CREATE ROLE {role}")
+        conn.execute("CREATE DATABASE mapped")
+    with admin(port, "mapped") as conn:
+        conn.execute("CREATE TABLE notes (id int, body text)")
+        conn.execute("INSERT INTO notes VALUES (1, 'a'), (2, 'b')")
+        conn.execute("ALTER TABLE notes ENABLE ROW LEVEL SECURITY")
+        conn.execute("CREATE POLICY own ON notes TO h1_policy_role USING (id > 1)")
+        conn.execute("CREATE EXTENSION postgres_fdw")
+        conn.execute("CREATE SERVER remote FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host 'db.example', dbname 'x')")
+        conn.execute("CREATE USER MAPPING FOR h1_fdw_user SERVER remote OPTIONS (user 'remote', password 'S3cr3t-pw')")
+        conn.execute("CREATE TYPE mood AS ENUM ('ok', 'sad')")
+        conn.execute("ALTER TYPE mood OWNER TO h1_type_owner")
+    rc, result = run_ansible_module(ansible_env, "shipshape.ops.pg_backup_manifest",
+                                    dict(db="mapped", host="127.0.0.1", port=port, user="postgres", revision_query=""))
+    assert rc == 0, result
+    catalog = result["manifest"]["catalog"]
+    assert set(roles) <= set(catalog["roles"])
+    set_dir = Path(tempfile.mkdtemp(prefix="shipshape-drill-mapped-"))
+    try:
+        base = ["-h", "127.0.0.1", "-p", str(port), "-U", "postgres"]
+        subprocess.run([str(PG_BIN / "pg_dump"), "-Fc", "-d", "mapped", "-f", str(set_dir / "postgres.dump")] + base, check=True)
+        subprocess.run([str(PG_BIN / "pg_dumpall"), "--roles-only", "-f", str(set_dir / "roles.sql")] + base, check=True)
+        parts = {"postgres": {"file": "postgres.dump", "format": "custom", "sha256": seal(set_dir, "postgres.dump")},
+                 "postgres_roles": {"file": "roles.sql", "sha256": seal(set_dir, "roles.sql")}}
+        if os.geteuid() == 0:
+            for path in [set_dir] + list(set_dir.iterdir()):
+                shutil.chown(path, "postgres", "postgres")
+        with admin(port) as conn:  # a drill host without those roles
+            conn.execute("DROP DATABASE mapped WITH (FORCE)")
+            for role in roles:
+                conn.execute(f"DROP ROLE {role}")
+        rc, result = drill(ansible_env, port, set_dir, parts, db="drill_mapped", source_db="mapped", tables=[],
+                           revision_query="", catalog=catalog, required_roles=catalog["roles"], roles_file="roles.sql")
+        assert rc == 0, result
+        failed = [c for c in result["checks"] if not c["ok"]]
+        assert result["stopped_at"] is None and failed == [], (result["error"], failed)
+        assert sorted(result["roles_created"]) == sorted(roles) and result["dropped"] is True
+    finally:
+        shutil.rmtree(set_dir, ignore_errors=True)
+        with admin(port) as conn:
+            conn.execute("DROP DATABASE IF EXISTS drill_mapped WITH (FORCE)")
+            conn.execute("DROP DATABASE IF EXISTS mapped WITH (FORCE)")
+            for role in roles:
+                conn.execute(f"DROP ROLE IF EXISTS {role}")

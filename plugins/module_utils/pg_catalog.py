@@ -69,6 +69,19 @@ SELECT pg_get_userbyid(d.defaclrole), coalesce(n.nspname, ''), d.defaclobjtype::
  ORDER BY 1, 2, 3
 """
 
+# Every role an object of this database depends on (pg_shdepend: owners 'o', grantees 'a', roles of a policy's TO
+# 'r'), so that the roles a restore needs include those no relation, function or schema above names: a policy's TO
+# role, a user mapping's user (CREATE USER MAPPING FOR), a type's, a foreign server's or a publication's owner. What
+# extensions own is left out, as above (CREATE EXTENSION makes it, as the restoring user).
+DEPENDENT_ROLES = """
+SELECT DISTINCT pg_get_userbyid(s.refobjid)
+  FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid
+ WHERE d.datname = current_database() AND s.refclassid = 'pg_authid'::regclass AND s.deptype IN ('o', 'a', 'r')
+   AND s.classid <> 'pg_extension'::regclass
+   AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = s.classid AND e.objid = s.objid AND e.deptype = 'e')
+ ORDER BY 1
+"""
+
 # Large objects by owner (pg_largeobject_metadata is readable by every role; their bytes, in pg_largeobject, only by
 # superusers, so the count is what a backup user can always record).
 LARGE_OBJECTS = "SELECT pg_get_userbyid(lomowner), count(*) FROM pg_largeobject_metadata GROUP BY 1 ORDER BY 1"
@@ -196,6 +209,8 @@ def describe(cursor, sql):
     cursor.execute(LARGE_OBJECTS)
     large_objects = dict((owner, int(count)) for owner, count in cursor.fetchall())
     roles |= set(large_objects)
+    cursor.execute(DEPENDENT_ROLES)
+    roles |= set(row[0] for row in cursor.fetchall())
     leaves = [t for t in tables.values() if t["kind"] == "table"]
     return dict(
         catalog_version=CATALOG_VERSION,
