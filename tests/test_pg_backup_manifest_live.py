@@ -237,3 +237,26 @@ def test_configured_tables_add_assertions_and_never_narrow(pg_server, ansible_en
     assert rc != 0 and result["msg"] == "Tables not found in database rich: crm.gone"
     assert result["manifest"]["row_counts"] == {"crm.customers": 300}
     assert result["manifest"]["catalog"]["totals"]["tables"] == RICH_TABLES
+
+
+def test_a_column_grant_on_a_column_whose_name_holds_a_colon_names_only_real_roles(pg_server, ansible_env):
+    # column_acl is recorded as "column: aclitem"; the roles a restore creates come from the aclitems themselves, so a
+    # column named "note: internal" does not make up a role "internal: reader" that no server has (the restore
+    # refused: "the backup needs roles that ... the set did not save").
+    port, dummy = pg_server
+    with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS colons WITH (FORCE)")
+        conn.execute("CREATE DATABASE colons")
+        conn.execute("DROP ROLE IF EXISTS colon_reader")
+        conn.execute("CREATE ROLE colon_reader")
+    try:
+        with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="colons", autocommit=True) as conn:
+            conn.execute('CREATE TABLE notes (id int, "note: internal" text)')
+            conn.execute('GRANT SELECT ("note: internal") ON notes TO colon_reader')
+        catalog = rich_manifest(ansible_env, port, "colons")["catalog"]
+        assert catalog["tables"]["public.notes"]["column_acl"] == ["note: internal: colon_reader=r/postgres"]
+        assert catalog["roles"] == ["colon_reader", "postgres"]
+    finally:
+        with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS colons WITH (FORCE)")
+            conn.execute("DROP ROLE IF EXISTS colon_reader")

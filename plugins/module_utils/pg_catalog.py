@@ -37,7 +37,9 @@ SELECT c.oid, n.nspname, c.relname, c.relkind, pg_get_userbyid(c.relowner), c.re
        ARRAY(SELECT a::text FROM unnest(coalesce(c.relacl, acldefault(CASE WHEN c.relkind = 'S' THEN 's'
              ELSE 'r' END::"char", c.relowner))) a ORDER BY 1),
        ARRAY(SELECT at.attname || ': ' || a::text FROM pg_attribute at, unnest(at.attacl) a
-              WHERE at.attrelid = c.oid AND at.attnum > 0 AND NOT at.attisdropped ORDER BY 1)
+              WHERE at.attrelid = c.oid AND at.attnum > 0 AND NOT at.attisdropped ORDER BY 1),
+       ARRAY(SELECT a::text FROM pg_attribute at, unnest(at.attacl) a
+              WHERE at.attrelid = c.oid AND at.attnum > 0 AND NOT at.attisdropped)
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND %s AND %s
  ORDER BY 2, 3
@@ -127,13 +129,19 @@ PROKINDS = {"f": "function", "p": "procedure", "a": "aggregate", "w": "window fu
 _BUILTIN_ROLE = re.compile(r"\Apg_")
 
 
+#: An aclitem's text: grantee=privileges/grantor, each name bare or double-quoted ('"' doubled) when it holds
+#: anything but letters, digits and _ ("app=rw", "a/b").
+_ACLITEM = re.compile(r'\A((?:"(?:[^"]|"")*"|[^"=/])*)=[A-Za-z*]*/((?:"(?:[^"]|"")*"|[^"=/])*)\Z')
+
+
 def _acl_roles(acl):
     """Role names in aclitem texts (grantee=privs/grantor); '' is PUBLIC. Quoted names are unquoted."""
     names = set()
     for item in acl or []:
+        match = _ACLITEM.match(item)
+        # (never seen: the server writes every aclitem so; read as before rather than stop a backup)
         grantee, dummy, rest = item.partition("=")
-        grantor = rest.partition("/")[2]
-        for name in (grantee, grantor):
+        for name in match.groups() if match else (grantee, rest.partition("/")[2]):
             if name.startswith('"') and name.endswith('"'):
                 name = name[1:-1].replace('""', '"')
             if name:
@@ -154,10 +162,11 @@ def describe(cursor, sql):
     tables, sequences, views, matviews = {}, {}, {}, {}
     roles = set()
     cursor.execute(RELATIONS)
-    for dummy, schema, name, kind, owner, is_partition, parent, populated, acl, column_acl in cursor.fetchall():
+    for dummy, schema, name, kind, owner, is_partition, parent, populated, acl, column_acl, column_items in cursor.fetchall():
         key = "%s.%s" % (schema, name)
         roles.add(owner)
-        roles |= _acl_roles(acl) | _acl_roles(c.partition(": ")[2] for c in column_acl)
+        # The grantees of column grants from the aclitems themselves: a column name may hold ": " ("note: internal").
+        roles |= _acl_roles(acl) | _acl_roles(column_items)
         entry = dict(owner=owner, acl=list(acl))
         if column_acl:
             entry["column_acl"] = list(column_acl)

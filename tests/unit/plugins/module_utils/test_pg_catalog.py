@@ -232,3 +232,13 @@ def test_setting_statement_refuses_a_name_that_is_not_a_setting(setting):
     sql = pytest.importorskip("psycopg.sql")
     with pytest.raises(ValueError, match="not name=value"):
         pg_catalog.setting_statement(sql, "db", "", setting)
+
+
+@pytest.mark.parametrize("acl, roles", [
+    (["app=arwdDxt/app", "=r/app"], {"app"}),
+    (['"App Owner"=r/"App Owner"'], {"App Owner"}),
+    (['"a=b"=r/app', '"x/y"=U/"q""uote"'], {"a=b", "app", "x/y", 'q"uote'}),  # = and / inside quoted names
+    (['reader=r*/app'], {"reader", "app"}),
+])
+def test_acl_roles_reads_quoted_names_whole(acl, roles):
+    assert pg_catalog._acl_roles(acl) == roles
