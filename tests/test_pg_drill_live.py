@@ -375,3 +375,46 @@ def test_roles_only_a_policy_a_user_mapping_or_a_type_names_are_required_and_cre
             conn.execute("DROP DATABASE IF EXISTS mapped WITH (FORCE)")
             for role in roles:
                 conn.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+def test_the_scratch_copy_has_the_databases_own_settings_so_the_revision_and_assertions_resolve(pg_server, ansible_env):  # noqa: F811
+    # ALTER DATABASE ... SET search_path = app (the app's tables, alembic_version too, in schema app): pg_dump does
+    # not carry it; without it the drill read no revision and an unqualified assertion found no table.
+    port, dummy = pg_server
+    with admin(port) as conn:
+        for name in databases(port) - {"postgres", "template0", "template1"}:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        conn.execute("CREATE DATABASE pathed")
+    with admin(port, "pathed") as conn:
+        conn.execute("CREATE SCHEMA app")
+        conn.execute("CREATE TABLE app.alembic_version (version_num varchar(32) PRIMARY KEY)")
+        conn.execute("INSERT INTO app.alembic_version VALUES ('0007_paths')")
+        conn.execute("CREATE TABLE app.orders (id int)")
+        conn.execute("INSERT INTO app.orders VALUES (1), (2)")
+        conn.execute("ALTER DATABASE pathed SET search_path = app")
+        conn.execute("ALTER DATABASE pathed SET app.jwt_secret = 'not-restored'")  # recorded by name only
+    rc, result = run_ansible_module(ansible_env, "shipshape.ops.pg_backup_manifest",
+                                    dict(db="pathed", host="127.0.0.1", port=port, user="postgres"))
+    assert rc == 0, result
+    manifest = result["manifest"]
+    assert manifest["revision"] == "0007_paths"
+    set_dir = Path(tempfile.mkdtemp(prefix="shipshape-drill-pathed-"))
+    try:
+        subprocess.run([str(PG_BIN / "pg_dump"), "-Fc", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+                        "-d", "pathed", "-f", str(set_dir / "postgres.dump")], check=True)
+        parts = {"postgres": {"file": "postgres.dump", "format": "custom", "sha256": seal(set_dir, "postgres.dump")}}
+        if os.geteuid() == 0:
+            for path in [set_dir] + list(set_dir.iterdir()):
+                shutil.chown(path, "postgres", "postgres")
+        rc, result = drill(ansible_env, port, set_dir, parts, db="drill_pathed", source_db="pathed", tables=[],
+                           catalog=manifest["catalog"], check_revision=True, expected_revision=manifest["revision"],
+                           assertions=[{"name": "orders", "query": "SELECT count(*) FROM orders", "expected": 2}])
+        assert rc == 0, result
+        failed = [c for c in result["checks"] if not c["ok"]]
+        assert result["stopped_at"] is None and failed == [], (result["error"], failed)
+        assert result["found"]["revision"] == "0007_paths" and result["dropped"] is True
+        assert "not-restored" not in str(result)
+    finally:
+        shutil.rmtree(set_dir, ignore_errors=True)
+        with admin(port) as conn:
+            conn.execute("DROP DATABASE IF EXISTS drill_pathed WITH (FORCE)")

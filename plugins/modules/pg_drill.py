@@ -19,7 +19,10 @@ description:
     it (C(pg_restore -j) for the custom and directory formats, C(psql) for plain SQL, gzip or zstd compressed,
     decompressed by a second process piped in Python, no shell), owners and grants included (O(privileges)).
     When O(catalog) records the database's C(database_locale), which pg_dump does not carry, the scratch database
-    is created from C(template0) with that encoding, collation and locale provider.
+    is created from C(template0) with that encoding, collation and locale provider. The database's own settings of
+    O(catalog) (C(database_settings), such as a C(search_path)), which pg_dump does not carry either, are set on it
+    after the restore, so that the revision query and the assertions run as the app's sessions do; one recorded
+    without its value (a secret), or of a role the server lacks, is not.
     Roles of O(required_roles) missing on the server are first created from the set's saved roles
     (O(roles_file), O(create_roles)), or the drill stops before anything is created, naming them.
   - C(verify) reads the restored copy in one read-only snapshot (the whole catalog, row counts, schema revision,
@@ -393,6 +396,23 @@ class Drill(object):
                 err = proc.stderr if isinstance(proc.stderr, str) else proc.stderr.decode("utf-8", "replace")
                 tail = postgres.error_tail(err)  # without the SQL it echoes: a dump's SQL may hold passwords
                 raise Stop("restoring into %s failed (%s rc %s): %s" % (db, proc.args[0], proc.returncode, tail))
+        if [s for s in self.p["catalog"].get("database_settings") or [] if "=" in s[1]]:
+            self.as_os_user(self.copy_settings)
+
+    def copy_settings(self):
+        """As os_user: the database's own settings (ALTER DATABASE / ALTER ROLE ... IN DATABASE ... SET, which pg_dump of
+        one database does not carry) onto the scratch copy, so that the revision query and the assertions run as the
+        app's sessions do (a search_path = app finds app.alembic_version). A setting recorded without its value (a
+        secret) cannot be, nor one of a role this server lacks."""
+        conn = postgres.DRIVER.connect(**postgres.connect_kwargs(dict(self.p, db="postgres")))
+        try:
+            conn.autocommit = True
+            cursor = conn.cursor()
+            for role, setting in self.p["catalog"].get("database_settings") or []:
+                if "=" in setting and not (role and pg_catalog.missing_roles(cursor, [role])):
+                    cursor.execute(pg_catalog.setting_statement(postgres.sql, self.p["db"], role, setting))
+        finally:
+            conn.close()
 
     def ensure_roles(self):
         """As os_user, on the maintenance database: create the missing roles the dump needs, or raise naming them."""
