@@ -381,7 +381,8 @@ class Restore(object):
         if not allowed:
             raise RestoreFailed(
                 "database %s does not accept connections (an earlier restore may have been killed during its swap); "
-                "check it, then run ALTER DATABASE %s WITH ALLOW_CONNECTIONS true" % (self.name, self.name))
+                "check it, then run ALTER DATABASE %s WITH ALLOW_CONNECTIONS true"
+                % (self.name, postgres.sql.Identifier(self.name).as_string(self.admin)))
         conn = postgres.connect_to(self.module, self.name, autocommit=True)
         try:
             cursor = conn.cursor()

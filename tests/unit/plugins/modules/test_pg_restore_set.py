@@ -139,6 +139,7 @@ class FakeServer(object):
         self.exists = exists
         self.owner = owner
         self.locale = locale
+        self.allow_connections = True
         self.settings = list(settings)
         self.rows = rows
         self.fail_on = list(fail_on)
@@ -153,7 +154,7 @@ class FakeServer(object):
         if "to_jsonb" in text:  # the live database's encoding and locale (the scratch copy is not asked)
             return [("UTF8", self.locale)] if self.exists and self.locale and args.get("db") == "app" else []
         if "FROM pg_database" in text:
-            return [(self.owner, True)] if self.exists else []
+            return [(self.owner, self.allow_connections)] if self.exists else []
         if "information_schema.tables" in text:
             return [("public", "notes")]
         if text.startswith("SELECT 1 FROM"):
@@ -323,6 +324,14 @@ def test_a_new_database_is_created_in_the_backups_encoding_and_locale(server, ru
     failed, result = run_module(pg_restore_set, args(fake, owner="app_owner", expected_catalog=dict(database_locale=bad)))
     assert failed and "a database locale provider this module does not know: 'x'" in result["msg"]
     assert not [s for s in writes(fake) if s.startswith("CREATE DATABASE")]
+
+
+def test_a_database_left_without_connections_is_named_in_sql_that_runs(server, run_module):
+    # The advice is SQL to paste: a name like My-App must be quoted in it.
+    fake = server()
+    fake.allow_connections = False
+    failed, result = run_module(pg_restore_set, args(fake, name="My-App", confirm="My-App"))
+    assert failed and result["msg"].endswith('then run ALTER DATABASE "My-App" WITH ALLOW_CONNECTIONS true')
 
 
 def test_the_replaced_database_is_dropped_without_keep_previous(server, run_module):
