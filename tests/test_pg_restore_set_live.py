@@ -283,3 +283,35 @@ def test_a_restore_keeps_owners_and_grants_and_checks_the_whole_catalog(pg_serve
         assert "rich_copy3_restoring" not in databases(port)
     finally:
         shutil.rmtree(set_dir, ignore_errors=True)
+
+
+def test_a_table_found_through_the_databases_search_path_is_counted_in_the_copy(pg_server, ansible_env):  # noqa: F811
+    # The manifest's row_counts name tables as configured ("orders"), found through ALTER DATABASE ... SET
+    # search_path = app when they were counted; the copy was counted before it had that setting: "tables missing".
+    port, dummy = pg_server
+    with admin(port) as conn:
+        for name in databases(port) - {"postgres"}:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        conn.execute("CREATE DATABASE pathed")
+    with admin(port, "pathed") as conn:
+        conn.execute("CREATE SCHEMA app")
+        conn.execute("CREATE TABLE app.orders (id int)")
+        conn.execute("INSERT INTO app.orders SELECT generate_series(1, 12)")
+        conn.execute("ALTER DATABASE pathed SET search_path = app")
+    rc, result = run_ansible_module(ansible_env, "shipshape.ops.pg_backup_manifest",
+                                    dict(db="pathed", host="127.0.0.1", port=port, user="postgres", tables=["orders"]))
+    assert rc == 0, result
+    manifest = result["manifest"]
+    assert manifest["row_counts"] == {"orders": 12} and manifest["catalog"]["database_settings"] == [["", "search_path=app"]]
+    set_dir = Path(tempfile.mkdtemp(prefix="shipshape-restore-pathed-"))
+    try:
+        subprocess.run(["pg_dump", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "pathed", "-Fc",
+                        "-f", str(set_dir / "postgres.dump")], check=True)
+        for name, confirm in (("pathed", "pathed"), ("pathed_new", "")):  # replacing it, and as a new database
+            rc, result = restore(ansible_env, port, set_dir / "postgres.dump", name=name, confirm=confirm,
+                                 expected_row_counts=manifest["row_counts"], expected_catalog=manifest["catalog"])
+            assert rc == 0, result
+            assert result["row_counts"] == {"orders": 12} and result["database_settings"] == ["search_path"]
+        assert {"pathed", "pathed_new"} <= databases(port) and not [d for d in databases(port) if "restoring" in d]
+    finally:
+        shutil.rmtree(set_dir, ignore_errors=True)

@@ -712,17 +712,19 @@ def main():
         # The backup's encoding and locale, else the replaced database's: a copy in template1's sorts text differently.
         restore.create_scratch(owner, p["expected_catalog"].get("database_locale") or restore.live_locale)
         restore.load(owner)
-        try:
-            result["row_counts"] = restore.count()
-        finally:
-            result["checks"] = restore.failed_checks
         # The live database's own privileges when it is replaced (what its operators set now), else the backup's.
         database_privileges = target["privileges"] if target["exists"] else p["expected_catalog"].get("database_privileges")
         if p["privileges"] and database_privileges is not None:
             result["database_privileges"] = restore.copy_database_privileges(database_privileges)
+        # Before the count: a table of expected_row_counts named without its schema is found through the database's
+        # search_path, as it was when the manifest counted it.
         database_settings = restore.live_settings if target["exists"] else p["expected_catalog"].get("database_settings")
         if p["privileges"] and database_settings is not None:
             result["database_settings"] = restore.copy_database_settings(database_settings)
+        try:
+            result["row_counts"] = restore.count()
+        finally:
+            result["checks"] = restore.failed_checks
         restore.swap(target["exists"])
         if target["exists"]:
             result["previous"] = restore.before if p["keep_previous"] else ""
