@@ -421,7 +421,16 @@ class PlaybookRunner:
                     used.unlink()
             collector.redactor.scrub_tree(work)
             if (work / "artifacts").is_dir():
-                shutil.move(str(work / "artifacts"), str(run_dir / "artifacts"))
+                # One directory per ident: a deploy's check pass ("check") and its run ("main") share run_dir, so
+                # the second run's artifacts/ must not be moved *into* the first one's (artifacts/artifacts/main).
+                kept = private_dir(run_dir / "artifacts")
+                for each in (work / "artifacts").iterdir():
+                    target = kept / each.name
+                    if target.is_symlink() or target.is_file():
+                        target.unlink()
+                    elif target.exists():
+                        shutil.rmtree(target)
+                    shutil.move(str(each), str(target))
         finally:
             shutil.rmtree(work, ignore_errors=True)
         artifact_dir = run_dir / "artifacts" / spec.ident
