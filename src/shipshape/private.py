@@ -1,10 +1,14 @@
 """Files that may hold what a run saw (reports, history, artifacts) are the user's alone: 0600 files in
-0700 directories, whatever the umask."""
+0700 directories, whatever the umask. Never written through a symbolic link: a link planted where a report or
+the history goes (a shared --report-dir, a CI workspace) must not make shipshape overwrite, or chmod, its target."""
 
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
+
+from shipshape.config import UsageError
 
 
 def private_dir(path: Path) -> Path:
@@ -15,17 +19,33 @@ def private_dir(path: Path) -> Path:
 
 
 def private_file(path: Path) -> Path:
-    """Create ``path`` empty if missing, and make it 0600."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    os.close(fd)
-    os.chmod(path, 0o600)
+    """Create ``path`` empty if missing, and make it 0600; a symbolic link there is refused."""
+    if os.path.islink(path):
+        raise UsageError(f"{path} is a symbolic link: refusing to write through it (remove it, or choose another "
+                         "--state-dir)")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
     return path
 
 
 def write_private(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` as a 0600 file (replacing what was there)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(path, 0o600)
+    """Write ``text`` to ``path`` as a 0600 file, replacing what was there: written to a new file beside it and
+    renamed over the name, so a symbolic link at ``path`` is replaced itself, never followed."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
     return path
