@@ -16,6 +16,7 @@ from shipshape.config import UsageError, collection_root, default_state_dir, new
 from shipshape.display import NullProgress, PlainProgress, RichProgress
 from shipshape.events import EventCollector, one_line
 from shipshape.history import History, sparkline
+from shipshape.private import private_dir
 from shipshape.redact import Redactor, no_log_options
 from shipshape.exit_codes import (
     EXIT_FAILED,
@@ -160,6 +161,17 @@ class App:
             raise UsageError(f"the default inventory is missing: {path}")
         return path
 
+    @staticmethod
+    def writable_dir(path: Path, option: str, value: str) -> None:
+        """A directory the run will write its reports (or history) into: made now, before anything runs, so that an
+        unusable one is bad input (exit 3), not a traceback after the playbook changed the hosts."""
+        try:
+            private_dir(path)
+        except OSError as exc:
+            raise UsageError(f"{option} {value}: cannot use {path} ({exc.strerror or exc})") from None
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise UsageError(f"{option} {value}: {path} is not writable")
+
     def progress(self, options: Options, label: str = "") -> NullProgress:
         if options.quiet:
             return NullProgress()
@@ -213,6 +225,9 @@ class App:
             redactor.defer(self._learn_inventory_secrets(runner, inventory, redactor, vault))
 
         state = self.state_dir(options)
+        self.writable_dir(state / "runs", "--state-dir", options.state_dir or str(state))
+        if options.report_dir:
+            self.writable_dir(Path(options.report_dir).expanduser(), "--report-dir", options.report_dir)
         run_id = new_run_id()
         run_dir = state / "runs" / run_id
         base = RunSpec(command=request.command, playbook=request.playbook, inventory=inventory, limit=options.limit,
@@ -300,7 +315,18 @@ class App:
             "stdout": str(run_dir / "artifacts" / "main" / "stdout"),
         }
         directories = [run_dir] + ([Path(options.report_dir).expanduser()] if options.report_dir else [])
-        paths = write_reports(report, directories)
+        paths: dict[str, Path] = {}
+        for index, directory in enumerate(directories):
+            # The run happened: a full disk or a directory gone since the start must not hide its result, nor
+            # keep it out of the history. Said on stderr; the exit code stays the run's.
+            try:
+                written = write_reports(report, [directory])
+            except (OSError, UsageError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else one_line(exc, 300)
+                self.say(f"shipshape: could not write the reports to {directory}: {reason}", err=True)
+                continue
+            if index == 0:
+                paths = written
         try:
             self.history(options).record(report, run_dir)
         except Exception as exc:  # the run happened; a history problem must not hide it
@@ -474,3 +500,7 @@ def guarded(call: Callable[[], int], stderr: TextIO | None = None) -> int:
     except KeyboardInterrupt:
         stderr.write("shipshape: interrupted\n")
         return EXIT_INTERRUPTED
+    except OSError as exc:  # a file or directory the user named that cannot be used: one line, not a traceback
+        where = f": {exc.filename}" if exc.filename else ""
+        stderr.write(f"shipshape: {one_line(exc.strerror or exc, 500)}{where}\n")
+        return EXIT_USAGE

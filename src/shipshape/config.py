@@ -90,9 +90,11 @@ def parse_extra_vars(items: list[str] | None) -> dict[str, Any]:
         if item.startswith("@"):
             path = Path(item[1:]).expanduser()
             try:
-                text = path.read_text()
+                text = path.read_text(encoding="utf-8")
             except OSError as exc:
                 raise UsageError(f"-e/--extra-vars: cannot read {path}: {exc.strerror}") from None
+            except UnicodeDecodeError as exc:
+                raise UsageError(f"-e/--extra-vars: cannot read {path}: not UTF-8 text (byte {exc.start})") from None
             data = _load_mapping(text, f"-e @{path}")
         elif item[0] in "{[" or ("=" not in item.split(None, 1)[0]):
             data = _load_mapping(item, f"-e {item!r}")

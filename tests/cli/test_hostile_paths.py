@@ -65,3 +65,49 @@ def test_a_symlinked_history_is_refused_and_its_target_untouched(cli, state_dir,
     assert victim.read_text() == "keep me\n" and victim.stat().st_mode & 0o777 == 0o644
     listed = cli("history")
     assert listed.code == 3 and "symbolic link" in listed.stderr and "Traceback" not in listed.stderr
+
+
+def test_a_state_dir_that_is_a_file_is_bad_input_before_anything_runs(cli, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = cli("playbook", OK, "-i", str(LOCAL_INVENTORY), "--state-dir", str(blocker), state=False)
+    assert result.code == 3, result
+    assert result.stderr.count("\n") == 1 and "--state-dir" in result.stderr and str(blocker) in result.stderr
+
+
+def test_an_unusable_report_dir_is_bad_input_before_anything_runs(cli, state_dir, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = cli("playbook", OK, "-i", str(LOCAL_INVENTORY), "--report-dir", str(blocker / "reports"))
+    assert result.code == 3, result
+    assert result.stderr.count("\n") == 1 and "--report-dir" in result.stderr
+    assert not _runs(state_dir)  # nothing ran
+    assert History(state_dir / "history.sqlite").runs() == []
+
+
+def test_a_full_disk_after_the_run_is_said_and_the_run_still_recorded(cli, state_dir, tmp_path, monkeypatch):
+    reports = tmp_path / "reports"
+    real = shipshape.commands.write_reports
+
+    def full(report, directories):
+        if directories == [reports]:
+            raise OSError(errno.ENOSPC, "No space left on device", str(reports / "report.json"))
+        return real(report, directories)
+
+    monkeypatch.setattr(shipshape.commands, "write_reports", full)
+    result = cli("playbook", OK, "-i", str(LOCAL_INVENTORY), "--report-dir", str(reports), "-q")
+    assert result.code == 0  # the run's own result
+    assert "could not write the reports to" in result.stderr and "No space left on device" in result.stderr
+    assert "Traceback" not in result.stderr
+    (row,) = History(state_dir / "history.sqlite").runs()
+    assert row["result"] == "success"
+    (run_dir,) = _runs(state_dir)
+    assert (run_dir / "report.json").is_file()
+
+
+def test_extra_vars_file_not_utf8_is_one_line(cli, tmp_path):
+    vars_file = tmp_path / "vars.yml"
+    vars_file.write_bytes(b"greeting: caf\xe9\n")
+    result = cli("playbook", OK, "-i", str(LOCAL_INVENTORY), "-e", f"@{vars_file}")
+    assert result.code == 3
+    assert result.stderr.count("\n") == 1 and str(vars_file) in result.stderr and "UTF-8" in result.stderr
