@@ -23,7 +23,9 @@ import yaml
 MASK = "********"
 
 # A key is secret when one of its words (split on _ - . and space, or camelCase) is one of these.
-_SECRET_WORDS = {"password", "passwd", "passphrase", "token", "secret", "key", "apikey", "privatekey"}
+# "pass": Ansible's own connection and privilege passwords are spelled that way (ansible_become_pass,
+# ansible_ssh_pass, ansible_sudo_pass, ansible_su_pass, ansible_httpapi_pass), and so are many users' (db_pass).
+_SECRET_WORDS = {"password", "passwd", "passphrase", "pass", "token", "secret", "key", "apikey", "privatekey"}
 _SECRET_IN_WORD = re.compile(r"(password|passwd|token|secret)", re.IGNORECASE)
 # Values this short are never replaced inside text: replacing "1" everywhere would destroy the output.
 MIN_SECRET_LENGTH = 4

@@ -111,3 +111,16 @@ def test_extra_vars_file_not_utf8_is_one_line(cli, tmp_path):
     result = cli("playbook", OK, "-i", str(LOCAL_INVENTORY), "-e", f"@{vars_file}")
     assert result.code == 3
     assert result.stderr.count("\n") == 1 and str(vars_file) in result.stderr and "UTF-8" in result.stderr
+
+
+def test_ansibles_own_pass_variables_are_secrets(cli, state_dir):
+    secrets = {"ansible_become_pass": "Become-Secret-17", "ansible_ssh_pass": "Ssh-Secret-23",
+               "ansible_sudo_pass": "Sudo-Secret-29", "smtp_pass": "Smtp-Secret-31"}
+    args = [a for name, value in secrets.items() for a in ("-e", f"{name}={value}")]
+    result = cli("playbook", OK, "-i", str(LOCAL_INVENTORY), "--json", *args)
+    assert result.code == 0, result.stderr
+    (run_dir,) = _runs(state_dir)
+    written = [result.stdout, result.stderr] + [p.read_text(errors="replace") for p in run_dir.rglob("*") if p.is_file()]
+    for value in secrets.values():
+        assert not any(value in text for text in written), value
+    assert json.loads(result.stdout)["extravars"]["ansible_become_pass"] == "********"
