@@ -4,6 +4,7 @@ terminal, JSON, Markdown and JUnit XML."""
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -337,8 +338,27 @@ def to_markdown(report: RunReport) -> str:
     return "\n".join(lines)
 
 
+# Characters XML 1.0 does not allow at all (ElementTree writes them as they are, and the file no longer parses):
+# control characters from a command's output (a bare ESC, a backspace, NUL), surrogates, U+FFFE and U+FFFF.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_text(value: Any) -> str:
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group(0)):02x}", str(value))
+
+
 def to_junit(report: RunReport) -> str:
     """A testsuite per run, a testcase per host and task; failures (and unreachable hosts) as <failure>."""
+    suites = _junit(report)
+    for element in suites.iter():
+        element.text = _xml_text(element.text) if element.text is not None else None
+        for name, value in element.attrib.items():
+            element.set(name, _xml_text(value))
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+def _junit(report: RunReport) -> ET.Element:
     tasks = report.tasks
     failures = sum(1 for t in tasks if t["status"] in ("failed", "unreachable"))
     skipped = sum(1 for t in tasks if t["status"] == "skipped")
@@ -360,8 +380,7 @@ def to_junit(report: RunReport) -> str:
         ET.SubElement(case, "failure", type=report.result, message=report.message or report.result)
         suite.set("tests", "1")
         suite.set("failures", "1")
-    ET.indent(suites)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+    return suites
 
 
 def write_reports(report: RunReport, directories: list[Path]) -> dict[str, Path]:

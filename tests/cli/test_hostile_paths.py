@@ -124,3 +124,16 @@ def test_ansibles_own_pass_variables_are_secrets(cli, state_dir):
     for value in secrets.values():
         assert not any(value in text for text in written), value
     assert json.loads(result.stdout)["extravars"]["ansible_become_pass"] == "********"
+
+
+def test_junit_parses_whatever_a_task_printed():
+    # A command's stderr with terminal control sequences, a NUL or a backspace: XML 1.0 allows none of them.
+    message = "tput: \x1b(B\x1b[m unknown \x00 term\x08 \x07"
+    task = {"host": "web\x01", "play": "p", "task": "t\x0c", "status": "failed", "message": message,
+            "action": "command", "task_path": "x.yml:1", "duration_s": 0.5}
+    report = RunReport(run_id="r", command="deploy", playbook="p", inventory="i", limit=None, argv=[], user="u",
+                       check=False, diff=False, started="s", ended="e", duration_s=1.0, result="failed", exit_code=1,
+                       message=message, runner_status="failed", runner_rc=2, tasks=[task])
+    root = ET.fromstring(to_junit(report))
+    failure = root.find("./testsuite/testcase/failure")
+    assert failure is not None and "unknown" in failure.get("message") and "\\x00" in failure.get("message")
