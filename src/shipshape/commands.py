@@ -189,9 +189,13 @@ class App:
     def vault(self, options: Options) -> Vault:
         """The vault options, with the password asked for now when --ask-vault-pass says so."""
         for vault_id in options.vault_ids:
-            if vault_id.endswith("@prompt"):
+            if vault_id.endswith("@prompt") or vault_id == "prompt":
                 raise UsageError(f"--vault-id {vault_id}: prompting per vault id is not supported; "
                                  "use --ask-vault-pass or a password file (label@path)")
+            label, at, source = vault_id.partition("@")
+            _password_source("--vault-id", vault_id, source if at else label)
+        for path in options.vault_password_files:
+            _password_source("--vault-password-file", path, path)
         password = self.ask("Vault password: ", "--ask-vault-pass") if options.ask_vault_pass else None
         return Vault(password_files=tuple(options.vault_password_files), ids=tuple(options.vault_ids),
                      password=password)
@@ -470,6 +474,15 @@ class App:
         else:
             self.stdout.write(markdown + "\n")
         return EXIT_OK
+
+
+def _password_source(option: str, value: str, path: str) -> None:
+    """A vault password file (or client script) must be there before anything runs: ansible-playbook would stop
+    after the run directory and the history row were made, and the in-process inventory read with a traceback."""
+    if not path:
+        raise UsageError(f"{option} {value!r}: expected a password file (label@path for --vault-id)")
+    if not Path(path).expanduser().is_file():
+        raise UsageError(f"{option} {value}: no such file: {path}")
 
 
 def learn_secrets(redactor: Redactor, host_vars: dict[str, Any]) -> None:

@@ -457,6 +457,17 @@ class PlaybookRunner:
         if self.checkout:
             os.environ.setdefault("ANSIBLE_CONFIG", str(self.collection_root / "ansible.cfg"))
             os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", str(self.collection_root / ".collections"))
+        from ansible.errors import AnsibleError
+
+        try:
+            return self._inventory(inventory, pattern, limit, vault)
+        except AnsibleError as exc:
+            # A vault password that is missing or wrong, a vault password file that is not there, an inventory
+            # Ansible cannot parse: one line (exit 3), before anything runs.
+            message = " ".join(str(getattr(exc, "message", None) or exc).split())[:500]
+            raise RunnerError(f"inventory {inventory}: {message}") from None
+
+    def _inventory(self, inventory: Path, pattern: str, limit: str | None, vault: Vault | None) -> InventoryView:
         from ansible.inventory.manager import InventoryManager
         from ansible.parsing.dataloader import DataLoader
         from ansible.utils.display import Display

@@ -137,3 +137,43 @@ def test_junit_parses_whatever_a_task_printed():
     root = ET.fromstring(to_junit(report))
     failure = root.find("./testsuite/testcase/failure")
     assert failure is not None and "unknown" in failure.get("message") and "\\x00" in failure.get("message")
+
+
+def _vaulted_production_inventory(tmp_path: Path) -> tuple[Path, Path]:
+    import subprocess
+    import sys
+
+    password = tmp_path / "vault-pass"
+    password.write_text("right-password\n")
+    inventory = tmp_path / "inventory"
+    (inventory / "group_vars" / "all").mkdir(parents=True)
+    (inventory / "hosts.yml").write_text(PRODUCTION_INVENTORY.read_text())
+    vault_file = inventory / "group_vars" / "all" / "vault.yml"
+    vault_file.write_text("innocent_setting: Vaulted-Value-41\n")
+    subprocess.run([str(Path(sys.executable).with_name("ansible-vault")), "encrypt", "--vault-password-file",
+                    str(password), str(vault_file)], check=True, capture_output=True)
+    return inventory, password
+
+
+def test_a_wrong_or_missing_vault_password_is_one_line_for_confirmed_commands(cli, state_dir, tmp_path):
+    # deploy reads the inventory in-process (is a host production?): Ansible's vault error was a traceback.
+    inventory, _password = _vaulted_production_inventory(tmp_path)
+    wrong = tmp_path / "wrong"
+    wrong.write_text("wrong-password\n")
+    for options in ([], ["--vault-password-file", str(wrong)]):
+        result = cli("deploy", "--ref", "v2.0.0", "-y", "-i", str(inventory), *options)
+        assert result.code == 3, result
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+        assert str(inventory) in result.stderr and "vault" in result.stderr.lower()
+    assert not (state_dir / "runs").exists() or not _runs(state_dir)
+
+
+def test_vault_password_files_that_are_not_there_are_bad_input_before_anything_runs(cli, state_dir, tmp_path):
+    missing = str(tmp_path / "nope")
+    for command in (["deploy", "--ref", "v2.0.0", "-y", "-i", str(PRODUCTION_INVENTORY)], ["playbook", OK, "-i", str(LOCAL_INVENTORY)]):
+        for option in (["--vault-password-file", missing], ["--vault-id", f"prod@{missing}"], ["--vault-id", missing]):
+            result = cli(*command, *option)
+            assert result.code == 3, (command, option, result)
+            assert result.stderr.count("\n") == 1 and missing in result.stderr and "Traceback" not in result.stderr
+    assert not (state_dir / "runs").exists() or not _runs(state_dir)
+    assert History(state_dir / "history.sqlite").runs() == []
