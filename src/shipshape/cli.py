@@ -350,6 +350,10 @@ def logs_variables(args: argparse.Namespace) -> dict:
 
 
 def to_options(args: argparse.Namespace) -> Options:
+    if getattr(args, "forks", None) is not None:
+        # 0 was dropped without a word, a negative number reached ansible-playbook (a run directory and history
+        # row for an error Ansible reported after starting).
+        validate.number(args.command, "--forks", args.forks, 1, 10000)
     names = Options.__dataclass_fields__
     return Options(**{name: getattr(args, name) for name in names if getattr(args, name, None) is not None})
 
@@ -365,6 +369,7 @@ def main(argv: list[str] | None = None, app: App | None = None) -> int:
         options = to_options(args)
         if args.command == "history":
             name = validate.backup_name("history", "--name", args.name) if args.name is not None else None
+            validate.number("history", "--last", args.last, 1, 1000000)  # 0 or -1 listed every run
             return app.show_history(options, drills=args.drills, limit=args.last, name=name)
         if args.command == "report":
             return app.show_report(args.run, options)

@@ -177,3 +177,13 @@ def test_vault_password_files_that_are_not_there_are_bad_input_before_anything_r
             assert result.stderr.count("\n") == 1 and missing in result.stderr and "Traceback" not in result.stderr
     assert not (state_dir / "runs").exists() or not _runs(state_dir)
     assert History(state_dir / "history.sqlite").runs() == []
+
+
+def test_forks_and_last_out_of_range_are_bad_input(cli, state_dir):
+    for forks in ("0", "-3"):
+        result = cli("playbook", OK, "-i", str(LOCAL_INVENTORY), "--forks", forks)
+        assert result.code == 3 and "--forks" in result.stderr and "1 to 10000" in result.stderr, result
+    assert not (state_dir / "runs").exists() or not _runs(state_dir)
+    for last in ("0", "-1"):
+        result = cli("history", "-n", last)
+        assert result.code == 3 and "--last" in result.stderr, result
