@@ -204,16 +204,18 @@ class App:
     def run_playbook(self, request: Request, options: Options) -> int:
         runner = self.runner
         inventory = self.inventory_path(options)
-        variables = parse_extra_vars(options.extra_vars)
+        vault = self.vault(options)  # before the extra vars: an -e @file may be vaulted
+        vaulted: list[str] = []
+        variables = parse_extra_vars(options.extra_vars, vault=vault, secrets=vaulted)
         variables.update(request.variables)
         runner.playbook_path(request.playbook)  # a missing playbook is bad input, before anything runs
 
-        vault = self.vault(options)
         become_password = self.ask("BECOME password: ", "--ask-become-pass") if options.ask_become_pass else None
         if options.become_password_file and not Path(options.become_password_file).expanduser().is_file():
             raise UsageError(f"--become-password-file {options.become_password_file}: no such file")
         redactor = Redactor(secret_names=no_log_options(runner.collection_root))
         redactor.add_vars(variables)
+        redactor.add_value(vaulted)
         redactor.add_value(become_password)
         pattern = request.pattern or "all"
         if request.command in CONFIRMED:

@@ -80,8 +80,12 @@ def new_run_id(now: dt.datetime | None = None) -> str:
     return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
-def parse_extra_vars(items: list[str] | None) -> dict[str, Any]:
-    """Merge ``-e`` values: ``key=value`` (several, space separated), JSON/YAML mappings, or ``@file``."""
+def parse_extra_vars(items: list[str] | None, vault: Any = None, secrets: list[str] | None = None) -> dict[str, Any]:
+    """Merge ``-e`` values: ``key=value`` (several, space separated), JSON/YAML mappings, or ``@file``.
+
+    A file ansible-playbook would open with its vault (encrypted whole, or holding inline ``!vault`` values) or
+    that marks values ``!unsafe`` is read as Ansible reads it, with ``vault`` (a runner.Vault); the values that
+    came out of a vault are appended to ``secrets``, and the ``!unsafe`` ones stay data."""
     result: dict[str, Any] = {}
     for item in items or []:
         item = item.strip()
@@ -95,7 +99,10 @@ def parse_extra_vars(items: list[str] | None) -> dict[str, Any]:
                 raise UsageError(f"-e/--extra-vars: cannot read {path}: {exc.strerror}") from None
             except UnicodeDecodeError as exc:
                 raise UsageError(f"-e/--extra-vars: cannot read {path}: not UTF-8 text (byte {exc.start})") from None
-            data = _load_mapping(text, f"-e @{path}")
+            if text.lstrip().startswith("$ANSIBLE_VAULT") or "!vault" in text or "!unsafe" in text:
+                data = _ansible_mapping(path, vault, secrets)
+            else:
+                data = _load_mapping(text, f"-e @{path}")
         elif item[0] in "{[" or ("=" not in item.split(None, 1)[0]):
             data = _load_mapping(item, f"-e {item!r}")
         else:
@@ -118,6 +125,50 @@ def _load_mapping(text: str, what: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UsageError(f"{what}: extra vars must be key=value or a mapping, not a {type(data).__name__}")
     return data
+
+
+def _ansible_mapping(path: Path, vault: Any, secrets: list[str] | None) -> dict[str, Any]:
+    """An extra vars file read by Ansible's own loader (vault, ``!vault``, ``!unsafe``), as plain data: strings
+    Ansible would not template (``!unsafe``) become runner._Unsafe, written back with the tag."""
+    from ansible.errors import AnsibleError
+    from ansible.module_utils._internal._datatag import AnsibleTagHelper
+    from ansible.parsing.dataloader import DataLoader
+
+    from shipshape.runner import _Unsafe, vault_secrets, vaulted_values
+
+    loader = DataLoader()
+    try:
+        if vault is not None and (vault.password_files or vault.ids or vault.password):
+            loader.set_vault_secrets(vault_secrets(loader, vault))
+        data = loader.load_from_file(str(path), cache="none", trusted_as_template=True)
+        if data is not None and not isinstance(data, dict):
+            raise UsageError(f"-e @{path}: extra vars must be a mapping, not a {type(data).__name__}")
+        found = vaulted_values(data or {})
+
+        def plain(value: Any) -> Any:
+            if isinstance(value, dict):
+                return {str(key): plain(item) for key, item in value.items()}
+            if isinstance(value, (list, tuple)):
+                return [plain(item) for item in value]
+            if isinstance(value, str) or type(value).__name__ == "EncryptedString":
+                trusted = any(type(t).__name__ == "TrustedAsTemplate" for t in AnsibleTagHelper.tags(value))
+                text = str.__str__(str(value))  # decrypted, and an untagged copy (yaml's SafeDumper takes str only)
+                return text if trusted else _Unsafe(text)
+            if isinstance(value, bool) or value is None:
+                return value
+            if isinstance(value, int):
+                return int(value)
+            if isinstance(value, float):
+                return float(value)
+            return value
+
+        result = plain(data) if data is not None else {}
+    except AnsibleError as exc:
+        message = " ".join(str(getattr(exc, "message", None) or exc).split())[:300]
+        raise UsageError(f"-e @{path}: {message}") from None
+    if secrets is not None:
+        secrets.extend(str(value) for value in found)
+    return result
 
 
 def _key_values(text: str) -> dict[str, Any]:

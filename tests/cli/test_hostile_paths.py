@@ -187,3 +187,59 @@ def test_forks_and_last_out_of_range_are_bad_input(cli, state_dir):
     for last in ("0", "-1"):
         result = cli("history", "-n", last)
         assert result.code == 3 and "--last" in result.stderr, result
+
+
+def test_vaulted_extra_vars_files_are_used_and_redacted(cli, state_dir, tmp_path):
+    # ansible-playbook -e @vault.yml --vault-password-file F: a whole encrypted file, and inline !vault values.
+    # Both were refused ("not a str", "could not determine a constructor for the tag '!vault'").
+    import subprocess
+    import sys
+
+    tool = str(Path(sys.executable).with_name("ansible-vault"))
+    password = tmp_path / "vault-pass"
+    password.write_text("right-password\n")
+    whole = tmp_path / "whole.yml"
+    whole.write_text("innocent_setting: Whole-File-Secret-61\n")
+    subprocess.run([tool, "encrypt", "--vault-password-file", str(password), str(whole)], check=True, capture_output=True)
+    inline = subprocess.run([tool, "encrypt_string", "--vault-password-file", str(password), "--name", "inline_setting",
+                             "Inline-Secret-67"], check=True, capture_output=True, text=True).stdout
+    mixed = tmp_path / "mixed.yml"
+    mixed.write_text(inline + 'db_password: "{{ innocent_setting }}"\n')
+    out = tmp_path / "out"
+    out.mkdir()
+    result = cli("playbook", str(PLAYBOOKS / "vaulted.yml"), "-i", str(LOCAL_INVENTORY), "--vault-password-file",
+                 str(password), "-e", f"@{whole}", "-e", f"@{mixed}", "-e", f"out_dir={out}", "--json")
+    assert result.code == 0, result.stderr
+    assert (out / "vaulted.txt").read_text() == "Whole-File-Secret-61 Inline-Secret-67\n"
+    (run_dir,) = _runs(state_dir)
+    written = [result.stdout, result.stderr] + [p.read_text(errors="replace") for p in run_dir.rglob("*") if p.is_file()]
+    for secret in ("Whole-File-Secret-61", "Inline-Secret-67"):
+        assert not any(secret in text for text in written), secret
+    assert not list(state_dir.glob("runs/.*.work"))
+
+
+def test_a_wrong_vault_password_for_an_extra_vars_file_is_one_line(cli, state_dir, tmp_path):
+    import subprocess
+    import sys
+
+    password, wrong = tmp_path / "vault-pass", tmp_path / "wrong"
+    password.write_text("right-password\n")
+    wrong.write_text("wrong-password\n")
+    whole = tmp_path / "whole.yml"
+    whole.write_text("innocent_setting: Whole-File-Secret-61\n")
+    subprocess.run([str(Path(sys.executable).with_name("ansible-vault")), "encrypt", "--vault-password-file",
+                    str(password), str(whole)], check=True, capture_output=True)
+    result = cli("playbook", OK, "-i", str(LOCAL_INVENTORY), "--vault-password-file", str(wrong), "-e", f"@{whole}")
+    assert result.code == 3 and result.stderr.count("\n") == 1 and str(whole) in result.stderr, result
+    assert not (state_dir / "runs").exists() or not _runs(state_dir)
+
+
+def test_unsafe_values_of_an_extra_vars_file_stay_literal(cli, tmp_path):
+    # ansible-playbook keeps a `!unsafe` value as data; the CLI refused the tag.
+    vars_file = tmp_path / "vars.yml"
+    vars_file.write_text("value: !unsafe \"{{ lookup('pipe', 'echo templated') }}\"\nuser_value: \"{{ 'tem' ~ 'plated' }}\"\n")
+    result = cli("playbook", str(PLAYBOOKS / "literal.yml"), "-i", str(LOCAL_INVENTORY), "-e", f"@{vars_file}",
+                 "-e", f"out_dir={tmp_path}")
+    assert result.code == 0, result.stderr
+    assert (tmp_path / "value.txt").read_text() == "{{ lookup('pipe', 'echo templated') }}"
+    assert (tmp_path / "user_value.txt").read_text() == "templated"  # a plain value keeps Ansible's meaning
