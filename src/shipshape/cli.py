@@ -354,6 +354,8 @@ def to_options(args: argparse.Namespace) -> Options:
         # 0 was dropped without a word, a negative number reached ansible-playbook (a run directory and history
         # row for an error Ansible reported after starting).
         validate.number(args.command, "--forks", args.forks, 1, 10000)
+    if getattr(args, "limit", None) is not None:
+        validate.limit(args.command, "--limit", args.limit)
     names = Options.__dataclass_fields__
     return Options(**{name: getattr(args, name) for name in names if getattr(args, name, None) is not None})
 

@@ -255,3 +255,13 @@ def absolute_path(command: str, option: str, value: str) -> str:
         raise InvalidValue(command, option, value, "an absolute path",
                            "expected an absolute path without '..' or control characters")
     return value
+
+
+def limit(command: str, option: str, value: str) -> str:
+    """An Ansible host pattern for --limit: ansible-playbook reads a leading '-' as one of its own options (the run
+    failed after it started, with Ansible's usage text hidden), and a control character is never part of a host name."""
+    if not value.strip() or value.startswith("-") or len(value) > 4096 or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise InvalidValue(command, option, value, "a host pattern",
+                           "expected an Ansible host pattern (web1, 'app_servers:&eu', 'all:!db1', @retry-file): "
+                           "not empty, not starting with '-', on one line, at most 4096 characters")
+    return value

@@ -243,3 +243,14 @@ def test_unsafe_values_of_an_extra_vars_file_stay_literal(cli, tmp_path):
     assert result.code == 0, result.stderr
     assert (tmp_path / "value.txt").read_text() == "{{ lookup('pipe', 'echo templated') }}"
     assert (tmp_path / "user_value.txt").read_text() == "templated"  # a plain value keeps Ansible's meaning
+
+
+def test_limit_values_ansible_playbook_would_misread_are_bad_input(cli, state_dir):
+    for value in ("--version", "-x", "local1\nall", "", " "):
+        result = cli("playbook", OK, "-i", str(LOCAL_INVENTORY), f"--limit={value}")
+        assert result.code == 3, (value, result)
+        assert "--limit" in result.stderr and "host pattern" in result.stderr and "Traceback" not in result.stderr
+    assert not (state_dir / "runs").exists() or not _runs(state_dir)
+    # Patterns Ansible takes are unchanged: groups, intersections, exclusions, IPv6 hosts.
+    for value in ("local1", "all:!nosuch", "app_servers:&all", "local*"):
+        assert cli("playbook", OK, "-i", str(LOCAL_INVENTORY), "--limit", value, "-q").code == 0, value
