@@ -463,11 +463,16 @@ class App:
         path = Path(row["run_dir"]) / "report.json" if row else self.state_dir(options) / "runs" / run / "report.json"
         if not path.is_file():
             raise UsageError(f"no run {run!r} in {self.state_dir(options)} (see shipshape history)")
-        data = json.loads(path.read_text())
-        if options.json:
-            self.stdout.write(json.dumps(data, indent=2) + "\n")
-            return EXIT_OK
-        report = RunReport.from_dict(data)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            if options.json:
+                self.stdout.write(json.dumps(data, indent=2) + "\n")
+                return EXIT_OK
+            report = RunReport.from_dict(data)
+        except (ValueError, TypeError, KeyError) as exc:  # a report cut short (full disk) or edited by hand
+            raise UsageError(f"report {path} cannot be read: {one_line(exc, 200)}") from None
         markdown = to_markdown(report)
         if self.stdout.isatty():
             from rich.markdown import Markdown

@@ -254,3 +254,12 @@ def test_limit_values_ansible_playbook_would_misread_are_bad_input(cli, state_di
     # Patterns Ansible takes are unchanged: groups, intersections, exclusions, IPv6 hosts.
     for value in ("local1", "all:!nosuch", "app_servers:&all", "local*"):
         assert cli("playbook", OK, "-i", str(LOCAL_INVENTORY), "--limit", value, "-q").code == 0, value
+
+
+def test_a_report_cut_short_is_one_line(cli, state_dir):
+    assert cli("playbook", OK, "-i", str(LOCAL_INVENTORY), "-q").code == 0
+    (run_dir,) = _runs(state_dir)
+    for broken in ('{"schema_version": 1, "run_id": "x", "comm', "[]", '{"schema_version": 1}'):
+        (run_dir / "report.json").write_text(broken)
+        result = cli("report", "last")
+        assert result.code == 3 and result.stderr.count("\n") == 1 and "cannot be read" in result.stderr, result
