@@ -51,10 +51,8 @@ def collections_paths() -> list[Path]:
         for candidate in (os.environ.get("ANSIBLE_CONFIG"), os.path.join(os.getcwd(), "ansible.cfg"),
                           os.path.expanduser("~/.ansible.cfg"), "/etc/ansible/ansible.cfg"):
             if candidate and os.path.isfile(candidate):
-                parser = configparser.ConfigParser(interpolation=None, strict=False)
-                try:
-                    parser.read(candidate)
-                except configparser.Error:
+                parser = read_ansible_cfg(candidate)
+                if parser is None:
                     break
                 value = parser.get("defaults", "collections_path", fallback=None) or \
                     parser.get("defaults", "collections_paths", fallback=None)
@@ -67,6 +65,20 @@ def collections_paths() -> list[Path]:
 
     paths += [Path(entry) for entry in sys.path if entry and (Path(entry) / "ansible_collections").is_dir()]
     return paths
+
+
+def read_ansible_cfg(path: str) -> "Any":
+    """An ansible.cfg read as Ansible reads it (UTF-8, undecodable bytes kept as they are: a Latin-1 comment does not
+    stop Ansible), or None when Ansible could not read it either (it will say so itself)."""
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        with open(path, "rb") as handle:
+            parser.read_string(handle.read().decode("utf-8", errors="surrogateescape"), source=path)
+    except (OSError, configparser.Error):
+        return None
+    return parser
 
 
 def default_state_dir() -> Path:

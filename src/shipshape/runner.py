@@ -8,7 +8,6 @@ file of the run directory is redacted again (the event handler already redacts e
 
 from __future__ import annotations
 
-import configparser
 import datetime as dt
 import os
 import shlex
@@ -23,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from shipshape.config import read_ansible_cfg
 from shipshape.events import EventCollector
 from shipshape.private import private_dir, write_private
 
@@ -304,10 +304,8 @@ class PlaybookRunner:
                 continue
             if Path(candidate).resolve() == ours:
                 continue  # the collection's own config is not the user's choice
-            parser = configparser.ConfigParser(interpolation=None, strict=False)
-            try:
-                parser.read(candidate)
-            except configparser.Error:
+            parser = read_ansible_cfg(candidate)
+            if parser is None:
                 return "True"
             value = parser.get("defaults", "host_key_checking", fallback=None)
             return value.strip() if value is not None else "True"
