@@ -133,7 +133,8 @@ class App:
         return self.stdin.isatty() and self.stdout.isatty()
 
     def state_dir(self, options: Options) -> Path:
-        return Path(options.state_dir).expanduser() if options.state_dir else default_state_dir()
+        # Absolute: the history keeps each run's directory, which `report` reads from wherever it is started.
+        return (Path(options.state_dir).expanduser() if options.state_dir else default_state_dir()).absolute()
 
     def history(self, options: Options) -> History:
         return History(self.state_dir(options) / "history.sqlite")
@@ -461,6 +462,8 @@ class App:
     def show_report(self, run: str, options: Options) -> int:
         row = self.history(options).find(run)
         path = Path(row["run_dir"]) / "report.json" if row else self.state_dir(options) / "runs" / run / "report.json"
+        if row and not path.is_file():  # recorded with a relative --state-dir by an older version
+            path = self.state_dir(options) / "runs" / row["run_id"] / "report.json"
         if not path.is_file():
             raise UsageError(f"no run {run!r} in {self.state_dir(options)} (see shipshape history)")
         try:

@@ -263,3 +263,27 @@ def test_a_report_cut_short_is_one_line(cli, state_dir):
         (run_dir / "report.json").write_text(broken)
         result = cli("report", "last")
         assert result.code == 3 and result.stderr.count("\n") == 1 and "cannot be read" in result.stderr, result
+
+
+def test_a_relative_state_dir_is_recorded_absolute(cli, tmp_path, monkeypatch, test_runner):
+    from conftest import FakeStream
+
+    from shipshape.cli import main
+    from shipshape.commands import App
+
+    def run(*argv: str):
+        out, err = FakeStream(), FakeStream()
+        code = main(list(argv), app=App(runner=test_runner, stdout=out, stderr=err, stdin=FakeStream(), interactive=False))
+        return code, out.getvalue(), err.getvalue()
+
+    (tmp_path / "ci").mkdir()
+    monkeypatch.chdir(tmp_path / "ci")
+    code, _out, err = run("playbook", OK, "-i", str(LOCAL_INVENTORY), "-q", "--state-dir", "state")
+    assert code == 0, err
+    state = tmp_path / "ci" / "state"
+    (row,) = History(state / "history.sqlite").runs()
+    assert Path(row["run_dir"]).is_absolute() and Path(row["run_dir"]).is_dir()
+    monkeypatch.chdir(tmp_path)  # elsewhere: `report last` finds the run it lists
+    code, out, err = run("report", "last", "--json", "--state-dir", str(state))
+    assert code == 0, err
+    assert Path(json.loads(out)["artifacts"]["run_dir"]).is_absolute()
