@@ -386,20 +386,20 @@ class PlaybookRunner:
         private_dir(run_dir)
         work = run_dir.parent / f".{run_dir.name}.{os.getpid()}.work"
         private_dir(work)
-        extravars_file = None
-        if spec.extravars:
-            extravars_file = work / "extravars.yml"
-            fd = os.open(extravars_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(extravars_yaml(spec.extravars, spec.literal))
-        password_file = become_file = None
-        if spec.vault.password is not None:
-            password_file = write_private(work / "vault-password", spec.vault.password + "\n")
-        if spec.become_password is not None:
-            become_file = write_private(work / "become-password", spec.become_password + "\n")
-        kwargs = self.build_kwargs(spec, work, collector, extravars_file, password_file, become_file)
-        started = dt.datetime.now(dt.timezone.utc)
+        extravars_file = password_file = become_file = None
         try:
+            # Inside the try: a full disk (or anything else) while the secrets are written must not leave them behind.
+            if spec.extravars:
+                extravars_file = work / "extravars.yml"
+                fd = os.open(extravars_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:  # as Ansible reads it, whatever the locale
+                    handle.write(extravars_yaml(spec.extravars, spec.literal))
+            if spec.vault.password is not None:
+                password_file = write_private(work / "vault-password", spec.vault.password + "\n")
+            if spec.become_password is not None:
+                become_file = write_private(work / "become-password", spec.become_password + "\n")
+            kwargs = self.build_kwargs(spec, work, collector, extravars_file, password_file, become_file)
+            started = dt.datetime.now(dt.timezone.utc)
             with _CancelOnSignals() as cancel:
                 kwargs["cancel_callback"] = cancel.requested
                 run = self._run

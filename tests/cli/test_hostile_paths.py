@@ -287,3 +287,23 @@ def test_a_relative_state_dir_is_recorded_absolute(cli, tmp_path, monkeypatch, t
     code, out, err = run("report", "last", "--json", "--state-dir", str(state))
     assert code == 0, err
     assert Path(json.loads(out)["artifacts"]["run_dir"]).is_absolute()
+
+
+def test_a_full_disk_while_the_secrets_are_handed_over_leaves_none_behind(cli, state_dir, monkeypatch):
+    import shipshape.runner
+
+    password = "Sud0-planted-password-ZZ"
+    monkeypatch.setattr("getpass.getpass", lambda prompt="", stream=None: password)
+    real = shipshape.runner.write_private
+
+    def full(path, text):
+        if path.name == "become-password":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, text)
+
+    monkeypatch.setattr(shipshape.runner, "write_private", full)
+    result = cli("-K", "playbook", OK, "-i", str(LOCAL_INVENTORY), "-e", "db_password=Planted-Db-Secret-73",
+                 interactive=True)
+    assert result.code == 3 and "No space left on device" in result.stderr and "Traceback" not in result.stderr
+    assert list((state_dir / "runs").glob(".*.work")) == []  # the extra vars file with the db password went too
+    assert not [p for p in state_dir.rglob("*") if p.is_file() and b"Planted-Db-Secret-73" in p.read_bytes()]
