@@ -262,7 +262,15 @@ class App:
             with progress:
                 outcome = runner.run(base, run_dir, collector)
         except KeyboardInterrupt:
-            self.say(f"interrupted; the run's artifacts are in {run_dir}", err=True)
+            # The runner removed the work directory without keeping its artifacts: name run_dir only when it holds
+            # something (a deploy's check pass), and leave no empty run directory behind.
+            if run_dir.is_dir() and not any(run_dir.iterdir()):
+                run_dir.rmdir()
+            if run_dir.is_dir():
+                self.say(f"interrupted; what the run kept is in {run_dir}", err=True)
+            else:
+                self.say("interrupted; the run was stopped and nothing of it was kept (no report, no history entry): "
+                         "check the hosts with shipshape status", err=True)
             return EXIT_INTERRUPTED
         code, message = exit_code(outcome)
         if code == EXIT_NO_HOSTS and options.limit:

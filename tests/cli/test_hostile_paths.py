@@ -10,7 +10,7 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from cli_paths import LOCAL_INVENTORY, PLAYBOOKS, PRODUCTION_INVENTORY
+from cli_paths import LOCAL_INVENTORY, PLAYBOOKS, PRODUCTION_INVENTORY, ROOT
 
 import shipshape.commands
 from shipshape.history import History
@@ -307,3 +307,16 @@ def test_a_full_disk_while_the_secrets_are_handed_over_leaves_none_behind(cli, s
     assert result.code == 3 and "No space left on device" in result.stderr and "Traceback" not in result.stderr
     assert list((state_dir / "runs").glob(".*.work")) == []  # the extra vars file with the db password went too
     assert not [p for p in state_dir.rglob("*") if p.is_file() and b"Planted-Db-Secret-73" in p.read_bytes()]
+
+
+def test_an_interrupted_run_does_not_point_at_an_empty_directory(cli, state_dir, monkeypatch):
+    import shipshape.runner
+
+    def stopped(**_kwargs):
+        raise KeyboardInterrupt
+
+    runner = shipshape.runner.PlaybookRunner(ROOT, playbook_dir=PLAYBOOKS, run=stopped)
+    result = cli("playbook", OK, "-i", str(LOCAL_INVENTORY), runner=runner)
+    assert result.code == 130
+    assert "nothing of it was kept" in result.stderr and "artifacts are in" not in result.stderr
+    assert _runs(state_dir) == [] and list((state_dir / "runs").glob(".*.work")) == []
