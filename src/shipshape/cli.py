@@ -41,7 +41,8 @@ class Parser(argparse.ArgumentParser):
 def _common(parser: argparse.ArgumentParser, playbook: bool = True) -> None:
     group = parser.add_argument_group("common options")
     if playbook:
-        group.add_argument("-i", "--inventory", help="inventory file or directory (default: the sandbox)")
+        group.add_argument("-i", "--inventory", action="append", metavar="INVENTORY",
+                           help="inventory file or directory (default: the sandbox); one (a directory combines several)")
         group.add_argument("-l", "--limit", help="limit to these hosts or groups (an Ansible pattern)")
         group.add_argument("-e", "--extra-vars", action="append", default=[], metavar="VARS",
                            help="key=value, JSON/YAML, or @file; repeatable")
@@ -354,6 +355,14 @@ def to_options(args: argparse.Namespace) -> Options:
         # 0 was dropped without a word, a negative number reached ansible-playbook (a run directory and history
         # row for an error Ansible reported after starting).
         validate.number(args.command, "--forks", args.forks, 1, 10000)
+    if getattr(args, "inventory", None) is not None:
+        if len(args.inventory) > 1:
+            # ansible-playbook merges several -i; argparse kept only the last, so the run (and the production check)
+            # silently targeted one of them.
+            raise UsageError(f"{args.command}: -i/--inventory given {len(args.inventory)} times "
+                             f"({', '.join(args.inventory)}): shipshape takes one inventory; put the files in one "
+                             "directory to combine them")
+        args.inventory = args.inventory[0]
     if getattr(args, "limit", None) is not None:
         validate.limit(args.command, "--limit", args.limit)
     names = Options.__dataclass_fields__

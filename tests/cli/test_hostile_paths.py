@@ -320,3 +320,11 @@ def test_an_interrupted_run_does_not_point_at_an_empty_directory(cli, state_dir,
     assert result.code == 130
     assert "nothing of it was kept" in result.stderr and "artifacts are in" not in result.stderr
     assert _runs(state_dir) == [] and list((state_dir / "runs").glob(".*.work")) == []
+
+
+def test_several_inventories_are_refused_not_silently_cut_to_the_last(cli, state_dir):
+    result = cli("deploy", "--ref", "v2.0.0", "-y", "-i", str(PRODUCTION_INVENTORY), "-i", str(LOCAL_INVENTORY))
+    assert result.code == 3 and "given 2 times" in result.stderr and str(PRODUCTION_INVENTORY) in result.stderr, result
+    assert not (state_dir / "runs").exists() or not _runs(state_dir)
+    assert cli("playbook", OK, f"--inventory={LOCAL_INVENTORY}", "-q").code == 0
+    assert cli("-i", str(LOCAL_INVENTORY), "playbook", OK, "-q").code == 0
