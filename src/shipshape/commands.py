@@ -163,11 +163,11 @@ class App:
         return path
 
     @staticmethod
-    def writable_dir(path: Path, option: str, value: str) -> None:
+    def writable_dir(path: Path, option: str, value: str, adopt: bool = False) -> None:
         """A directory the run will write its reports (or history) into: made now, before anything runs, so that an
         unusable one is bad input (exit 3), not a traceback after the playbook changed the hosts."""
         try:
-            private_dir(path)
+            private_dir(path, adopt=adopt)
         except OSError as exc:
             raise UsageError(f"{option} {value}: cannot use {path} ({exc.strerror or exc})") from None
         if not os.access(path, os.W_OK | os.X_OK):
@@ -232,7 +232,7 @@ class App:
             redactor.defer(self._learn_inventory_secrets(runner, inventory, redactor, vault))
 
         state = self.state_dir(options)
-        self.writable_dir(state / "runs", "--state-dir", options.state_dir or str(state))
+        self.writable_dir(state / "runs", "--state-dir", options.state_dir or str(state), adopt=True)
         if options.report_dir:
             self.writable_dir(Path(options.report_dir).expanduser(), "--report-dir", options.report_dir)
         run_id = new_run_id()

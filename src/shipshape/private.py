@@ -11,10 +11,28 @@ from pathlib import Path
 from shipshape.config import UsageError
 
 
-def private_dir(path: Path) -> Path:
-    """Create ``path`` (and its parents) and make ``path`` itself 0700."""
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
+def private_dir(path: Path, adopt: bool = False) -> Path:
+    """Create ``path`` and whatever parents are missing, each 0700 whatever the umask.
+
+    A directory that was already there keeps its mode unless ``adopt`` (shipshape's own: ``runs/``, a run's directory,
+    its work directory): ``--report-dir /tmp`` or ``--state-dir .`` must not chmod /tmp or a CI workspace 0700 (as
+    root, /tmp then breaks every other user). The files written into it are 0600 whatever its mode."""
+    path = Path(path)
+    missing = []
+    here = path
+    while not os.path.lexists(here) and here != here.parent:
+        missing.append(here)
+        here = here.parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:  # made meanwhile (another run): not ours to chmod
+            continue
+        os.chmod(directory, 0o700)
+    if not path.is_dir():
+        raise NotADirectoryError(20, "Not a directory", str(path))
+    if adopt and path not in missing:
+        os.chmod(path, 0o700)
     return path
 
 

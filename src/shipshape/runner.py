@@ -381,11 +381,11 @@ class PlaybookRunner:
 
         ansible-runner writes its events to disk as they come; a run stopped by SIGTERM, SIGHUP or Ctrl-C is
         cancelled and its work directory removed, and one left by a SIGKILL is removed by the next run."""
-        private_dir(run_dir.parent)
+        private_dir(run_dir.parent, adopt=True)
         sweep_work_dirs(run_dir.parent)
-        private_dir(run_dir)
+        private_dir(run_dir, adopt=True)
         work = run_dir.parent / f".{run_dir.name}.{os.getpid()}.work"
-        private_dir(work)
+        private_dir(work, adopt=True)
         extravars_file = password_file = become_file = None
         try:
             # Inside the try: a full disk (or anything else) while the secrets are written must not leave them behind.
@@ -421,7 +421,7 @@ class PlaybookRunner:
             if (work / "artifacts").is_dir():
                 # One directory per ident: a deploy's check pass ("check") and its run ("main") share run_dir, so
                 # the second run's artifacts/ must not be moved *into* the first one's (artifacts/artifacts/main).
-                kept = private_dir(run_dir / "artifacts")
+                kept = private_dir(run_dir / "artifacts", adopt=True)
                 for each in (work / "artifacts").iterdir():
                     target = kept / each.name
                     if target.is_symlink() or target.is_file():

@@ -328,3 +328,26 @@ def test_several_inventories_are_refused_not_silently_cut_to_the_last(cli, state
     assert not (state_dir / "runs").exists() or not _runs(state_dir)
     assert cli("playbook", OK, f"--inventory={LOCAL_INVENTORY}", "-q").code == 0
     assert cli("-i", str(LOCAL_INVENTORY), "playbook", OK, "-q").code == 0
+
+
+def test_directories_that_were_there_keep_their_mode(cli, state_dir, tmp_path):
+    # `--report-dir /tmp` (or the CI workspace, `--state-dir .`) made the directory 0700: as root, /tmp then breaks
+    # every other user. The files written there are still 0600; the directories shipshape makes are still 0700.
+    shared = tmp_path / "shared-tmp"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    workspace.chmod(0o755)
+    result = cli("playbook", OK, "-i", str(LOCAL_INVENTORY), "--report-dir", str(shared), "--state-dir",
+                 str(workspace), "-q", state=False)
+    assert result.code == 0, result.stderr
+    assert (shared.stat().st_mode & 0o7777) == 0o1777
+    assert (workspace.stat().st_mode & 0o7777) == 0o755
+    assert (shared / "report.json").stat().st_mode & 0o777 == 0o600
+    assert (workspace / "history.sqlite").stat().st_mode & 0o777 == 0o600
+    assert (workspace / "runs").stat().st_mode & 0o777 == 0o700
+    nested = tmp_path / "new" / "deeper" / "reports"  # made here: every level 0700
+    assert cli("playbook", OK, "-i", str(LOCAL_INVENTORY), "--report-dir", str(nested), "-q").code == 0
+    for directory in (nested, nested.parent, nested.parent.parent):
+        assert directory.stat().st_mode & 0o777 == 0o700, directory
