@@ -34,6 +34,10 @@ from shipshape.validate import IDENT_MAX, InvalidValue
 
 # Commands that ask before they run against a production inventory.
 CONFIRMED = {"deploy", "rollback", "restore", "recover", "disaster-recovery"}
+# The extra var that moves a command's playbook to other hosts (playbooks/*.yml: `hosts: "{{ deploy_hosts |
+# default('app_servers') }}"`), and the pattern it makes in place of the command's own.
+HOSTS_VARS = {"deploy": ("deploy_hosts", "{}"), "rollback": ("rollback_hosts", "{}"),
+              "restore": ("restore_hosts", "{}:app_servers"), "recover": ("recovery_hosts", "{}")}
 
 
 @dataclass
@@ -218,7 +222,7 @@ class App:
         redactor.add_vars(variables)
         redactor.add_value(vaulted)
         redactor.add_value(become_password)
-        pattern = request.pattern or "all"
+        pattern = targeted_pattern(request, variables)
         if request.command in CONFIRMED:
             # Needed before anything runs: is any targeted host production?
             view = runner.inventory(inventory, pattern, options.limit, vault=vault)
@@ -492,6 +496,22 @@ class App:
         else:
             self.stdout.write(markdown + "\n")
         return EXIT_OK
+
+
+def targeted_pattern(request: Request, variables: dict[str, Any]) -> str:
+    """The hosts the playbook will run on, for the production check: the command's pattern, or the one its hosts
+    variable (-e deploy_hosts=...) puts in its place; "all" when that is a template only Ansible can render (a host
+    it names could be production: ask rather than guess)."""
+    pattern = request.pattern or "all"
+    name, form = HOSTS_VARS.get(request.command, (None, ""))
+    if name is None or name not in variables:
+        return pattern
+    value = variables[name]
+    if isinstance(value, list):
+        value = ":".join(str(item) for item in value)
+    if not isinstance(value, str) or not value.strip() or "{{" in value or "{%" in value:
+        return "all"
+    return form.format(value.strip())
 
 
 def _password_source(option: str, value: str, path: str) -> None:

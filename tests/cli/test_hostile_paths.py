@@ -351,3 +351,34 @@ def test_directories_that_were_there_keep_their_mode(cli, state_dir, tmp_path):
     assert cli("playbook", OK, "-i", str(LOCAL_INVENTORY), "--report-dir", str(nested), "-q").code == 0
     for directory in (nested, nested.parent, nested.parent.parent):
         assert directory.stat().st_mode & 0o777 == 0o700, directory
+
+
+def _moved_production_inventory(tmp_path: Path) -> Path:
+    inventory = tmp_path / "moved.yml"
+    inventory.write_text(
+        "all:\n"
+        "  children:\n"
+        "    app_servers:\n"
+        "      hosts:\n"
+        "        staging1: {ansible_connection: local, ansible_python_interpreter: '{{ ansible_playbook_python }}'}\n"
+        "    prod_web:\n"
+        "      vars: {shipshape_environment: production}\n"
+        "      hosts:\n"
+        "        prod9: {ansible_connection: local, ansible_python_interpreter: '{{ ansible_playbook_python }}'}\n"
+    )
+    return inventory
+
+
+def test_hosts_moved_with_an_extra_var_are_checked_for_production(cli, state_dir, tmp_path):
+    # docs/cli.md: the targeted hosts are the playbook's, "or the deploy_hosts/rollback_hosts/restore_hosts extra var".
+    # The check looked at app_servers only: -e deploy_hosts=prod_web deployed production without asking.
+    inventory = _moved_production_inventory(tmp_path)
+    for hosts in ("deploy_hosts=prod_web", "deploy_hosts=prod*", "deploy_hosts={{ 'prod_web' }}",
+                  '{"deploy_hosts": ["prod_web"]}'):
+        result = cli("deploy", "--ref", "v2.0.0", "-i", str(inventory), "-e", hosts)
+        assert result.code == 3 and "needs confirmation" in result.stderr, (hosts, result)
+        if "{{" not in hosts:
+            assert "prod9" in result.stderr
+    assert not (state_dir / "runs").exists() or not _runs(state_dir)
+    # Moved to hosts that are not production: no question, as before.
+    assert cli("deploy", "--ref", "v2.0.0", "-i", str(inventory), "-e", "deploy_hosts=app_servers", "-q").code == 0
