@@ -220,6 +220,19 @@ def test_a_copy_that_lost_a_row_a_grant_and_a_table_fails_naming_each(rich_set, 
     assert "rich_reader=r/rich_owner" not in failed["grants on table crm.notes"]["actual"]
 
 
+def test_a_server_without_the_backups_locale_stops_the_drill_naming_it_and_creates_nothing(rich_set, ansible_env):
+    # A drill host (a new one, a disaster recovery) may lack the locale the backup's database was made in: the
+    # scratch database is not made in another one, which would sort text differently.
+    port, set_dir, parts, manifest = rich_set
+    catalog = dict(manifest["catalog"], database_locale=dict(encoding="UTF8", collate="xx_XX.UTF-8",
+                                                             ctype="xx_XX.UTF-8", provider="c"))
+    rc, result = drill_rich(ansible_env, port, set_dir, parts, manifest, catalog=catalog)
+    assert rc == 0 and result["stopped_at"] == "restore", result
+    assert "with encoding UTF8, collate xx_XX.UTF-8, ctype xx_XX.UTF-8, provider libc failed" in result["error"]
+    assert "locale -a" in result["error"]
+    assert "drill_rich_1" not in databases(port)
+
+
 def test_a_manifest_without_tables_fails_the_drill(rich_set, ansible_env):
     port, set_dir, parts, manifest = rich_set
     rc, result = drill_rich(ansible_env, port, set_dir, parts, manifest, catalog={})

@@ -274,6 +274,24 @@ def database_locale_options(locale):
     return options
 
 
+def locale_words(locale):
+    """A database locale (of :func:`database_locale_of`) in words, for a message: "encoding UTF8, collate de_DE.UTF-8,
+    ctype de_DE.UTF-8, provider icu, locale de-DE"."""
+    names = dict(c="libc", i="icu", b="builtin")
+    words = []
+    for key in ("encoding", "collate", "ctype", "provider", "locale", "icu_rules"):
+        if locale.get(key):
+            words.append("%s %s" % (key, names.get(locale[key], locale[key]) if key == "provider" else locale[key]))
+    return ", ".join(words)
+
+
+#: What to do when the server cannot make a database in the backup's locale: said after the server's own error.
+LOCALE_MISSING_HINT = ("the backup's database was made in that encoding and locale, which pg_dump does not carry; a copy "
+                       "in another one would sort and compare text differently. Make the locale available to this "
+                       "server (locale -a lists the host's; locale-gen or the distribution's locales package adds one), "
+                       "then run again")
+
+
 def _recorded(setting):
     """A setting as the manifest records it: name=value, or the name alone when it may hold a secret."""
     name = setting.partition("=")[0]

@@ -370,6 +370,10 @@ class Drill(object):
         t0 = time.time()
         created = self.psql("postgres", 'CREATE DATABASE :"db"%s;\n' % clauses, variables=variables)
         if created.returncode != 0:
+            if options:  # most often a drill host that lacks the backup's locale
+                raise Stop("CREATE DATABASE %s with %s failed: %s; %s" % (
+                    db, pg_catalog.locale_words(self.p["catalog"]["database_locale"]), created.stderr.strip(),
+                    pg_catalog.LOCALE_MISSING_HINT))
             raise Stop("CREATE DATABASE %s failed: %s" % (db, created.stderr.strip()))
         self.result["created"] = True
         t1 = time.time()

@@ -513,7 +513,14 @@ class Restore(object):
         statement = sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(self.restoring), sql.Identifier(owner))
         for keyword, value in options:  # keywords from pg_catalog's fixed list, values as literals
             statement = sql.SQL("{} {} {}").format(statement, sql.SQL(keyword), sql.Literal(value))
-        self.run(statement)
+        try:
+            self.run(statement)
+        except Exception as exc:
+            if not options:
+                raise
+            # Most often a restore host that lacks the backup's locale (a new host in a disaster recovery).
+            raise RestoreFailed("the copy %s could not be created with %s: %s; %s" % (
+                self.restoring, pg_catalog.locale_words(locale), str(exc).strip(), pg_catalog.LOCALE_MISSING_HINT))
 
     def env(self):
         env = {}

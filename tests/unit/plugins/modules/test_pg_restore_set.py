@@ -326,6 +326,17 @@ def test_a_new_database_is_created_in_the_backups_encoding_and_locale(server, ru
     assert not [s for s in writes(fake) if s.startswith("CREATE DATABASE")]
 
 
+def test_a_server_that_cannot_make_the_backups_locale_says_which_and_what_to_do(server, run_module):
+    # A new host in a disaster recovery may lack the locale the backup's database was made in.
+    fake = server(exists=False, fail_on=("CREATE DATABASE",))
+    locale = dict(encoding="UTF8", collate="de_DE.UTF-8", ctype="de_DE.UTF-8", provider="c")
+    failed, result = run_module(pg_restore_set, args(fake, owner="app_owner", expected_catalog=dict(database_locale=locale)))
+    assert failed and "failed before the swap, so the live database is untouched" in result["msg"]
+    assert ("could not be created with encoding UTF8, collate de_DE.UTF-8, ctype de_DE.UTF-8, provider libc: "
+            "ERROR: CREATE DATABASE failed; the backup's database was made in that encoding and locale") in result["msg"]
+    assert "locale -a" in result["msg"]
+
+
 def test_a_database_left_without_connections_is_named_in_sql_that_runs(server, run_module):
     # The advice is SQL to paste: a name like My-App must be quoted in it.
     fake = server()
