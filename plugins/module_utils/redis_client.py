@@ -74,11 +74,12 @@ class RespClient(object):
             raise RedisError("cannot connect to %s:%s: %s" % (params["host"], params["port"], exc))
         self.sock = sock
         self.reader = sock.makefile("rb")
-        if params["password"]:
-            if params["username"]:
-                self.command("AUTH", params["username"], params["password"])
-            else:
-                self.command("AUTH", params["password"])
+        # An ACL user is authenticated even without a password (a nopass user): skipping AUTH would run every
+        # command as the default user, with its rights rather than the ones asked for (redis-py sends AUTH too).
+        if params["username"]:
+            self.command("AUTH", params["username"], params["password"])
+        elif params["password"]:
+            self.command("AUTH", params["password"])
         if params["db"]:
             self.command("SELECT", params["db"])
 

@@ -241,6 +241,8 @@ def test_resp_errors(monkeypatch, reply):
         ({"password": "pw"}, [b"*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n"]),
         ({"password": "pw", "username": "ops", "db": 2},
          [b"*3\r\n$4\r\nAUTH\r\n$3\r\nops\r\n$2\r\npw\r\n", b"*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n"]),
+        # An ACL user without a password (nopass) is still logged in as that user, not left as 'default'.
+        ({"username": "ops"}, [b"*3\r\n$4\r\nAUTH\r\n$3\r\nops\r\n$0\r\n\r\n"]),
     ],
 )
 def test_resp_login(monkeypatch, params, sent):
