@@ -26,17 +26,70 @@ class RedisError(Exception):
     """A connection failure or an error reply, whichever client raised it."""
 
 
+def _signed(byte):
+    """A byte as Redis's stringmatchlen() compares it in a class range (a C char, signed on x86 and most builds)."""
+    return byte - 256 if byte > 127 else byte
+
+
+def _class_matches_every_byte(pattern, i):
+    """Whether the C([...]) class starting after the C([) at i matches every byte, read as Redis's stringmatchlen()
+    reads it; and the index just past the class. A C([^]) (an empty negated class), an unclosed C([^) or a range
+    covering every byte match any one character, as C(?) does."""
+    size = len(pattern)
+    negate = i < size and pattern[i:i + 1] == b"^"
+    if negate:
+        i += 1
+    singles = set()
+    ranges = []
+    while True:
+        if i < size and pattern[i:i + 1] == b"\\" and size - i >= 2:
+            singles.add(pattern[i + 1])
+            i += 2
+        elif i < size and pattern[i:i + 1] == b"]":
+            i += 1
+            break
+        elif i >= size:  # unclosed: the class ends with the pattern
+            break
+        elif size - i >= 3 and pattern[i + 1:i + 2] == b"-":
+            start, end = _signed(pattern[i]), _signed(pattern[i + 2])
+            ranges.append((min(start, end), max(start, end)))
+            i += 3
+        else:
+            singles.add(pattern[i])
+            i += 1
+    for byte in range(256):
+        hit = byte in singles or any(low <= _signed(byte) <= high for low, high in ranges)
+        if hit == negate:  # this byte is not matched
+            return False, i
+    return True, i
+
+
 def pattern_matches_everything(pattern):
     """Whether a glob-style pattern (as C(SCAN MATCH) and C(KEYS) read it) matches every key, or every key but
     the shortest: a pattern of wildcards only (C(*), C(**), C(?*), C(*?*)...) with at least one C(*).
 
-    A backslash escapes the next character, which is then literal; a C([...]) class counts as a constraint
-    (it matches one character of a set, not any character). Deleting by such a pattern is a FLUSHDB under
-    another name, so the modules want the same explicit confirmation for it."""
-    if isinstance(pattern, bytes):
-        pattern = pattern.decode("utf-8", "surrogateescape")
-    # A literal, an escaped character or a [class] constrains the key: only '*' and '?' do not.
-    return "*" in pattern and all(char in "*?" for char in pattern)
+    A backslash escapes the next character, which is then literal. A C([...]) class that matches any byte (C([^]),
+    an unclosed C([^), C([^]*), a range over every byte) is a C(?) under another spelling; any other class is a
+    constraint. Deleting by such a pattern is a FLUSHDB under another name, so the modules want the same explicit
+    confirmation for it."""
+    if not isinstance(pattern, bytes):
+        pattern = pattern.encode("utf-8", "surrogateescape")
+    star = False
+    i = 0
+    while i < len(pattern):
+        char = pattern[i:i + 1]
+        if char == b"*":
+            star = True
+            i += 1
+        elif char == b"?":
+            i += 1
+        elif char == b"[":
+            everything, i = _class_matches_every_byte(pattern, i + 1)
+            if not everything:
+                return False
+        else:  # a literal, escaped or not, constrains the key
+            return False
+    return star
 
 
 def redis_argument_spec():

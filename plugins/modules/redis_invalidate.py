@@ -13,8 +13,9 @@ description:
     finds with C(UNLINK) in batches of O(batch_size) (never C(KEYS), which blocks the server), then the keys
     named in O(keys).
   - Empties the whole database (C(FLUSHDB)) only when O(flush_db=true) is given; never C(FLUSHALL).
-  - A pattern that matches every key (wildcards only, such as C(*), C(**) or C(?*)) empties the database as
-    C(FLUSHDB) would, so it is refused unless O(allow_match_all=true) says so as explicitly.
+  - A pattern that matches every key (wildcards only, such as C(*), C(**) or C(?*), or classes that match any
+    character, such as C([^]*)) empties the database as C(FLUSHDB) would, so it is refused unless
+    O(allow_match_all=true) says so as explicitly.
   - With O(max_keys), counts first and deletes nothing when more keys match than that.
   - In check mode, counts the keys that would be deleted and deletes nothing.
   - Uses redis-py when the host has it (Debian C(python3-redis)), else speaks the Redis protocol over a plain

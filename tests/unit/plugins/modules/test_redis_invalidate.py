@@ -310,13 +310,19 @@ def test_socket_client_without_redis_py(monkeypatch):
         ("*", True), ("**", True), ("?*", True), ("*?", True), ("*?*", True), ("??*", True), (b"*", True),
         ("cache:*", False), ("*:user", False), ("?", False), ("??", False), ("", False), ("\\*", False),
         ("[a-z]*", False), ("*[*]", False), ("a*", False),
+        # Classes Redis reads as 'any one byte' (util.c stringmatchlen): an empty negated class, an unclosed
+        # negated one, a range over every (signed) byte.
+        ("[^]*", True), ("*[^]", True), ("*[^", True), ("[^]?*", True), (b"[\x80-\x7f]*", True),
+        # Classes that leave some byte out, or match nothing.
+        ("[^a]*", False), ("[]*", False), ("*[", False), ("[\\^]*", False), ("[^\\]]*", False),
+        (b"[\x00-\xff]*", False), ("*\\", False),
     ],
 )
 def test_pattern_matches_everything(pattern, everything):
     assert redis_client.pattern_matches_everything(pattern) is everything
 
 
-@pytest.mark.parametrize("pattern", ["*", "**", "?*", "*?*"])
+@pytest.mark.parametrize("pattern", ["*", "**", "?*", "*?*", "[^]*", "*[^"])
 @pytest.mark.parametrize("check_mode", [False, True])
 def test_a_pattern_matching_every_key_needs_allow_match_all(fake_redis, run_module, pattern, check_mode):
     server = fake_redis()
