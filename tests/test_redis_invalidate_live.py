@@ -144,3 +144,29 @@ def test_password_is_required_and_not_logged(redis_server, ansible_env):
 def test_connection_refused_fails_clearly(ansible_env):
     rc, result = run(ansible_env, {"port": free_port(), "keys": ["a"]})
     assert rc != 0 and result["msg"].startswith("Cannot connect to Redis at localhost:")
+
+
+@pytest.mark.parametrize("pattern", ["[^]*", "*[^", "*[^]"])
+def test_a_class_matching_any_character_is_refused_like_a_star(filled, ansible_env, pattern):
+    """Redis reads '[^]' (and an unclosed '[^') as any one character: SCAN MATCH '[^]*' returns every key."""
+    port, client = filled
+    assert len(list(client.scan_iter(match=pattern))) == 1202  # what the server would have deleted
+    rc, result = run(ansible_env, {"host": "127.0.0.1", "port": port, "patterns": [pattern]})
+    assert rc != 0 and "matches every key" in result["msg"], result
+    assert client.dbsize() == 1202
+
+
+@pytest.mark.parametrize("interpreter, client_name", interpreters())
+def test_an_acl_user_without_password_keeps_its_own_rights(filled, ansible_env, interpreter, client_name):
+    """A nopass ACL user denied FLUSHDB: the module runs as that user, not as 'default', and cannot flush."""
+    port, client = filled
+    client.execute_command("ACL", "SETUSER", "cacheonly", "reset", "on", "nopass", "~*", "+@all", "-flushdb")
+    try:
+        rc, result = run(ansible_env, {"host": "127.0.0.1", "port": port, "username": "cacheonly", "flush_db": True},
+                         interpreter=interpreter)
+        assert rc != 0, result
+        assert result["client"] == client_name
+        assert "flushdb" in result["msg"].lower(), result["msg"]
+        assert client.dbsize() == 1202
+    finally:
+        client.execute_command("ACL", "DELUSER", "cacheonly")
