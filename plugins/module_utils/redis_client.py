@@ -155,19 +155,29 @@ class RespClient(object):
         if kind == b"-":
             raise RedisError(rest.decode("utf-8", "replace"))
         if kind == b":":
-            return int(rest)
+            return self._integer(line)
         if kind == b"$":
-            size = int(rest)
+            size = self._integer(line)
             if size < 0:
                 return None
             data = self.reader.read(size + 2)
+            # A server (or proxy) that closes mid-value must not hand a truncated value on as the whole one.
+            if len(data) != size + 2 or not data.endswith(b"\r\n"):
+                raise RedisError("connection closed by the server in the middle of a reply")
             return data[:-2]
         if kind == b"*":
-            size = int(rest)
+            size = self._integer(line)
             if size < 0:
                 return None
             return [self.read_reply() for dummy in range(size)]
         raise RedisError("unexpected reply from the server: %r" % line[:80])
+
+    @staticmethod
+    def _integer(line):
+        try:
+            return int(line[1:-2])
+        except ValueError:
+            raise RedisError("unexpected reply from the server (not Redis?): %r" % line[:80])
 
     def command(self, *args):
         try:

@@ -227,7 +227,13 @@ def test_resp_replies(monkeypatch, reply, value):
     assert client.read_reply() == value
 
 
-@pytest.mark.parametrize("reply", [b"-WRONGPASS invalid username-password pair\r\n", b"", b"?x\r\n"])
+@pytest.mark.parametrize("reply", [
+    b"-WRONGPASS invalid username-password pair\r\n", b"", b"?x\r\n",
+    # closed in the middle of a bulk string, or a bulk string without its CRLF: never a truncated value
+    b"$5\r\nfo", b"$3\r\nfoo", b"$3\r\nfooxx",
+    # a length or an integer that is not one (another service on the port): one RedisError, not a ValueError
+    b":4x\r\n", b"$abc\r\n", b"*?\r\n",
+])
 def test_resp_errors(monkeypatch, reply):
     client, dummy = resp_client(monkeypatch, reply)
     with pytest.raises(redis_client.RedisError):
