@@ -138,7 +138,7 @@ after:
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_bytes, to_text
+from ansible.module_utils.common.text.converters import to_bytes
 from ansible_collections.shipshape.ops.plugins.module_utils import redis_client
 
 MAX_IDS_RETURNED = 1000
@@ -159,7 +159,9 @@ def connect(params):
 
 
 def text(value):
-    return to_text(value, errors="surrogate_or_strict") if isinstance(value, bytes) else value
+    """Bytes from Redis as text for the result: bytes that are not UTF-8 (a group's name) shown escaped
+    (C(\\xff)), never as lone surrogates, which Ansible refuses to read back (the whole result was lost)."""
+    return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
 
 
 class Replayer(object):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ansible_collections.shipshape.ops.plugins.module_utils import redis_client
@@ -204,3 +206,15 @@ def test_result_has_no_key_ansible_reads_as_a_task_status(fake, run_module):
     fake(dead=2)
     dummy, result = run_module(redis_stream_replay, {})
     assert not set(result) & {"skipped", "unreachable", "rc", "results"}
+
+
+def test_a_group_name_that_is_not_utf8_is_shown_escaped(fake, run_module):
+    """A consumer group named with bytes that are not UTF-8: the result must stay valid UTF-8 (Ansible refuses a
+    lone surrogate and the task failed, after the replay, losing its counts)."""
+    server = fake(dead=1)
+    server.groups = [[b"name", b"gr\xffoup", b"consumers", 0, b"pending", 0, b"last-delivered-id", b"0-0",
+                      b"entries-read", None, b"lag", 1]]
+    failed, result = run_module(redis_stream_replay, {})
+    assert not failed and result["replayed"] == 1
+    assert result["after"]["groups"][0]["name"] == "gr\\xffoup"
+    json.dumps(result).encode("utf-8")  # no surrogates left
