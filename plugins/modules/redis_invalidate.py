@@ -166,19 +166,24 @@ class Invalidator(object):
             return len(keys)
         return int(self.client.unlink(*keys))
 
-    def pattern(self, pattern):
-        count = 0
+    def pattern(self, pattern, deleted=None, name=None):
+        """Keys deleted (counted) by a pattern; with deleted, also added to deleted[name] batch by batch."""
+        deleted = {} if deleted is None else deleted
+        name = pattern if name is None else name
+        deleted.setdefault(name, 0)
+        start = deleted[name]
         batch = []
         cursor = 0
         while True:
             cursor, keys = self.client.scan(cursor, pattern, self.batch_size)
             batch.extend(self._take(keys))
             while len(batch) >= self.batch_size:
-                count += self._remove(batch[:self.batch_size])
+                deleted[name] += self._remove(batch[:self.batch_size])
                 batch = batch[self.batch_size:]
             if cursor == 0:
                 break
-        return count + self._remove(batch)
+        deleted[name] += self._remove(batch)
+        return deleted[name] - start
 
     def key(self, key):
         if not self.client.exists(key):
@@ -199,16 +204,30 @@ class TooMany(Exception):
         self.count = count
 
 
-def invalidate(invalidator, p):
-    """Keys deleted (counted) per source: the flush, each pattern, each key."""
-    deleted = {}
+def invalidate(invalidator, p, deleted=None):
+    """Keys deleted (counted) per source: the flush, each pattern, each key. Filled into deleted as each batch
+    goes, so that a run failing half-way (a lost connection, a NOPERM key, a failover) reports what it did."""
+    deleted = {} if deleted is None else deleted
     if p["flush_db"]:
         deleted["FLUSHDB"] = invalidator.flush()
     for pattern in p["patterns"]:
-        deleted[pattern] = invalidator.pattern(to_bytes(pattern))
+        deleted[pattern] = 0
+        invalidator.pattern(to_bytes(pattern), deleted, pattern)
     for key in p["keys"]:
         deleted[key] = deleted.get(key, 0) + invalidator.key(to_bytes(key))
     return deleted
+
+
+def partial(result, check_mode):
+    """A run that failed half-way: what it deleted before the error, and changed when that is anything."""
+    if check_mode:
+        result["deleted"] = {}
+    result["total"] = sum(result["deleted"].values())
+    result["changed"] = result["total"] > 0
+
+
+def deleted_so_far(result):
+    return " (%d keys were deleted before the error)" % result["total"] if result["total"] else ""
 
 
 def main():
@@ -255,7 +274,7 @@ def main():
                 result["matched"] = counter.matched
                 raise TooMany(counter.matched)
         invalidator = Invalidator(client, p["batch_size"], module.check_mode)
-        result["deleted"] = invalidate(invalidator, p)
+        invalidate(invalidator, p, result["deleted"])
         if p["max_keys"] and invalidator.matched > p["max_keys"]:  # check mode: say what the real run does
             result["matched"] = invalidator.matched
             raise TooMany(invalidator.matched)
@@ -265,10 +284,13 @@ def main():
                 "raise max_keys (0 for no limit) or narrow the patterns." % (exc.count, p["max_keys"], p["max_keys"]),
             **result)
     except redis_client.RedisError as exc:
-        module.fail_json(msg="Redis at %s:%s db %s: %s" % (p["host"], p["port"], p["db"], exc),
+        partial(result, module.check_mode)
+        module.fail_json(msg="Redis at %s:%s db %s: %s%s" % (p["host"], p["port"], p["db"], exc, deleted_so_far(result)),
                          exception=traceback.format_exc(), **result)
     except Exception as exc:
-        module.fail_json(msg="Unexpected error talking to Redis at %s:%s: %s" % (p["host"], p["port"], exc),
+        partial(result, module.check_mode)
+        module.fail_json(msg="Unexpected error talking to Redis at %s:%s: %s%s" % (p["host"], p["port"], exc,
+                                                                                 deleted_so_far(result)),
                          exception=traceback.format_exc(), **result)
     finally:
         client.close()

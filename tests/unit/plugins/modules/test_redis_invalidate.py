@@ -160,6 +160,25 @@ def test_redis_errors_fail_with_the_server_message(fake_redis, run_module):
     assert "Traceback" in result["exception"]
 
 
+class FailsOnThirdUnlink(FakeRedis):
+    """A run that loses its connection (or meets a NOPERM key, a failover) after two batches were unlinked."""
+
+    def unlink(self, *keys):
+        if len(self.names("unlink")) == 2:
+            raise redis_client.RedisError("connection closed by the server")
+        return super(FailsOnThirdUnlink, self).unlink(*keys)
+
+
+def test_a_run_failing_half_way_reports_what_it_deleted(redis_server, run_module):
+    server = redis_server(FailsOnThirdUnlink(KEYS))
+    failed, result = run_module(redis_invalidate, {"patterns": ["cache:*"], "batch_size": 100})
+    assert failed
+    assert len(server.data) == 1003  # 200 keys are gone
+    assert result["changed"] is True
+    assert result["deleted"] == {"cache:*": 200} and result["total"] == 200
+    assert result["msg"].endswith("(200 keys were deleted before the error)")
+
+
 def test_connection_failure(monkeypatch, run_module):
     def refuse(params):
         raise redis_client.RedisError("cannot connect to localhost:6379: [Errno 111] Connection refused")
