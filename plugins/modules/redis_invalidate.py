@@ -289,9 +289,8 @@ def main():
                          exception=traceback.format_exc(), **result)
     except Exception as exc:
         partial(result, module.check_mode)
-        module.fail_json(msg="Unexpected error talking to Redis at %s:%s: %s%s" % (p["host"], p["port"], exc,
-                                                                                 deleted_so_far(result)),
-                         exception=traceback.format_exc(), **result)
+        msg = "Unexpected error talking to Redis at %s:%s: %s%s" % (p["host"], p["port"], exc, deleted_so_far(result))
+        module.fail_json(msg=msg, exception=traceback.format_exc(), **result)
     finally:
         client.close()
 
