@@ -55,10 +55,25 @@ def member(set_dir, name):
     return path
 
 
+def open_regular(path, mode="rb", **kwargs):
+    """``open(path)`` for reading, :class:`Refused` when it is not a regular file (a FIFO, a socket, a device,
+    reached directly or through a symlink): opening a FIFO would block for ever and a device never ends."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise Refused("%s is not a regular file" % path)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, mode, **kwargs)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def file_digest(path, algorithm="sha256"):
-    """The hex digest of one file by a hashlib algorithm, read in chunks."""
+    """The hex digest of one regular file by a hashlib algorithm, read in chunks (:class:`Refused` otherwise)."""
     digest = hashlib.new(algorithm)
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         for chunk in iter(lambda: fh.read(CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -153,7 +168,7 @@ def check_listed(set_dir, sha_name):
     """Re-read the files ``sha_name`` lists. Returns a list of problems (empty when every sum matches)."""
     try:
         path = member(set_dir, sha_name)
-        with open(path, encoding="utf-8", errors="surrogateescape") as fh:
+        with open_regular(path, "r", encoding="utf-8", errors="surrogateescape") as fh:
             entries = parse(fh.read())
     except Refused as exc:
         return ["%s: refused, %s" % (sha_name, exc)]

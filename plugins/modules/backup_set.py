@@ -171,7 +171,7 @@ def _readable(module, set_dir, name, part):
     elif name == "files":
         cmd = ["tar", "--list", "--gzip", "--file", path]
     elif name == "redis":
-        with open(path, "rb") as fh:
+        with checksums.open_regular(path) as fh:
             if fh.read(5) != b"REDIS":
                 module.fail_json(msg="parts: the redis part %s does not start with the REDIS header" % part["file"])
         return "header"
@@ -219,7 +219,7 @@ def verify(module, p):
     manifest = p["manifest"]
     if not manifest:
         try:
-            with open(checksums.member(set_dir, "manifest.json"), encoding="utf-8") as fh:
+            with checksums.open_regular(checksums.member(set_dir, "manifest.json"), "r", encoding="utf-8") as fh:
                 manifest = json.load(fh)
         except (OSError, ValueError, checksums.Refused) as exc:
             module.fail_json(msg="path: the set %s has no readable manifest.json (%s)" % (set_dir, exc), problems=[])

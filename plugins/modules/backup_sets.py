@@ -174,6 +174,7 @@ import time
 from datetime import datetime, timezone
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.shipshape.ops.plugins.module_utils.checksums import open_regular
 
 # One path component: what a backup name and a backup id may be.
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
@@ -202,7 +203,8 @@ def check_params(p):
 
 def read_manifest(path):
     try:
-        with open(os.path.join(path, "manifest.json"), encoding="utf-8") as fh:
+        # A FIFO (or a link to a device) named manifest.json would hang or never end the listing: regular files only.
+        with open_regular(os.path.join(path, "manifest.json"), "r", encoding="utf-8") as fh:
             manifest = json.load(fh)
     except (OSError, ValueError):
         return None

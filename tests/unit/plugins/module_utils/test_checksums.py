@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 
 import pytest
@@ -168,3 +169,38 @@ def test_make_private_sets_modes_and_leaves_symlinks_alone(set_dir, tmp_path):
     assert (set_dir / "postgres.dir").stat().st_mode & 0o777 == 0o700
     assert outside.stat().st_mode & 0o777 == 0o644
     assert checksums.make_private(str(set_dir)) == []
+
+
+@pytest.fixture()
+def deadline():
+    """Fail (rather than hang) a test that blocks for more than 5 seconds."""
+    def expired(signum, frame):
+        raise KeyboardInterrupt("blocked for more than 5 seconds")  # not an OSError, which the code catches
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(5)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("where", ["part", "sha256_file", "listed", "link_to_fifo"])
+def test_a_fifo_in_a_set_is_refused_not_read_for_ever(set_dir, where, deadline):
+    # A FIFO where a part, its .sha256 file or a listed file should be: opening it would block the verify (and the
+    # restore or drill waiting on it) for ever; it is reported as not a regular file instead.
+    checksums.write(str(set_dir), "postgres.dump")
+    if where == "part":
+        os.unlink(set_dir / "postgres.dump")
+        os.mkfifo(set_dir / "postgres.dump")
+    elif where == "sha256_file":
+        os.unlink(set_dir / "postgres.dump.sha256")
+        os.mkfifo(set_dir / "postgres.dump.sha256")
+    elif where == "listed":
+        os.mkfifo(set_dir / "pipe")
+        (set_dir / "postgres.dump.sha256").write_text("%s  pipe\n" % sha(b""))
+    else:
+        os.unlink(set_dir / "postgres.dump")
+        os.mkfifo(set_dir / "pipe")
+        os.symlink("pipe", set_dir / "postgres.dump")
+    result = checksums.verify_part(str(set_dir), "postgres", {"file": "postgres.dump"})
+    assert not result["ok"]
+    assert any("not a regular file" in p for p in result["problems"]), result["problems"]

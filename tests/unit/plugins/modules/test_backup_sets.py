@@ -267,3 +267,23 @@ def test_a_renamed_set_of_the_chosen_name_is_selected_by_id_and_another_names_is
     failed, result = run_module(backup_sets, {"path": str(tmp_path), "name": "app", "choose_name": True,
                                               "backup_id": "ledger-copy"})
     assert not failed and result["selected"] == {}
+
+
+def test_a_fifo_for_a_manifest_is_not_a_set_and_does_not_hang_the_listing(tmp_path, run_module):
+    import os
+    import signal
+
+    def expired(signum, frame):
+        raise KeyboardInterrupt("the listing blocked on a FIFO")  # not an OSError, which the code catches
+    good = make_named(tmp_path, "app", NOW - timedelta(hours=2))
+    (tmp_path / "app-20261125T110000Z").mkdir()
+    os.mkfifo(tmp_path / "app-20261125T110000Z" / "manifest.json")
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(5)
+    try:
+        failed, result = run_module(backup_sets, {"path": str(tmp_path), "name": "app"})
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert not failed and result["newest_verified"] == good
+    assert "app-20261125T110000Z" in result["foreign"] and result["delete"] == []
