@@ -189,6 +189,17 @@ def check_listed(set_dir, sha_name):
     return problems
 
 
+def unlisted(set_dir, name, sha_name):
+    """Problems when ``sha_name`` does not list exactly the regular files of part ``name``: a ``.sha256`` file that
+    names another file, or only some files of a directory part, would otherwise check nothing of the rest."""
+    with open_regular(member(set_dir, sha_name), "r", encoding="utf-8", errors="surrogateescape") as fh:
+        listed = set(os.path.normpath(n) for dummy, n in parse(fh.read()))
+    present = set(regular_files(set_dir, name))
+    problems = ["%s does not list %s" % (sha_name, n) for n in sorted(present - listed)]
+    problems += ["%s lists %s, which is not part of %s" % (sha_name, n, name) for n in sorted(listed - present)]
+    return problems
+
+
 def verify_part(set_dir, label, entry):
     """Check one part (or the deploy history) as a manifest records it: ``entry`` has ``file``, optionally
     ``sha256_file`` (default ``file`` + ``.sha256``) and ``sha256`` (compared when given).
@@ -220,6 +231,8 @@ def verify_part(set_dir, label, entry):
     listed = check_listed(set_dir, sha_name)
     result["listed_ok"] = not listed
     result["problems"].extend(listed)
+    if not listed and result["actual"] not in ("missing", "refused") and not result["problems"]:
+        result["problems"].extend(unlisted(set_dir, name, sha_name))
     expected = entry.get("sha256")
     if expected and result["actual"] not in ("missing", "refused") and result["actual"] != expected:
         result["problems"].append("%s has sha256 %s, the manifest records %s" % (name, result["actual"], expected))

@@ -204,3 +204,29 @@ def test_a_fifo_in_a_set_is_refused_not_read_for_ever(set_dir, where, deadline):
     result = checksums.verify_part(str(set_dir), "postgres", {"file": "postgres.dump"})
     assert not result["ok"]
     assert any("not a regular file" in p for p in result["problems"]), result["problems"]
+
+
+@pytest.mark.parametrize("change", ["added_file", "sha256_names_another_file", "sha256_lists_a_subset"])
+def test_a_sha256_file_that_does_not_cover_its_part_fails_without_a_manifest_sha256(set_dir, change):
+    # Manifests of earlier releases may carry no sha256 of the part: the .sha256 file is then the only check,
+    # and it must list exactly the part's files, or a file added to (or left out of) the part is never checked.
+    checksums.write(str(set_dir), "postgres.dir")
+    checksums.write(str(set_dir), "redis.rdb")
+    entry = {"file": "postgres.dir"}
+    if change == "added_file":
+        (set_dir / "postgres.dir" / "4001.dat.gz").write_bytes(b"injected")
+    elif change == "sha256_names_another_file":
+        (set_dir / "postgres.dump").write_bytes(b"changed")
+        shutil.copy(set_dir / "redis.rdb.sha256", set_dir / "postgres.dump.sha256")
+        entry = {"file": "postgres.dump"}
+    else:
+        lines = (set_dir / "postgres.dir.sha256").read_text().splitlines(True)
+        (set_dir / "postgres.dir.sha256").write_text(lines[0])
+    result = checksums.verify_part(str(set_dir), "postgres", entry)
+    assert not result["ok"], result
+    assert any("does not list" in p or "not part of" in p for p in result["problems"]), result["problems"]
+
+
+def test_a_sha256_file_written_by_the_shell_with_dot_slash_names_still_covers_its_part(set_dir):
+    subprocess.run("sha256sum ./redis.rdb > redis.rdb.sha256", shell=True, cwd=set_dir, check=True)
+    assert checksums.verify_part(str(set_dir), "redis", {"file": "redis.rdb"})["ok"]
