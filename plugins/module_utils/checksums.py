@@ -24,6 +24,8 @@ import os
 import re
 import stat
 
+from ansible_collections.shipshape.ops.plugins.module_utils import files
+
 CHUNK = 1024 * 1024
 SUFFIX = ".sha256"
 _LINE = re.compile(r"^([0-9a-fA-F]{64}) [ *](.+)$")
@@ -157,10 +159,9 @@ def write(set_dir, name):
         raise Refused("part %s holds no regular file" % name)
     sha_name = name + SUFFIX
     path = member(set_dir, sha_name)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as fh:
-        fh.write(text)
-    os.chmod(path, 0o600)
+    # A new file renamed over the old one: an existing <name>.sha256 that is a hard link to a file outside the set is
+    # replaced, never written through, and a run killed (or out of space) mid-write leaves no half-written listing.
+    files.write_atomically(path, text.encode("utf-8", "surrogateescape"), 0o600)
     return {"sha256": part_sha256(set_dir, name, text), "size": size(set_dir, name), "sha256_file": sha_name}
 
 

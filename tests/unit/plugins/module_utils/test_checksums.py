@@ -230,3 +230,15 @@ def test_a_sha256_file_that_does_not_cover_its_part_fails_without_a_manifest_sha
 def test_a_sha256_file_written_by_the_shell_with_dot_slash_names_still_covers_its_part(set_dir):
     subprocess.run("sha256sum ./redis.rdb > redis.rdb.sha256", shell=True, cwd=set_dir, check=True)
     assert checksums.verify_part(str(set_dir), "redis", {"file": "redis.rdb"})["ok"]
+
+
+def test_writing_a_sha256_file_never_writes_through_a_hard_link_to_a_file_outside_the_set(set_dir, tmp_path):
+    outside = tmp_path / "outside"
+    outside.write_text("root:x:0:0\n")
+    os.link(outside, set_dir / "postgres.dump.sha256")
+    checksums.write(str(set_dir), "postgres.dump")
+    assert outside.read_text() == "root:x:0:0\n"
+    assert (set_dir / "postgres.dump.sha256").read_text() == f"{sha(b'PGDMP dump')}  postgres.dump\n"
+    assert (set_dir / "postgres.dump.sha256").stat().st_mode & 0o777 == 0o600
+    assert [n for n in os.listdir(set_dir) if n.endswith(".tmp")] == []
+
