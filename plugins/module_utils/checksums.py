@@ -19,6 +19,7 @@ Nothing here runs a program.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -254,29 +255,70 @@ def verify_manifest(set_dir, manifest):
 
 
 def make_private(path, uid=-1, gid=-1, check_mode=False):
-    """``chown -R uid:gid`` (-1 keeps) and ``chmod -R u=rwX,go=`` without following symlinks; the paths changed."""
+    """``chown -R uid:gid`` (-1 keeps) and ``chmod -R u=rwX,go=`` without following symlinks; the paths changed.
+
+    Files and directories are changed through a descriptor opened without following a symlink, so an entry
+    swapped for a link during the walk (the set's owner may write in it) never has the link's target changed.
+    A regular file with more than one hard link is refused (:class:`Refused`) and left as it is: a link to a file
+    outside the set (``/etc/shadow``) would otherwise be given to the backup user."""
     changed = []
+
+    def want_of(st, is_dir):
+        mode = stat.S_IMODE(st.st_mode)
+        return 0o700 if is_dir or mode & 0o111 else 0o600
+
+    def needs(st, is_dir):
+        own = (uid != -1 and st.st_uid != uid) or (gid != -1 and st.st_gid != gid)
+        return own, stat.S_IMODE(st.st_mode) != want_of(st, is_dir)
 
     def fix(p, is_dir):
         st = os.lstat(p)
         if stat.S_ISLNK(st.st_mode):
             return
-        mode = stat.S_IMODE(st.st_mode)
-        want = 0o700 if is_dir or mode & 0o111 else 0o600
-        own = (uid != -1 and st.st_uid != uid) or (gid != -1 and st.st_gid != gid)
-        if mode == want and not own:
+        if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+            raise Refused("%s has %d hard links (one may be a file outside the set); it was not changed"
+                          % (p, st.st_nlink))
+        own, mode = needs(st, stat.S_ISDIR(st.st_mode))
+        if not own and not mode:
             return
         changed.append(p)
         if check_mode:
             return
-        if own:
-            os.lchown(p, uid, gid)
-        os.chmod(p, want)
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+            # A FIFO, socket or device: never opened (a device may act on open); changed by name, not followed.
+            if own:
+                os.lchown(p, uid, gid)
+            try:
+                os.chmod(p, 0o600, follow_symlinks=False)
+            except (NotImplementedError, OSError):
+                pass
+            return
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+        try:
+            fd = os.open(p, flags | (os.O_DIRECTORY if stat.S_ISDIR(st.st_mode) else 0))
+        except PermissionError:
+            if os.geteuid() == 0 or own:
+                raise
+            os.chmod(p, want_of(st, stat.S_ISDIR(st.st_mode)))  # a user's own unreadable file (no root to abuse)
+            return
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):  # swapped for a symlink since os.lstat
+                raise Refused("%s changed while the set was made private; it was not changed" % p) from exc
+            raise
+        try:
+            now = os.fstat(fd)
+            if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) or (stat.S_ISREG(now.st_mode) and now.st_nlink > 1):
+                raise Refused("%s changed while the set was made private; it was not changed" % p)
+            if own:
+                os.fchown(fd, uid, gid)
+            os.fchmod(fd, want_of(now, stat.S_ISDIR(now.st_mode)))  # after fchown, which may clear set-id bits
+        finally:
+            os.close(fd)
 
     fix(path, True)
-    for top, dirs, files in os.walk(path):
+    for top, dirs, files_ in os.walk(path):
         for entry in dirs:
             fix(os.path.join(top, entry), True)
-        for entry in files:
+        for entry in files_:
             fix(os.path.join(top, entry), False)
     return changed

@@ -23,7 +23,9 @@ description:
     and reports each mismatch by part and file. A name in the manifest or in a C(.sha256) file that is absolute,
     contains C(..), or resolves outside O(path) is refused and reported; nothing outside the set is ever read.
   - O(action=private) gives every file and directory of the set to O(owner) and O(group) (when given) with modes
-    C(0600) and C(0700) (C(chmod -R u=rwX,go=)); symlinks are neither followed nor changed.
+    C(0600) and C(0700) (C(chmod -R u=rwX,go=)); symlinks are neither followed nor changed, each file is changed
+    through a descriptor opened without following links, and a regular file with more than one hard link (which may
+    be a file outside the set) fails the module naming it and is left as it is.
 version_added: 0.3.0
 author: shipshape maintainers (@shipshape)
 extends_documentation_fragment:

@@ -242,3 +242,44 @@ def test_writing_a_sha256_file_never_writes_through_a_hard_link_to_a_file_outsid
     assert (set_dir / "postgres.dump.sha256").stat().st_mode & 0o777 == 0o600
     assert [n for n in os.listdir(set_dir) if n.endswith(".tmp")] == []
 
+
+
+def test_make_private_never_changes_a_file_outside_the_set_through_a_hard_link(set_dir, tmp_path):
+    outside = tmp_path / "shadow"
+    outside.write_text("root:$6$secret\n")
+    outside.chmod(0o640)
+    os.link(outside, set_dir / "postgres.dir" / "linked")
+    with pytest.raises(checksums.Refused, match="hard links"):
+        checksums.make_private(str(set_dir))
+    assert outside.stat().st_mode & 0o777 == 0o640
+
+
+def test_make_private_changes_fifos_without_opening_them_and_files_through_descriptors(set_dir):
+    os.mkfifo(set_dir / "pipe", 0o644)
+    (set_dir / "tool").write_bytes(b"#!/bin/sh\n")
+    (set_dir / "tool").chmod(0o4755)
+    checksums.make_private(str(set_dir))
+    assert (set_dir / "pipe").lstat().st_mode & 0o7777 in (0o600, 0o644)  # 0o644 where lchmod is not available
+    assert (set_dir / "tool").stat().st_mode & 0o7777 == 0o700
+    assert (set_dir / "redis.rdb").stat().st_mode & 0o7777 == 0o600
+
+
+def test_make_private_never_follows_an_entry_swapped_for_a_symlink_during_the_walk(set_dir, tmp_path, monkeypatch):
+    # The set's owner may write in it while root walks it: a file replaced by a link to /etc/shadow between the
+    # look and the change must not have the link's target changed.
+    outside = tmp_path / "shadow"
+    outside.write_text("secret\n")
+    outside.chmod(0o640)
+    (set_dir / "redis.rdb").chmod(0o644)
+    real_lstat = os.lstat
+
+    def lstat_then_swap(p, *args, **kwargs):
+        st = real_lstat(p, *args, **kwargs)
+        if str(p) == str(set_dir / "redis.rdb"):
+            os.unlink(p)
+            os.symlink(outside, p)
+        return st
+    monkeypatch.setattr(checksums.os, "lstat", lstat_then_swap)
+    with pytest.raises(checksums.Refused, match="changed while"):
+        checksums.make_private(str(set_dir))
+    assert outside.stat().st_mode & 0o777 == 0o640

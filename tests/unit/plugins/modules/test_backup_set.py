@@ -137,3 +137,14 @@ def test_private_changes_modes_once(run_module, new_set):
 def test_private_names_an_unknown_owner(run_module, new_set):
     failed, result = run_module(backup_set, dict(action="private", path=str(new_set), owner="no-such-user-x"))
     assert failed and result["msg"] == "owner: no user 'no-such-user-x' on this host"
+
+
+def test_private_refuses_a_hard_link_naming_it_and_changes_nothing_outside(run_module, new_set, tmp_path):
+    import os
+    outside = tmp_path / "shadow"
+    outside.write_text("secret\n")
+    outside.chmod(0o640)
+    os.link(outside, new_set / "linked")
+    failed, result = run_module(backup_set, dict(action="private", path=str(new_set)))
+    assert failed and "hard links" in result["msg"] and "linked" in result["msg"]
+    assert outside.stat().st_mode & 0o777 == 0o640
