@@ -9,8 +9,8 @@ DOCUMENTATION = r"""
 module: backup_sets
 short_description: List shipshape backup sets and decide retention
 description:
-  - A backup set is a directory C(<id>/) in O(path) holding C(manifest.json) with C(verified=true), as the
-    C(shipshape.ops.backup) role writes it. Directories named C(.partial-*) are what a failed or killed run
+  - A backup set is a directory C(<id>/) in O(path) (never a symlink) holding a regular file C(manifest.json) with
+    C(verified) JSON V(true), as the C(shipshape.ops.backup) role writes it. Directories named C(.partial-*) are what a failed or killed run
     left; they never count as backups.
   - Returns the sets newest first, the newest verified one with its manifest and age, and which sets
     retention would delete. It deletes nothing itself.
@@ -140,8 +140,8 @@ partials:
   type: list
   elements: str
 foreign:
-  description: With O(name), the entries of O(path) that are not sets or partial sets of O(name) (other apps' sets,
-    directories without a manifest naming O(name), other partial sets); they are never touched.
+  description: The symlinks in O(path), and with O(name) the entries that are not sets or partial sets of O(name)
+    (other apps' sets, directories without a manifest naming O(name), other partial sets); they are never touched.
   returned: always
   type: list
   elements: str
@@ -221,7 +221,7 @@ def set_names(root):
         if entry.startswith(".") or os.path.islink(path) or not os.path.isdir(path):
             continue
         manifest = read_manifest(path)
-        if manifest and manifest.get("verified") and isinstance(manifest.get("name"), str) and manifest["name"]:
+        if manifest and manifest.get("verified") is True and isinstance(manifest.get("name"), str) and manifest["name"]:
             names.add(manifest["name"])
     return sorted(names)
 
@@ -232,7 +232,7 @@ def choose(root, name, backup_id, name_option):
         return name, None
     names = set_names(root)
     if backup_id:
-        manifest = read_manifest(os.path.join(root, backup_id)) or {}
+        manifest = {} if os.path.islink(os.path.join(root, backup_id)) else read_manifest(os.path.join(root, backup_id)) or {}
         return (manifest.get("name") or "") if isinstance(manifest.get("name"), str) else "", None
     if len(names) > 1:
         return "", "several backups in %s: %s; choose one with %s" % (root, ", ".join(names), name_option)
@@ -250,8 +250,10 @@ def load_sets(root, name=None):
         path = os.path.join(root, entry)
         if not os.path.isdir(path):
             continue
-        if own_set is not None and os.path.islink(path):
-            foreign.append(entry)  # a link is never one of this name's sets: retention would follow it
+        if os.path.islink(path):
+            # A link is never a set, of any name: retention would follow it, and a restore, a drill or a disaster
+            # recovery choosing it (newest, or by id) would read a directory outside the backup directory.
+            foreign.append(entry)
             continue
         if entry.startswith(".partial-"):
             if own_partial is None or own_partial.match(entry):
@@ -274,7 +276,7 @@ def load_sets(root, name=None):
             "id": entry,
             "name": (manifest or {}).get("name", ""),
             "path": path,
-            "verified": bool(manifest and manifest.get("verified")),
+            "verified": bool(manifest) and manifest.get("verified") is True,  # JSON true, not "false" or 1
             "started_at": started,
             "epoch": int(epoch),
             "manifest": manifest,

@@ -287,3 +287,30 @@ def test_a_fifo_for_a_manifest_is_not_a_set_and_does_not_hang_the_listing(tmp_pa
         signal.signal(signal.SIGALRM, previous)
     assert not failed and result["newest_verified"] == good
     assert "app-20261125T110000Z" in result["foreign"] and result["delete"] == []
+
+
+@pytest.mark.parametrize("args", [{}, {"backup_id": "app-20261125T110000Z"},
+                                  {"backup_id": "app-20261125T110000Z", "choose_name": True}])
+def test_a_link_is_never_a_set_even_without_a_name(tmp_path, run_module, args):
+    # disaster_recovery lists by path and id only: a link (to a directory outside the backup directory) must not
+    # become the newest verified set or the selected one, which a restore would then read.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "backups"
+    root.mkdir()
+    good = make_named(root, "app", NOW - timedelta(hours=3))
+    make_named(outside, "app", NOW - timedelta(hours=1), set_id="app-20261125T110000Z")
+    (root / "app-20261125T110000Z").symlink_to(outside / "app-20261125T110000Z")
+    failed, result = run_module(backup_sets, dict({"path": str(root)}, **args))
+    assert not failed, result
+    assert result["newest_verified"] == good and result["selected"] == {}
+    assert "app-20261125T110000Z" in result["foreign"]
+    assert "app-20261125T110000Z" not in [s["id"] for s in result["sets"]]
+
+
+@pytest.mark.parametrize("claim", ["false", "no", 1, [0]])
+def test_only_json_true_makes_a_set_verified(tmp_path, run_module, claim):
+    good = make_named(tmp_path, "app", NOW - timedelta(hours=3))
+    make_named(tmp_path, "app", NOW - timedelta(hours=1), verified=claim)
+    failed, result = run_module(backup_sets, {"path": str(tmp_path), "name": "app"})
+    assert not failed and result["newest_verified"] == good
