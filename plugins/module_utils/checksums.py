@@ -91,6 +91,31 @@ def text_sha256(text):
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
+def walk(path):
+    """``os.walk(path)`` (top-down, symlinks not followed, unreadable directories skipped) without recursion: on
+    Python before 3.12 ``os.walk`` recurses, and a tree a few thousand directories deep raised RecursionError."""
+    stack = [path]
+    while stack:
+        top = stack.pop()
+        try:
+            with os.scandir(top) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        dirs, files_ = [], []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            (dirs if is_dir else files_).append(entry.name)
+        yield top, dirs, files_
+        for entry in reversed(dirs):
+            sub = os.path.join(top, entry)
+            if not os.path.islink(sub):
+                stack.append(sub)
+
+
 def regular_files(set_dir, name):
     """The regular files of part ``name`` (itself, or every one under it), as ``find -type f | LC_ALL=C sort``
     lists them: relative to the set, sorted bytewise, symlinks not followed and not listed."""
@@ -101,7 +126,7 @@ def regular_files(set_dir, name):
     if not stat.S_ISDIR(st.st_mode):
         raise Refused("%s is neither a regular file nor a directory" % name)
     found = []
-    for top, dirs, files in os.walk(path):
+    for top, dirs, files in walk(path):
         rel_top = name if top == path else os.path.join(name, os.path.relpath(top, path))
         for entry in files + dirs:
             if stat.S_ISREG(os.lstat(os.path.join(top, entry)).st_mode):
@@ -124,7 +149,7 @@ def size(set_dir, name):
     st = os.lstat(path)
     total = st.st_size
     if stat.S_ISDIR(st.st_mode):
-        for top, dirs, files in os.walk(path):
+        for top, dirs, files in walk(path):
             for entry in dirs + files:
                 total += os.lstat(os.path.join(top, entry)).st_size
     return total
@@ -316,7 +341,7 @@ def make_private(path, uid=-1, gid=-1, check_mode=False):
             os.close(fd)
 
     fix(path, True)
-    for top, dirs, files_ in os.walk(path):
+    for top, dirs, files_ in walk(path):
         for entry in dirs:
             fix(os.path.join(top, entry), True)
         for entry in files_:

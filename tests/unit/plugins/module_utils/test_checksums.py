@@ -283,3 +283,34 @@ def test_make_private_never_follows_an_entry_swapped_for_a_symlink_during_the_wa
     with pytest.raises(checksums.Refused, match="changed while"):
         checksums.make_private(str(set_dir))
     assert outside.stat().st_mode & 0o777 == 0o640
+
+
+def test_a_very_deep_tree_is_listed_sized_and_made_private_without_recursion_error(set_dir):
+    deep = set_dir / "postgres.dir"
+    fd = os.open(".", os.O_RDONLY)
+    try:
+        os.chdir(deep)
+        for dummy in range(1500):
+            os.mkdir("d")
+            os.chdir("d")
+        with open("f", "wb") as fh:
+            fh.write(b"deep")
+    finally:
+        os.fchdir(fd)
+        os.close(fd)
+    try:
+        names = checksums.regular_files(str(set_dir), "postgres.dir")
+        assert len(names) == 4 and any(n.endswith("/d/f") for n in names)
+        assert checksums.size(str(set_dir), "postgres.dir") > 1500
+        assert str(set_dir / "redis.rdb") in checksums.make_private(str(set_dir))
+    finally:
+        subprocess.run(["rm", "-rf", str(deep / "d")], check=True)  # pytest's own clean-up recurses too deep
+
+
+def test_walk_lists_as_os_walk_does(set_dir, tmp_path):
+    os.symlink(tmp_path, set_dir / "postgres.dir" / "link_to_dir")
+    os.symlink("nowhere", set_dir / "postgres.dir" / "dangling")
+    (set_dir / "postgres.dir" / "sub").mkdir()
+    (set_dir / "postgres.dir" / "sub" / "x").write_bytes(b"x")
+    norm = lambda w: sorted((top, sorted(dirs), sorted(files)) for top, dirs, files in w)
+    assert norm(checksums.walk(str(set_dir))) == norm(os.walk(str(set_dir)))
