@@ -58,10 +58,12 @@ def member(set_dir, name):
     return path
 
 
-def open_regular(path, mode="rb", **kwargs):
+def open_regular(path, mode="rb", follow=True, **kwargs):
     """``open(path)`` for reading, :class:`Refused` when it is not a regular file (a FIFO, a socket, a device,
-    reached directly or through a symlink): opening a FIFO would block for ever and a device never ends."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    reached directly or through a symlink): opening a FIFO would block for ever and a device never ends. With
+    ``follow=False`` a symlink is refused too (``OSError`` ELOOP)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | (0 if follow else os.O_NOFOLLOW)
+    fd = os.open(path, flags)
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 module: backup_sets
 short_description: List shipshape backup sets and decide retention
 description:
-  - A backup set is a directory C(<id>/) in O(path) (never a symlink) holding a regular file C(manifest.json) with
+  - A backup set is a directory C(<id>/) in O(path) (never a symlink) holding a regular file (not a symlink) C(manifest.json) with
     C(verified) JSON V(true), as the C(shipshape.ops.backup) role writes it. Directories named C(.partial-*) are what a failed or killed run
     left; they never count as backups.
   - Returns the sets newest first, the newest verified one with its manifest and age, and which sets
@@ -203,8 +203,9 @@ def check_params(p):
 
 def read_manifest(path):
     try:
-        # A FIFO (or a link to a device) named manifest.json would hang or never end the listing: regular files only.
-        with open_regular(os.path.join(path, "manifest.json"), "r", encoding="utf-8") as fh:
+        # A FIFO named manifest.json would hang the listing: regular files only. A symlink is not followed: one to a
+        # JSON file outside the set (a secret) would be returned as the set's manifest.
+        with open_regular(os.path.join(path, "manifest.json"), "r", follow=False, encoding="utf-8") as fh:
             manifest = json.load(fh)
     except (OSError, ValueError):
         return None

@@ -314,3 +314,18 @@ def test_only_json_true_makes_a_set_verified(tmp_path, run_module, claim):
     make_named(tmp_path, "app", NOW - timedelta(hours=1), verified=claim)
     failed, result = run_module(backup_sets, {"path": str(tmp_path), "name": "app"})
     assert not failed and result["newest_verified"] == good
+
+
+def test_a_manifest_that_is_a_symlink_is_not_read_and_its_target_never_returned(tmp_path, run_module):
+    secret = tmp_path / "secret.json"
+    secret.write_text(json.dumps({"id": "x", "name": "app", "started_at": "2026-11-25T11:00:00Z", "verified": True,
+                                  "password": "hunter2"}))
+    root = tmp_path / "backups"
+    root.mkdir()
+    good = make_named(root, "app", NOW - timedelta(hours=3))
+    (root / "app-20261125T110000Z").mkdir()
+    (root / "app-20261125T110000Z" / "manifest.json").symlink_to(secret)
+    for args in ({"name": "app"}, {}):
+        failed, result = run_module(backup_sets, dict({"path": str(root)}, **args))
+        assert not failed and result["newest_verified"] == good
+        assert "hunter2" not in json.dumps(result)
