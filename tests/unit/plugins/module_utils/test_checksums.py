@@ -243,7 +243,6 @@ def test_writing_a_sha256_file_never_writes_through_a_hard_link_to_a_file_outsid
     assert [n for n in os.listdir(set_dir) if n.endswith(".tmp")] == []
 
 
-
 def test_make_private_never_changes_a_file_outside_the_set_through_a_hard_link(set_dir, tmp_path):
     outside = tmp_path / "shadow"
     outside.write_text("root:$6$secret\n")
@@ -312,5 +311,8 @@ def test_walk_lists_as_os_walk_does(set_dir, tmp_path):
     os.symlink("nowhere", set_dir / "postgres.dir" / "dangling")
     (set_dir / "postgres.dir" / "sub").mkdir()
     (set_dir / "postgres.dir" / "sub" / "x").write_bytes(b"x")
-    norm = lambda w: sorted((top, sorted(dirs), sorted(files)) for top, dirs, files in w)
+
+    def norm(walked):
+        return sorted((top, sorted(dirs), sorted(files)) for top, dirs, files in walked)
+
     assert norm(checksums.walk(str(set_dir))) == norm(os.walk(str(set_dir)))
