@@ -29,13 +29,26 @@ def databases(port: int) -> set[str]:
         return {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
 
 
+def drop_databases(port: int) -> None:
+    """Every database of the throwaway server but postgres and the templates: each test starts from none."""
+    with admin(port) as conn:
+        for name in databases(port) - {"postgres", "template0", "template1"}:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def give_to_postgres(set_dir: Path) -> None:
+    """The set directory and its files to the postgres user, as the backup role leaves them (when run as root)."""
+    if os.geteuid() == 0:
+        for path in [set_dir] + list(set_dir.iterdir()):
+            shutil.chown(path, "postgres", "postgres")
+
+
 @pytest.fixture
 def backup_set(pg_server):  # noqa: F811
     """A database `shop` (alembic revision, 40 orders) dumped in custom format into a set directory, with its .sha256."""
     port, dummy = pg_server
+    drop_databases(port)
     with admin(port) as conn:
-        for name in databases(port) - {"postgres", "template0", "template1"}:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         conn.execute("CREATE DATABASE shop")
     with admin(port, "shop") as conn:
         conn.execute("CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)")
@@ -48,9 +61,7 @@ def backup_set(pg_server):  # noqa: F811
                                 "-d", "shop"]), check=True, stdout=dump.open("wb"))
     digest = hashlib.sha256(dump.read_bytes()).hexdigest()
     (set_dir / "postgres.dump.sha256").write_text(f"{digest}  postgres.dump\n")
-    if os.geteuid() == 0:
-        for path in (set_dir, dump, set_dir / "postgres.dump.sha256"):
-            shutil.chown(path, "postgres", "postgres")
+    give_to_postgres(set_dir)
     yield port, set_dir, {"postgres": {"file": "postgres.dump", "sha256": digest, "format": "custom"}}
     shutil.rmtree(set_dir, ignore_errors=True)
 
@@ -149,25 +160,28 @@ def seal(set_dir: Path, name: str) -> str:
     return digest
 
 
-def dump_rich(port: int, set_dir: Path) -> dict:
-    """The custom dump of `rich` and the cluster's roles (pg_dumpall --roles-only), as the backup role writes them."""
+def dump_set(port: int, db: str, set_dir: Path, roles: bool = False) -> dict:
+    """The custom dump of ``db`` (and with ``roles`` the cluster's roles, pg_dumpall --roles-only), sealed and given to
+    postgres as the backup role writes them: the set's parts."""
     base = ["-h", "127.0.0.1", "-p", str(port), "-U", "postgres"]
-    subprocess.run([str(PG_BIN / "pg_dump"), "-Fc", "-d", "rich", "-f", str(set_dir / "postgres.dump")] + base, check=True)
-    subprocess.run([str(PG_BIN / "pg_dumpall"), "--roles-only", "-f", str(set_dir / "roles.sql")] + base, check=True)
-    parts = {"postgres": {"file": "postgres.dump", "format": "custom", "sha256": seal(set_dir, "postgres.dump")},
-             "postgres_roles": {"file": "roles.sql", "sha256": seal(set_dir, "roles.sql")}}
-    if os.geteuid() == 0:
-        for path in [set_dir] + list(set_dir.iterdir()):
-            shutil.chown(path, "postgres", "postgres")
+    subprocess.run([str(PG_BIN / "pg_dump"), "-Fc", "-d", db, "-f", str(set_dir / "postgres.dump")] + base, check=True)
+    parts = {"postgres": {"file": "postgres.dump", "format": "custom", "sha256": seal(set_dir, "postgres.dump")}}
+    if roles:
+        subprocess.run([str(PG_BIN / "pg_dumpall"), "--roles-only", "-f", str(set_dir / "roles.sql")] + base, check=True)
+        parts["postgres_roles"] = {"file": "roles.sql", "sha256": seal(set_dir, "roles.sql")}
+    give_to_postgres(set_dir)
     return parts
+
+
+def dump_rich(port: int, set_dir: Path) -> dict:
+    """The custom dump of `rich` and the cluster's roles."""
+    return dump_set(port, "rich", set_dir, roles=True)
 
 
 @pytest.fixture
 def rich_set(pg_server, ansible_env):  # noqa: F811
     port, dummy = pg_server
-    with admin(port) as conn:
-        for name in databases(port) - {"postgres", "template0", "template1"}:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    drop_databases(port)
     load_rich(port)
     manifest = rich_manifest(ansible_env, port)
     set_dir = Path(tempfile.mkdtemp(prefix="shipshape-drill-rich-"))
@@ -292,9 +306,8 @@ def test_an_icu_database_without_a_public_schema_is_restored_as_it_was_and_verif
     # Two things pg_dump of one database does not carry: the database's locale (here ICU de-DE, where 'a' < 'B';
     # template1's C.UTF-8 sorts 'B' first) and a dropped public schema (every new database has one again).
     port, dummy = pg_server
+    drop_databases(port)
     with admin(port) as conn:
-        for name in databases(port) - {"postgres", "template0", "template1"}:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         conn.execute("CREATE DATABASE \"Shop-DE\" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'de-DE'")
     with admin(port, "Shop-DE") as conn:
         conn.execute("DROP SCHEMA public")
@@ -310,12 +323,7 @@ def test_an_icu_database_without_a_public_schema_is_restored_as_it_was_and_verif
     assert "public" not in catalog["schemas"]
     set_dir = Path(tempfile.mkdtemp(prefix="shipshape-drill-icu-"))
     try:
-        subprocess.run([str(PG_BIN / "pg_dump"), "-Fc", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
-                        "-d", "Shop-DE", "-f", str(set_dir / "postgres.dump")], check=True)
-        parts = {"postgres": {"file": "postgres.dump", "format": "custom", "sha256": seal(set_dir, "postgres.dump")}}
-        if os.geteuid() == 0:
-            for path in [set_dir] + list(set_dir.iterdir()):
-                shutil.chown(path, "postgres", "postgres")
+        parts = dump_set(port, "Shop-DE", set_dir)
         rc, result = drill(ansible_env, port, set_dir, parts, db="drill_shop_de", source_db="Shop-DE", tables=[],
                            revision_query="", catalog=catalog, drop=False,
                            assertions=[{"name": "order", "query": "SELECT string_agg(w, ',' ORDER BY w) FROM app.words",
@@ -339,9 +347,8 @@ def test_roles_only_a_policy_a_user_mapping_or_a_type_names_are_required_and_cre
     # needs each; on a host without them the restore failed at CREATE POLICY / CREATE USER MAPPING.
     port, dummy = pg_server
     roles = ["h1_policy_role", "h1_fdw_user", "h1_type_owner"]
+    drop_databases(port)
     with admin(port) as conn:
-        for name in databases(port) - {"postgres", "template0", "template1"}:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         for role in roles:
             conn.execute(f"DROP ROLE IF EXISTS {role}")
             conn.execute(f"CREATE ROLE {role}")
@@ -363,14 +370,7 @@ def test_roles_only_a_policy_a_user_mapping_or_a_type_names_are_required_and_cre
     assert set(roles) <= set(catalog["roles"])
     set_dir = Path(tempfile.mkdtemp(prefix="shipshape-drill-mapped-"))
     try:
-        base = ["-h", "127.0.0.1", "-p", str(port), "-U", "postgres"]
-        subprocess.run([str(PG_BIN / "pg_dump"), "-Fc", "-d", "mapped", "-f", str(set_dir / "postgres.dump")] + base, check=True)
-        subprocess.run([str(PG_BIN / "pg_dumpall"), "--roles-only", "-f", str(set_dir / "roles.sql")] + base, check=True)
-        parts = {"postgres": {"file": "postgres.dump", "format": "custom", "sha256": seal(set_dir, "postgres.dump")},
-                 "postgres_roles": {"file": "roles.sql", "sha256": seal(set_dir, "roles.sql")}}
-        if os.geteuid() == 0:
-            for path in [set_dir] + list(set_dir.iterdir()):
-                shutil.chown(path, "postgres", "postgres")
+        parts = dump_set(port, "mapped", set_dir, roles=True)
         with admin(port) as conn:  # a drill host without those roles
             conn.execute("DROP DATABASE mapped WITH (FORCE)")
             for role in roles:
@@ -394,9 +394,8 @@ def test_the_scratch_copy_has_the_databases_own_settings_so_the_revision_and_ass
     # ALTER DATABASE ... SET search_path = app (the app's tables, alembic_version too, in schema app): pg_dump does
     # not carry it; without it the drill read no revision and an unqualified assertion found no table.
     port, dummy = pg_server
+    drop_databases(port)
     with admin(port) as conn:
-        for name in databases(port) - {"postgres", "template0", "template1"}:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         conn.execute("CREATE DATABASE pathed")
     with admin(port, "pathed") as conn:
         conn.execute("CREATE SCHEMA app")
@@ -413,12 +412,7 @@ def test_the_scratch_copy_has_the_databases_own_settings_so_the_revision_and_ass
     assert manifest["revision"] == "0007_paths"
     set_dir = Path(tempfile.mkdtemp(prefix="shipshape-drill-pathed-"))
     try:
-        subprocess.run([str(PG_BIN / "pg_dump"), "-Fc", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
-                        "-d", "pathed", "-f", str(set_dir / "postgres.dump")], check=True)
-        parts = {"postgres": {"file": "postgres.dump", "format": "custom", "sha256": seal(set_dir, "postgres.dump")}}
-        if os.geteuid() == 0:
-            for path in [set_dir] + list(set_dir.iterdir()):
-                shutil.chown(path, "postgres", "postgres")
+        parts = dump_set(port, "pathed", set_dir)
         rc, result = drill(ansible_env, port, set_dir, parts, db="drill_pathed", source_db="pathed", tables=[],
                            catalog=manifest["catalog"], check_revision=True, expected_revision=manifest["revision"],
                            assertions=[{"name": "orders", "query": "SELECT count(*) FROM orders", "expected": 2}])
