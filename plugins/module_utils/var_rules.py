@@ -65,7 +65,8 @@ EXPECTED = {
                    "a letter or '_'; at most 63 bytes)",
 }
 
-KINDS = ("choice", "int", "number", "bool", "line", "env", "unit_settings", "workers", "git_ref") + tuple(EXPECTED)
+KINDS = ("choice", "int", "number", "bool", "line", "env", "unit_settings", "workers", "git_ref",
+         "redis_patterns") + tuple(EXPECTED)
 
 
 def shown(value):
@@ -163,6 +164,34 @@ def _git_ref_problem(name, value):
     return None
 
 
+def _truthy(value):
+    return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1"))
+
+
+def _redis_patterns_problem(name, value, rule):
+    """Glob patterns of keys to delete: a list of non-empty strings, none matching every key (a FLUSHDB under
+    another name) unless the rule's C(match_all_ok) is true. The test is the modules' own
+    (redis_client.pattern_matches_everything), so a role refuses before anything runs what the module would refuse
+    after the work before it (a restored database) was done."""
+    # Imported here: redis_client imports redis-py when it can, which only this kind needs.
+    from ansible_collections.shipshape.ops.plugins.module_utils.redis_client import pattern_matches_everything
+
+    example = rule.get("example", "cache:*")
+    if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
+        return "%s must be a list of key patterns (globs such as '%s'), got %s" % (name, example, shown(value))
+    if "" in value:
+        return "%s: an empty pattern ('') matches no key to delete; expected a glob such as '%s'%s" % (
+            name, example, _note(rule))
+    if _truthy(rule.get("match_all_ok")):
+        return None
+    everything = [item for item in value if pattern_matches_everything(item)]
+    if not everything:
+        return None
+    confirm = " or %s=true to delete every key" % rule["confirm"] if rule.get("confirm") else ""
+    return "%s: %s matches every key, as a FLUSHDB would; expected a narrower pattern such as '%s'%s%s" % (
+        name, ", ".join(shown(item) for item in everything), example, confirm, _note(rule))
+
+
 MAPPING_KEYS = {
     "env": (ENV_NAME, "an environment variable name ([A-Za-z_][A-Za-z0-9_]*)"),
     "unit_settings": (UNIT_SETTING, "a unit setting name (a letter, then letters and digits)"),
@@ -213,6 +242,8 @@ def problem(name, value, rule):
         return None
     if kind == "git_ref":
         return _git_ref_problem(name, "" if value is None else str(value))
+    if kind == "redis_patterns":
+        return _redis_patterns_problem(name, value, rule)
     if kind in MAPPING_KEYS:
         return _mapping_problem(name, value, kind, rule)
 

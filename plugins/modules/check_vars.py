@@ -22,7 +22,9 @@ description:
     V(pg_database) (an identifier that may also hold C(-) after its first character), V(pg_tables) (a list of
     [schema.]table names), V(docker_tag), V(compose_project), V(line) (one line, no control character), V(env) (a
     mapping of environment variable names to values without a line break or NUL; values never shown), V(unit_settings)
-    (a mapping of unit setting names to one-line values) and V(git_ref) (git check-ref-format's rules)."
+    (a mapping of unit setting names to one-line values), V(git_ref) (git check-ref-format's rules) and
+    V(redis_patterns) (a list of non-empty key globs, none matching every key as the Redis modules read it unless
+    C(match_all_ok) is true; C(confirm) names the variable that allows it, C(example) a narrower pattern)."
   - "Every rule may also carry C(empty_ok) (an empty value passes), C(note) (why, added to the message), C(about)
     (shown after the value, for example where a default came from), C(expect) (the words of the expectation, where
     the kind's own do not say enough) and C(secret) (the value is never shown)."
@@ -59,6 +61,8 @@ EXAMPLES = r"""
       myapp_keep: {kind: int, min: 2, note: current and the one before it}
       myapp_mode: {kind: choice, choices: [fast, safe]}
       myapp_env: {kind: env, note: each variable is one line of the env file}
+      myapp_cache_patterns: {kind: redis_patterns, example: "myapp:cache:*", confirm: myapp_flush_all,
+                             match_all_ok: "{{ myapp_flush_all }}"}
 """
 
 RETURN = r"""

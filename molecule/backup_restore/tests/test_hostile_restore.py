@@ -108,7 +108,7 @@ def test_an_owner_that_is_not_a_role_name_is_refused(host, owner):
     refused(host, {"restore_owner": owner}, f"restore_owner: '{owner}' is not a PostgreSQL role name")
 
 
-@pytest.mark.parametrize("pattern", ["*", "**", "?*", "*?*"])
+@pytest.mark.parametrize("pattern", ["*", "**", "?*", "*?*", "[^]*"])
 def test_a_pattern_matching_every_key_needs_the_confirmation(host, pattern):
     for i in range(3):
         host.run(f"redis-cli SET hostile:key:{i} v")

@@ -195,7 +195,7 @@ def test_restart_unit_refuses_an_active_unit(host):
     host.run("systemctl stop recovery-sleeper.service")
 
 
-@pytest.mark.parametrize("pattern", ["*", "**", "?*", "*?*"])
+@pytest.mark.parametrize("pattern", ["*", "**", "?*", "*?*", "[^]*"])
 @pytest.mark.parametrize("confirm", ["false", "true"])
 def test_delete_keys_refuses_a_pattern_matching_every_key(host, pattern, confirm):
     """A pattern that matches every key is a FLUSHDB under another name: refused, even with recovery_confirm

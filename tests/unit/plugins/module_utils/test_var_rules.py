@@ -183,3 +183,38 @@ def test_a_lenient_path_may_hold_spaces():
     assert problem("v", "/srv/app/shared/user uploads", {"kind": "path"}) is None
     assert problem("v", ["/srv/app/shared/user uploads"], {"kind": "paths"}) is None
     assert problem("v", ["public.notes", "users"], {"kind": "pg_tables"}) is None
+
+
+REDIS_RULE = {"kind": "redis_patterns", "confirm": "restore_redis_match_all", "match_all_ok": False}
+
+
+@pytest.mark.parametrize("pattern", ["*", "?*", "*?*", "[^]*", "*[^", "**"])
+def test_a_pattern_matching_every_key_is_refused_as_the_modules_refuse_it(pattern):
+    # '[^]*' is a FLUSHDB too: the roles' old Jinja check (wildcards only) let it through to the module.
+    message = problem("restore_redis_patterns", ["cache:*", pattern], REDIS_RULE)
+    assert message == ("restore_redis_patterns: '%s' matches every key, as a FLUSHDB would; expected a narrower "
+                       "pattern such as 'cache:*' or restore_redis_match_all=true to delete every key" % pattern)
+
+
+@pytest.mark.parametrize("allowed", [True, "true", "True", "yes"])
+def test_a_pattern_matching_every_key_passes_when_the_rule_allows_it(allowed):
+    assert problem("v", ["*"], dict(REDIS_RULE, match_all_ok=allowed)) is None
+
+
+@pytest.mark.parametrize("allowed", [False, "false", "", None, "no"])
+def test_only_a_true_value_allows_a_pattern_matching_every_key(allowed):
+    assert "matches every key" in problem("v", ["*"], dict(REDIS_RULE, match_all_ok=allowed))
+
+
+@pytest.mark.parametrize("value, expected", [
+    (["cache:*", ""], "v: an empty pattern ('') matches no key to delete; expected a glob such as 'x:*'; say why"),
+    ("cache:*", "v must be a list of key patterns (globs such as 'x:*'), got 'cache:*'"),
+    ([1], "v must be a list of key patterns (globs such as 'x:*'), got [1]"),
+])
+def test_an_empty_pattern_or_a_value_that_is_no_list_of_patterns_is_refused(value, expected):
+    assert problem("v", value, {"kind": "redis_patterns", "example": "x:*", "note": "say why"}) == expected
+
+
+@pytest.mark.parametrize("value", [[], ["cache:*"], ["[a-z]*", "user:?"], ["\\*"]])
+def test_narrow_patterns_pass(value):
+    assert problem("v", value, REDIS_RULE) is None
