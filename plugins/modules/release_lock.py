@@ -312,6 +312,12 @@ def take(module, params):
         try:
             os.mkdir(path, 0o700)
         except FileExistsError:
+            if os.path.islink(path) or (os.path.lexists(path) and not os.path.isdir(path)):
+                # A link (which may lead nowhere: every read fails and the run would retry forever) or a file is
+                # not a lock this module took: never read through it, never break it.
+                module.fail_json(msg="Cannot take the lock %s (%s): it is %s; expected a lock directory or nothing "
+                                 "there" % (path, params["what"], "a symlink" if os.path.islink(path) else "not a directory"),
+                                 acquired=False)
             holder = read_holder(path)
             if holder is None:
                 continue  # released between mkdir and reading it: try again

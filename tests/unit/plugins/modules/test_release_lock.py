@@ -215,3 +215,26 @@ def test_a_parent_mode_that_is_not_a_mode_is_refused(tmp_path, run_module):
     failed, result = run_module(release_lock, {"path": str(tmp_path / "a" / "l"), "token": "t1", "parent_mode": "rwx"})
     assert failed and "parent_mode: 'rwx' is not a mode" in result["msg"]
     assert not (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize("kind", ["dangling-link", "link-loop"])
+def test_a_link_that_leads_nowhere_at_the_lock_path_is_refused_not_spun_on(tmp_path, run_module, kind):
+    # Before: mkdir said it exists, reading it found nothing, and the run retried forever at full CPU.
+    import signal
+
+    lock = tmp_path / ".deploy.lock"
+    os.symlink(str(tmp_path / "gone") if kind == "dangling-link" else str(lock), str(lock))
+
+    def hung(signum, frame):
+        raise AssertionError("release_lock spun on %s" % kind)
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(5)
+    try:
+        failed, result = run_module(release_lock, {"path": str(lock), "token": "t1", "wait": 0})
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert failed and not result.get("acquired")
+    assert str(lock) in result["msg"] and "expected" in result["msg"]
+    assert os.path.islink(str(lock))  # nothing of it was removed
