@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 
 RUNNING_MARKER = ".shipshape-running"
 # In a release that has not finished building: never switched to, never counted, removed first.
@@ -70,9 +71,16 @@ def link_target(path):
 
 
 def read_json(path):
-    """The JSON value of a file, or None when it cannot be read or parsed."""
+    """The JSON value of a regular file, or None when it is not one or cannot be read or parsed (a FIFO is opened
+    without waiting for a writer, and never read)."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except (OSError, ValueError):
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                return None
+            return json.loads(fh.read().decode("utf-8"))
+    except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
         return None

@@ -411,12 +411,15 @@ def read_state(root, keep, keep_failed, protect=()):
         path = os.path.join(releases_dir, name)
         if not os.path.isdir(path) or os.path.islink(path):
             continue
-        meta = read_json(os.path.join(path, "release.json")) or {}
+        meta = read_json(os.path.join(path, "release.json"))
+        meta = meta if isinstance(meta, dict) else {}  # a record that is not an object says nothing of the build
         failed = read_json(os.path.join(path, FAILED))
         if os.path.exists(os.path.join(path, UNFINISHED)) or not meta:
             status = "unfinished"
-        elif failed is not None:
+        elif os.path.exists(os.path.join(path, FAILED)):
+            # The marker marks the release failed (as release_status reads it), even empty: its JSON only says why.
             status = "failed"
+            failed = failed if failed is not None else {}
         else:
             status = "complete"
         releases.append({
@@ -425,7 +428,7 @@ def read_state(root, keep, keep_failed, protect=()):
             "status": status,
             "version": meta.get("version"),
             "sha": meta.get("sha"),
-            "built_at": meta.get("built_at", ""),
+            "built_at": str(meta.get("built_at") or ""),  # a string, so that releases always sort
             "failed": failed,
             "current": name == current,
         })

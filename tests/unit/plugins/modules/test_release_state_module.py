@@ -354,3 +354,61 @@ def test_switch_with_force_goes_to_a_failed_release(tmp_path, run_module):
                                                 "force": True})
     assert not failed and result["changed"] is True and result["switched_from"] == "1.0.0-a"
     assert os.readlink(tmp_path / "current") == "releases/2.0.0-b"
+
+
+@pytest.mark.parametrize("record", ['["1.0.0"]', '"1.0.0"', "7", "null"],
+                         ids=["list", "string", "number", "null"])
+def test_a_release_json_that_is_not_an_object_reads_as_unfinished_not_a_traceback(tmp_path, run_module, record):
+    make_release(tmp_path, "1.0.0-a")
+    (make_release(tmp_path, "2.0.0-b") / "release.json").write_text(record)
+    link(tmp_path, "current", "1.0.0-a")
+    failed, result = run_module(release_state, {"root": str(tmp_path)})
+    assert not failed, result.get("msg")
+    assert {r["id"]: r["status"] for r in result["releases"]} == {"1.0.0-a": "complete", "2.0.0-b": "unfinished"}
+
+
+@pytest.mark.parametrize("built_at", [None, 20261102, ["2026"]], ids=["null", "number", "list"])
+def test_a_built_at_that_is_not_a_string_orders_without_a_traceback(tmp_path, run_module, built_at):
+    make_release(tmp_path, "1.0.0-a")
+    path = make_release(tmp_path, "2.0.0-b")
+    (path / "release.json").write_text(json.dumps({"id": "2.0.0-b", "version": "2.0.0", "built_at": built_at}))
+    failed, result = run_module(release_state, {"root": str(tmp_path)})
+    assert not failed, result.get("msg")
+    assert sorted(r["id"] for r in result["releases"]) == ["1.0.0-a", "2.0.0-b"]
+    assert all(isinstance(r["built_at"], str) for r in result["releases"])
+
+
+@pytest.mark.parametrize("marker", ["", "{", "reason: gate"], ids=["empty", "cut", "not-json"])
+def test_a_failed_marker_that_is_not_json_still_marks_the_release_failed(tmp_path, run_module, marker):
+    # An operator's `touch .shipshape-failed` (or a marker cut short) must not make a failed release complete.
+    make_release(tmp_path, "1.0.0-a")
+    (make_release(tmp_path, "2.0.0-b", "2026-11-02T00:00:00Z") / ".shipshape-failed").write_text(marker)
+    link(tmp_path, "current", "1.0.0-a")
+    failed, result = run_module(release_state, {"root": str(tmp_path)})
+    assert not failed
+    assert {r["id"]: r["status"] for r in result["releases"]}["2.0.0-b"] == "failed"
+    failed, result = run_module(release_state, {"root": str(tmp_path), "action": "switch", "target": "2.0.0-b"})
+    assert failed and "it is failed" in result["msg"]
+    assert os.readlink(tmp_path / "current") == "releases/1.0.0-a"
+
+
+def test_a_fifo_as_release_json_does_not_hang_the_read(tmp_path, run_module):
+    import signal
+
+    make_release(tmp_path, "1.0.0-a")
+    path = tmp_path / "releases" / "2.0.0-b"
+    path.mkdir()
+    os.mkfifo(str(path / "release.json"))  # an artifact can carry one; opening it waits for a writer forever
+
+    def hung(signum, frame):
+        raise AssertionError("release_state hung on a FIFO")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(5)
+    try:
+        failed, result = run_module(release_state, {"root": str(tmp_path)})
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert not failed
+    assert {r["id"]: r["status"] for r in result["releases"]} == {"1.0.0-a": "complete", "2.0.0-b": "unfinished"}
