@@ -63,11 +63,13 @@ def replace_symlink(link, target):
 
 
 def link_target(path):
-    """The release id a link names (the last component of its target), or '' when it is absent or not a link."""
+    """The release id a link names (the last component of its target, '.' and '..' taken away as they read), or ''
+    when it is absent or not a link: 'releases/<id>/.' names <id>, never '.', so keep-N never takes it for another."""
     try:
-        return os.path.basename(os.readlink(path).rstrip("/"))
+        name = os.path.basename(os.path.normpath(os.readlink(path)))
     except OSError:
         return ""
+    return "" if name in (".", "..") else name
 
 
 def read_json(path):

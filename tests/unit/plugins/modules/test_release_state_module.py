@@ -412,3 +412,17 @@ def test_a_fifo_as_release_json_does_not_hang_the_read(tmp_path, run_module):
         signal.signal(signal.SIGALRM, previous)
     assert not failed
     assert {r["id"]: r["status"] for r in result["releases"]} == {"1.0.0-a": "complete", "2.0.0-b": "unfinished"}
+
+
+@pytest.mark.parametrize("spelling", ["releases/{rid}/.", "{root}/releases/{rid}/", "releases/{rid}/venv/..",
+                                      "./releases//{rid}"])
+def test_prune_never_removes_the_release_current_names_however_its_link_is_spelled(tmp_path, run_module, spelling):
+    # Before: 'releases/r1/.' read as current '.', so r1 (the live release) was the oldest to prune.
+    for i in range(1, 4):
+        make_release(tmp_path, f"r{i}", f"2026-11-0{i}T00:00:00Z")
+    (tmp_path / "releases" / "r1" / "venv").mkdir()
+    os.symlink(spelling.format(root=tmp_path, rid="r1"), tmp_path / "current")
+    failed, result = run_module(release_state, {"root": str(tmp_path), "action": "prune", "keep": 2})
+    assert not failed
+    assert result["current"] == "r1"
+    assert releases(tmp_path) == ["r1", "r3"] and result["pruned"] == ["r2"]
