@@ -211,17 +211,18 @@ STARTED = "started"
 
 
 def read_entries(path):
+    """The records of the history, oldest first: a line that is not a JSON object (a torn line from a killed run,
+    bytes that are not UTF-8) is skipped, so it never hides the rest."""
     entries = []
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, "rb") as fh:
             for line in fh:
-                line = line.strip()
-                if not line:
-                    continue
                 try:
-                    entries.append(json.loads(line))
-                except ValueError:
-                    continue  # a torn last line from a killed run must not hide the rest
+                    entry = json.loads(line.decode("utf-8"))
+                except ValueError:  # UnicodeDecodeError is one too; so is an empty line
+                    continue
+                if isinstance(entry, dict):
+                    entries.append(entry)
     except FileNotFoundError:
         pass
     return entries
@@ -300,8 +301,11 @@ def append(module, path, record):
         if directory and not os.path.isdir(directory):
             module.fail_json(msg="The history directory %s does not exist" % directory)
         line = json.dumps(record, sort_keys=True) + "\n"
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
         try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                line = "\n" + line  # a torn last line (a killed run) must not swallow this record
             os.write(fd, line.encode("utf-8"))
             os.fsync(fd)
         finally:

@@ -306,3 +306,32 @@ def test_metrics_without_a_textfile_are_refused_and_nothing_is_appended(tmp_path
     assert failed and result["msg"] == ("metrics: 3 given, but metrics_file is empty: expected the textfile (*.prom) "
                                         "to write them into")
     assert not history.exists()
+
+
+def test_a_record_appended_after_a_torn_line_is_read_back(tmp_path, run_module):
+    # Before: the torn line had no line break, so the next record was glued to it and both were skipped; the deploy
+    # that record named was then never a previous good release.
+    path = tmp_path / "h.jsonl"
+    write(path, DEPLOYS[:1], tail='{"torn": ')
+    record = {"kind": "deploy", "to": "2.0.0-b", "from": "1.0.0-a", "result": "success"}
+    failed, result = run_module(release_history, {"path": str(path), "action": "append", "record": record})
+    assert not failed
+    failed, result = run_module(release_history, {"path": str(path), "current": "3.0.0-d"})
+    assert not failed
+    assert [e["to"] for e in result["entries"]] == ["1.0.0-a", "2.0.0-b"]
+    assert result["previous_good"] == "2.0.0-b"
+
+
+@pytest.mark.parametrize("line", [b"42", b'"deploy"', b"[1, 2]", b"null", b"\xff\xfe{}", b'{"to": "\xe9"}'],
+                         ids=["number", "string", "list", "null", "not-utf8", "not-utf8-in-a-record"])
+def test_a_line_that_is_not_a_record_is_skipped_not_a_traceback(tmp_path, run_module, line):
+    path = tmp_path / "h.jsonl"
+    path.write_bytes(json.dumps(DEPLOYS[0]).encode() + b"\n" + line + b"\n" + json.dumps(DEPLOYS[1]).encode() + b"\n")
+    failed, result = run_module(release_history, {"path": str(path), "current": "3.0.0-d"})
+    assert not failed, result.get("msg")
+    assert [e["to"] for e in result["entries"]] == ["1.0.0-a", "2.0.0-b"]
+    assert result["previous_good"] == "2.0.0-b"
+    failed, result = run_module(release_history, {"path": str(path), "action": "rollback", "current": "2.0.0-b",
+                                                  "releases": ["1.0.0-a", "2.0.0-b"]}, check_mode=True)
+    assert not failed, result.get("msg")
+    assert result["target"] == "1.0.0-a"
