@@ -177,7 +177,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.shipshape.ops.plugins.module_utils.checksums import file_digest
 from ansible_collections.shipshape.ops.plugins.module_utils.files import write_atomically
 from ansible_collections.shipshape.ops.plugins.module_utils.release_files import (
-    UNFINISHED_MARKER as UNFINISHED, component_problem, lies_under, path_problem, replace_symlink,
+    UNFINISHED_MARKER as UNFINISHED, component_problem, lies_under, path_problem, replace_symlink, without_credentials,
 )
 
 WHEELS_UNPACKED = ".shipshape-unpacked"
@@ -352,7 +352,8 @@ def finish(module, params, release, shared_root):
         changed |= ensure_link(module, os.path.join(release, params["venv_dir"]), params["venv"])
     marker = os.path.join(release, UNFINISHED)
     if os.path.lexists(marker):
-        meta = dict(params["release"])
+        # A repository URL's token (git https://ci:<token>@host/app.git main) never reaches the 0644 record.
+        meta = dict((k, without_credentials(v) if isinstance(v, str) else v) for k, v in params["release"].items())
         meta["built_at"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         if not module.check_mode:
             write_atomically(os.path.join(release, "release.json"), json.dumps(meta, indent=4, sort_keys=True) + "\n",

@@ -225,7 +225,7 @@ def read_json(path):
 def describe(meta, rid):
     """release.json as the result's release: the ref is the last word of its source ('git <repo> <ref>')."""
     meta = meta or {}
-    source = str(meta.get("source") or "")
+    source = release_files.without_credentials(str(meta.get("source") or ""))  # a record written before they were taken out
     words = source.split()
     ref = words[-1] if len(words) >= 3 and words[0] == "git" else ""
     return {

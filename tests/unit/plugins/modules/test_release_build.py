@@ -392,3 +392,21 @@ def test_an_included_file_outside_the_release_or_missing_is_refused_by_name(app,
     failed, result = run_module(release_build, params(app, "venv"))
     name = line.split()[1]
     assert failed and f"'{name}', included by requirements.txt" in result["msg"], result["msg"]
+
+
+@pytest.mark.parametrize("repo, shown", [
+    ("https://ci:s3cr3t-t0ken@git.example.com/app.git", "https://git.example.com/app.git"),
+    ("https://s3cr3t-t0ken@git.example.com/app.git", "https://git.example.com/app.git"),
+    ("https://x:p@ss:s3cr3t-t0ken@git.example.com/app.git", "https://git.example.com/app.git"),
+    ("/dist/app.git", "/dist/app.git"),
+    ("git@git.example.com:org/app.git", "git@git.example.com:org/app.git"),
+])
+def test_the_credentials_of_a_repository_url_never_reach_release_json(app, run_module, repo, shown):
+    # release.json is 0644 on every host: before, it kept 'git https://ci:<token>@host/app.git main' as it was given.
+    release, args = finishing(app)
+    args["release"] = dict(args["release"], source="git %s main" % repo)
+    failed, result = run_module(release_build, args)
+    assert not failed
+    text = (release / "release.json").read_text()
+    assert "s3cr3t" not in text
+    assert json.loads(text)["source"] == "git %s main" % shown

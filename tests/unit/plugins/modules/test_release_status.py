@@ -268,3 +268,16 @@ def test_the_apps_worker_units_are_shown_with_the_service(run_module, monkeypatc
         "sample_app.worker-mail.service", "sample_app.worker-outbox.service"]
     assert ("unit: sample_app.worker-outbox.service active (running) since Wed 2026-12-02 14:00:00 UTC, enabled: enabled"
             in result["report"])
+
+
+def test_the_credentials_of_a_repository_url_in_release_json_are_never_returned(monkeypatch, app_root):
+    # A release.json written before release_build took them out still holds them: the status never shows them.
+    meta = app_root / "releases" / "2.0.0-bbbbbbbb" / "release.json"
+    record = json.loads(meta.read_text())
+    record["source"] = "git https://ci:s3cr3t-t0ken@git.example.com/app.git main"
+    meta.write_text(json.dumps(record))
+    monkeypatch.setattr(AnsibleModule, "run_command", Fake({"systemctl show": (0, SHOW, "")}))
+    result = run_status(monkeypatch, root=str(app_root))
+    assert "s3cr3t" not in json.dumps(result)
+    assert result["release"]["source"] == "git https://git.example.com/app.git main"
+    assert result["release"]["ref"] == "main"
