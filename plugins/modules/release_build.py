@@ -172,6 +172,7 @@ import json
 import os
 import pwd
 import re
+import stat
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.shipshape.ops.plugins.module_utils.checksums import file_digest
@@ -258,7 +259,11 @@ def read_inside(release, path, what):
     if real != real_release and not lies_under(real, real_release):
         raise BuildError("%s leads outside the release (to %s)" % (what, real))
     try:
-        with open(path, "rb") as fh:
+        # Without waiting: a FIFO shipped in the source would otherwise hold the run until a writer came.
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise BuildError("cannot read %s (%s): it is not a regular file; expected a requirements file"
+                                 % (what, path))
             return fh.read().decode("utf-8", "surrogateescape")
     except OSError as exc:
         raise BuildError("cannot read %s (%s): %s" % (what, path, exc.strerror or exc))

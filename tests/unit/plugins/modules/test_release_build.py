@@ -410,3 +410,26 @@ def test_the_credentials_of_a_repository_url_never_reach_release_json(app, run_m
     text = (release / "release.json").read_text()
     assert "s3cr3t" not in text
     assert json.loads(text)["source"] == "git %s main" % shown
+
+
+@pytest.mark.parametrize("where", ["requirements.txt", "base.txt"], ids=["top", "included"])
+def test_a_fifo_shipped_as_a_requirements_file_is_refused_not_waited_on(app, run_module, where):
+    # An archive source can carry a FIFO; before, opening it waited for a writer forever.
+    import signal
+
+    release = unpacked(app, "-r base.txt\nflask==3.0.3\n")
+    if where == "requirements.txt":
+        (release / "requirements.txt").unlink()
+    os.mkfifo(str(release / where))
+
+    def hung(signum, frame):
+        raise AssertionError("release_build waited on a FIFO")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(5)
+    try:
+        failed, result = run_module(release_build, params(app, "venv"))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert failed and "is not a regular file" in result["msg"] and str(release / where) in result["msg"], result["msg"]
