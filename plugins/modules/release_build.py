@@ -389,6 +389,10 @@ def check_params(params):
     for option, name in entries:
         if not name or name in (".", "..") or "/" in name or "\x00" in name or name in (UNFINISHED, "release.json"):
             raise BuildError("%s '%s' must be one path component naming an entry of the release" % (option, name))
+        # Two links of one name: the last would win, and every run would move it back and forth.
+        if name == WHEEL_LINK or (option == "shared_dirs" and name == params["venv_dir"]):
+            raise BuildError("%s '%s' is also the name of the release's %s; expected another name" % (
+                option, name, "wheelhouse link" if name == WHEEL_LINK else "venv (venv_dir)"))
     if not os.path.isabs(params["python"]):
         raise BuildError("python '%s' must be an absolute path" % params["python"])
     return root

@@ -433,3 +433,19 @@ def test_a_fifo_shipped_as_a_requirements_file_is_refused_not_waited_on(app, run
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
     assert failed and "is not a regular file" in result["msg"] and str(release / where) in result["msg"], result["msg"]
+
+
+@pytest.mark.parametrize("shared_dirs, venv_dir, clash", [
+    (["log", "venv"], "venv", "venv"),
+    (["log", ".shipshape-wheelhouse"], ".venv", ".shipshape-wheelhouse"),
+    (["log"], ".shipshape-wheelhouse", ".shipshape-wheelhouse"),
+])
+def test_two_links_of_the_same_name_are_refused_before_anything_is_linked(app, run_module, shared_dirs, venv_dir,
+                                                                           clash):
+    # Before: both were linked in turn, the last one won, and every run moved the link twice and reported a change.
+    release, args = finishing(app)
+    args.update(shared_dirs=shared_dirs, venv_dir=venv_dir)
+    failed, result = run_module(release_build, args)
+    assert failed and "'%s'" % clash in result["msg"] and "expected" in result["msg"], result["msg"]
+    assert not any(os.path.islink(p) for p in release.iterdir())
+    assert os.path.exists(release / ".shipshape-unfinished")
