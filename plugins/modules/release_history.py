@@ -334,6 +334,10 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+    if os.path.lexists(p["path"]) and not os.path.isfile(p["path"]):
+        # A directory (or a FIFO, which would hold the run) is no history: one message, not a traceback or a hang.
+        module.fail_json(msg="release_history: path '%s' is not a regular file; expected the history file (JSON lines) "
+                         "or nothing there" % p["path"])
     if p["metrics_file"] and p["action"] != "append":
         module.fail_json(msg="metrics_file '%s': metrics are written with action=append only (action is %s)"
                          % (p["metrics_file"], p["action"]))

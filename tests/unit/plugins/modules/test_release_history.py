@@ -335,3 +335,13 @@ def test_a_line_that_is_not_a_record_is_skipped_not_a_traceback(tmp_path, run_mo
                                                   "releases": ["1.0.0-a", "2.0.0-b"]}, check_mode=True)
     assert not failed, result.get("msg")
     assert result["target"] == "1.0.0-a"
+
+
+@pytest.mark.parametrize("action", ["read", "append", "rollback"])
+def test_a_history_path_that_is_a_directory_fails_with_one_message_naming_it(tmp_path, run_module, action):
+    path = tmp_path / "h.jsonl"
+    path.mkdir()
+    failed, result = run_module(release_history, {"path": str(path), "action": action, "current": "1.0.0-a",
+                                                  "releases": ["1.0.0-a"], "to": "1.0.0-a"})
+    assert failed and str(path) in result["msg"] and "expected" in result["msg"], result["msg"]
+    assert "Traceback" not in result["msg"] and list(path.iterdir()) == []
