@@ -136,7 +136,8 @@ options:
     description:
       - With O(action=switch) and O(manage_units), unit files that must not exist (for example the socket unit once
         socket activation is off); each one present is retired (see O(manage_units)). Each must be an absolute path
-        whose name is a systemd unit name, and not one of O(unit_files).
+        whose name is a systemd unit name ending in C(.service), C(.socket), C(.timer) or C(.target), and not one of
+        O(unit_files). So must each file that O(unit_files_others) matches, with O(manage_units).
     type: list
     elements: path
     default: []
@@ -340,7 +341,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.shipshape.ops.plugins.module_utils.config_files import (
     FILE_OPTIONS, Invalid, ReadFailed, WriteFailed, apply, changed_paths, find_others, plan, validate,
 )
-from ansible_collections.shipshape.ops.plugins.module_utils.names import is_unit_name
+from ansible_collections.shipshape.ops.plugins.module_utils.names import UNIT_SUFFIXES, is_unit_name
 from ansible_collections.shipshape.ops.plugins.module_utils.release_files import (
     RUNNING_MARKER, UNFINISHED_MARKER as UNFINISHED, component_problem, lies_under, link_target, path_problem, read_json,
     replace_symlink,
@@ -475,7 +476,8 @@ def retirees(others, absent, files):
     paths = set(want["path"] for want in files)
     found = []
     for name, path in [("unit_files_others", p) for p in others] + [("unit_files_absent", p) for p in absent]:
-        if path_problem(path) or not is_unit_name(os.path.basename(path)):
+        # With its suffix: systemctl reads a bare 'app' as app.service, another unit than the file's.
+        if path_problem(path) or not is_unit_name(os.path.basename(path), UNIT_SUFFIXES):
             raise Invalid("%s: '%s' is not an absolute path to a systemd unit file; expected one such as "
                           "/etc/systemd/system/app.socket" % (name, path))
         if path in paths:

@@ -271,3 +271,20 @@ def test_the_options_of_the_bring_up_go_together(host, run_module, args, expecte
     failed, result = run_module(release_state, dict(args, root=str(root)))
     assert failed and expected in result["msg"], result["msg"]
     assert os.readlink(root / "current") == "releases/1.0.0-a" and fake.changes() == []
+
+
+@pytest.mark.parametrize("name, option", [("app", "unit_files_absent"), ("app.worker-x", "unit_files_others"),
+                                          ("app.conf", "unit_files_absent")])
+def test_a_file_to_retire_without_a_unit_suffix_is_refused_and_no_unit_is_stopped(host, run_module, name, option):
+    # Before: 'app' passed as a unit name; `systemctl disable --now -- app` reads it as app.service, so the app's own
+    # service was stopped and disabled (and the file removed) for a path that was not a unit file at all.
+    root, units, fake = host
+    (units / name).write_text("not a unit\n")
+    options = {"unit_files_absent": [str(units / name)]} if option == "unit_files_absent" else \
+        {"unit_files_others": str(units / "app.worker-*")}
+    failed, result = switch(run_module, root, units, "2.0.0-b", **options)
+    assert failed and result["msg"] == (
+        "release_state: %s: '%s' is not an absolute path to a systemd unit file; expected one such as "
+        "/etc/systemd/system/app.socket" % (option, units / name)), result["msg"]
+    assert os.readlink(root / "current") == "releases/1.0.0-a" and fake.changes() == []
+    assert (units / name).exists()
