@@ -65,9 +65,10 @@ def validate(files, name="files"):
         if not os.path.isabs(path) or path.endswith("/"):
             raise Invalid("%s: path '%s' is not an absolute path to a file; expected one such as /etc/app.env"
                           % (what, path))
-        if path in seen:
+        # One file under two spellings ('/etc//app.env', '/etc/./app.env') is listed twice too.
+        if os.path.normpath(path) in seen:
             raise Invalid("%s: path '%s' is listed twice; expected each path once" % (what, path))
-        seen.add(path)
+        seen.add(os.path.normpath(path))
         # Only a string: YAML reads an unquoted 0640 as the number 416, which would pass as mode 0416.
         if not isinstance(mode, str):
             raise Invalid("%s: mode %r is not a string (YAML reads an unquoted 0640 as the number 416); expected a "
@@ -96,13 +97,14 @@ def validate(files, name="files"):
 
 
 def find_others(pattern, paths, name="others"):
-    """The paths matching PATTERN (a glob of absolute paths) that are not in PATHS, sorted."""
+    """The paths matching PATTERN (a glob of absolute paths) that are not in PATHS (however each is spelled), sorted."""
     if not pattern:
         return []
     if not os.path.isabs(pattern) or "\x00" in pattern:
         raise Invalid("%s: '%s' is not an absolute path pattern; expected one such as /etc/app.d/*.conf"
                       % (name, pattern))
-    return sorted(set(glob.glob(pattern)) - set(paths))
+    listed = set(os.path.normpath(path) for path in paths)
+    return sorted(path for path in set(glob.glob(pattern)) if os.path.normpath(path) not in listed)
 
 
 def compare(want):

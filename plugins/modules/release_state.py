@@ -473,18 +473,18 @@ def systemctl(module, args, units=()):
 def retirees(others, absent, files):
     """The unit files to retire: every one of OTHERS and those of ABSENT that exist. Invalid for an entry that is
     not a unit file (its name goes to systemctl), before anything moves."""
-    paths = set(want["path"] for want in files)
+    paths = set(os.path.normpath(want["path"]) for want in files)  # '/etc//app.service' is '/etc/app.service'
     found = []
     for name, path in [("unit_files_others", p) for p in others] + [("unit_files_absent", p) for p in absent]:
         # With its suffix: systemctl reads a bare 'app' as app.service, another unit than the file's.
         if path_problem(path) or not is_unit_name(os.path.basename(path), UNIT_SUFFIXES):
             raise Invalid("%s: '%s' is not an absolute path to a systemd unit file; expected one such as "
                           "/etc/systemd/system/app.socket" % (name, path))
-        if path in paths:
+        if os.path.normpath(path) in paths:
             raise Invalid("%s: '%s' is in unit_files too; expected a file either written or retired" % (name, path))
         if os.path.isdir(path) and not os.path.islink(path):
             raise Invalid("%s: '%s' is a directory; expected a unit file" % (name, path))
-        if os.path.lexists(path) and path not in found:
+        if os.path.lexists(path) and os.path.normpath(path) not in [os.path.normpath(p) for p in found]:
             found.append(path)
     return found
 

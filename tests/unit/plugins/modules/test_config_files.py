@@ -190,3 +190,16 @@ def test_others_must_be_an_absolute_pattern(tmp_path, run_module):
     failed, result = run_module(config_files, {"files": deploy_files(tmp_path), "others": "*.service"})
     assert failed and "others: '*.service' is not an absolute path pattern" in result["msg"]
     assert os.listdir(tmp_path) == []  # refused before any file is written
+
+
+@pytest.mark.parametrize("spelling", ["{dir}//app.service", "{dir}/./app.service"])
+def test_one_file_listed_under_two_spellings_is_refused_as_listed_twice(tmp_path, run_module, spelling):
+    # Before: both entries were written in turn (the second won), so every run rewrote the file twice and reported
+    # a change, and an 'others' pattern reported a listed file as another one.
+    files = deploy_files(tmp_path)
+    bad = entry(spelling.format(dir=tmp_path), "other\n")
+    files.insert(2, bad)
+    before = sorted(os.listdir(tmp_path))
+    failed, result = write(run_module, files)
+    assert failed and result["msg"].startswith("files[2] (%s): " % bad["path"]) and "listed twice" in result["msg"]
+    assert sorted(os.listdir(tmp_path)) == before

@@ -288,3 +288,26 @@ def test_a_file_to_retire_without_a_unit_suffix_is_refused_and_no_unit_is_stoppe
         "/etc/systemd/system/app.socket" % (option, units / name)), result["msg"]
     assert os.readlink(root / "current") == "releases/1.0.0-a" and fake.changes() == []
     assert (units / name).exists()
+
+
+@pytest.mark.parametrize("spelling", ["{units}//{name}", "{units}/./{name}"])
+def test_a_worker_written_under_another_spelling_of_its_path_is_never_retired(host, run_module, spelling):
+    # Before: '/etc/systemd/system//app.worker-outbox.service' (a directory variable with a trailing '/') was not
+    # the path the pattern found, so the worker just written was retired: stopped, disabled and its file removed.
+    root, units, fake = host
+    outbox = "app.worker-outbox.service"
+    worker = dict(unit_file(units, outbox), path=spelling.format(units=units, name=outbox))
+    (units / outbox).write_text(worker["content"])  # written by the run before
+    fake.states[outbox] = dict(UP)
+    failed, result = switch(run_module, root, units, "2.0.0-b", files=(SERVICE, SOCKET, worker), extra_units=[outbox])
+    assert not failed, result["msg"]
+    assert result["unit_files_others"] == [] and result["retired"] == []
+    assert (units / outbox).exists() and ["disable", "--now", "--", outbox] not in fake.changes()
+    assert result["units"][outbox] == UP
+
+
+def test_a_unit_file_both_written_and_absent_under_two_spellings_is_refused(host, run_module):
+    root, units, fake = host
+    failed, result = switch(run_module, root, units, "2.0.0-b", unit_files_absent=["%s//%s" % (units, SERVICE)])
+    assert failed and "is in unit_files too" in result["msg"], result["msg"]
+    assert os.readlink(root / "current") == "releases/1.0.0-a" and fake.changes() == []
