@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import stat
 
 import pytest
@@ -415,8 +416,6 @@ def test_the_credentials_of_a_repository_url_never_reach_release_json(app, run_m
 @pytest.mark.parametrize("where", ["requirements.txt", "base.txt"], ids=["top", "included"])
 def test_a_fifo_shipped_as_a_requirements_file_is_refused_not_waited_on(app, run_module, where):
     # An archive source can carry a FIFO; before, opening it waited for a writer forever.
-    import signal
-
     release = unpacked(app, "-r base.txt\nflask==3.0.3\n")
     if where == "requirements.txt":
         (release / "requirements.txt").unlink()

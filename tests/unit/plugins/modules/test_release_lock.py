@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 
 import pytest
@@ -220,8 +221,6 @@ def test_a_parent_mode_that_is_not_a_mode_is_refused(tmp_path, run_module):
 @pytest.mark.parametrize("kind", ["dangling-link", "link-loop"])
 def test_a_link_that_leads_nowhere_at_the_lock_path_is_refused_not_spun_on(tmp_path, run_module, kind):
     # Before: mkdir said it exists, reading it found nothing, and the run retried forever at full CPU.
-    import signal
-
     lock = tmp_path / ".deploy.lock"
     os.symlink(str(tmp_path / "gone") if kind == "dangling-link" else str(lock), str(lock))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 
 import pytest
 
@@ -393,8 +394,6 @@ def test_a_failed_marker_that_is_not_json_still_marks_the_release_failed(tmp_pat
 
 
 def test_a_fifo_as_release_json_does_not_hang_the_read(tmp_path, run_module):
-    import signal
-
     make_release(tmp_path, "1.0.0-a")
     path = tmp_path / "releases" / "2.0.0-b"
     path.mkdir()
