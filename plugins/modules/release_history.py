@@ -208,11 +208,12 @@ from ansible_collections.shipshape.ops.plugins.module_utils import prometheus_te
 GOOD = ("success",)
 # A rollback records its intent (from, to) before it switches; its outcome follows as a second record.
 STARTED = "started"
+FIELDS = ("kind", "result", "from", "to")
 
 
 def read_entries(path):
     """The records of the history, oldest first: a line that is not a JSON object (a torn line from a killed run,
-    bytes that are not UTF-8) is skipped, so it never hides the rest."""
+    bytes that are not UTF-8) or whose FIELDS are not strings is skipped, so it never hides the rest."""
     entries = []
     try:
         with open(path, "rb") as fh:
@@ -221,7 +222,9 @@ def read_entries(path):
                     entry = json.loads(line.decode("utf-8"))
                 except ValueError:  # UnicodeDecodeError is one too; so is an empty line
                     continue
-                if isinstance(entry, dict):
+                # A record whose kind, result, from or to is not a string (or null) says nothing a choice can use
+                # (and a list there cannot be looked up in a set of ids).
+                if isinstance(entry, dict) and all(isinstance(entry.get(k), (str, type(None))) for k in FIELDS):
                     entries.append(entry)
     except FileNotFoundError:
         pass

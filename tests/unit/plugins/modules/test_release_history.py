@@ -345,3 +345,24 @@ def test_a_history_path_that_is_a_directory_fails_with_one_message_naming_it(tmp
                                                   "releases": ["1.0.0-a"], "to": "1.0.0-a"})
     assert failed and str(path) in result["msg"] and "expected" in result["msg"], result["msg"]
     assert "Traceback" not in result["msg"] and list(path.iterdir()) == []
+
+
+@pytest.mark.parametrize("record", [{"kind": "deploy", "to": ["9.9.9"], "result": "success"},
+                                    {"kind": "rollback", "from": {"id": "x"}, "to": "1.0.0-a", "result": "success"},
+                                    {"kind": ["deploy"], "to": "9.9.9", "result": "success"}],
+                         ids=["to-a-list", "from-an-object", "kind-a-list"])
+def test_a_record_whose_fields_are_not_strings_is_skipped_not_a_traceback(tmp_path, run_module, record):
+    path = tmp_path / "h.jsonl"
+    write(path, DEPLOYS[:2] + [record])
+    failed, result = run_module(release_history, {"path": str(path), "current": "3.0.0-d"})
+    assert not failed, result.get("msg")
+    assert [e["to"] for e in result["entries"]] == ["1.0.0-a", "2.0.0-b"]
+    assert result["previous_good"] == "2.0.0-b"
+
+
+def test_a_record_with_a_null_from_is_kept(tmp_path, run_module):
+    path = tmp_path / "h.jsonl"
+    write(path, [dict(DEPLOYS[0], **{"from": None})] + DEPLOYS[1:2])
+    failed, result = run_module(release_history, {"path": str(path), "current": "2.0.0-b"})
+    assert not failed and [e["to"] for e in result["entries"]] == ["1.0.0-a", "2.0.0-b"]
+    assert result["previous_good"] == "1.0.0-a"
