@@ -337,6 +337,9 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+    if p["limit"] < 0:
+        module.fail_json(msg="release_history: limit is %d; expected how many of the newest records to return (0 for all)"
+                         % p["limit"])
     if os.path.lexists(p["path"]) and not os.path.isfile(p["path"]):
         # A directory (or a FIFO, which would hold the run) is no history: one message, not a traceback or a hang.
         module.fail_json(msg="release_history: path '%s' is not a regular file; expected the history file (JSON lines) "

@@ -366,3 +366,12 @@ def test_a_record_with_a_null_from_is_kept(tmp_path, run_module):
     failed, result = run_module(release_history, {"path": str(path), "current": "2.0.0-b"})
     assert not failed and [e["to"] for e in result["entries"]] == ["1.0.0-a", "2.0.0-b"]
     assert result["previous_good"] == "1.0.0-a"
+
+
+def test_a_negative_limit_is_refused_not_read_as_all_but_the_oldest(tmp_path, run_module):
+    # Before: limit -1 returned entries[1:], every record but the oldest, as if it were a count of the newest.
+    path = tmp_path / "h.jsonl"
+    write(path, DEPLOYS)
+    failed, result = run_module(release_history, {"path": str(path), "limit": -1})
+    assert failed and result["msg"] == ("release_history: limit is -1; expected how many of the newest records to "
+                                        "return (0 for all)")
