@@ -386,6 +386,10 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    # '<lock>/' names the lock too; kept, its tomb would be '<lock>/.broken-...', a rename into itself.
+    params["path"] = params["path"].rstrip("/")
+    if not params["path"]:
+        module.fail_json(msg="path: '/' is not a lock: expected a lock directory such as /srv/app/.deploy.lock")
     if not params["token"]:
         module.fail_json(msg="token: '' is empty: expected a value unique to this run")
     if params["max_age"] < 1:

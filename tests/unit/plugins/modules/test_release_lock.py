@@ -237,3 +237,15 @@ def test_a_link_that_leads_nowhere_at_the_lock_path_is_refused_not_spun_on(tmp_p
     assert failed and not result.get("acquired")
     assert str(lock) in result["msg"] and "expected" in result["msg"]
     assert os.path.islink(str(lock))  # nothing of it was removed
+
+
+def test_a_stale_lock_named_with_a_trailing_slash_is_broken_when_asked(tmp_path, run_module):
+    # Before: its tomb was '<lock>/.broken-...', a rename into itself that always failed, so break_stale was refused
+    # as if the lock were taken meanwhile and the lock could never be broken.
+    lock = tmp_path / ".deploy.lock"
+    plant(lock, 7200)
+    failed, result = run_module(release_lock, {"path": str(lock) + "/", "token": "new", "break_stale": True})
+    assert not failed, result["msg"]
+    assert result["acquired"] and result["broken"]
+    assert json.loads((lock / "owner.json").read_text())["token"] == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".deploy.lock"]
