@@ -17,7 +17,8 @@ description:
     a release that is not running (a run killed between the switch and the restart).
   - O(action=switch) points C(previous) at the release C(current) named and C(current) at O(target), each link
     made under a temporary name and renamed over the old one (C(rename(2)) is atomic). The target must be one
-    path component naming a directory inside C(<root>/releases); anything else is refused.
+    path component naming a directory inside C(<root>/releases); anything else is refused. When C(current) names no
+    release directory of C(<root>/releases) (a link to nothing, or to another root), C(previous) is left as it is.
   - With O(manage_units), the switch also does systemd's part in the same run (see O(manage_units)), so that a
     rollback is one module run from the links to the restarted service.
   - O(action=prune) removes the releases beyond the keep counts and those that never finished building, oldest
@@ -550,6 +551,7 @@ def replace_link(root, name, release_id):
 
 
 def switch(module, root, target, state):
+    """Whether current moved (or would), and the release previous names afterwards."""
     why = check_release_id(target)
     if why:
         module.fail_json(msg="release_state: target '%s' %s" % (target, why))
@@ -564,12 +566,16 @@ def switch(module, root, target, state):
             " Set force (systemd_release_force=true) to switch to a failed release." if status == "failed" else ""))
     current = state["current"]
     if current == target:
-        return False
+        return False, state["previous"]
+    # previous keeps its release when current names none here (a link to nothing, or out of releases/): a link to
+    # nothing would replace the one a rollback goes back to.
+    link = os.path.join(root, "current")
+    moves_previous = bool(current) and os.path.isdir(link) and release_of(link, releases_dir) == current
     if not module.check_mode:
-        if current:
+        if moves_previous:
             replace_link(root, "previous", current)
         replace_link(root, "current", target)
-    return True
+    return True, current if moves_previous else state["previous"]
 
 
 def remove_tree(module, path):
@@ -723,14 +729,14 @@ def main():
                 plans = plan(unit_files)  # every unit file read before a link moves, as every one was checked
             except ReadFailed as exc:
                 module.fail_json(msg="release_state: %s" % exc, exception=traceback.format_exc())
-            changed = switch(module, root, params["target"], state)
+            changed, previous = switch(module, root, params["target"], state)
             result["switched_from"] = state["current"]
             result["switched"] = changed
             written = apply(plans, module.check_mode)
             result.update(unit_files=written, unit_files_changed=changed_paths(written), unit_files_others=others)
             changed = changed or bool(result["unit_files_changed"])
             if result["switched"]:
-                state["previous"] = state["current"] or state["previous"]
+                state["previous"] = previous
                 state["current"] = params["target"]
                 for release in state["releases"]:
                     release["current"] = release["id"] == params["target"]

@@ -425,3 +425,18 @@ def test_prune_never_removes_the_release_current_names_however_its_link_is_spell
     assert not failed
     assert result["current"] == "r1"
     assert releases(tmp_path) == ["r1", "r3"] and result["pruned"] == ["r2"]
+
+
+@pytest.mark.parametrize("current", ["releases/0.9.0-gone", "/elsewhere/releases/0.9.0-x"], ids=["dangling", "outside"])
+def test_a_switch_from_a_current_that_names_no_release_here_keeps_previous(tmp_path, run_module, current):
+    # Before: previous was pointed at releases/<whatever current named>, a link to nothing, and the link to the
+    # release a rollback goes back to was lost.
+    make_release(tmp_path, "1.0.0-a")
+    make_release(tmp_path, "2.0.0-b", "2026-11-02T00:00:00Z")
+    link(tmp_path, "previous", "1.0.0-a")
+    os.symlink(current, tmp_path / "current")
+    failed, result = run_module(release_state, {"root": str(tmp_path), "action": "switch", "target": "2.0.0-b"})
+    assert not failed and result["switched"] is True
+    assert os.readlink(tmp_path / "current") == "releases/2.0.0-b"
+    assert os.readlink(tmp_path / "previous") == "releases/1.0.0-a"
+    assert (result["current"], result["previous"]) == ("2.0.0-b", "1.0.0-a")
