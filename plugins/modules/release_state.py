@@ -471,9 +471,9 @@ def systemctl(module, args, units=()):
         raise SystemctlFailed("systemctl %s failed: %s" % (" ".join(argv[1:]), (err or out).strip()))
 
 
-def retirees(others, absent, files):
+def retirees(others, absent, files, to_run=()):
     """The unit files to retire: every one of OTHERS and those of ABSENT that exist. Invalid for an entry that is
-    not a unit file (its name goes to systemctl), before anything moves."""
+    not a unit file (its name goes to systemctl), or that is one of the units TO_RUN, before anything moves."""
     paths = set(os.path.normpath(want["path"]) for want in files)  # '/etc//app.service' is '/etc/app.service'
     found = []
     for name, path in [("unit_files_others", p) for p in others] + [("unit_files_absent", p) for p in absent]:
@@ -485,6 +485,10 @@ def retirees(others, absent, files):
             raise Invalid("%s: '%s' is in unit_files too; expected a file either written or retired" % (name, path))
         if os.path.isdir(path) and not os.path.islink(path):
             raise Invalid("%s: '%s' is a directory; expected a unit file" % (name, path))
+        # Retired first, a unit the bring-up then starts would be stopped, disabled and its file gone.
+        if os.path.lexists(path) and os.path.basename(path) in to_run:
+            raise Invalid("%s: '%s' is also one of the units to run (service, units); expected a unit file either run "
+                          "or retired" % (name, path))
         if os.path.lexists(path) and os.path.normpath(path) not in [os.path.normpath(p) for p in found]:
             found.append(path)
     return found
@@ -701,7 +705,7 @@ def main():
         # Every unit file is checked before a link moves, and so is every unit file to retire.
         unit_files = validate(params["unit_files"], "unit_files")
         others = find_others(params["unit_files_others"], [want["path"] for want in unit_files], "unit_files_others")
-        retire = retirees(others, params["unit_files_absent"], unit_files) if manage else []
+        retire = retirees(others, params["unit_files_absent"], unit_files, [params["service"]] + params["units"]) if manage else []
     except Invalid as err:
         module.fail_json(msg="release_state: %s" % err)
     try:

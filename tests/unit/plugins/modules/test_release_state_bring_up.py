@@ -311,3 +311,19 @@ def test_a_unit_file_both_written_and_absent_under_two_spellings_is_refused(host
     failed, result = switch(run_module, root, units, "2.0.0-b", unit_files_absent=["%s//%s" % (units, SERVICE)])
     assert failed and "is in unit_files too" in result["msg"], result["msg"]
     assert os.readlink(root / "current") == "releases/1.0.0-a" and fake.changes() == []
+
+
+@pytest.mark.parametrize("options", [
+    {"files": (SOCKET,), "unit_files_others": "{units}/app*.service"},
+    {"files": (SERVICE,), "unit_files_absent": ["{units}/app.socket"]},
+], ids=["pattern-matches-the-service", "absent-names-a-unit-to-run"])
+def test_a_unit_to_retire_that_is_also_one_to_run_is_refused_before_anything_moves(host, run_module, options):
+    # Before: a pattern that also matched the service's own file (not listed in unit_files) retired it: the service
+    # was stopped, disabled and its unit file removed, then the run failed starting a unit that no longer existed.
+    root, units, fake = host
+    options = {k: ([v.format(units=units) for v in vs] if isinstance(vs, list) else
+                   vs.format(units=units) if isinstance(vs, str) else vs) for k, vs in options.items()}
+    failed, result = switch(run_module, root, units, "2.0.0-b", **options)
+    assert failed and "is also one of the units to run" in result["msg"] and "expected" in result["msg"], result
+    assert os.readlink(root / "current") == "releases/1.0.0-a" and fake.changes() == []
+    assert (units / SERVICE).exists() and (units / SOCKET).exists()
