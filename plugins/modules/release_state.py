@@ -138,7 +138,8 @@ options:
       - With O(action=switch) and O(manage_units), unit files that must not exist (for example the socket unit once
         socket activation is off); each one present is retired (see O(manage_units)). Each must be an absolute path
         whose name is a systemd unit name ending in C(.service), C(.socket), C(.timer) or C(.target), and not one of
-        O(unit_files). So must each file that O(unit_files_others) matches, with O(manage_units).
+        O(unit_files), nor named as O(service) or in O(units). So must each file that O(unit_files_others) matches,
+        with O(manage_units).
     type: list
     elements: path
     default: []
