@@ -340,9 +340,15 @@ def take(module, params):
         except OSError as exc:
             module.fail_json(msg="Cannot create the lock %s (%s): %s" % (path, params["what"], exc))
         tmp = os.path.join(path, OWNER_FILE + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(info, fh)
-        os.rename(tmp, os.path.join(path, OWNER_FILE))
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(info, fh)
+            os.rename(tmp, os.path.join(path, OWNER_FILE))
+        except OSError as exc:
+            # Left there, a lock without its owner (a full disk) would refuse every run until it went stale.
+            shutil.rmtree(path, ignore_errors=True)
+            module.fail_json(msg="Cannot take the lock %s (%s): cannot write its owner file: %s"
+                             % (path, params["what"], exc.strerror or exc), acquired=False)
         return dict(changed=created, acquired=True, holder=info, age=0, broken=broken)
 
 

@@ -249,3 +249,18 @@ def test_a_stale_lock_named_with_a_trailing_slash_is_broken_when_asked(tmp_path,
     assert result["acquired"] and result["broken"]
     assert json.loads((lock / "owner.json").read_text())["token"] == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == [".deploy.lock"]
+
+
+def test_a_lock_whose_owner_file_cannot_be_written_is_not_left_behind(tmp_path, run_module, monkeypatch):
+    # Before: a full disk ended the run with a traceback and left the lock directory without its owner file, so every
+    # later run was refused by 'unknown' until the lock went stale.
+    lock = tmp_path / ".deploy.lock"
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(release_lock.json, "dump", full)
+    failed, result = run_module(release_lock, {"path": str(lock), "token": "t1"})
+    assert failed and not result["acquired"]
+    assert result["msg"] == "Cannot take the lock %s (deploy): cannot write its owner file: No space left on device" % lock
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
