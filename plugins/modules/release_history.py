@@ -304,15 +304,20 @@ def append(module, path, record):
         if directory and not os.path.isdir(directory):
             module.fail_json(msg="The history directory %s does not exist" % directory)
         line = json.dumps(record, sort_keys=True) + "\n"
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
         try:
-            size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                line = "\n" + line  # a torn last line (a killed run) must not swallow this record
-            os.write(fd, line.encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
+            try:
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    line = "\n" + line  # a torn last line (a killed run) must not swallow this record
+                data = line.encode("utf-8")
+                while data:  # a short write (a disk filling up) writes the rest, or fails on it
+                    data = data[os.write(fd, data):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            module.fail_json(msg="release_history: cannot append to %s: %s" % (path, exc.strerror or exc))
     return record
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -375,3 +376,32 @@ def test_a_negative_limit_is_refused_not_read_as_all_but_the_oldest(tmp_path, ru
     failed, result = run_module(release_history, {"path": str(path), "limit": -1})
     assert failed and result["msg"] == ("release_history: limit is -1; expected how many of the newest records to "
                                         "return (0 for all)")
+
+
+def test_an_append_that_cannot_be_written_fails_with_one_message_naming_the_file(tmp_path, run_module, monkeypatch):
+    path = tmp_path / "h.jsonl"
+    write(path, DEPLOYS[:1])
+
+    def full(fd, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(release_history.os, "write", full)
+    failed, result = run_module(release_history, {"path": str(path), "action": "append", "record": {"to": "x"}})
+    assert failed and result["msg"] == "release_history: cannot append to %s: No space left on device" % path
+    assert len(path.read_text().splitlines()) == 1
+
+
+def test_a_short_write_writes_the_rest_of_the_record(tmp_path, run_module, monkeypatch):
+    # Before: os.write's count was not looked at, so a short write left a torn record and reported success.
+    path = tmp_path / "h.jsonl"
+    write(path, DEPLOYS[:1])
+    real, calls = os.write, []
+
+    def short(fd, data):
+        calls.append(len(data))
+        return real(fd, data[:10] if len(calls) == 1 else data)
+
+    monkeypatch.setattr(release_history.os, "write", short)
+    failed, result = run_module(release_history, {"path": str(path), "action": "append", "record": {"to": "x"}})
+    assert not failed and len(calls) == 2
+    assert json.loads(path.read_text().splitlines()[1]) == result["record"]
