@@ -92,12 +92,7 @@ def validate(files, name="files"):
             kind = "a symlink" if stat.S_ISLNK(st.st_mode) else "not a regular file"
             raise Invalid("%s: '%s' is %s; expected a regular file or no file (symlinks are never followed)"
                           % (what, path, kind))
-        try:
-            data = entry["content"].encode("utf-8")
-        except UnicodeEncodeError:  # lone surrogates, as b64decode leaves of bytes that are not UTF-8; never shown
-            raise Invalid("%s: content is not UTF-8 text (it holds characters that cannot be written as UTF-8); "
-                          "expected text" % what)
-        wanted.append(dict(path=path, data=data, mode=bits, uid=uid, gid=gid))
+        wanted.append(dict(path=path, data=entry["content"].encode("utf-8"), mode=bits, uid=uid, gid=gid))
     return wanted
 
 

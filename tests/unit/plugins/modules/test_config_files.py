@@ -203,14 +203,3 @@ def test_one_file_listed_under_two_spellings_is_refused_as_listed_twice(tmp_path
     failed, result = write(run_module, files)
     assert failed and result["msg"].startswith("files[2] (%s): " % bad["path"]) and "listed twice" in result["msg"]
     assert sorted(os.listdir(tmp_path)) == before
-
-
-def test_content_that_is_not_text_is_refused_naming_the_entry_not_a_traceback(tmp_path, run_module):
-    # A lone surrogate: what Ansible's b64decode leaves of bytes that are not UTF-8 (a binary secret in a vault).
-    files = deploy_files(tmp_path)
-    files.insert(2, entry(tmp_path / "app.key", "key=\udcff\udcfe", mode="0600"))
-    failed, result = write(run_module, files)
-    assert failed and result["msg"].startswith("files[2] (%s): content is not UTF-8 text" % (tmp_path / "app.key")), \
-        result["msg"]
-    assert "\udcff" not in result["msg"] and "Traceback" not in result["msg"]
-    assert os.listdir(tmp_path) == []
