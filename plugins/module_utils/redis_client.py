@@ -119,22 +119,29 @@ class RespClient(object):
 
     def __init__(self, params):
         self.sock = None
+        self.reader = None
         try:
-            sock = socket.create_connection((params["host"], params["port"]), timeout=params["timeout"])
+            self.sock = socket.create_connection((params["host"], params["port"]), timeout=params["timeout"])
             if params["tls"]:
-                sock = _tls_context(params).wrap_socket(sock, server_hostname=params["host"])
+                self.sock = _tls_context(params).wrap_socket(self.sock, server_hostname=params["host"])
         except (OSError, ssl.SSLError) as exc:
+            self.close()  # a refused TLS handshake leaves the plain socket open
             raise RedisError("cannot connect to %s:%s: %s" % (params["host"], params["port"], exc))
-        self.sock = sock
-        self.reader = sock.makefile("rb")
-        # An ACL user is authenticated even without a password (a nopass user): skipping AUTH would run every
-        # command as the default user, with its rights rather than the ones asked for (redis-py sends AUTH too).
-        if params["username"]:
-            self.command("AUTH", params["username"], params["password"])
-        elif params["password"]:
-            self.command("AUTH", params["password"])
-        if params["db"]:
-            self.command("SELECT", params["db"])
+        self.reader = self.sock.makefile("rb")
+        # Nobody holds the client when the handshake fails: close the connection here, not when the garbage
+        # collector gets to it (one idle connection per host of a run with the wrong password).
+        try:
+            # An ACL user is authenticated even without a password (a nopass user): skipping AUTH would run every
+            # command as the default user, with its rights rather than the ones asked for (redis-py sends AUTH too).
+            if params["username"]:
+                self.command("AUTH", params["username"], params["password"])
+            elif params["password"]:
+                self.command("AUTH", params["password"])
+            if params["db"]:
+                self.command("SELECT", params["db"])
+        except BaseException:
+            self.close()
+            raise
 
     @staticmethod
     def encode(*args):
@@ -213,6 +220,10 @@ class RespClient(object):
         return self.command("PUBLISH", channel, message)
 
     def close(self):
+        # The file from makefile() holds the connection open until it is closed too.
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
         if self.sock is not None:
             self.sock.close()
             self.sock = None
@@ -240,7 +251,11 @@ class RedisPyClient(object):
             if params["ca_cert"]:
                 kwargs["ssl_ca_certs"] = params["ca_cert"]
         self.client = redis_py.Redis(**kwargs)
-        self.call("ping")
+        try:
+            self.call("ping")
+        except BaseException:
+            self.close()
+            raise
 
     def call(self, name, *args, **kwargs):
         try:

@@ -1,0 +1,98 @@
+"""The collection's RESP client (redis_client.RespClient) against a scripted server on loopback."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+
+from ansible_collections.shipshape.ops.plugins.module_utils import redis_client
+
+
+class ScriptedServer(object):
+    """Accepts one connection, answers each request with the next of ``replies`` (raw RESP bytes; None closes
+    the connection instead), then waits for the client to close its end: ``saw_eof`` says whether it did."""
+
+    def __init__(self, replies):
+        self.replies = list(replies)
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1)
+        self.port = self.listener.getsockname()[1]
+        self.saw_eof = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        conn, dummy = self.listener.accept()
+        conn.settimeout(5)
+        try:
+            for reply in self.replies:
+                if not conn.recv(65536):
+                    self.saw_eof.set()
+                    return
+                if reply is None:
+                    return
+                conn.sendall(reply)
+            while conn.recv(65536):
+                pass
+            self.saw_eof.set()
+        except OSError:
+            pass
+        finally:
+            conn.close()
+            self.listener.close()
+
+    def client_closed(self, timeout=3):
+        return self.saw_eof.wait(timeout)
+
+
+def params(port, **kwargs):
+    spec = redis_client.redis_argument_spec()
+    values = dict((name, option["default"]) for name, option in spec.items())
+    values.update(host="127.0.0.1", port=port, timeout=3.0, **kwargs)
+    return values
+
+
+@pytest.mark.parametrize(
+    "options, replies, message",
+    [
+        ({"password": "wrong"}, [b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"], "WRONGPASS"),
+        ({"username": "app", "password": "wrong"}, [b"-WRONGPASS invalid username-password pair\r\n"], "WRONGPASS"),
+        ({"db": 99}, [b"-ERR DB index is out of range\r\n"], "DB index"),
+        ({"password": "x", "db": 3}, [b"+OK\r\n", b"-ERR DB index is out of range\r\n"], "DB index"),
+        ({"password": "x"}, [b"HTTP/1.1 400 Bad Request\r\n"], "unexpected reply"),
+    ],
+    ids=["auth", "acl-auth", "select", "select-after-auth", "not-redis"],
+)
+def test_a_failed_handshake_closes_the_socket(options, replies, message):
+    """The connection was left open (to be closed whenever the garbage collector got to it) when AUTH or SELECT
+    failed: a run against a server with the wrong password kept one idle connection per host open."""
+    server = ScriptedServer(replies)
+    with pytest.raises(redis_client.RedisError, match=message) as caught:
+        redis_client.RespClient(params(server.port, **options))
+    assert server.client_closed(), "the socket is still open after %s" % caught.value
+
+
+def test_a_server_closing_during_the_handshake_closes_the_socket():
+    server = ScriptedServer([None])
+    with pytest.raises(redis_client.RedisError, match="connection closed"):
+        redis_client.RespClient(params(server.port, password="x"))
+    server.thread.join(5)
+
+
+def test_close_closes_the_connection():
+    """close() closed the socket object but not the file read from it, which kept the connection open."""
+    server = ScriptedServer([b"+OK\r\n"])
+    client = redis_client.RespClient(params(server.port, password="x"))
+    client.close()
+    assert server.client_closed()
+    client.close()  # twice is harmless
+
+
+def test_the_password_is_not_in_the_error():
+    server = ScriptedServer([b"-WRONGPASS invalid username-password pair\r\n"])
+    with pytest.raises(redis_client.RedisError) as caught:
+        redis_client.RespClient(params(server.port, password="s3cret-pw"))
+    assert "s3cret-pw" not in str(caught.value)
