@@ -14,6 +14,8 @@ description:
   - Each add and its record in the hash O(replayed_key) (original id -> new id) are written by one Lua script,
     atomically, before the C(XDEL). An entry whose id is already in the hash is not added again, only deleted,
     so a run interrupted between the add and the delete, or run twice, does not duplicate entries.
+  - An entry of more than 2,000 fields (too many for one Lua call) is added and recorded by one C(MULTI)/C(EXEC)
+    transaction instead, under a C(WATCH) of O(replayed_key), with the same guarantees.
   - Reports both streams' lengths and the consumer groups of O(target) (C(XINFO GROUPS)) before and after.
   - In check mode, counts the entries that would be replayed and those that would only be deleted, and changes
     nothing.
@@ -152,6 +154,24 @@ redis.call('HSET', KEYS[2], ARGV[1], id)
 return id
 """
 
+# Lua's unpack() stops at about 8,000 values ("too many results to unpack"), so a bigger entry is added by a
+# MULTI/EXEC transaction instead: its XADD, then RECORD_LAST_SCRIPT, which records the id XADD just generated
+# (nothing runs between the two), under a WATCH of the record hash in place of the script's HEXISTS.
+MAX_SCRIPT_VALUES = 4000
+MAX_WATCH_ATTEMPTS = 10
+
+# KEYS: target, record hash; ARGV: original id.
+RECORD_LAST_SCRIPT = """
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+for i = 1, #info, 2 do
+  if info[i] == 'last-generated-id' then
+    redis.call('HSET', KEYS[2], ARGV[1], info[i + 1])
+    return info[i + 1]
+  end
+end
+return redis.error_reply('XINFO STREAM has no last-generated-id')
+"""
+
 
 def connect(params):
     """One connection for the whole run (the collection's RESP client)."""
@@ -215,8 +235,26 @@ class Replayer(object):
     def replay_one(self, entry_id, fields):
         if not fields:  # XADD needs at least one field; Redis never stores an empty entry
             raise redis_client.RedisError("entry %s of %s has no fields" % (text(entry_id), text(self.source)))
+        if len(fields) > MAX_SCRIPT_VALUES:
+            return self.replay_in_transaction(entry_id, fields)
         new_id = self.client.command("EVAL", REPLAY_SCRIPT, 2, self.target, self.record, entry_id, *fields)
         return new_id
+
+    def replay_in_transaction(self, entry_id, fields):
+        """REPLAY_SCRIPT for an entry too big for it: the new id, or None when the entry is already recorded."""
+        for dummy in range(MAX_WATCH_ATTEMPTS):
+            self.client.command("WATCH", self.record)
+            if self.client.command("HEXISTS", self.record, entry_id):
+                self.client.command("UNWATCH")
+                return None
+            self.client.command("MULTI")
+            self.client.command("XADD", self.target, "*", *fields)
+            self.client.command("EVAL", RECORD_LAST_SCRIPT, 2, self.target, self.record, entry_id)
+            replies = self.client.command("EXEC")
+            if replies is not None:  # None: the record hash changed (another run), nothing was written
+                return replies[1]
+        raise redis_client.RedisError("entry %s of %s: %s kept changing during %d attempts to replay it"
+                                      % (text(entry_id), text(self.source), text(self.record), MAX_WATCH_ATTEMPTS))
 
     def run(self):
         for entries in self.batches():

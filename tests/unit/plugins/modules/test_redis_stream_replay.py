@@ -218,3 +218,64 @@ def test_a_group_name_that_is_not_utf8_is_shown_escaped(fake, run_module):
     assert not failed and result["replayed"] == 1
     assert result["after"]["groups"][0]["name"] == "gr\\xffoup"
     json.dumps(result).encode("utf-8")  # no surrogates left
+
+
+class FakeTransactions(FakeStreams):
+    """FakeStreams with WATCH/MULTI/EXEC, for entries too big for the script; ``race`` records the entry (as another
+    run would) between the first WATCH and EXEC, which then aborts."""
+
+    def __init__(self, race=False, **kwargs):
+        super(FakeTransactions, self).__init__(**kwargs)
+        self.race = race
+        self.queued = None
+
+    def command(self, name, *args):
+        if self.queued is not None and name not in ("EXEC",):
+            self.calls.append((name,) + tuple(b(a) for a in args))
+            self.queued.append((name, [b(a) for a in args]))
+            return b"QUEUED"
+        if name in ("WATCH", "UNWATCH"):
+            return b"OK"
+        if name == "HEXISTS":
+            return int(b(args[1]) in self.hashes.get(b(args[0]), {}))
+        if name == "MULTI":
+            self.queued = []
+            return b"OK"
+        if name == "EXEC":
+            queued, self.queued = self.queued, None
+            if self.race:
+                self.race = False
+                self.hashes.setdefault(b"events:dead:replayed", {})[self.streams[b"events:dead"][0][0]] = b"7-7"
+                return None
+            replies = []
+            for command, cargs in queued:
+                if command == "XADD":
+                    self.seq += 1
+                    self.streams.setdefault(cargs[0], []).append((b"%d-0" % self.seq, cargs[2:]))
+                    replies.append(b"%d-0" % self.seq)
+                else:  # the record script
+                    assert command == "EVAL" and cargs[0] == b(redis_stream_replay.RECORD_LAST_SCRIPT)
+                    self.hashes.setdefault(cargs[3], {})[cargs[4]] = self.streams[cargs[2]][-1][0]
+                    replies.append(self.streams[cargs[2]][-1][0])
+            return replies
+        return super(FakeTransactions, self).command(name, *args)
+
+
+@pytest.mark.parametrize("race", [False, True], ids=["alone", "recorded-meanwhile"])
+def test_an_entry_too_big_for_the_script_is_added_by_a_transaction(monkeypatch, run_module, race):
+    server = FakeTransactions(race=race)
+    wide = []
+    for i in range(3000):
+        wide += [b"f%d" % i, b"v%d" % i]
+    server.streams[b"events:dead"].append((b"1-0", wide))
+    monkeypatch.setattr(redis_stream_replay, "connect", lambda params: server)
+    failed, result = run_module(redis_stream_replay, {})
+    assert not failed, result
+    assert not server.names("EVAL") or all(c[1] == b(redis_stream_replay.RECORD_LAST_SCRIPT) for c in server.names("EVAL"))
+    assert result["deleted"] == 1 and not server.streams[b"events:dead"]
+    if race:
+        assert (result["replayed"], result["already_replayed"]) == (0, 1) and not server.streams[b"events"]
+    else:
+        assert (result["replayed"], result["already_replayed"]) == (1, 0)
+        assert server.streams[b"events"] == [(b"1001-0", wide)]
+        assert server.hashes[b"events:dead:replayed"] == {b"1-0": b"1001-0"} and result["ids"] == {"1-0": "1001-0"}
