@@ -102,3 +102,29 @@ def test_hostile_values_are_refused_and_nothing_changes(ansible_env, audit, tmp_
     assert rc != 0 and message in result["msg"], result
     assert counts(audit) == {"old": 25, "new": 5}
     assert not list(tmp_path.glob("archive/*.csv.gz"))
+
+
+@pytest.fixture
+def partitioned(audit):
+    """audit.parted, partitioned by created_at: 3 rows 200 days old in one partition, 3 recent in the other.
+    Each partition numbers its rows' ctids from (0,1), so the old rows share their ctids with the recent ones."""
+    with admin(audit, "zen") as conn:
+        conn.execute("CREATE TABLE audit.parted (kind text, created_at timestamptz NOT NULL) PARTITION BY RANGE (created_at)")
+        conn.execute("CREATE TABLE audit.parted_old PARTITION OF audit.parted FOR VALUES FROM (MINVALUE) TO ('2000-01-01')")
+        conn.execute("CREATE TABLE audit.parted_new PARTITION OF audit.parted FOR VALUES FROM ('2000-01-01') TO (MAXVALUE)")
+        conn.execute("INSERT INTO audit.parted SELECT 'old', '1999-01-01'::timestamptz + i * interval '1 day' "
+                     "FROM generate_series(1, 3) i")
+        conn.execute("INSERT INTO audit.parted SELECT 'new', now() - i * interval '1 day' FROM generate_series(1, 3) i")
+    yield audit
+
+
+def test_a_partitioned_table_loses_only_its_old_rows(ansible_env, partitioned, tmp_path):
+    """Rows were deleted by ctid alone, which is unique within one partition only: the recent rows that shared
+    their ctids with old ones in another partition were deleted (and archived) too."""
+    dest = tmp_path / "archive"
+    rc, result = archive(ansible_env, partitioned, dest, table="audit.parted", batch_size=2)
+    assert rc == 0 and (result["matched"], result["archived"]) == (3, 3), result
+    with admin(partitioned, "zen") as conn:
+        assert dict(conn.execute("SELECT kind, count(*) FROM audit.parted GROUP BY 1").fetchall()) == {"new": 3}
+    rows = list(csv.reader(io.StringIO(gzip.decompress((dest / os.path.basename(result["file"])).read_bytes()).decode())))
+    assert [r[0] for r in rows] == ["kind", "old", "old", "old"]

@@ -62,7 +62,8 @@ attributes:
   platform:
     platforms: posix
 notes:
-  - The rows are deleted by their C(ctid) within each batch's transaction, so the table needs no primary key.
+  - The rows are deleted by their C(tableoid) and C(ctid) within each batch's transaction, so the table needs no
+    primary key, and a partitioned table loses only its old rows.
 seealso:
   - module: shipshape.ops.outbox_requeue
 """
@@ -183,9 +184,12 @@ def main():
         os.makedirs(p["dest"], mode=0o700, exist_ok=True)
         name = "%s-%s.csv.gz" % (".".join(table), time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
         partial = os.path.join(p["dest"], ".partial-" + name)
-        pick = sql.SQL("SELECT ctid::text FROM {} WHERE {} < %s LIMIT %s FOR UPDATE").format(ident, column)
-        move = sql.SQL("COPY (DELETE FROM {t} WHERE ctid = ANY({ids}::tid[]) RETURNING *) TO STDOUT "
-                       "WITH (FORMAT csv, HEADER {header})")
+        # A ctid is unique within one table only: a partitioned table (or one with inheritance children) has the
+        # same ctids in each partition, so a row is named by its tableoid and ctid.
+        pick = sql.SQL("SELECT tableoid::text, ctid::text FROM {} WHERE {} < %s LIMIT %s FOR UPDATE").format(ident, column)
+        move = sql.SQL("COPY (DELETE FROM {t} WHERE ctid = ANY({ids}::tid[]) "
+                       "AND (tableoid, ctid) IN (SELECT * FROM unnest({oids}::oid[], {ids}::tid[])) RETURNING *) "
+                       "TO STDOUT WITH (FORMAT csv, HEADER {header})")
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
         with os.fdopen(fd, "wb") as raw:
             with gzip.GzipFile(filename=name[:-3], mode="wb", fileobj=raw) as out:
@@ -193,13 +197,15 @@ def main():
                 while True:
                     # The batch's rows, locked: the DELETE below removes exactly these.
                     cursor.execute(pick, [cutoff, p["batch_size"]])
-                    ids = [row[0] for row in cursor.fetchall()]
-                    if not ids:
+                    rows = cursor.fetchall()
+                    if not rows:
                         conn.rollback()
                         break
-                    copy_out(cursor, move.format(t=ident, ids=sql.Literal(ids), header=sql.SQL("true" if first else "false")),
+                    oids, ids = [row[0] for row in rows], [row[1] for row in rows]
+                    copy_out(cursor, move.format(t=ident, ids=sql.Literal(ids), oids=sql.Literal(oids),
+                                                 header=sql.SQL("true" if first else "false")),
                              out)
-                    moved = len(ids)
+                    moved = len(rows)
                     # The rows are on disk before their DELETE commits.
                     out.flush()
                     raw.flush()
