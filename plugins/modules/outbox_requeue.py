@@ -61,7 +61,9 @@ options:
     type: str
     default: ""
   min_attempts:
-    description: Only rows with at least this many attempts; 0 for no limit.
+    description:
+      - Only rows with at least this many attempts; 0 for no limit.
+      - Needs O(attempts_column).
     type: int
     default: 0
   max_attempts:
@@ -251,8 +253,10 @@ def main():
     for name in ("min_attempts", "max_attempts", "max_rows"):
         if p[name] < 0:
             module.fail_json(msg="%s cannot be negative, got %s" % (name, p[name]))
-    if p["max_attempts"] and not p["attempts_column"]:
-        module.fail_json(msg="max_attempts needs attempts_column")
+    # Without the column the filter would be dropped, and every failed row requeued.
+    for name in ("min_attempts", "max_attempts"):
+        if p[name] and not p["attempts_column"]:
+            module.fail_json(msg="%s needs attempts_column" % name)
     if p["max_attempts"] and p["min_attempts"] >= p["max_attempts"]:
         module.fail_json(msg="min_attempts (%s) must be below max_attempts (%s): no row could match"
                          % (p["min_attempts"], p["max_attempts"]))

@@ -216,3 +216,12 @@ def test_database_error_rolls_back(database, run_module):
     failed, result = run_module(outbox_requeue, {"db": "x", "table": "missing"})
     assert failed and "Cannot requeue the failed rows of missing in database x" in result["msg"]
     assert db.rolled_back and db.closed
+
+
+def test_min_attempts_without_attempts_column_is_refused(database, run_module):
+    """min_attempts with attempts_column empty was dropped from the WHERE without a word: every failed row was
+    requeued, not only those tried that often."""
+    db = database()
+    failed, result = run_module(outbox_requeue, {"db": "x", "attempts_column": "", "min_attempts": 3})
+    assert failed and "min_attempts needs attempts_column" in result["msg"], result
+    assert db.kwargs is None and statuses(db) == {"failed": 5, "pending": 3, "sent": 4}
