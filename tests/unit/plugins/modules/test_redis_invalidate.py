@@ -403,3 +403,31 @@ def test_negative_max_keys_is_refused(fake_redis, run_module):
     failed, result = run_module(redis_invalidate, {"patterns": ["a*"], "max_keys": -1})
     assert failed and result["msg"] == "max_keys must be 0 (no limit) or more, got -1"
     assert not server.calls
+
+
+
+class ScanRepeats(FakeRedis):
+    """SCAN may return a key more than once: this one returns, with each page, the keys of the page before that
+    still exist (found, but not unlinked yet)."""
+
+    def __init__(self, keys):
+        super(ScanRepeats, self).__init__(keys)
+        self.previous = []
+
+    def scan(self, cursor, match, count):
+        nxt, keys = super(ScanRepeats, self).scan(cursor, match, count)
+        again = [k for k in self.previous if k in self.data]
+        self.previous = keys
+        return nxt, again + keys
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_keys_scan_returns_twice_are_deleted_and_reported(redis_server, run_module, check_mode):
+    """The real run counted each key every time SCAN returned it and, above max_keys, failed after deleting the
+    keys, saying 'nothing was deleted' with changed=false."""
+    server = redis_server(ScanRepeats(KEYS))
+    failed, result = run_module(redis_invalidate, {"patterns": ["cache:user:1*"], "max_keys": 400, "batch_size": 100},
+                                check_mode=check_mode)
+    assert not failed, result
+    assert result["total"] == result["matched"] == 312 and result["changed"] is True
+    assert len(server.data) == (1203 if check_mode else 1203 - 312)
