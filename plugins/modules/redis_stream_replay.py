@@ -279,6 +279,13 @@ class Replayer(object):
                 self.deleted += int(self.client.command("XDEL", self.source, *done))
 
 
+def partial(result, replayer, check_mode):
+    """A run that failed half-way: what it did before the error, and changed when that is anything."""
+    result.update(replayed=replayer.replayed, already_replayed=replayer.already_replayed,
+                  deleted=replayer.deleted, ids=replayer.ids)
+    result["changed"] = not check_mode and (replayer.replayed + replayer.deleted) > 0
+
+
 def main():
     argument_spec = redis_client.redis_argument_spec()
     argument_spec.update(
@@ -315,12 +322,12 @@ def main():
         replayer.run()
         result["after"] = result["before"] if module.check_mode else replayer.state()
     except redis_client.RedisError as exc:
-        result.update(replayed=replayer.replayed, already_replayed=replayer.already_replayed,
-                      deleted=replayer.deleted, ids=replayer.ids)
+        partial(result, replayer, module.check_mode)
         module.fail_json(msg="Redis at %s, replaying %s into %s: %s (replayed %d so far; run again to resume)"
                          % (where, p["source"], p["target"], exc, replayer.replayed),
                          exception=traceback.format_exc(), **result)
     except Exception as exc:
+        partial(result, replayer, module.check_mode)
         module.fail_json(msg="Unexpected error talking to Redis at %s: %s" % (where, exc),
                          exception=traceback.format_exc(), **result)
     finally:

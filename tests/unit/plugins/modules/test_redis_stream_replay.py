@@ -279,3 +279,33 @@ def test_an_entry_too_big_for_the_script_is_added_by_a_transaction(monkeypatch, 
         assert (result["replayed"], result["already_replayed"]) == (1, 0)
         assert server.streams[b"events"] == [(b"1001-0", wide)]
         assert server.hashes[b"events:dead:replayed"] == {b"1-0": b"1001-0"} and result["ids"] == {"1-0": "1001-0"}
+
+
+def test_a_run_failing_half_way_reports_what_it_changed(fake, run_module):
+    """A run that replayed (and deleted) entries before an error reported changed=false, as if nothing was done."""
+    server = fake(dead=5)
+    real_command = server.command
+
+    def fails_on_the_second_xrange(name, *args):
+        if name == "XRANGE" and server.names("XRANGE"):
+            raise redis_client.RedisError("connection closed by the server")
+        return real_command(name, *args)
+    server.command = fails_on_the_second_xrange
+    failed, result = run_module(redis_stream_replay, {"batch_size": 2})
+    assert failed and "replayed 2 so far" in result["msg"]
+    assert (result["replayed"], result["deleted"], result["changed"]) == (2, 2, True), result
+    assert len(server.streams[b"events"]) == 2
+
+
+def test_an_unexpected_error_reports_what_it_changed(fake, run_module):
+    server = fake(dead=3)
+    real_command = server.command
+
+    def breaks_on_the_second_xrange(name, *args):
+        if name == "XRANGE" and server.names("XRANGE"):
+            raise ValueError("something unexpected")
+        return real_command(name, *args)
+    server.command = breaks_on_the_second_xrange
+    failed, result = run_module(redis_stream_replay, {"batch_size": 1})
+    assert failed and "something unexpected" in result["msg"]
+    assert (result["replayed"], result["deleted"], result["changed"]) == (1, 1, True), result
