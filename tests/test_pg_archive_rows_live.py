@@ -128,3 +128,28 @@ def test_a_partitioned_table_loses_only_its_old_rows(ansible_env, partitioned, t
         assert dict(conn.execute("SELECT kind, count(*) FROM audit.parted GROUP BY 1").fetchall()) == {"new": 3}
     rows = list(csv.reader(io.StringIO(gzip.decompress((dest / os.path.basename(result["file"])).read_bytes()).decode())))
     assert [r[0] for r in rows] == ["kind", "old", "old", "old"]
+
+
+def test_an_archive_of_the_same_second_is_never_overwritten(ansible_env, audit, tmp_path):
+    """The file is named by the table and the second: a second run within that second (another database's table of
+    the same name into the same dest, or new old rows) renamed its file over the first one, the only copy of its
+    rows."""
+    import time
+
+    dest = tmp_path / "archive"
+    dest.mkdir(mode=0o700)
+    start = time.time()
+    earlier = {}
+    for second in range(int(start) - 1, int(start) + 120):
+        name = "audit.events-%s.csv.gz" % time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(second))
+        (dest / name).write_bytes(b"an earlier archive")
+        earlier[name] = b"an earlier archive"
+    rc, result = archive(ansible_env, audit, dest)
+    assert rc == 0 and result["archived"] == 25, result
+    assert time.time() - start < 110, "the run took too long for the test's names to cover it"
+    for name, content in earlier.items():
+        assert (dest / name).read_bytes() == content
+    path = dest / os.path.basename(result["file"])
+    assert path.name not in earlier and path.name.endswith(".csv.gz")
+    assert len(list(csv.reader(io.StringIO(gzip.decompress(path.read_bytes()).decode())))) == 26
+    assert (dest / (path.name + ".sha256")).read_text() == "%s  %s\n" % (result["sha256"], path.name)

@@ -15,7 +15,8 @@ description:
     A batch's rows reach the file and are flushed to disk before its DELETE commits, so a failure can leave a row
     in both places, never in neither.
   - The file is written as C(.partial-<name>) and renamed, with its C(.sha256) beside it (the backup sets' format),
-    once every batch is in. Files are 0600 in a 0700 O(dest).
+    once every batch is in. Files are 0600 in a 0700 O(dest). A name already taken (an archive of the same table
+    in the same second) is never replaced: the file is then C(<table>-<stamp>-2.csv.gz), and so on.
   - O(max_rows) refuses, deleting nothing, when more rows match; the count and the refusal come before any change.
   - Ends with C(VACUUM (ANALYZE)) of the table (O(vacuum)).
 version_added: 0.1.0
@@ -132,6 +133,23 @@ def copy_out(cursor, query, out):
             out.write(bytes(chunk))
 
 
+def create_partial(dest, stem):
+    """(name, fd) of a new C(.partial-<name>) in dest, for a name that no file has taken: C(<stem>.csv.gz), else
+    C(<stem>-2.csv.gz)... An archive of the same table and second (another database's table of the same name, a
+    second run) holds the only copy of its rows, and the rename at the end would replace it."""
+    for number in range(1, 1000):
+        name = "%s%s.csv.gz" % (stem, "" if number == 1 else "-%d" % number)
+        if os.path.lexists(os.path.join(dest, name)):
+            continue
+        try:
+            fd = os.open(os.path.join(dest, ".partial-" + name),
+                         os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except FileExistsError:  # another run's file in progress
+            continue
+        return name, fd
+    raise OSError("no free archive file name for %s in %s (%s.csv.gz to %s-999.csv.gz are taken)" % (stem, dest, stem, stem))
+
+
 def main():
     argument_spec = postgres.postgres_argument_spec()
     argument_spec.update(
@@ -182,7 +200,7 @@ def main():
             module.exit_json(**result)
 
         os.makedirs(p["dest"], mode=0o700, exist_ok=True)
-        name = "%s-%s.csv.gz" % (".".join(table), time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+        name, fd = create_partial(p["dest"], "%s-%s" % (".".join(table), time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())))
         partial = os.path.join(p["dest"], ".partial-" + name)
         # A ctid is unique within one table only: a partitioned table (or one with inheritance children) has the
         # same ctids in each partition, so a row is named by its tableoid and ctid.
@@ -190,7 +208,6 @@ def main():
         move = sql.SQL("COPY (DELETE FROM {t} WHERE ctid = ANY({ids}::tid[]) "
                        "AND (tableoid, ctid) IN (SELECT * FROM unnest({oids}::oid[], {ids}::tid[])) RETURNING *) "
                        "TO STDOUT WITH (FORMAT csv, HEADER {header})")
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
         with os.fdopen(fd, "wb") as raw:
             with gzip.GzipFile(filename=name[:-3], mode="wb", fileobj=raw) as out:
                 first = True
