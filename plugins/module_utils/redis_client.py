@@ -106,6 +106,15 @@ def redis_argument_spec():
     )
 
 
+def check_params(params):
+    """Raise RedisError for a port or timeout no socket can use: a port above 65535 is taken modulo 65536 (70000
+    reaches 4464), a timeout of 0 makes the socket non-blocking and a negative one raises a ValueError."""
+    if not 1 <= params["port"] <= 65535:
+        raise RedisError("port: %s is out of range: expected 1 to 65535" % params["port"])
+    if not params["timeout"] > 0 or params["timeout"] == float("inf"):
+        raise RedisError("timeout: %s is not a number of seconds above 0" % params["timeout"])
+
+
 def _tls_context(params):
     context = ssl.create_default_context(cafile=params["ca_cert"] or None)
     if not params["validate_certs"]:
@@ -120,6 +129,7 @@ class RespClient(object):
     def __init__(self, params):
         self.sock = None
         self.reader = None
+        check_params(params)
         try:
             self.sock = socket.create_connection((params["host"], params["port"]), timeout=params["timeout"])
             if params["tls"]:
@@ -299,6 +309,7 @@ def client_name():
 
 def connect(params):
     """A connected client for the module's options (raises RedisError)."""
+    check_params(params)
     if redis_py is not None:
         return RedisPyClient(params)
     return RespClient(params)

@@ -96,3 +96,23 @@ def test_the_password_is_not_in_the_error():
     with pytest.raises(redis_client.RedisError) as caught:
         redis_client.RespClient(params(server.port, password="s3cret-pw"))
     assert "s3cret-pw" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"port": 70000}, "port: 70000 is out of range: expected 1 to 65535"),
+        ({"port": 0}, "port: 0 is out of range: expected 1 to 65535"),
+        ({"timeout": -1.0}, "timeout: -1.0 is not a number of seconds above 0"),
+        ({"timeout": 0.0}, "timeout: 0.0 is not a number of seconds above 0"),
+        ({"timeout": float("nan")}, "timeout: nan is not a number of seconds above 0"),
+    ],
+    ids=["port-too-big", "port-0", "negative-timeout", "zero-timeout", "nan-timeout"],
+)
+@pytest.mark.parametrize("client", [redis_client.RespClient, redis_client.connect], ids=["socket", "connect"])
+def test_options_out_of_range_are_one_clear_error(client, options, message):
+    """A port above 65535 was taken modulo 65536 (70000 reached port 4464); a negative timeout raised a ValueError
+    (a traceback), a zero one made the socket non-blocking ('Operation now in progress')."""
+    with pytest.raises(redis_client.RedisError) as caught:
+        client(dict(params(6379), **options))
+    assert str(caught.value) == message
