@@ -26,6 +26,14 @@ class RedisError(Exception):
     """A connection failure or an error reply, whichever client raised it."""
 
 
+def to_wire(value):
+    """A command argument as bytes. Text holding bytes that are not UTF-8 (Ansible hands them over as lone
+    surrogates) goes as those bytes, rather than failing with a UnicodeEncodeError."""
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode("utf-8", "surrogateescape")
+
+
 def _signed(byte):
     """A byte as Redis's stringmatchlen() compares it in a class range (a C char, signed on x86 and most builds)."""
     return byte - 256 if byte > 127 else byte
@@ -156,9 +164,7 @@ class RespClient(object):
     @staticmethod
     def encode(*args):
         out = [b"*%d\r\n" % len(args)]
-        for arg in args:
-            if not isinstance(arg, bytes):
-                arg = str(arg).encode("utf-8")
+        for arg in map(to_wire, args):
             out.append(b"$%d\r\n%s\r\n" % (len(arg), arg))
         return b"".join(out)
 
@@ -267,7 +273,19 @@ class RedisPyClient(object):
             self.close()
             raise
 
+    @staticmethod
+    def _argument(arg):
+        """Text as it is (redis-py encodes it as UTF-8), unless it holds bytes that are not UTF-8 (see to_wire)."""
+        if isinstance(arg, str):
+            try:
+                arg.encode("utf-8")
+            except UnicodeEncodeError:
+                return to_wire(arg)
+        return arg
+
     def call(self, name, *args, **kwargs):
+        args = [self._argument(arg) for arg in args]
+        kwargs = dict((key, self._argument(arg)) for key, arg in kwargs.items())
         try:
             return getattr(self.client, name)(*args, **kwargs)
         except redis_py.RedisError as exc:

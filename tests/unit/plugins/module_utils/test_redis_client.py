@@ -116,3 +116,29 @@ def test_options_out_of_range_are_one_clear_error(client, options, message):
     with pytest.raises(redis_client.RedisError) as caught:
         client(dict(params(6379), **options))
     assert str(caught.value) == message
+
+
+def test_text_holding_bytes_that_are_not_utf8_is_sent_as_those_bytes():
+    """Ansible hands bytes that are not UTF-8 (a payload read from a file) to a module as lone surrogates: encoding
+    them raised a UnicodeEncodeError, a traceback instead of the message being sent."""
+    assert redis_client.RespClient.encode("PUBLISH", "ch", "caf\udce9") == b"*3\r\n$7\r\nPUBLISH\r\n$2\r\nch\r\n$4\r\ncaf\xe9\r\n"
+
+
+def test_redis_py_gets_bytes_for_text_that_is_not_utf8():
+    class Recorder(object):
+        def __init__(self):
+            self.calls = []
+
+        def publish(self, *args):
+            self.calls.append(args)
+            return 1
+
+        def set(self, *args, **kwargs):
+            self.calls.append(args)
+            return True
+
+    client = redis_client.RedisPyClient.__new__(redis_client.RedisPyClient)
+    client.client = Recorder()
+    assert client.publish("ch", "caf\udce9") == 1
+    assert client.set("flag\udcff", "1", nx=True)
+    assert client.client.calls == [("ch", b"caf\xe9"), (b"flag\xff", "1")]
