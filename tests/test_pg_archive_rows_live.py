@@ -153,3 +153,18 @@ def test_an_archive_of_the_same_second_is_never_overwritten(ansible_env, audit, 
     assert path.name not in earlier and path.name.endswith(".csv.gz")
     assert len(list(csv.reader(io.StringIO(gzip.decompress(path.read_bytes()).decode())))) == 26
     assert (dest / (path.name + ".sha256")).read_text() == "%s  %s\n" % (result["sha256"], path.name)
+
+
+def test_a_table_named_with_a_slash_is_archived_inside_dest(ansible_env, audit, tmp_path):
+    """The table's name is the file's: a '/' in it (a legal SQL name) made the path leave dest's directory, and the
+    run failed ('No such file or directory'), or wrote into a directory of that name."""
+    with admin(audit, "zen") as conn:
+        conn.execute('CREATE TABLE audit."x/../../y" (created_at timestamptz NOT NULL)')
+        conn.execute('INSERT INTO audit."x/../../y" VALUES (now() - interval \'100 days\'), (now())')
+    dest = tmp_path / "archive"
+    rc, result = archive(ansible_env, audit, dest, table='audit."x/../../y"')
+    assert rc == 0 and result["archived"] == 1, result
+    assert os.path.dirname(result["file"]) == str(dest)
+    assert os.path.basename(result["file"]).startswith("audit.x_.._.._y-")
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == sorted(
+        [os.path.basename(result["file"]), os.path.basename(result["file"]) + ".sha256"])

@@ -11,7 +11,8 @@ short_description: Move a table's old rows into a checksummed CSV file, delete t
 description:
   - The Zen Ops runbook's archiving of old rows, as one procedure that loses nothing. The rows whose O(time_column)
     is older than O(older_than) (the cut-off is fixed once, at the start) move, O(batch_size) at a time, into
-    C(<dest>/<table>-<stamp>.csv.gz) (CSV with a header, gzip) through C(COPY (DELETE ... RETURNING *) TO STDOUT).
+    C(<dest>/<table>-<stamp>.csv.gz) (a C(/) in the name as C(_); CSV with a header, gzip) through
+    C(COPY (DELETE ... RETURNING *) TO STDOUT).
     A batch's rows reach the file and are flushed to disk before its DELETE commits, so a failure can leave a row
     in both places, never in neither.
   - The file is written as C(.partial-<name>) and renamed, with its C(.sha256) beside it (the backup sets' format),
@@ -200,7 +201,9 @@ def main():
             module.exit_json(**result)
 
         os.makedirs(p["dest"], mode=0o700, exist_ok=True)
-        name, fd = create_partial(p["dest"], "%s-%s" % (".".join(table), time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())))
+        # A '/' is legal in a table's name, never in a file's: the file stays in dest.
+        stem = "%s-%s" % (".".join(table).replace("/", "_"), time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+        name, fd = create_partial(p["dest"], stem)
         partial = os.path.join(p["dest"], ".partial-" + name)
         # A ctid is unique within one table only: a partitioned table (or one with inheritance children) has the
         # same ctids in each partition, so a row is named by its tableoid and ctid.
