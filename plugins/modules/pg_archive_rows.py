@@ -17,7 +17,7 @@ description:
     in both places, never in neither.
   - The file is written as C(.partial-<name>) and renamed, with its C(.sha256) beside it (the backup sets' format),
     once every batch is in. Files are 0600 in a 0700 O(dest). A name already taken (an archive of the same table
-    in the same second) is never replaced: the file is then C(<table>-<stamp>-2.csv.gz), and so on.
+    in the same second) is never replaced; the file is then C(<table>-<stamp>-2.csv.gz), and so on.
   - O(max_rows) refuses, deleting nothing, when more rows match; the count and the refusal come before any change.
   - Ends with C(VACUUM (ANALYZE)) of the table (O(vacuum)).
 version_added: 0.1.0
