@@ -168,3 +168,21 @@ def test_a_table_named_with_a_slash_is_archived_inside_dest(ansible_env, audit, 
     assert os.path.basename(result["file"]).startswith("audit.x_.._.._y-")
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == sorted(
         [os.path.basename(result["file"]), os.path.basename(result["file"]) + ".sha256"])
+
+
+def test_rows_a_trigger_keeps_stop_the_run_instead_of_looping(ansible_env, audit, tmp_path):
+    """A BEFORE DELETE trigger returning NULL (a soft delete) keeps the rows: the same batch was picked again and
+    again, the run never ended, and archived counted rows that never moved. The guard below ends the loop with an
+    error after 200 calls of the trigger."""
+    with admin(audit, "zen") as conn:
+        conn.execute("CREATE SEQUENCE audit.guard")
+        conn.execute("CREATE FUNCTION audit.keep() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                     "IF nextval('audit.guard') > 200 THEN RAISE EXCEPTION 'looping'; END IF; RETURN NULL; END $$")
+        conn.execute("CREATE TRIGGER keep BEFORE DELETE ON audit.events FOR EACH ROW EXECUTE FUNCTION audit.keep()")
+    rc, result = archive(ansible_env, audit, tmp_path / "archive")
+    assert rc != 0 and "7 rows of the batch were not deleted" in result["msg"], result
+    assert result["archived"] == 0 and not result["changed"]
+    assert counts(audit) == {"old": 25, "new": 5}
+    with admin(audit, "zen") as conn:
+        assert conn.execute("SELECT last_value FROM audit.guard").fetchone()[0] == 7
+    assert not list(tmp_path.glob("archive/*"))

@@ -211,6 +211,8 @@ def main():
         move = sql.SQL("COPY (DELETE FROM {t} WHERE ctid = ANY({ids}::tid[]) "
                        "AND (tableoid, ctid) IN (SELECT * FROM unnest({oids}::oid[], {ids}::tid[])) RETURNING *) "
                        "TO STDOUT WITH (FORMAT csv, HEADER {header})")
+        left = sql.SQL("SELECT count(*) FROM {} WHERE ctid = ANY(%s::tid[]) "
+                       "AND (tableoid, ctid) IN (SELECT * FROM unnest(%s::oid[], %s::tid[]))").format(ident)
         with os.fdopen(fd, "wb") as raw:
             with gzip.GzipFile(filename=name[:-3], mode="wb", fileobj=raw) as out:
                 first = True
@@ -225,6 +227,14 @@ def main():
                     copy_out(cursor, move.format(t=ident, ids=sql.Literal(ids), oids=sql.Literal(oids),
                                                  header=sql.SQL("true" if first else "false")),
                              out)
+                    # A trigger or rule that keeps the rows (a soft delete) would have the same batch picked
+                    # forever: stop, with the batch rolled back.
+                    cursor.execute(left, [ids, oids, ids])
+                    kept = int(cursor.fetchone()[0])
+                    if kept:
+                        conn.rollback()
+                        raise RuntimeError("%d rows of the batch were not deleted (a trigger or rule on %s keeps "
+                                           "them?); the batch was rolled back" % (kept, p["table"]))
                     moved = len(rows)
                     # The rows are on disk before their DELETE commits.
                     out.flush()
