@@ -186,3 +186,20 @@ def test_rows_a_trigger_keeps_stop_the_run_instead_of_looping(ansible_env, audit
     with admin(audit, "zen") as conn:
         assert conn.execute("SELECT last_value FROM audit.guard").fetchone()[0] == 7
     assert not list(tmp_path.glob("archive/*"))
+
+
+@pytest.mark.parametrize("action", ["CASCADE", "SET NULL"])
+def test_a_table_whose_deletes_cascade_is_refused_before_anything_changes(ansible_env, audit, tmp_path, action):
+    """Deleting an archived row also deleted (or changed) the rows of another table that referenced it ON DELETE
+    CASCADE (SET NULL), rows no archive holds: lost."""
+    with admin(audit, "zen") as conn:
+        conn.execute("ALTER TABLE audit.events ADD COLUMN id serial PRIMARY KEY")
+        conn.execute("CREATE TABLE audit.notes (event_id int REFERENCES audit.events (id) ON DELETE %s, note text)" % action)
+        conn.execute("INSERT INTO audit.notes SELECT id, 'kept' FROM audit.events")
+    rc, result = archive(ansible_env, audit, tmp_path / "archive")
+    assert rc != 0 and "audit.notes" in result["msg"] and ("ON DELETE %s" % action) in result["msg"], result
+    assert "Nothing was changed" in result["msg"] and result["archived"] == 0
+    assert counts(audit) == {"old": 25, "new": 5}
+    with admin(audit, "zen") as conn:
+        assert conn.execute("SELECT count(*) FROM audit.notes WHERE event_id IS NOT NULL").fetchone()[0] == 30
+    assert not (tmp_path / "archive").exists()

@@ -19,6 +19,8 @@ description:
     once every batch is in. Files are 0600 in a 0700 O(dest). A name already taken (an archive of the same table
     in the same second) is never replaced; the file is then C(<table>-<stamp>-2.csv.gz), and so on.
   - O(max_rows) refuses, deleting nothing, when more rows match; the count and the refusal come before any change.
+  - A table that a foreign key references C(ON DELETE CASCADE), C(SET NULL) or C(SET DEFAULT) is refused before any
+    change, as deleting its rows would delete or change rows of another table, which the archive does not hold.
   - Ends with C(VACUUM (ANALYZE)) of the table (O(vacuum)).
 version_added: 0.1.0
 author: shipshape maintainers (@shipshape)
@@ -134,6 +136,24 @@ def copy_out(cursor, query, out):
             out.write(bytes(chunk))
 
 
+# Foreign keys whose ON DELETE action changes other rows when a row of the table (or of a partition or child) goes.
+CASCADING_KEYS = """
+WITH RECURSIVE tree(oid) AS (
+    SELECT %s::regclass::oid
+    UNION SELECT i.inhrelid FROM pg_inherits i JOIN tree ON i.inhparent = tree.oid)
+SELECT DISTINCT c.conrelid::regclass::text, c.conname::text, c.confdeltype::text
+FROM pg_constraint c JOIN tree ON c.confrelid = tree.oid
+WHERE c.contype = 'f' AND c.confdeltype IN ('c', 'n', 'd') AND c.conparentid = 0
+ORDER BY 1, 2
+"""
+ON_DELETE = {"c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
+
+
+def regclass_name(table):
+    """The table's parts as a regclass input, each in double quotes (matched exactly, as sql.Identifier does)."""
+    return ".".join('"%s"' % part.replace('"', '""') for part in table)
+
+
 def create_partial(dest, stem):
     """(name, fd) of a new C(.partial-<name>) in dest, for a name that no file has taken: C(<stem>.csv.gz), else
     C(<stem>-2.csv.gz)... An archive of the same table and second (another database's table of the same name, a
@@ -187,6 +207,16 @@ def main():
     partial = None
     try:
         cursor = conn.cursor()
+        # The archive holds the deleted rows only: rows of other tables a cascade deletes or changes would be lost.
+        cursor.execute(CASCADING_KEYS, [regclass_name(table)])
+        cascades = cursor.fetchall()
+        if cascades:
+            conn.rollback()
+            module.fail_json(msg="table: %s is referenced by %s: deleting its rows would delete or change rows there, which "
+                                 "the archive does not hold. Nothing was changed; expected a table no foreign key "
+                                 "cascades from (archive the referencing rows first)."
+                                 % (p["table"], ", ".join("%s (%s) ON DELETE %s" % (child, name, ON_DELETE[action])
+                                                          for child, name, action in cascades)), **result)
         cursor.execute(sql.SQL("SELECT now() - %s::interval"), [p["older_than"]])
         cutoff = cursor.fetchone()[0]
         result["cutoff"] = str(cutoff)
