@@ -11,6 +11,7 @@ import io
 import os
 import stat
 import sys
+import time
 
 import psycopg
 import pytest
@@ -134,8 +135,6 @@ def test_an_archive_of_the_same_second_is_never_overwritten(ansible_env, audit, 
     """The file is named by the table and the second: a second run within that second (another database's table of
     the same name into the same dest, or new old rows) renamed its file over the first one, the only copy of its
     rows."""
-    import time
-
     dest = tmp_path / "archive"
     dest.mkdir(mode=0o700)
     start = time.time()

@@ -405,7 +405,6 @@ def test_negative_max_keys_is_refused(fake_redis, run_module):
     assert not server.calls
 
 
-
 class ScanRepeats(FakeRedis):
     """SCAN may return a key more than once: this one returns, with each page, the keys of the page before that
     still exist (found, but not unlinked yet)."""
