@@ -202,3 +202,23 @@ def test_a_table_whose_deletes_cascade_is_refused_before_anything_changes(ansibl
     with admin(audit, "zen") as conn:
         assert conn.execute("SELECT count(*) FROM audit.notes WHERE event_id IS NOT NULL").fetchone()[0] == 30
     assert not (tmp_path / "archive").exists()
+
+
+@pytest.mark.parametrize("interpreter", [None, sys.executable], ids=["host-python", "venv-psycopg3"])
+def test_a_vacuum_the_server_skips_is_not_reported_as_done(ansible_env, audit, tmp_path, interpreter):
+    """A role that may delete the rows but does not own the table: PostgreSQL skips its VACUUM with a warning, and
+    the module reported vacuumed=true."""
+    with admin(audit, "zen") as conn:
+        conn.execute("DROP ROLE IF EXISTS clerk")
+        conn.execute("CREATE ROLE clerk LOGIN")
+        conn.execute("GRANT USAGE ON SCHEMA audit TO clerk")
+        conn.execute("GRANT SELECT, UPDATE, DELETE ON audit.events TO clerk")
+    try:
+        rc, result = archive(ansible_env, audit, tmp_path / "archive", interpreter=interpreter, user="clerk")
+        assert rc == 0 and result["archived"] == 25, result.get("msg")
+        assert result["vacuumed"] is False
+        assert any("VACUUM" in w and "skipping" in w for w in result.get("warnings", [])), result
+    finally:
+        with admin(audit) as conn:
+            conn.execute("DROP DATABASE zen WITH (FORCE)")
+            conn.execute("DROP ROLE clerk")

@@ -108,7 +108,10 @@ sha256:
   returned: when rows moved
   type: str
 vacuumed:
-  description: Whether C(VACUUM (ANALYZE)) ran.
+  description:
+    - Whether C(VACUUM (ANALYZE)) ran.
+    - False, with the server's warning among the task's warnings, when the server skipped it (a role that does
+      not own the table).
   returned: always
   type: bool
 """
@@ -124,6 +127,26 @@ from ansible_collections.shipshape.ops.plugins.module_utils import checksums, po
 
 # A PostgreSQL interval as people write it: "90 days", "6 hours", "1 year 2 months", "36h".
 INTERVAL = re.compile(r"^\s*(\d+\s*[a-zA-Z]+\s*)+$")
+
+
+def execute_noting_warnings(conn, cursor, query):
+    """Run query; the warnings the server sent meanwhile. A VACUUM the role may not run is skipped with a warning,
+    not an error."""
+    if postgres.DRIVER_NAME == "psycopg2":
+        conn.notices = []
+        cursor.execute(query)
+        return [n.strip() for n in conn.notices if not n.startswith(("NOTICE", "INFO", "LOG", "DEBUG"))]
+    warnings = []
+
+    def note(diagnostic):
+        if diagnostic.severity_nonlocalized == "WARNING":
+            warnings.append("WARNING:  %s" % diagnostic.message_primary)
+    conn.add_notice_handler(note)
+    try:
+        cursor.execute(query)
+    finally:
+        conn.remove_notice_handler(note)
+    return warnings
 
 
 def copy_out(cursor, query, out):
@@ -284,8 +307,10 @@ def main():
         if p["vacuum"]:
             conn.autocommit = True
             cursor = conn.cursor()
-            cursor.execute(sql.SQL("VACUUM (ANALYZE) {}").format(ident))
-            result["vacuumed"] = True
+            skipped = execute_noting_warnings(conn, cursor, sql.SQL("VACUUM (ANALYZE) {}").format(ident))
+            for warning in skipped:
+                module.warn("VACUUM (ANALYZE) of %s: %s" % (p["table"], warning))
+            result["vacuumed"] = not skipped
     except Exception as exc:  # pylint: disable=broad-except
         try:
             conn.rollback()
