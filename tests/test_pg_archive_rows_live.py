@@ -222,3 +222,22 @@ def test_a_vacuum_the_server_skips_is_not_reported_as_done(ansible_env, audit, t
         with admin(audit) as conn:
             conn.execute("DROP DATABASE zen WITH (FORCE)")
             conn.execute("DROP ROLE clerk")
+
+
+def test_old_rows_written_during_the_run_do_not_take_it_past_max_rows(ansible_env, audit, tmp_path):
+    """The batches went on while rows older than the cut-off were left, so old rows written during the run (a
+    backfill; here a trigger, for the first 30 deletes) were archived too: past matched and past max_rows, and
+    a writer as fast as the archive kept it running."""
+    with admin(audit, "zen") as conn:
+        conn.execute("CREATE SEQUENCE audit.backfill")
+        conn.execute("CREATE FUNCTION audit.backfill() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                     "IF nextval('audit.backfill') <= 30 THEN "
+                     "INSERT INTO audit.events VALUES ('late', 'backfilled', now() - interval '300 days'); END IF; "
+                     "RETURN NULL; END $$")
+        conn.execute("CREATE TRIGGER backfill AFTER DELETE ON audit.events FOR EACH ROW EXECUTE FUNCTION audit.backfill()")
+    rc, result = archive(ansible_env, audit, tmp_path / "archive", max_rows=25)
+    assert rc == 0 and (result["matched"], result["archived"]) == (25, 25), result.get("msg")
+    rows = list(csv.reader(io.StringIO(gzip.decompress(open(result["file"], "rb").read()).decode())))
+    assert len(rows) == 26
+    left = counts(audit)
+    assert left["new"] == 5 and left.get("old", 0) + left.get("late", 0) == 25, left

@@ -19,6 +19,7 @@ description:
     once every batch is in. Files are 0600 in a 0700 O(dest). A name already taken (an archive of the same table
     in the same second) is never replaced; the file is then C(<table>-<stamp>-2.csv.gz), and so on.
   - O(max_rows) refuses, deleting nothing, when more rows match; the count and the refusal come before any change.
+    At most RV(matched) rows move; old rows written during the run are left for the next one.
   - A table that a foreign key references C(ON DELETE CASCADE), C(SET NULL) or C(SET DEFAULT) is refused before any
     change, as deleting its rows would delete or change rows of another table, which the archive does not hold.
   - Ends with C(VACUUM (ANALYZE)) of the table (O(vacuum)).
@@ -270,9 +271,13 @@ def main():
             with gzip.GzipFile(filename=name[:-3], mode="wb", fileobj=raw) as out:
                 first = True
                 while True:
-                    # The batch's rows, locked: the DELETE below removes exactly these.
-                    cursor.execute(pick, [cutoff, p["batch_size"]])
-                    rows = cursor.fetchall()
+                    # At most the rows counted (and allowed by max_rows): old rows written meanwhile (a backfill)
+                    # wait for the next run, and a writer as fast as the archive cannot keep it running.
+                    limit = min(p["batch_size"], result["matched"] - result["archived"])
+                    rows = []
+                    if limit > 0:  # the batch's rows, locked: the DELETE below removes exactly these
+                        cursor.execute(pick, [cutoff, limit])
+                        rows = cursor.fetchall()
                     if not rows:
                         conn.rollback()
                         break
