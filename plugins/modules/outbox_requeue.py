@@ -288,7 +288,12 @@ def main():
             query, values = update_query(table, p)
             cursor.execute(query, values)
             result["requeued"] = int(cursor.rowcount)
-            result["counts_after"] = status_counts(cursor, table, p)
+            if p["max_rows"] and result["requeued"] > p["max_rows"]:
+                # Rows marked failed after the count (it locked only the rows failed then) matched the UPDATE too.
+                refused = True
+                result.update(matched=result["requeued"], requeued=0)
+            else:
+                result["counts_after"] = status_counts(cursor, table, p)
         if result["requeued"]:
             conn.commit()
             result["changed"] = True

@@ -225,3 +225,20 @@ def test_min_attempts_without_attempts_column_is_refused(database, run_module):
     failed, result = run_module(outbox_requeue, {"db": "x", "attempts_column": "", "min_attempts": 3})
     assert failed and "min_attempts needs attempts_column" in result["msg"], result
     assert db.kwargs is None and statuses(db) == {"failed": 5, "pending": 3, "sent": 4}
+
+
+def test_rows_failing_between_the_count_and_the_update_do_not_pass_max_rows(database, run_module, monkeypatch):
+    """The count locks the failed rows, but a row a worker marks failed after it is matched by the UPDATE too: the
+    run requeued more rows than max_rows allows, and committed."""
+    db = database()
+    execute = FakeCursor.execute
+
+    def a_worker_fails_one_more(self, query, values=None):
+        execute(self, query, values)
+        if (query.text if isinstance(query, Composed) else query).startswith("SELECT count(*)"):
+            db.rows.append(row("failed", attempts=2))
+    monkeypatch.setattr(FakeCursor, "execute", a_worker_fails_one_more)
+    failed, result = run_module(outbox_requeue, {"db": "x", "max_rows": 5})
+    assert failed and "Refusing to requeue 6 failed rows of outbox: more than max_rows (5)" in result["msg"], result
+    assert result["requeued"] == 0 and not result["changed"]
+    assert statuses(db) == {"failed": 6, "pending": 3, "sent": 4} and not db.committed and db.rolled_back
