@@ -4,6 +4,7 @@ values that look like options taken as values."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -133,3 +134,20 @@ def test_left_out_reads_lfs_through_a_macro_and_ignores_other_filters():
              "data/.gitattributes": "*.csv filter=lfs\n*.txt !filter\n"}
     entries = [("blob", ".gitattributes"), ("blob", "app.py"), ("blob", "data/.gitattributes"), ("commit", "lib/x")]
     assert git_source.left_out(entries, blobs.get) == {"submodules": ["lib/x"], "lfs": ["*.bin", "data/*.csv"]}
+
+
+@pytest.mark.parametrize("userinfo, secret", [
+    ("ci:s3cr%40t-token", "s3cr@t-token"), ("ghp_tokenAsUserName0123", "ghp_tokenAsUserName0123"),
+])
+def test_the_credentials_of_a_repository_url_are_returned_nowhere(run_module, tmp_path, userinfo, secret):
+    # Nothing listens on port 9: git fails, and its message quotes the URL it was given.
+    repo = f"https://{userinfo}@127.0.0.1:9/acme/app.git"
+    failed, result = run_module(module, {"repo": repo, "ref": "v1", "cache": str(tmp_path / "c")})
+    assert failed and "cloning https://127.0.0.1:9/acme/app.git failed" in result["msg"], result["msg"]
+    assert result["repo"] == "https://127.0.0.1:9/acme/app.git"
+    assert secret not in json.dumps(result) and "s3cr%40t" not in json.dumps(result)
+
+
+def test_the_repository_a_release_comes_from_is_returned_without_credentials(run_module, repo, tmp_path):
+    failed, result = run_module(module, {"repo": str(repo), "ref": "v1.0.0", "cache": str(tmp_path / "c")})
+    assert not failed and result["repo"] == str(repo)
