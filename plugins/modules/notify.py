@@ -16,7 +16,8 @@ description:
     C(check) and C(recovered); every other result (C(failed), C(refused), C(rolled_back), C(unhealthy), C(degraded), ...) is a
     C(failure), so an unknown result is told rather than hidden.
   - A notification never turns a good run into a failed one. A target that cannot be reached, answers an error or is
-    misconfigured (a URL that is not http:// or https://, a Telegram target without token or chat id) is listed in
+    misconfigured (a URL that is not http:// or https://, has no valid port or holds a space, a header value of
+    several lines, a Telegram target without token or chat id) is listed in
     RV(not_sent) with the reason and a warning; the task fails only with O(fail_on_error=true).
   - Secrets never leave the module. Webhook URLs (a Slack webhook's path is its secret) and bot tokens are shown as
     C(scheme://host/***), and every message that could carry them is masked.
@@ -202,7 +203,9 @@ notifications:
             "attempts": 1, "http_status": 200}]
 """
 
+import http.client
 import json
+import math
 import re
 import time
 import traceback
@@ -225,6 +228,10 @@ SLACK_SECTION_MAX = 3000  # a section block's text
 SLACK_FIELDS_MAX = 10
 FIELD_MAX = 300
 URL_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>*][^\s'\"<>]*")
+# What http.client refuses in a request line or a header (it raises, naming the whole secret value).
+CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+HEADER_VALUE_BREAK = re.compile(r"[\r\n\x00]")
 
 
 def outcome_of(result):
@@ -239,7 +246,11 @@ def shown_endpoint(url):
         return "***"
     if not parts.scheme or not parts.hostname:
         return "***"
-    host = parts.hostname + (":%d" % parts.port if parts.port else "")
+    try:
+        port = parts.port
+    except ValueError:  # out of range or not a number: shown without it
+        port = None
+    host = parts.hostname + (":%d" % port if port else "")
     return "%s://%s/***" % (parts.scheme, host)
 
 
@@ -319,6 +330,23 @@ def check_url(url, what):
             what, (parts.scheme + "://***") if parts.scheme else "***")
     if not parts.hostname:
         return "%s has no host ('%s')" % (what, shown_endpoint(url))
+    try:
+        parts.port  # pylint: disable=pointless-statement
+    except ValueError:
+        return "%s has no valid port ('%s'); expected a number from 1 to 65535" % (what, shown_endpoint(url))
+    if CONTROL_OR_SPACE.search(url):
+        return "%s holds a space or a control character ('%s'); expected a URL with them percent-encoded" % (
+            what, shown_endpoint(url))
+    return None
+
+
+def check_headers(headers, what):
+    """None when every extra header can be sent as it is, else why not (naming the header, never its value)."""
+    for name, value in headers.items():
+        if not HEADER_NAME.match(name):
+            return "%s header '%s' is not an HTTP header name" % (what, name.encode("unicode_escape").decode())
+        if HEADER_VALUE_BREAK.search(value):
+            return "%s header '%s' holds a line break or a NUL; expected a value of one line" % (what, name)
     return None
 
 
@@ -328,22 +356,25 @@ def prepare(target, index, event):
     name = target.get("name") or "%s#%d" % (kind, index)
     what = "targets[%d] (%s)" % (index, name)
     headers = {"Content-Type": "application/json"}
-    headers.update({str(k): str(v) for k, v in (target.get("headers") or {}).items()})
+    extra = {str(k): str(v) for k, v in (target.get("headers") or {}).items()}
+    headers.update(extra)
+    header_error = check_headers(extra, what)
     if kind == "telegram":
         if not target.get("chat_id"):
             return name, "", None, headers, "%s: a telegram target needs chat_id" % what
         if not target.get("token") and target.get("url"):  # a whole sendMessage URL, as the drill's webhook took
-            return name, target["url"], telegram_body(event, target["chat_id"]), headers, check_url(target["url"], what + " url")
+            error = check_url(target["url"], what + " url") or header_error
+            return name, target["url"], telegram_body(event, target["chat_id"]), headers, error
         if not target.get("token"):
             return name, "", None, headers, "%s: a telegram target needs token (the bot token) or url" % what
         base = (target.get("api_url") or "https://api.telegram.org").rstrip("/")
-        error = check_url(base, what + " api_url")
         url = "%s/bot%s/sendMessage" % (base, target["token"])
+        error = check_url(base, what + " api_url") or check_url(url, what + " token") or header_error
         return name, url, telegram_body(event, target["chat_id"]), headers, error
     url = target.get("url") or ""
     if not url:
         return name, "", None, headers, "%s: a %s target needs url" % (what, kind)
-    error = check_url(url, what + " url")
+    error = check_url(url, what + " url") or header_error
     body = slack_body(event) if kind == "slack" else json_body(event)
     return name, url, body, headers, error
 
@@ -373,6 +404,11 @@ def post(url, body, headers, params):
                 return status, attempts, error
         except (urllib.error.URLError, OSError, UrlConnectionError, SSLValidationError) as err:
             status, error = None, "no answer (%s)" % getattr(err, "reason", err)
+        except (ValueError, http.client.InvalidURL) as err:
+            # A request http.client refuses to build: its text holds the URL's secret path or a header's value.
+            return None, attempts, "could not be sent (%s)" % type(err).__name__
+        except http.client.HTTPException as err:  # an answer that is not HTTP, or cut short
+            status, error = None, "no answer (%s)" % type(err).__name__
         if attempts <= params["retries"]:
             time.sleep(delay)
     return status, attempts, error
@@ -403,7 +439,9 @@ def retry_after(err, raw, default):
             seconds = float(json.loads(raw.decode()).get("parameters", {}).get("retry_after"))
         except (ValueError, TypeError, AttributeError):
             seconds = None
-    return min(max(seconds if seconds is not None else default, 0), 60)
+    if seconds is None or not math.isfinite(seconds):  # "nan" or "inf" is no number of seconds
+        seconds = default
+    return min(max(seconds, 0), 60)
 
 
 def word_of(host_result):

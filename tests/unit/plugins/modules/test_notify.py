@@ -30,6 +30,11 @@ class Receiver(http.server.BaseHTTPRequestHandler):
         elif self.path == "/flaky":
             Receiver.flaky["count"] += 1
             self._answer(503 if Receiver.flaky["count"] <= 2 else 200, {"ok": Receiver.flaky["count"] > 2})
+        elif self.path == "/nan":  # a 429 whose Retry-After is not a number of seconds
+            self.send_response(429)
+            self.send_header("Retry-After", "nan")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         elif self.path == "/redirect":
             self.send_response(302)
             self.send_header("Location", "http://127.0.0.1:9/elsewhere")
@@ -300,3 +305,41 @@ def test_telegram_by_its_whole_url(run_module, base_url):
     assert Receiver.received[0]["path"] == "/bot%s/sendMessage" % BOT_TOKEN
     assert Receiver.received[0]["body"]["chat_id"] == "7"
     no_secret_in(result)
+
+
+@pytest.mark.parametrize(
+    "target, expected",
+    [
+        ({"type": "slack", "url": "https://hooks.slack.com:99999" + HOOK_PATH},
+         "targets[0] (slack#0) url has no valid port"),
+        ({"type": "json", "url": "https://hooks.slack.com:8o8o" + HOOK_PATH}, "url has no valid port"),
+        ({"type": "json", "url": "http://127.0.0.1:9" + HOOK_PATH + " extra"}, "url holds a space or a control character"),
+        ({"type": "json", "url": "http://127.0.0.1:9" + HOOK_PATH + "\r\nX-Evil: 1"},
+         "url holds a space or a control character"),
+        ({"type": "json", "url": "http://127.0.0.1:9/", "headers": {"Authorization": "Bearer hook-secret\r\nX-Evil: 1"}},
+         "targets[0] (json#0) header 'Authorization' holds a line break"),
+        ({"type": "json", "url": "http://127.0.0.1:9/", "headers": {"X-Evil\r\nInjected": "hook-secret"}},
+         "header 'X-Evil\\r\\nInjected' is not an HTTP header name"),
+        ({"type": "telegram", "token": BOT_TOKEN + " x", "chat_id": "1", "api_url": "http://127.0.0.1:9"},
+         "targets[0] (telegram#0) token holds a space or a control character"),
+        ({"type": "json", "url": "http://127.0.0.1:9" + HOOK_PATH, "headers": {"X-Team": "\u20ac hook-secret"}},
+         "could not be sent (UnicodeEncodeError)"),
+    ],
+    ids=["port-out-of-range", "port-not-a-number", "space-in-url", "crlf-in-url", "crlf-in-header", "crlf-in-header-name",
+         "space-in-token", "header-not-latin-1"],
+)
+def test_a_malformed_url_or_header_is_reported_not_a_traceback(run_module, target, expected):
+    # These used to escape as a ValueError or http.client.InvalidURL: a module traceback (failing the run the
+    # notification is about) that could print the webhook's secret path or the header's value.
+    failed, result = run_module(notify, event(targets=[target]))
+    assert not failed, result
+    assert result["sent"] == [] and expected in result["not_sent"][0]["error"], result
+    assert "X-Evil: 1" not in json.dumps(result)
+    no_secret_in(result)
+    assert Receiver.received == []
+
+
+def test_a_429_whose_retry_after_is_not_a_number_waits_the_retry_delay(run_module, base_url):
+    failed, result = run_module(notify, event(retries=1, targets=[{"type": "json", "url": base_url + "/nan"}]))
+    assert not failed, result
+    assert result["notifications"][0]["attempts"] == 2 and "answered 429" in result["not_sent"][0]["error"]
