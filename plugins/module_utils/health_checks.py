@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
+from urllib.parse import urlsplit
 
 OK = "ok"
 DEGRADED = "degraded"
@@ -53,6 +54,12 @@ ACTIONS = ["validate", "run", "summarize", "report", "check"]
 CONTROLLER_ACTIONS = ("validate", "summarize", "report")
 # The fields of a check that hold a secret: no_log in the argument spec, masked in messages, removed from results.
 SECRET_FIELDS = ("password", "token")
+# Secrets a URL carries in itself: the password of scheme://user:password@host, and query values such as
+# ?token=, ?access_token=, ?api_key=, ?password=, ?signature= (masked in every message, as the fields are).
+URL_PASSWORD = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*):[^\s/@]+@")
+URL_SECRET_PARAM = re.compile(r"([?&][^=&#\s]*(?:token|key|secret|passw|pwd|auth|sig|credential)[^=&#\s]*=)[^&#\s]+",
+                              re.IGNORECASE)
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
 def argument_spec():
@@ -166,6 +173,7 @@ def validate_fields(check):
             problems.append("field '%s' must be a dict, got %r" % (field, check[field]))
     if check["kind"] == "http" and not str(check.get("url", "")).startswith(("http://", "https://")):
         problems.append("field 'url' must start with http:// or https://, got %r" % check.get("url"))
+    problems.extend(validate_probe_fields(check))
     if check["kind"] == "prometheus":
         if not str(check.get("url", "")).startswith(("http://", "https://")):
             problems.append("field 'url' must start with http:// or https://, got %r" % check.get("url"))
@@ -188,12 +196,45 @@ def validate_fields(check):
     return problems
 
 
+def validate_probe_fields(check):
+    """Values the probes cannot use as they are: a timeout of 0 (libpq waits for ever), retries of -1 (no attempt
+    at all), a header or URL that http.client refuses (its error would print the header's secret value)."""
+    problems = []
+    if is_number(check.get("timeout")) and check["timeout"] <= 0:
+        problems.append("field 'timeout' must be more than 0 seconds, got %r" % check["timeout"])
+    retries = check.get("retries")
+    if is_number(retries) and (retries < 0 or retries != int(retries)):
+        problems.append("field 'retries' must be a whole number from 0, got %r" % retries)
+    if is_number(check.get("delay")) and check["delay"] < 0:
+        problems.append("field 'delay' must be 0 or more seconds, got %r" % check["delay"])
+    port = check.get("port")
+    if is_number(port) and (port != int(port) or not 1 <= port <= 65535):
+        problems.append("field 'port' must be a port number from 1 to 65535, got %r" % port)
+    for name, value in (check.get("headers") or {}).items() if isinstance(check.get("headers"), dict) else []:
+        if not HEADER_NAME.match(str(name)):
+            problems.append("field 'headers': %r is not an HTTP header name" % (name,))
+        elif isinstance(value, (dict, list, bool)) or value is None or re.search(r"[\r\n\x00]", str(value)):
+            problems.append("field 'headers': header '%s' must be one line of text (its value is not shown)" % name)
+    url = check.get("url")
+    if check["kind"] in ("http", "prometheus") and isinstance(url, str) and url.startswith(("http://", "https://")):
+        try:
+            urlsplit(url).port  # pylint: disable=expression-not-assigned
+        except ValueError:
+            problems.append("field 'url' has no valid port (a number from 1 to 65535), got %r" % mask(url, check))
+        if re.search(r"[\x00-\x20\x7f]", url):
+            problems.append("field 'url' holds a space or a control character (percent-encode it), got %r"
+                            % mask(url, check))
+    return problems
+
+
 def mask(text, check):
-    """One line, with the check's password and token hidden (client libraries may echo connection strings)."""
+    """One line, with the check's password and token hidden (client libraries may echo connection strings), and
+    the credentials a URL carries (user:password@, ?token=)."""
     text = " ".join(str(text).split())
     for secret in secrets([check]):
         text = text.replace(secret, "********")
-    return text
+    text = URL_PASSWORD.sub(r"\1:********@", text)
+    return URL_SECRET_PARAM.sub(r"\1********", text)
 
 
 # ----------------------------------------------------------------------------------------------

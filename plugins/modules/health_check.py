@@ -26,7 +26,7 @@ description:
     one, such as an unreachable host) and returns the report lines and whether O(fail_on) asks to fail the run,
     with every reason.
   - Reads only; runs the same in check mode. C(password) is a secret; it is masked in every message and never
-    part of a result.
+    part of a result. So are the credentials a URL holds (C(user:password@), C(?token=) and similar query values).
 version_added: 0.1.0
 author: shipshape maintainers (@shipshape)
 extends_documentation_fragment:
@@ -70,21 +70,24 @@ options:
         description: C(http) expected status code or list of codes (200).
         type: raw
       json:
-        description: C(http) dict of dotted.path to expected value, all must match.
+        description:
+          - C(http) dict of dotted.path to expected value, all must match.
+          - At most 1 MiB of the body is read, and only until O(checks[].timeout) after the request started; a body that
+            is larger (with O(checks[].json)) or does not end by then fails the check.
         type: raw
       max_ms:
         description: C(http) latency over which the check is degraded.
         type: raw
       timeout:
-        description: Seconds to wait (http 10, postgres 10, redis 5).
+        description: Seconds to wait, more than 0 (http 10, postgres 10, redis 5).
         type: raw
       retries:
         description:
-          - C(http) retries until ok (0). The retries of one check end after retries x delay + timeout seconds, even
+          - C(http) retries until ok, a whole number (0). The retries of one check end after retries x delay + timeout seconds, even
             when attempts are left (a service that accepts and never answers costs a timeout per attempt).
         type: raw
       delay:
-        description: C(http) seconds between retries (2).
+        description: C(http) seconds between retries, 0 or more (2).
         type: raw
       headers:
         description: C(http) request headers (dict).
@@ -376,6 +379,7 @@ reasons:
 """
 
 import json
+import math
 import os
 import re
 import shutil
@@ -393,9 +397,32 @@ from ansible_collections.shipshape.ops.plugins.module_utils.health_checks import
 )
 
 
+# How much of an answer a probe reads: a health document is small; a metrics page can be large.
+HTTP_BODY_MAX = 1 << 20
+METRICS_BODY_MAX = 64 << 20
+READ_CHUNK = 64 * 1024
+
+
 # ----------------------------------------------------------------------------------------------
 # Helpers
 # ----------------------------------------------------------------------------------------------
+def read_bounded(response, limit, deadline):
+    """(body, why it stopped early: None, "large" or "late"). A body trickled a byte at a time never trips the
+    socket's timeout, and an endless one would fill the memory: the read stops at LIMIT bytes and at DEADLINE."""
+    read = getattr(response, "read1", None) or response.read
+    chunks, size = [], 0
+    while True:
+        if time.monotonic() > deadline:
+            return b"".join(chunks), "late"
+        chunk = read(READ_CHUNK)
+        if not chunk:
+            return b"".join(chunks), None
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks)[:limit], "large"
+
+
 def thresholds(value, warn, crit, what):
     """Higher is worse: status and message for a measured value against warn/crit ceilings."""
     if crit is not None and value > crit:
@@ -448,13 +475,16 @@ def http_once(check):
         headers.setdefault("Content-Type", "application/json")
     data = body.encode() if isinstance(body, str) else body
     started = time.monotonic()
+    timeout = check.get("timeout", 10)
     try:
-        response = open_url(check["url"], data=data, headers=headers, method=method, timeout=check.get("timeout", 10),
+        response = open_url(check["url"], data=data, headers=headers, method=method, timeout=timeout,
                             validate_certs=bool(check.get("validate_certs", True)))
         with response:
-            code, raw = response.status, response.read()
+            code = response.status
+            raw, cut = read_bounded(response, HTTP_BODY_MAX, started + timeout)
     except urllib.error.HTTPError as err:  # 4xx/5xx still carry a status and a body
-        code, raw = err.code, err.read()
+        code = err.code
+        raw, cut = read_bounded(err, HTTP_BODY_MAX, started + timeout)
     except (urllib.error.URLError, OSError, UrlConnectionError, SSLValidationError) as err:
         reason = getattr(err, "reason", err)
         latency = round((time.monotonic() - started) * 1000)
@@ -468,13 +498,19 @@ def http_once(check):
     shown = text if document is None else document
     if len(json.dumps(shown)) > BODY_MAX_CHARS:
         shown = text[:BODY_MAX_CHARS] + "..."
-    details = {"url": check["url"], "status_code": code, "latency_ms": latency, "body": shown}
+    details = {"url": mask(check["url"], check), "status_code": code, "latency_ms": latency, "body": shown}
 
     expected = check.get("status", 200)
     expected = expected if isinstance(expected, list) else [expected]
     if code not in expected:
         return FAILED, "%s %s answered %s, expected %s" % (
             method, check["url"], code, " or ".join(map(str, expected))), latency, details
+    if cut == "late":
+        return FAILED, "%s %s answered %s but its body did not end within the timeout (%g s)" % (
+            method, check["url"], code, timeout), latency, details
+    if cut == "large" and check.get("json"):
+        return FAILED, "%s %s answered %s but its body is larger than %d bytes, more than a json check reads" % (
+            method, check["url"], code, HTTP_BODY_MAX), latency, details
     mismatches, degraded = [], []
     for path, want in (check.get("json") or {}).items():
         try:
@@ -527,7 +563,10 @@ def check_http(module, check):
 def sql_scalar(module, check, query):
     """Run a query and return the first column of the first row, as text or a Python value."""
     host, port = check.get("host", "localhost"), int(check.get("port", 5432))
-    timeout = int(check.get("timeout", 10))
+    # Whole seconds for libpq, never 0 (int(0.5) was 0: connect_timeout and statement_timeout 0 wait for ever).
+    timeout_s = float(check.get("timeout", 10))
+    timeout = max(1, math.ceil(timeout_s))
+    statement_ms = max(1, int(timeout_s * 1000))
     try:
         import psycopg2  # pylint: disable=import-outside-toplevel
     except ImportError:
@@ -535,7 +574,7 @@ def sql_scalar(module, check, query):
     if psycopg2 is not None:
         conn = psycopg2.connect(host=host, port=port, dbname=check["db"], user=check["user"],
                                 password=check.get("password") or None, connect_timeout=timeout,
-                                options="-c statement_timeout=%d" % (timeout * 1000))
+                                options="-c statement_timeout=%d" % statement_ms)
         try:
             with conn.cursor() as cur:
                 cur.execute(query)
@@ -547,7 +586,7 @@ def sql_scalar(module, check, query):
     if psql is None:
         raise RuntimeError("neither python3-psycopg2 nor psql is installed on %s; "
                            "run the check with delegate_to a host that has them" % socket.gethostname())
-    env = {"PGCONNECT_TIMEOUT": str(timeout), "PGOPTIONS": "-c statement_timeout=%d" % (timeout * 1000)}
+    env = {"PGCONNECT_TIMEOUT": str(timeout), "PGOPTIONS": "-c statement_timeout=%d" % statement_ms}
     if check.get("password"):
         env["PGPASSWORD"] = str(check["password"])
     rc, out, err = module.run_command(
@@ -707,10 +746,16 @@ def scrape(check):
     headers = dict(check.get("headers") or {})
     if check.get("token"):
         headers["Authorization"] = "Bearer %s" % check["token"]
-    response = open_url(check["url"], headers=headers, timeout=check.get("timeout", 10),
+    started, timeout = time.monotonic(), check.get("timeout", 10)
+    response = open_url(check["url"], headers=headers, timeout=timeout,
                         validate_certs=bool(check.get("validate_certs", True)))
     with response:
-        return response.read().decode("utf-8", "replace")
+        raw, cut = read_bounded(response, METRICS_BODY_MAX, started + timeout)
+    if cut == "late":
+        raise RuntimeError("the page did not end within the timeout (%g s)" % timeout)
+    if cut == "large":
+        raise RuntimeError("the page is larger than %d bytes" % METRICS_BODY_MAX)
+    return raw.decode("utf-8", "replace")
 
 
 def increase(first, second):

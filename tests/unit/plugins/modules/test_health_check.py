@@ -218,6 +218,29 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body)
             return
+        if self.path == "/trickle":  # headers at once, then a byte every 0.2 s for 6 s: each read is quick
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            try:
+                for dummy in range(30):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            except OSError:
+                pass
+            return
+        if self.path == "/huge":  # 8 MiB of one JSON document
+            body = json.dumps({"status": "ok", "pad": "x" * (8 << 20)}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            try:
+                self.wfile.write(body)
+            except OSError:
+                pass
+            return
         if self.path.startswith("/slow/"):
             time.sleep(int(self.path.rsplit("/", 1)[1]) / 1000)
         code = int(self.path.rsplit("/", 1)[1]) if self.path.startswith("/status/") else 200
@@ -677,3 +700,96 @@ def test_http_retries_end_at_their_deadline_when_nothing_answers(run_module):
     # 20 x 0.1 + 0.5 = 2.5 s: five attempts of 0.5 s fit, then no time for another (not 21 attempts, 12.5 s).
     assert 2 <= result["details"]["attempts"] <= 5, result
     assert "no time for another within 2.5 s, the retries' deadline" in result["message"], result["message"]
+
+
+def test_http_body_that_never_ends_is_failed_within_the_timeout(run_module, http_url):
+    # A body trickled a byte at a time never trips the socket's timeout: the read now has a deadline.
+    check = {"name": "api", "kind": "http", "url": http_url + "/trickle", "timeout": 1, "json": {"status": "ok"}}
+    started = time.monotonic()
+    (result,) = run_checks(run_module, [check])["checks"]
+    assert time.monotonic() - started < 4, result
+    assert result["status"] == "failed", result
+    assert "its body did not end within the timeout (1 s)" in result["message"], result["message"]
+
+
+def test_http_body_too_large_for_a_json_check_is_failed_not_read_whole(run_module, http_url):
+    check = {"name": "api", "kind": "http", "url": http_url + "/huge", "json": {"status": "ok"}}
+    (result,) = run_checks(run_module, [check])["checks"]
+    assert result["status"] == "failed", result
+    assert "its body is larger than 1048576 bytes" in result["message"], result["message"]
+    assert len(json.dumps(result)) < 4096
+    # Without a json check only the status counts: ok, the body read no further than the bound.
+    (result,) = run_checks(run_module, [dict(check, json={})])["checks"]
+    assert result["status"] == "ok", result
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://monitor:%s@127.0.0.1:%d/healthz", "http://127.0.0.1:%d/healthz?access_token=%s&view=full"],
+    ids=["userinfo", "query-token"],
+)
+def test_http_credentials_in_the_url_are_masked(run_module, http_url, url):
+    port = int(http_url.rsplit(":", 1)[1])
+    url = url % ((SECRET, port) if "@" in url else (port, SECRET))
+    (result,) = run_checks(run_module, [{"name": "api", "kind": "http", "url": url, "status": 503}])["checks"]
+    assert result["status"] == "failed" and "answered 200, expected 503" in result["message"], result
+    assert SECRET not in json.dumps(result), result
+    assert "127.0.0.1:%d/healthz" % port in result["message"]
+
+
+def test_prometheus_credentials_in_the_url_are_masked(run_module):
+    url = "http://scraper:%s@127.0.0.1:%d/metrics" % (SECRET, free_port())
+    (result,) = run_checks(run_module, [{"name": "m", "kind": "prometheus", "url": url, "metric": "up"}])["checks"]
+    assert result["status"] == "failed" and "cannot read" in result["message"], result
+    assert SECRET not in json.dumps(result), result
+
+
+@pytest.mark.parametrize(
+    ("check", "problem"),
+    [
+        ({"kind": "http", "url": "http://x", "retries": -1}, "field 'retries' must be a whole number from 0, got -1"),
+        ({"kind": "http", "url": "http://x", "retries": 1.5}, "field 'retries' must be a whole number from 0, got 1.5"),
+        ({"kind": "http", "url": "http://x", "delay": -2}, "field 'delay' must be 0 or more seconds, got -2"),
+        ({"kind": "http", "url": "http://x", "timeout": 0}, "field 'timeout' must be more than 0 seconds, got 0"),
+        ({"kind": "postgres", "db": "x", "user": "u", "timeout": -5}, "field 'timeout' must be more than 0 seconds, got -5"),
+        ({"kind": "redis", "port": 70000}, "field 'port' must be a port number from 1 to 65535, got 70000"),
+        ({"kind": "http", "url": "http://x", "headers": {"Authorization": "Bearer %s\r\nX-Evil: 1" % SECRET}},
+         "field 'headers': header 'Authorization' must be one line of text"),
+        ({"kind": "http", "url": "http://x", "headers": {"X-A\nB": "v"}},
+         "field 'headers': 'X-A\\nB' is not an HTTP header name"),
+        ({"kind": "http", "url": "http://x:99999/"}, "field 'url' has no valid port"),
+        ({"kind": "http", "url": "http://x/a b"}, "field 'url' holds a space or a control character"),
+    ],
+    ids=["retries-negative", "retries-fraction", "delay-negative", "timeout-zero", "pg-timeout-negative",
+         "port-range", "header-crlf", "header-name", "url-port", "url-space"],
+)
+def test_numbers_headers_and_urls_a_probe_cannot_use_are_refused(run_module, check, problem):
+    # Each of these used to pass validation and then hang (a PostgreSQL timeout of 0 waits for ever), become a
+    # "probe error: cannot unpack" (retries -1), or print the header's secret value in the probe's error.
+    failed, result = run_module(health_check, {"action": "validate", "checks": [dict(check, name="c")]})
+    assert failed and any(problem in p for p in result["problems"]), result["problems"]
+    assert SECRET not in json.dumps([result["msg"], result["problems"]])
+
+
+def test_a_postgres_timeout_under_a_second_is_not_no_timeout(run_module, monkeypatch):
+    # int(0.5) was 0: libpq's connect_timeout=0 and statement_timeout=0 both mean wait for ever.
+    seen = {}
+
+    class FakeConn:
+        def cursor(self):
+            raise RuntimeError("stop here")
+
+        def close(self):
+            pass
+
+    class FakePsycopg2:
+        @staticmethod
+        def connect(**kw):
+            seen.update(kw)
+            return FakeConn()
+
+    monkeypatch.setitem(__import__("sys").modules, "psycopg2", FakePsycopg2)
+    check = {"name": "db", "kind": "postgres", "db": "x", "user": "u", "timeout": 0.5}
+    (result,) = run_checks(run_module, [check])["checks"]
+    assert result["status"] == "failed"
+    assert seen["connect_timeout"] >= 1 and seen["options"] == "-c statement_timeout=500", seen
