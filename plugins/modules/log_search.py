@@ -20,7 +20,8 @@ description:
   - Filters (all must match) are O(grep), O(request_id) and O(fields); O(since) limits by time. The last O(lines)
     matching records are returned.
   - Every returned line goes through O(redact) and through a built-in redaction of credentials in URLs
-    (C(scheme://user:password@host)); parsed JSON is redacted the same way, value by value.
+    (C(scheme://user:password@host)); parsed JSON is redacted the same way, value by value, and a value is hidden
+    whole when a pattern matches its key and it as the line shows them (for example C("password":\s*"[^"]*")).
   - Reads only; runs the same in check mode.
 version_added: 0.3.0
 author: shipshape maintainers (@shipshape)
@@ -193,7 +194,8 @@ BLOCK = 64 * 1024
 MAX_TAIL_BYTES = 256 * 1024 * 1024
 
 REDACTED = "[REDACTED]"
-URL_CREDENTIALS = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*):[^\s/@]+@")
+# The password runs to the last @ before the path or a quote: a raw @ in it (p@ss) must not leave its end shown.
+URL_CREDENTIALS = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*):[^\s/\"'<>]+@")
 
 TRACEBACK_START = "Traceback (most recent call last):"
 CHAINED = (
@@ -439,9 +441,22 @@ def redact_value(value, patterns):
     if isinstance(value, str):
         return redact_text(value, patterns)
     if isinstance(value, dict):
-        return dict((k, redact_value(v, patterns)) for k, v in value.items())
+        return dict((k, redact_pair(k, redact_value(v, patterns), patterns)) for k, v in value.items())
     if isinstance(value, list):
         return [redact_value(v, patterns) for v in value]
+    return value
+
+
+def redact_pair(key, value, patterns):
+    """VALUE, or REDACTED when a pattern that reaches into it matches the pair as the text shows it
+    ('"password": "..."'): the text hid it, so the parsed json must too."""
+    if isinstance(value, (dict, list)) or not patterns:
+        return value
+    for separator in (": ", ":"):
+        head = json.dumps(str(key)) + separator
+        pair = head + json.dumps(value)
+        if any(m.end() > len(head) for pattern in patterns for m in pattern.finditer(pair)):
+            return REDACTED
     return value
 
 

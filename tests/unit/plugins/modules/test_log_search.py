@@ -204,6 +204,26 @@ def test_secrets_are_redacted_in_text_and_json(app_log, tmp_path):
     assert result["lines"][-1]["json"]["dsn"] == "redis://:[REDACTED]@cache:6379/0"
 
 
+def test_a_pattern_over_a_json_key_and_its_value_redacts_the_parsed_json_too(tmp_path):
+    # The text was redacted but the parsed json was redacted value by value, where '"password": "..."' never
+    # matches: the secret the text hid was returned in lines[].json.
+    path = tmp_path / "json.log"
+    path.write_text(json.dumps({"level": "ERROR", "message": "login failed", "password": SECRET, "pin": 987654,
+                                "user": {"name": "ann", "api_key": SECRET}}) + "\n")
+    result = search(FakeModule(), paths=[str(path)], redact=[r'"(?:password|api_key)":\s*"[^"]*"', r'"pin":\s*\d+'])
+    assert SECRET not in json.dumps(result) and "987654" not in json.dumps(result), result
+    doc = result["lines"][0]["json"]
+    assert doc["password"] == "[REDACTED]" and doc["pin"] == "[REDACTED]" and doc["user"]["api_key"] == "[REDACTED]"
+    assert doc["message"] == "login failed" and doc["user"]["name"] == "ann"  # a match of a key alone hides nothing
+
+
+def test_url_credentials_holding_an_at_sign_are_redacted_whole(tmp_path):
+    path = tmp_path / "app.log"
+    path.write_text("connect postgresql://app:p@%s@db:5432/app failed\n" % SECRET)
+    (line,) = search(FakeModule(), paths=[str(path)])["lines"]
+    assert line["text"] == "connect postgresql://app:[REDACTED]@db:5432/app failed", line
+
+
 def test_a_large_file_is_read_from_its_end_only(tmp_path, monkeypatch):
     path = tmp_path / "big.log"
     with open(path, "w") as fh:
