@@ -56,7 +56,7 @@ CONTROLLER_ACTIONS = ("validate", "summarize", "report")
 SECRET_FIELDS = ("password", "token")
 # Secrets a URL carries in itself: the password of scheme://user:password@host, and query values such as
 # ?token=, ?access_token=, ?api_key=, ?password=, ?signature= (masked in every message, as the fields are).
-URL_PASSWORD = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*):[^\s/@]+@")
+URL_PASSWORD = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*):[^\s/\"'<>]+@")
 URL_SECRET_PARAM = re.compile(r"([?&][^=&#\s]*(?:token|key|secret|passw|pwd|auth|sig|credential)[^=&#\s]*=)[^&#\s]+",
                               re.IGNORECASE)
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
