@@ -90,7 +90,10 @@ options:
         description: C(http) seconds between retries, 0 or more (2).
         type: raw
       headers:
-        description: C(http) request headers (dict).
+        description:
+          - C(http) request headers (dict).
+          - Redirects are followed (at most 5, to http:// or https:// only); C(Authorization), C(Cookie) and
+            C(Proxy-Authorization), and the C(prometheus) token, are sent only to the origin of O(checks[].url).
         type: raw
       body:
         description: C(http) request body (a string, or data sent as JSON).
@@ -386,6 +389,7 @@ import shutil
 import socket
 import time
 import urllib.error
+from urllib.parse import urljoin, urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import ConnectionError as UrlConnectionError
@@ -401,11 +405,49 @@ from ansible_collections.shipshape.ops.plugins.module_utils.health_checks import
 HTTP_BODY_MAX = 1 << 20
 METRICS_BODY_MAX = 64 << 20
 READ_CHUNK = 64 * 1024
+# Redirects the probes follow themselves, so that credentials stay with the check's own origin.
+REDIRECT_CODES = (301, 302, 303, 307, 308)
+MAX_REDIRECTS = 5
+CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "cookie")
 
 
 # ----------------------------------------------------------------------------------------------
 # Helpers
 # ----------------------------------------------------------------------------------------------
+def origin(url):
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, parts.hostname, parts.port or {"http": 80, "https": 443}.get(scheme)
+
+
+def open_following(check, url, data=None, headers=None, method="GET"):
+    """open_url, following up to MAX_REDIRECTS redirects as urllib does, except that the Authorization, Cookie and
+    Proxy-Authorization headers (a prometheus token, an http check's header) go only to the origin of the check's
+    URL: urllib sent them to any host a redirect named, and in clear text after a redirect from https to http."""
+    headers, home, hops = dict(headers or {}), origin(url), 0
+    while True:
+        sent = headers if origin(url) == home else dict(
+            (k, v) for k, v in headers.items() if k.lower() not in CREDENTIAL_HEADERS)
+        try:
+            return open_url(url, data=data, headers=sent, method=method, timeout=check.get("timeout", 10),
+                            validate_certs=bool(check.get("validate_certs", True)), follow_redirects="none")
+        except urllib.error.HTTPError as err:
+            location = err.headers.get("Location") if err.headers else None
+            may = method in ("GET", "HEAD") or (method == "POST" and err.code in (301, 302, 303))
+            if err.code not in REDIRECT_CODES or not location or not may or hops == MAX_REDIRECTS:
+                raise
+            hops += 1
+            err.close()
+            target = urljoin(url, location.strip())
+            if urlsplit(target).scheme.lower() not in ("http", "https"):
+                raise urllib.error.URLError("redirected to a URL that is not http:// or https:// (%s)"
+                                            % (urlsplit(target).scheme or "no scheme"))
+            if method == "POST":  # as urllib: the redirected request is a GET without the body
+                method, data = "GET", None
+                headers = dict((k, v) for k, v in headers.items() if k.lower() not in ("content-type", "content-length"))
+            url = target
+
+
 def read_bounded(response, limit, deadline):
     """(body, why it stopped early: None, "large" or "late"). A body trickled a byte at a time never trips the
     socket's timeout, and an endless one would fill the memory: the read stops at LIMIT bytes and at DEADLINE."""
@@ -477,8 +519,7 @@ def http_once(check):
     started = time.monotonic()
     timeout = check.get("timeout", 10)
     try:
-        response = open_url(check["url"], data=data, headers=headers, method=method, timeout=timeout,
-                            validate_certs=bool(check.get("validate_certs", True)))
+        response = open_following(check, check["url"], data=data, headers=headers, method=method)
         with response:
             code = response.status
             raw, cut = read_bounded(response, HTTP_BODY_MAX, started + timeout)
@@ -747,9 +788,7 @@ def scrape(check):
     if check.get("token"):
         headers["Authorization"] = "Bearer %s" % check["token"]
     started, timeout = time.monotonic(), check.get("timeout", 10)
-    response = open_url(check["url"], headers=headers, timeout=timeout,
-                        validate_certs=bool(check.get("validate_certs", True)))
-    with response:
+    with open_following(check, check["url"], headers=headers) as response:
         raw, cut = read_bounded(response, METRICS_BODY_MAX, started + timeout)
     if cut == "late":
         raise RuntimeError("the page did not end within the timeout (%g s)" % timeout)

@@ -218,6 +218,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body)
             return
+        if self.path == "/moved" or self.path.startswith("/away?to="):  # a redirect on this origin, or to another
+            self.send_response(302)
+            self.send_header("Location", "/metrics" if self.path == "/moved" else self.path.split("=", 1)[1])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.path == "/trickle":  # headers at once, then a byte every 0.2 s for 6 s: each read is quick
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -795,3 +801,59 @@ def test_a_postgres_timeout_under_a_second_is_not_no_timeout(run_module, monkeyp
     (result,) = run_checks(run_module, [check])["checks"]
     assert result["status"] == "failed"
     assert seen["connect_timeout"] >= 1 and seen["options"] == "-c statement_timeout=500", seen
+
+
+class Recorder(http.server.BaseHTTPRequestHandler):
+    """Another origin: records the headers it is sent and answers the metrics to anyone."""
+
+    seen: list = []
+
+    def do_GET(self):  # noqa: N802
+        Recorder.seen.append(dict(self.headers))
+        body = metrics_body().encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def other_origin():
+    Recorder.seen.clear()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield "http://127.0.0.1:%d" % server.server_address[1]
+    server.shutdown()
+
+
+@pytest.mark.parametrize("kind", ["prometheus", "http"])
+def test_a_redirect_to_another_origin_is_not_sent_the_credentials(run_module, http_url, other_origin, kind):
+    # urllib sent the token (and any Authorization header) to whatever host a redirect named.
+    check = {"name": "m", "kind": kind, "url": http_url + "/away?to=" + other_origin + "/metrics"}
+    if kind == "prometheus":
+        check.update(metric="loyalty_outbox_dead_total", token=TOKEN)
+    else:
+        check.update(headers={"Authorization": "Bearer " + TOKEN, "X-Trace": "t1"})
+    (got,) = run_checks(run_module, [check])["checks"]
+    assert len(Recorder.seen) == 1, got  # the redirect was followed
+    assert all(TOKEN not in json.dumps(seen) for seen in Recorder.seen), Recorder.seen
+    assert "Authorization" not in Recorder.seen[0]
+    if kind == "http":
+        assert Recorder.seen[0].get("X-Trace") == "t1" and got["status"] == "ok", got
+
+
+def test_a_redirect_on_the_same_origin_keeps_the_token(run_module, http_url):
+    check = {"name": "m", "kind": "prometheus", "url": http_url + "/moved", "metric": "loyalty_outbox_dead_total",
+             "token": TOKEN}
+    (got,) = run_checks(run_module, [check])["checks"]
+    assert got["status"] == "ok" and got["value"] == 0.0, got
+
+
+def test_a_redirect_to_a_file_url_is_not_followed(run_module, http_url):
+    check = {"name": "api", "kind": "http", "url": http_url + "/away?to=file:///etc/passwd"}
+    (got,) = run_checks(run_module, [check])["checks"]
+    assert got["status"] == "failed" and "root:" not in json.dumps(got), got
