@@ -467,6 +467,9 @@ def read_bounded(response, limit, deadline):
 
 def thresholds(value, warn, crit, what):
     """Higher is worse: status and message for a measured value against warn/crit ceilings."""
+    if isinstance(value, float) and math.isnan(value) and (warn is not None or crit is not None):
+        # Every comparison with NaN is false: without this, a value nobody could measure is within any ceiling.
+        return FAILED, "%s is NaN, not a number warn/crit can judge" % what
     if crit is not None and value > crit:
         return FAILED, "%s %s > crit %s" % (what, value, crit)
     if warn is not None and value > warn:

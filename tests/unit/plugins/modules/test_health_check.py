@@ -193,6 +193,8 @@ def metrics_body():
         'rpc_duration_seconds_sum 12.5',
         'rpc_duration_seconds_count 50',
         'half_seconds_sum 4',
+        # a gauge the exporter could not measure
+        'replica_lag_seconds NaN',
     ]) + "\n"
 
 
@@ -857,3 +859,14 @@ def test_a_redirect_to_a_file_url_is_not_followed(run_module, http_url):
     check = {"name": "api", "kind": "http", "url": http_url + "/away?to=file:///etc/passwd"}
     (got,) = run_checks(run_module, [check])["checks"]
     assert got["status"] == "failed" and "root:" not in json.dumps(got), got
+
+
+@pytest.mark.parametrize(("extra", "status"), [({"crit": 30}, "failed"), ({"warn": 5}, "failed"), ({}, "ok")],
+                         ids=["crit", "warn", "no-threshold"])
+def test_prometheus_nan_is_not_within_the_thresholds(run_module, http_url, extra, status):
+    # NaN > crit and NaN > warn are both false: a lag the exporter could not measure was judged ok.
+    check = dict(extra, name="lag", kind="prometheus", url=http_url + "/metrics", token=TOKEN, metric="replica_lag_seconds")
+    (got,) = run_checks(run_module, [check])["checks"]
+    assert got["status"] == status, got
+    if extra:
+        assert "replica_lag_seconds{} is NaN, not a number" in got["message"], got
