@@ -386,17 +386,18 @@ def post(url, body, headers, params):
     while attempts <= params["retries"]:
         attempts += 1
         delay = params["retry_delay"]
+        started = time.monotonic()
         try:
             response = open_url(url, data=data, headers=headers, method="POST", timeout=params["timeout"],
                                 validate_certs=params["validate_certs"], follow_redirects="none")
-            with response:
-                status, raw = response.status, response.read(4096)
+            with response:  # the status says it all: the body is not read (one trickled forever would hang)
+                status = response.status
             if 200 <= status < 300:
                 return status, attempts, None
             error = "answered %s" % status
         except urllib.error.HTTPError as err:
             status = err.code
-            raw = err.read(4096) if hasattr(err, "read") else b""
+            raw = read_some(err, 4096, started + params["timeout"]) if hasattr(err, "read") else b""
             error = "answered %s%s" % (status, reason_in(raw))
             if status == 429:
                 delay = retry_after(err, raw, delay)
@@ -412,6 +413,19 @@ def post(url, body, headers, params):
         if attempts <= params["retries"]:
             time.sleep(delay)
     return status, attempts, error
+
+
+def read_some(response, limit, deadline):
+    """At most LIMIT bytes of a body, and only until DEADLINE: a body trickled a byte at a time never trips the
+    socket's timeout."""
+    read = getattr(response, "read1", None) or response.read
+    data = b""
+    while len(data) < limit and time.monotonic() < deadline:
+        chunk = read(limit - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 def reason_in(raw):

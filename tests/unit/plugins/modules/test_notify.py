@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+import time
 
 import pytest
 
@@ -30,6 +31,16 @@ class Receiver(http.server.BaseHTTPRequestHandler):
         elif self.path == "/flaky":
             Receiver.flaky["count"] += 1
             self._answer(503 if Receiver.flaky["count"] <= 2 else 200, {"ok": Receiver.flaky["count"] > 2})
+        elif self.path.startswith("/trickle/"):  # its status at once, then a byte every 0.2 s for 6 s
+            self.send_response(int(self.path.split("/")[2]))
+            self.end_headers()
+            try:
+                for dummy in range(30):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            except OSError:
+                pass
         elif self.path == "/nan":  # a 429 whose Retry-After is not a number of seconds
             self.send_response(429)
             self.send_header("Retry-After", "nan")
@@ -343,3 +354,15 @@ def test_a_429_whose_retry_after_is_not_a_number_waits_the_retry_delay(run_modul
     failed, result = run_module(notify, event(retries=1, targets=[{"type": "json", "url": base_url + "/nan"}]))
     assert not failed, result
     assert result["notifications"][0]["attempts"] == 2 and "answered 429" in result["not_sent"][0]["error"]
+
+
+@pytest.mark.parametrize(("code", "sent"), [(200, True), (400, False)])
+def test_an_answer_whose_body_never_ends_takes_no_longer_than_the_timeout(run_module, base_url, code, sent):
+    # read(4096) of a body trickled a byte at a time never trips the socket's timeout: 4096 x 0.2 s.
+    started = time.monotonic()
+    failed, result = run_module(notify, event(timeout=1, retries=0,
+                                              targets=[{"type": "json", "url": base_url + "/trickle/%d" % code}]))
+    assert time.monotonic() - started < 4, result
+    assert not failed and (result["sent"] == ["json#0"]) is sent, result
+    if not sent:
+        assert "answered 400" in result["not_sent"][0]["error"]
