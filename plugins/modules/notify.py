@@ -266,6 +266,15 @@ def masker(secrets):
     return mask
 
 
+def url_secrets(url):
+    """A webhook URL's path and query, which is all a receiver echoes back in an error ('no hook at /services/...')."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return []
+    return [parts.path, parts.query, parts.path + "?" + parts.query if parts.query else ""]
+
+
 def short(value, limit=FIELD_MAX):
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
     return text if len(text) <= limit else text[:limit - 3] + "..."
@@ -536,6 +545,7 @@ def main():
     secrets = []
     for target in params["targets"]:
         secrets += [target.get("url") or "", target.get("token") or ""]
+        secrets += url_secrets(target.get("url") or "")
         secrets += [str(v) for v in (target.get("headers") or {}).values()]
     mask = masker(secrets)
 

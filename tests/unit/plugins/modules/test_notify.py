@@ -41,6 +41,8 @@ class Receiver(http.server.BaseHTTPRequestHandler):
                     time.sleep(0.2)
             except OSError:
                 pass
+        elif self.path.startswith("/echo/"):  # a receiver that names the path it has no hook for
+            self._answer(404, {"error": "no hook at %s" % self.path})
         elif self.path == "/nan":  # a 429 whose Retry-After is not a number of seconds
             self.send_response(429)
             self.send_header("Retry-After", "nan")
@@ -366,3 +368,13 @@ def test_an_answer_whose_body_never_ends_takes_no_longer_than_the_timeout(run_mo
     assert not failed and (result["sent"] == ["json#0"]) is sent, result
     if not sent:
         assert "answered 400" in result["not_sent"][0]["error"]
+
+
+@pytest.mark.parametrize("kind", ["slack", "telegram"])
+def test_a_receiver_echoing_the_secret_path_is_masked(run_module, base_url, kind):
+    target = {"type": kind, "url": base_url + "/echo" + (HOOK_PATH if kind == "slack" else "/bot%s/sendMessage" % BOT_TOKEN)}
+    if kind == "telegram":
+        target["chat_id"] = "7"
+    failed, result = run_module(notify, event(targets=[target]))
+    assert not failed and "answered 404: no hook at ***" in result["not_sent"][0]["error"], result
+    no_secret_in(result)
