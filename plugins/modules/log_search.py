@@ -238,17 +238,18 @@ def parse_since(value, now):
     value = value.strip()
     match = DURATION.match(value)
     if match:
-        return now - datetime.timedelta(seconds=int(match.group(1)) * UNITS_S[match.group(2)])
+        try:
+            return now - datetime.timedelta(seconds=int(match.group(1)) * UNITS_S[match.group(2)])
+        except OverflowError:  # 999999w: before year 1
+            pass
     m = re.match(r"^(\d{4}-\d{2}-\d{2})(?:[ T](\d{2}:\d{2}(?::\d{2})?)(?:\.\d{1,9})?)?\s?(Z|[+-]\d{2}:?\d{2})?$", value)
     if m:
         clock = m.group(2) or "00:00:00"
         if len(clock) == 5:
             clock += ":00"
-        try:
-            naive = datetime.datetime.strptime("%s %s" % (m.group(1), clock), "%Y-%m-%d %H:%M:%S")
-            return naive.replace(tzinfo=parse_zone(m.group(3))).astimezone(datetime.timezone.utc)
-        except ValueError:
-            pass
+        since = stamp_of(m.group(1), clock, None, m.group(3))
+        if since is not None:
+            return since
     raise BadInput("since '%s' is not a time or a duration: expected a duration like 30s, 10m, 2h, 1d or 1w, or an "
                    "ISO 8601 time like 2026-12-02T15:00:00Z" % value)
 
@@ -324,23 +325,23 @@ def iso(dt):
 
 def parse_line_time(text):
     m = LINE_TIME.match(text)
-    if not m:
-        return None
-    try:
-        naive = datetime.datetime.strptime("%s %s" % (m.group(1), m.group(2)), "%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        return None
-    micro = int((m.group(3) or "0")[:6].ljust(6, "0"))
-    return naive.replace(microsecond=micro, tzinfo=parse_zone(m.group(4))).astimezone(datetime.timezone.utc)
+    return stamp_of(m.group(1), m.group(2), m.group(3), m.group(4)) if m else None
 
 
 def parse_rfc3339(value):
     m = re.match(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$", value)
-    if not m:
+    return stamp_of(m.group(1), m.group(2), m.group(3), m.group(4)) if m else None
+
+
+def stamp_of(date, clock, fraction, zone):
+    """An aware UTC datetime, or None for a time no calendar has (month 13, zone +99:00, year 1 at +01:00): a line
+    with one is a line without a time, never a failed search."""
+    try:
+        naive = datetime.datetime.strptime("%s %s" % (date, clock), "%Y-%m-%d %H:%M:%S")
+        micro = int((fraction or "0")[:6].ljust(6, "0"))
+        return naive.replace(microsecond=micro, tzinfo=parse_zone(zone)).astimezone(datetime.timezone.utc)
+    except (ValueError, OverflowError):
         return None
-    naive = datetime.datetime.strptime("%s %s" % (m.group(1), m.group(2)), "%Y-%m-%d %H:%M:%S")
-    micro = int((m.group(3) or "0")[:6].ljust(6, "0"))
-    return naive.replace(microsecond=micro, tzinfo=parse_zone(m.group(4))).astimezone(datetime.timezone.utc)
 
 
 def as_json(text):

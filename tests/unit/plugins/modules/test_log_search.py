@@ -356,3 +356,36 @@ def test_module_journal_through_run_command(run_module, monkeypatch):
     monkeypatch.setattr(AnsibleModule, "run_command", fake)
     failed, result = run_module(log_search, {"source": "journal", "unit": "sample_app.service", "grep": "errors"})
     assert not failed and result["matched"] == 1 and seen[0][0] == "journalctl"
+
+
+def test_a_line_with_an_impossible_time_is_a_line_without_one(tmp_path):
+    # A zone of +99:00, or a year 1 or 9999 pushed past the calendar by its zone, raised ValueError or
+    # OverflowError out of the search: one odd line in a log made the whole task fail.
+    path = tmp_path / "app.log"
+    path.write_text("\n".join([
+        "2026-12-02 14:30:00 INFO first",
+        "2026-12-02 14:31:00+99:00 ERROR odd zone",
+        "0001-01-01 00:00:00+01:00 ERROR year one",
+        '{"ts": "9999-12-31T23:59:59-01:00", "level": "ERROR", "message": "far future"}',
+        "2026-12-02 14:40:00 ERROR last",
+    ]) + "\n")
+    result = search(FakeModule(), paths=[str(path)], since="1h", grep="ERROR")
+    ends = ["odd zone", "year one", 'future"}', "ERROR last"]
+    assert [line["text"].endswith(end) for line, end in zip(result["lines"], ends)] == [True] * 4, result["lines"]
+    # The odd lines belong to the line before, as a line without a time does.
+    assert [line["ts"] for line in result["lines"]][:3] == ["2026-12-02T14:30:00.000000Z"] * 3
+
+
+def test_compose_line_with_an_impossible_time_is_kept_without_one():
+    out = "api-1  | 2026-13-45T25:00:00.000000000Z boom ERROR\napi-1  | 0001-01-01T00:00:00+01:00 ERROR old\n"
+    result = search(FakeModule(out), source="compose", project_dir="/srv/app", service="api", grep="ERROR")
+    assert [line["text"] for line in result["lines"]] == ["boom ERROR", "ERROR old"]
+    assert [line["ts"] for line in result["lines"]] == ["", ""]
+
+
+@pytest.mark.parametrize("since", ["999999w", "0001-01-01T00:00:00+01:00", "2026-12-02T15:00:00+99:00"])
+def test_a_since_beyond_the_calendar_is_one_clear_message(app_log, since):
+    # These raised OverflowError (not caught by the module: a traceback) or were taken for a valid time.
+    with pytest.raises(log_search.BadInput) as exc:
+        search(FakeModule(), paths=[app_log], since=since)
+    assert str(exc.value).startswith("since '%s' is not a time or a duration" % since), str(exc.value)
