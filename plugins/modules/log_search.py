@@ -505,7 +505,7 @@ def read_journal(module, params, since, scan):
             continue
         try:
             when = datetime.datetime.fromtimestamp(int(doc.get("__REALTIME_TIMESTAMP")) / 1e6, datetime.timezone.utc)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError, OSError):  # a time out of range is an entry without one
             when = None
         for text in decode(doc.get("MESSAGE")).split("\n"):
             entries.append({"_time": when, "source": unit, "text": text})
