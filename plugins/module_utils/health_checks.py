@@ -147,7 +147,8 @@ def validate(checks, hosts=None):
         if "delegate_to" in check and not isinstance(check["delegate_to"], str):
             problems.append("%s (%s): field 'delegate_to' must be a host name, got %r"
                             % (label, kind, check["delegate_to"]))
-        problems.extend("%s (%s): %s" % (label, kind, p) for p in validate_fields(check))
+        # A refused value is shown, but never a URL's credentials or the check's password/token in it.
+        problems.extend("%s (%s): %s" % (label, kind, mask(p, check)) for p in validate_fields(check))
     return problems
 
 

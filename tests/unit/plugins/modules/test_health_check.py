@@ -870,3 +870,13 @@ def test_prometheus_nan_is_not_within_the_thresholds(run_module, http_url, extra
     assert got["status"] == status, got
     if extra:
         assert "replica_lag_seconds{} is NaN, not a number" in got["message"], got
+
+
+@pytest.mark.parametrize("kind", ["http", "prometheus"])
+def test_a_refused_url_is_shown_without_its_credentials(run_module, kind):
+    check = {"name": "c", "kind": kind, "url": "htps://monitor:%s@example.com/?token=%s" % (SECRET, SECRET)}
+    if kind == "prometheus":
+        check["metric"] = "up"
+    failed, result = run_module(health_check, {"action": "validate", "checks": [check]})
+    assert failed and "field 'url' must start with http:// or https://, got 'htps://monitor:********@" in result["msg"]
+    assert SECRET not in json.dumps([result["msg"], result["problems"]])
