@@ -381,6 +381,7 @@ reasons:
   elements: str
 """
 
+import decimal
 import json
 import math
 import os
@@ -662,8 +663,11 @@ def check_sql_count(module, check):
     raw = None
     try:
         raw = sql_scalar(module, check, check["query"])
+        # psycopg2 gives numeric as Decimal: int() would cut 3.7 to 3 (within warn 3), where psql's '3.7' fails.
+        if isinstance(raw, bool) or (isinstance(raw, (float, decimal.Decimal)) and raw != int(raw)):
+            raise ValueError(raw)
         value = int(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return FAILED, "query %r on %s returned %r, not an integer" % (check["query"], pg_target(check), raw), None, {}
     except Exception as err:  # pylint: disable=broad-except
         return FAILED, "PostgreSQL %s does not answer %r: %s" % (pg_target(check), check["query"], mask(err, check)), None, {}

@@ -880,3 +880,47 @@ def test_a_refused_url_is_shown_without_its_credentials(run_module, kind):
     failed, result = run_module(health_check, {"action": "validate", "checks": [check]})
     assert failed and "field 'url' must start with http:// or https://, got 'htps://monitor:********@" in result["msg"]
     assert SECRET not in json.dumps([result["msg"], result["problems"]])
+
+
+def fake_psycopg2(monkeypatch, value):
+    class Cursor:
+        description = [("count",)]
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def execute(self, query):
+            pass
+
+        def fetchone(self):
+            return (value,)
+
+    class Conn:
+        def cursor(self):
+            return Cursor()
+
+        def close(self):
+            pass
+
+    class Module:
+        @staticmethod
+        def connect(**kw):
+            return Conn()
+
+    monkeypatch.setitem(__import__("sys").modules, "psycopg2", Module)
+
+
+@pytest.mark.parametrize(("value", "status"), [(__import__("decimal").Decimal("3.7"), "failed"), (True, "failed"),
+                                               (__import__("decimal").Decimal("4"), "degraded"), (3, "ok")],
+                         ids=["fraction", "boolean", "whole-decimal", "int"])
+def test_sql_count_of_a_value_that_is_not_a_whole_number_is_failed(run_module, monkeypatch, value, status):
+    # psycopg2 gives numeric as Decimal: int(Decimal('3.7')) was 3, within warn 3, where psql's text '3.7' failed.
+    fake_psycopg2(monkeypatch, value)
+    check = {"name": "stuck", "kind": "sql_count", "db": "x", "user": "u", "query": "SELECT avg(n) FROM t", "warn": 3}
+    (got,) = run_checks(run_module, [check])["checks"]
+    assert got["status"] == status, got
+    if status == "failed":
+        assert "not an integer" in got["message"], got
