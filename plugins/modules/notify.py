@@ -250,7 +250,7 @@ def shown_endpoint(url):
         port = parts.port
     except ValueError:  # out of range or not a number: shown without it
         port = None
-    host = parts.hostname + (":%d" % port if port else "")
+    host = ("[%s]" % parts.hostname if ":" in parts.hostname else parts.hostname) + (":%d" % port if port else "")
     return "%s://%s/***" % (parts.scheme, host)
 
 

@@ -378,3 +378,12 @@ def test_a_receiver_echoing_the_secret_path_is_masked(run_module, base_url, kind
     failed, result = run_module(notify, event(targets=[target]))
     assert not failed and "answered 404: no hook at ***" in result["not_sent"][0]["error"], result
     no_secret_in(result)
+
+
+def test_an_ipv6_receiver_is_shown_with_its_brackets(run_module):
+    # 'http://::1:9/***' read as host ::1:9 on the default port; the address needs its brackets.
+    failed, result = run_module(notify, event(retries=0, timeout=2,
+                                              targets=[{"type": "slack", "url": "http://[::1]:9" + HOOK_PATH}]))
+    assert not failed and result["notifications"][0]["endpoint"] == "http://[::1]:9/***", result
+    assert result["not_sent"][0]["error"].startswith("POST http://[::1]:9/*** no answer"), result
+    no_secret_in(result)
