@@ -192,6 +192,9 @@ def validate_fields(check):
         problems.append("field 'lag_warn' (%s) must not be above 'lag_crit' (%s)" % (lag_warn, lag_crit))
     if check["kind"] == "compose_service" and not str(check.get("project_dir", "")).startswith("/"):
         problems.append("field 'project_dir' must be an absolute directory, got %r" % check.get("project_dir"))
+    if check["kind"] == "disk" and "path" in check and not (isinstance(check["path"], str) and check["path"].startswith("/")):
+        # statvfs of a relative path measures the module's working directory, not the disk meant.
+        problems.append("field 'path' must be an absolute path on the filesystem to measure, got %r" % check["path"])
     if check["kind"] == "release" and not (isinstance(check.get("root"), str) and check["root"].startswith("/")):
         problems.append("field 'root' must be the app's absolute root directory, got %r" % check.get("root"))
     return problems

@@ -184,7 +184,7 @@ options:
         description: The same ceilings as O(checks[].warn); above it the check is failed.
         type: raw
       path:
-        description: C(disk) path on the filesystem to measure.
+        description: C(disk) absolute path on the filesystem to measure.
         type: raw
       min_free_percent_warn:
         description: C(disk) floor in percent free; below it the check is degraded.

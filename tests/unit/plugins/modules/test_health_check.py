@@ -924,3 +924,11 @@ def test_sql_count_of_a_value_that_is_not_a_whole_number_is_failed(run_module, m
     assert got["status"] == status, got
     if status == "failed":
         assert "not an integer" in got["message"], got
+
+
+@pytest.mark.parametrize("path", ["var/lib/postgresql", "", "."])
+def test_a_disk_path_that_is_not_absolute_is_refused(run_module, path):
+    # statvfs of a relative path measured the filesystem of the module's working directory: the data disk could be
+    # full and the check ok.
+    failed, result = run_module(health_check, {"action": "validate", "checks": [{"name": "d", "kind": "disk", "path": path}]})
+    assert failed and any(p.startswith("check 'd' (disk): field 'path'") for p in result["problems"]), result["problems"]
