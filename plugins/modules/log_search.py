@@ -646,7 +646,10 @@ def search(module, params, now=None):
     # Without filters, a margin over `lines` so that the oldest records returned (a traceback) are whole.
     scan = params["scan_lines"] or (max(5000, 20 * params["lines"]) if filtering else 2 * params["lines"] + 100)
     reader = {"journal": read_journal, "file": read_files, "compose": read_compose}[params["source"]]
-    entries, scanned, partial = reader(module, params, since, scan)
+    try:
+        entries, scanned, partial = reader(module, params, since, scan)
+    except BadInput as exc:  # a command's error can print what a returned line would have had redacted
+        raise BadInput(redact_text(str(exc), redact)) from None
     # journal and compose filter by time themselves; files are filtered here. A record's time is its first line's.
     records = group(entries)
     file_since = since if params["source"] == "file" else None

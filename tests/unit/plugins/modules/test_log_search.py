@@ -396,3 +396,11 @@ def test_a_journal_entry_with_an_impossible_timestamp_is_kept_without_a_time():
     result = search(FakeModule(out), source="journal", unit="sample_app.service", grep="ERROR")
     assert [(line["ts"], line["text"]) for line in result["lines"]] == [("", "ERROR far"),
                                                                          ("2026-12-02T15:00:00.000000Z", "ERROR ok")]
+
+
+def test_a_failed_command_is_told_without_the_credentials_it_printed():
+    err = "Cannot connect to the Docker daemon at tcp://ops:%s@docker:2376. Is the docker daemon running?" % SECRET
+    with pytest.raises(log_search.BadInput) as exc:
+        search(FakeModule("", rc=1, err=err), source="compose", project_dir="/srv/app", service="api",
+               redact=["ops:[^@]+"])
+    assert "docker compose failed (rc=1): Cannot connect" in str(exc.value) and SECRET not in str(exc.value)
