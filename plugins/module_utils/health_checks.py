@@ -222,9 +222,14 @@ def validate_probe_fields(check):
     url = check.get("url")
     if check["kind"] in ("http", "prometheus") and isinstance(url, str) and url.startswith(("http://", "https://")):
         try:
-            urlsplit(url).port  # pylint: disable=expression-not-assigned
-        except ValueError:
-            problems.append("field 'url' has no valid port (a number from 1 to 65535), got %r" % mask(url, check))
+            parts = urlsplit(url)
+        except ValueError as exc:  # http://[::1
+            problems.append("field 'url' is not a valid URL (%s), got %r" % (exc, mask(url, check)))
+        else:
+            try:
+                parts.port  # pylint: disable=pointless-statement
+            except ValueError:
+                problems.append("field 'url' has no valid port (a number from 1 to 65535), got %r" % mask(url, check))
         if re.search(r"[\x00-\x20\x7f]", url):
             problems.append("field 'url' holds a space or a control character (percent-encode it), got %r"
                             % mask(url, check))

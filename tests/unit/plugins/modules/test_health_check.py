@@ -769,9 +769,10 @@ def test_prometheus_credentials_in_the_url_are_masked(run_module):
          "field 'headers': 'X-A\\nB' is not an HTTP header name"),
         ({"kind": "http", "url": "http://x:99999/"}, "field 'url' has no valid port"),
         ({"kind": "http", "url": "http://x/a b"}, "field 'url' holds a space or a control character"),
+        ({"kind": "http", "url": "http://[::1/"}, "field 'url' is not a valid URL (Invalid IPv6 URL), got 'http://[::1/'"),
     ],
     ids=["retries-negative", "retries-fraction", "delay-negative", "timeout-zero", "pg-timeout-negative",
-         "port-range", "header-crlf", "header-name", "url-port", "url-space"],
+         "port-range", "header-crlf", "header-name", "url-port", "url-space", "url-ipv6-unclosed"],
 )
 def test_numbers_headers_and_urls_a_probe_cannot_use_are_refused(run_module, check, problem):
     # Each of these used to pass validation and then hang (a PostgreSQL timeout of 0 waits for ever), become a
