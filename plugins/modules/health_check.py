@@ -61,7 +61,10 @@ options:
         description: C(systemd) unit.
         type: raw
       url:
-        description: C(http) URL (http:// or https://).
+        description:
+          - C(http) or C(prometheus) URL (http:// or https://). Credentials in it (C(user:password@), C(?token=)) are
+            masked in every message.
+          - C(prometheus) reads at most 64 MiB of the page, until O(checks[].timeout) after the request started.
         type: raw
       method:
         description: C(http) method (GET).
