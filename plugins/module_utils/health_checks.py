@@ -10,6 +10,8 @@ import re
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
+from ansible_collections.shipshape.ops.plugins.module_utils.names import is_unit_name
+
 OK = "ok"
 DEGRADED = "degraded"
 FAILED = "failed"
@@ -192,6 +194,9 @@ def validate_fields(check):
         problems.append("field 'lag_warn' (%s) must not be above 'lag_crit' (%s)" % (lag_warn, lag_crit))
     if check["kind"] == "compose_service" and not str(check.get("project_dir", "")).startswith("/"):
         problems.append("field 'project_dir' must be an absolute directory, got %r" % check.get("project_dir"))
+    if check["kind"] == "systemd" and check.get("unit") not in (None, "") and not is_unit_name(check["unit"]):
+        # systemctl show takes a glob and shows every unit it matches: the check would judge only the last one.
+        problems.append("field 'unit' must be one systemd unit name (no pattern), got %r" % check["unit"])
     if check["kind"] == "disk" and "path" in check and not (isinstance(check["path"], str) and check["path"].startswith("/")):
         # statvfs of a relative path measures the module's working directory, not the disk meant.
         problems.append("field 'path' must be an absolute path on the filesystem to measure, got %r" % check["path"])

@@ -58,7 +58,7 @@ options:
         description: Inventory host the check runs from (see O(delegate)).
         type: raw
       unit:
-        description: C(systemd) unit.
+        description: C(systemd) unit, one name (not a pattern).
         type: raw
       url:
         description:

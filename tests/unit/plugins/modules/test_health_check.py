@@ -933,3 +933,12 @@ def test_a_disk_path_that_is_not_absolute_is_refused(run_module, path):
     # full and the check ok.
     failed, result = run_module(health_check, {"action": "validate", "checks": [{"name": "d", "kind": "disk", "path": path}]})
     assert failed and any(p.startswith("check 'd' (disk): field 'path'") for p in result["problems"]), result["problems"]
+
+
+@pytest.mark.parametrize("unit", ["sample_app*", "sample_app?.service", "[ab]pp.service", "app service", "-app"])
+def test_a_systemd_unit_that_is_a_pattern_or_not_a_name_is_refused(run_module, unit):
+    # systemctl show takes a glob: 'sample_app*' showed every matching unit and the check judged the last one,
+    # ok while the others were failed.
+    failed, result = run_module(health_check, {"action": "validate", "checks": [{"name": "u", "kind": "systemd", "unit": unit}]})
+    assert failed and "check 'u' (systemd): field 'unit' must be one systemd unit name (no pattern), got %r" % unit \
+        in result["problems"], result["problems"]
