@@ -295,7 +295,10 @@ def validate(params):
         if not params["paths"]:
             raise BadInput("paths is empty; source=file needs the absolute paths of the log files")
         for path in params["paths"]:
-            if not path.startswith("/") or "\x00" in path:
+            if "\x00" in path:
+                raise BadInput("path '%s' holds a NUL byte; expected an absolute path like /var/log/app/stderr.log"
+                               % path.replace("\x00", "\\x00"))
+            if not path.startswith("/"):
                 raise BadInput("path '%s' is not absolute; expected an absolute path like /var/log/app/stderr.log" % path)
     if source == "compose":
         if not params["project_dir"].startswith("/"):

@@ -404,3 +404,9 @@ def test_a_failed_command_is_told_without_the_credentials_it_printed():
         search(FakeModule("", rc=1, err=err), source="compose", project_dir="/srv/app", service="api",
                redact=["ops:[^@]+"])
     assert "docker compose failed (rc=1): Cannot connect" in str(exc.value) and SECRET not in str(exc.value)
+
+
+def test_a_path_with_a_nul_byte_is_told_as_such():
+    with pytest.raises(log_search.BadInput) as exc:
+        search(FakeModule(), paths=["/var/log/app\x00.log"])
+    assert str(exc.value) == "path '/var/log/app\\x00.log' holds a NUL byte; expected an absolute path like /var/log/app/stderr.log"
