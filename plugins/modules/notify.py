@@ -299,23 +299,30 @@ def text_lines(event):
     return lines
 
 
+def slack_text(value, limit=FIELD_MAX):
+    """Text for Slack's text and mrkdwn, which read <!channel>, <@user> and <url|label>: & < > escaped as Slack
+    asks, so a host's message (an app's output) is shown, never obeyed."""
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return short(text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"), limit)
+
+
 def slack_body(event):
     fallback = title_of(event) + (" - " + event["summary"] if event["summary"] else "")
     blocks = [{"type": "header", "text": {"type": "plain_text", "text": short(title_of(event), 150), "emoji": True}}]
     if event["summary"]:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": short(event["summary"], SLACK_SECTION_MAX)}})
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": slack_text(event["summary"], SLACK_SECTION_MAX)}})
     fields = []
     if event["hosts"]:
-        fields.append({"type": "mrkdwn", "text": "*Hosts*\n" + short(", ".join(event["hosts"]))})
+        fields.append({"type": "mrkdwn", "text": "*Hosts*\n" + slack_text(", ".join(event["hosts"]))})
     for key, value in event["details"].items():
-        fields.append({"type": "mrkdwn", "text": "*%s*\n%s" % (key, short(value))})
+        fields.append({"type": "mrkdwn", "text": "*%s*\n%s" % (slack_text(key), slack_text(value))})
     if fields:
         blocks.append({"type": "section", "fields": fields[:SLACK_FIELDS_MAX]})
     context = "shipshape %s at %s" % (event["kind"], event["at"])
     if event["report"]:
         context += " - report: " + event["report"]
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": short(context)}]})
-    return {"text": short(fallback, SLACK_SECTION_MAX), "blocks": blocks}
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": slack_text(context)}]})
+    return {"text": slack_text(fallback, SLACK_SECTION_MAX), "blocks": blocks}
 
 
 def telegram_body(event, chat_id):

@@ -387,3 +387,15 @@ def test_an_ipv6_receiver_is_shown_with_its_brackets(run_module):
     assert not failed and result["notifications"][0]["endpoint"] == "http://[::1]:9/***", result
     assert result["not_sent"][0]["error"].startswith("POST http://[::1]:9/*** no answer"), result
     no_secret_in(result)
+
+
+def test_slack_control_sequences_in_the_event_are_shown_not_obeyed(run_module, base_url):
+    # Slack reads <!channel>, <@U123> and <url|text> in text and mrkdwn: a host's message (an app's output) in the
+    # summary could page the whole channel or show a disguised link.
+    hostile = "<!channel> fix at <http://evil.example|the runbook> & <@U0123>"
+    failed, result = run_module(notify, event(summary=hostile, details={"why": hostile}, report="<!here>",
+                                              targets=[{"type": "slack", "url": base_url + HOOK_PATH}]))
+    assert not failed and result["sent"] == ["slack#0"], result
+    body = json.dumps(Receiver.received[0]["body"])
+    assert "<" not in body and ">" not in body, body
+    assert "&lt;!channel&gt; fix at &lt;http://evil.example|the runbook&gt; &amp; &lt;@U0123&gt;" in body
