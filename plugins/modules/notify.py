@@ -82,8 +82,9 @@ options:
         description: A name for the target in the result and in errors (default C(<type>#<index>)).
         type: str
       type:
-        description: C(slack) (incoming webhook, C(text) + C(blocks)), C(telegram) (Bot API C(sendMessage)) or
-          C(json) (the event as one JSON document).
+        description: C(slack) (incoming webhook, C(text) + C(blocks), with & < > escaped so that nothing in the event
+          is read as a mention or a link), C(telegram) (Bot API C(sendMessage), plain text) or C(json) (the event as one
+          JSON document).
         type: str
         required: true
         choices: [slack, telegram, json]
