@@ -216,6 +216,9 @@ def validate_probe_fields(check):
         problems.append("field 'retries' must be a whole number from 0, got %r" % retries)
     if is_number(check.get("delay")) and check["delay"] < 0:
         problems.append("field 'delay' must be 0 or more seconds, got %r" % check["delay"])
+    if "validate_certs" in check and not isinstance(check["validate_certs"], bool):
+        # bool('false') is True: the text a template left would verify when the check says not to, or the reverse.
+        problems.append("field 'validate_certs' must be true or false, got %r" % check["validate_certs"])
     port = check.get("port")
     if is_number(port) and (port != int(port) or not 1 <= port <= 65535):
         problems.append("field 'port' must be a port number from 1 to 65535, got %r" % port)

@@ -770,9 +770,11 @@ def test_prometheus_credentials_in_the_url_are_masked(run_module):
         ({"kind": "http", "url": "http://x:99999/"}, "field 'url' has no valid port"),
         ({"kind": "http", "url": "http://x/a b"}, "field 'url' holds a space or a control character"),
         ({"kind": "http", "url": "http://[::1/"}, "field 'url' is not a valid URL (Invalid IPv6 URL), got 'http://[::1/'"),
+        ({"kind": "http", "url": "https://x", "validate_certs": "false"},
+         "field 'validate_certs' must be true or false, got 'false'"),
     ],
     ids=["retries-negative", "retries-fraction", "delay-negative", "timeout-zero", "pg-timeout-negative",
-         "port-range", "header-crlf", "header-name", "url-port", "url-space", "url-ipv6-unclosed"],
+         "port-range", "header-crlf", "header-name", "url-port", "url-space", "url-ipv6-unclosed", "validate-certs-text"],
 )
 def test_numbers_headers_and_urls_a_probe_cannot_use_are_refused(run_module, check, problem):
     # Each of these used to pass validation and then hang (a PostgreSQL timeout of 0 waits for ever), become a
