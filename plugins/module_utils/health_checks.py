@@ -62,6 +62,7 @@ URL_PASSWORD = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*):[^\s/\"'<>]+
 URL_SECRET_PARAM = re.compile(r"([?&][^=&#\s]*(?:token|key|secret|passw|pwd|auth|sig|credential)[^=&#\s]*=)[^&#\s]+",
                               re.IGNORECASE)
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+HTTP_METHOD = re.compile(r"^[A-Za-z]{1,20}$")
 
 
 def argument_spec():
@@ -216,6 +217,8 @@ def validate_probe_fields(check):
         problems.append("field 'retries' must be a whole number from 0, got %r" % retries)
     if is_number(check.get("delay")) and check["delay"] < 0:
         problems.append("field 'delay' must be 0 or more seconds, got %r" % check["delay"])
+    if "method" in check and not (isinstance(check["method"], str) and HTTP_METHOD.match(check["method"])):
+        problems.append("field 'method' must be an HTTP method such as GET or HEAD, got %r" % (check["method"],))
     if "validate_certs" in check and not isinstance(check["validate_certs"], bool):
         # bool('false') is True: the text a template left would verify when the check says not to, or the reverse.
         problems.append("field 'validate_certs' must be true or false, got %r" % check["validate_certs"])

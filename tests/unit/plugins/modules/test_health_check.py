@@ -772,9 +772,13 @@ def test_prometheus_credentials_in_the_url_are_masked(run_module):
         ({"kind": "http", "url": "http://[::1/"}, "field 'url' is not a valid URL (Invalid IPv6 URL), got 'http://[::1/'"),
         ({"kind": "http", "url": "https://x", "validate_certs": "false"},
          "field 'validate_certs' must be true or false, got 'false'"),
+        ({"kind": "http", "url": "http://x", "method": "GET /admin HTTP/1.0\r\nX-Evil: 1"},
+         "field 'method' must be an HTTP method such as GET or HEAD, got"),
+        ({"kind": "http", "url": "http://x", "method": ["GET"]}, "field 'method' must be an HTTP method such as GET or HEAD, got ['GET']"),
     ],
     ids=["retries-negative", "retries-fraction", "delay-negative", "timeout-zero", "pg-timeout-negative",
-         "port-range", "header-crlf", "header-name", "url-port", "url-space", "url-ipv6-unclosed", "validate-certs-text"],
+         "port-range", "header-crlf", "header-name", "url-port", "url-space", "url-ipv6-unclosed", "validate-certs-text",
+         "method-line", "method-list"],
 )
 def test_numbers_headers_and_urls_a_probe_cannot_use_are_refused(run_module, check, problem):
     # Each of these used to pass validation and then hang (a PostgreSQL timeout of 0 waits for ever), become a
