@@ -571,6 +571,20 @@ def check_file(path):
         raise BadInput("path '%s' is not a regular file; expected a log file" % path)
 
 
+def open_log(path):
+    """PATH opened for reading, which must still be a regular file: the app's user owns its log directory and may
+    have put a FIFO in its place since check_file() (open() would wait for a writer for ever). O_NONBLOCK keeps the
+    open from waiting; the check is made on what was opened."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise BadInput("path '%s' is not a regular file; expected a log file" % path)
+        return open(fd, "rb")  # pylint: disable=consider-using-with
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def read_files(module, params, since, scan):
     entries = []
     scanned = 0
@@ -578,7 +592,7 @@ def read_files(module, params, since, scan):
     ends = {}
     for path in params["paths"]:
         check_file(path)
-        with open(path, "rb") as fh:
+        with open_log(path) as fh:
             size = os.fstat(fh.fileno()).st_size
             lines, complete = tail_lines(fh, size, scan)
             ends[path] = size
@@ -601,14 +615,15 @@ def read_files(module, params, since, scan):
 def read_new(path, end, rest):
     """Lines appended to PATH since END (from the start again when the file was truncated or replaced)."""
     try:
-        size = os.stat(path).st_size
-    except OSError:
+        fh = open_log(path)
+    except (OSError, BadInput):  # gone or swapped for what is not a log: nothing new from it
         return [], end, rest
-    if size < end:
-        end, rest = 0, b""
-    if size == end:
-        return [], end, rest
-    with open(path, "rb") as fh:
+    with fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size < end:
+            end, rest = 0, b""
+        if size == end:
+            return [], end, rest
         fh.seek(end)
         data = rest + fh.read(min(size - end, MAX_TAIL_BYTES))
         end = fh.tell()

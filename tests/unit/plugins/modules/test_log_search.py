@@ -410,3 +410,37 @@ def test_a_path_with_a_nul_byte_is_told_as_such():
     with pytest.raises(log_search.BadInput) as exc:
         search(FakeModule(), paths=["/var/log/app\x00.log"])
     assert str(exc.value) == "path '/var/log/app\\x00.log' holds a NUL byte; expected an absolute path like /var/log/app/stderr.log"
+
+
+@pytest.mark.parametrize("follow", [False, True])
+def test_a_log_swapped_for_a_fifo_after_its_check_does_not_hang_the_search(tmp_path, monkeypatch, follow):
+    # check_file() stats the path, then it is opened: a FIFO put in its place meanwhile (the app's user owns its
+    # log directory) made open() wait for a writer for ever. The opened file itself is now checked.
+    path = tmp_path / "stderr.log"
+    path.write_text("2026-12-02 14:00:00 ERROR before\n")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    real_check = log_search.check_file
+
+    def check_then_swap(name):
+        real_check(name)
+        os.replace(fifo, path)  # the swap lands between the check and the open
+
+    monkeypatch.setattr(log_search, "check_file", check_then_swap)
+    outcome = {}
+
+    def run():
+        try:
+            outcome["result"] = search(FakeModule(), paths=[str(path)], follow=follow, timeout=1)
+        except log_search.BadInput as exc:
+            outcome["error"] = str(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(5)
+    if thread.is_alive():  # unblock the old code's open() so that the test run can end
+        with open(path, "wb"):
+            pass
+        thread.join(5)
+        pytest.fail("the search hung on a FIFO")
+    assert outcome.get("error") == "path '%s' is not a regular file; expected a log file" % path, outcome
