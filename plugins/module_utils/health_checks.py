@@ -250,9 +250,15 @@ def validate_probe_fields(check):
 def mask(text, check):
     """One line, with the check's password and token hidden (client libraries may echo connection strings), and
     the credentials a URL carries (user:password@, ?token=)."""
-    text = " ".join(str(text).split())
-    for secret in secrets([check]):
+    hidden = secrets([check])
+    text = str(text)
+    for secret in hidden:
         text = text.replace(secret, "********")
+    text = " ".join(text.split())
+    # Made one line, a secret holding two spaces or a tab reads as its one-line form: hide that too.
+    for secret in (" ".join(s.split()) for s in hidden):
+        if secret:
+            text = text.replace(secret, "********")
     text = URL_PASSWORD.sub(r"\1:********@", text)
     return URL_SECRET_PARAM.sub(r"\1********", text)
 

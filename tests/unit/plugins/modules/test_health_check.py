@@ -948,3 +948,13 @@ def test_a_systemd_unit_that_is_a_pattern_or_not_a_name_is_refused(run_module, u
     failed, result = run_module(health_check, {"action": "validate", "checks": [{"name": "u", "kind": "systemd", "unit": unit}]})
     assert failed and "check 'u' (systemd): field 'unit' must be one systemd unit name (no pattern), got %r" % unit \
         in result["problems"], result["problems"]
+
+
+def test_a_password_holding_whitespace_is_masked_too(run_module, echo_server):
+    # mask() made the message one line before looking for the password: one holding two spaces or a tab was no
+    # longer in the text as given, and was shown.
+    password = "s3cret  Pa55\tword"
+    (check,) = run_checks(run_module, [{"name": "redis", "kind": "redis", "host": "127.0.0.1", "port": echo_server,
+                                        "password": password}])["checks"]
+    assert check["status"] == "failed" and "AUTH" in check["message"] and "********" in check["message"], check
+    assert "Pa55" not in json.dumps(check), check
