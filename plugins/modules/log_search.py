@@ -146,7 +146,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 lines:
-  description: The matching records, oldest first, at most O(lines). C(json) is present when the record is a JSON object.
+  description: The matching records, oldest first, at most O(lines). C(json) is present when the record is a JSON object
+    (nested at most 100 deep; a deeper one is searched and returned as text).
   returned: always
   type: list
   elements: dict
@@ -192,6 +193,8 @@ MAX_TIMEOUT = 300
 BLOCK = 64 * 1024
 # A bound on what one file's tail read may hold in memory, whatever scan_lines says.
 MAX_TAIL_BYTES = 256 * 1024 * 1024
+# A JSON line nested deeper than this is searched as text (no log line needs more; recursion has a limit).
+MAX_JSON_DEPTH = 100
 
 REDACTED = "[REDACTED]"
 # The password runs to the last @ before the path or a quote: a raw @ in it (p@ss) must not leave its end shown.
@@ -348,14 +351,28 @@ def stamp_of(date, clock, fraction, zone):
 
 
 def as_json(text):
+    """The JSON object a line holds, or None: not JSON, or nested deeper than MAX_JSON_DEPTH (json.loads and the
+    redaction recurse, and a line someone got logged must not end the search in a RecursionError)."""
     text = text.strip()
     if not (text.startswith("{") and text.endswith("}")):
         return None
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
-    return value if isinstance(value, dict) else None
+    return value if isinstance(value, dict) and depth_within(value, MAX_JSON_DEPTH) else None
+
+
+def depth_within(value, limit):
+    """Whether VALUE nests no deeper than LIMIT dicts and lists (without recursing)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            if depth > limit:
+                return False
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return True
 
 
 def group(entries):

@@ -444,3 +444,16 @@ def test_a_log_swapped_for_a_fifo_after_its_check_does_not_hang_the_search(tmp_p
         thread.join(5)
         pytest.fail("the search hung on a FIFO")
     assert outcome.get("error") == "path '%s' is not a regular file; expected a log file" % path, outcome
+
+
+@pytest.mark.parametrize("depth", [100000, 600])
+def test_a_deeply_nested_json_line_is_searched_as_text(tmp_path, depth):
+    # json.loads (100000 levels) or the redaction of the parsed value (600) raised RecursionError, which no handler
+    # took: one line an attacker got logged (a request body) made every search of the file a traceback.
+    path = tmp_path / "app.log"
+    path.write_text("\n".join(['{"level": "ERROR", "a": ' + '{"b": ' * depth + '"postgres://u:%s@db/x"' % SECRET
+                                + '}' * depth + '}', "2026-12-02 14:00:00 ERROR plain"]) + "\n")
+    result = search(FakeModule(), paths=[str(path)], grep="ERROR")
+    assert [("json" in line, line["text"][-11:]) for line in result["lines"]] == [(False, "}" * 11), (False, "ERROR plain")]
+    assert SECRET not in json.dumps(result)
+    assert search(FakeModule(), paths=[str(path)], fields={"level": "ERROR"})["matched"] == 0
