@@ -451,8 +451,8 @@ def test_a_deeply_nested_json_line_is_searched_as_text(tmp_path, depth):
     # json.loads (100000 levels) or the redaction of the parsed value (600) raised RecursionError, which no handler
     # took: one line an attacker got logged (a request body) made every search of the file a traceback.
     path = tmp_path / "app.log"
-    path.write_text("\n".join(['{"level": "ERROR", "a": ' + '{"b": ' * depth + '"postgres://u:%s@db/x"' % SECRET
-                                + '}' * depth + '}', "2026-12-02 14:00:00 ERROR plain"]) + "\n")
+    deep = '{"level": "ERROR", "a": ' + '{"b": ' * depth + '"postgres://u:%s@db/x"' % SECRET + '}' * depth + '}'
+    path.write_text(deep + "\n2026-12-02 14:00:00 ERROR plain\n")
     result = search(FakeModule(), paths=[str(path)], grep="ERROR")
     assert [("json" in line, line["text"][-11:]) for line in result["lines"]] == [(False, "}" * 11), (False, "ERROR plain")]
     assert SECRET not in json.dumps(result)
