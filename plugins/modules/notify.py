@@ -450,7 +450,7 @@ def reason_in(raw):
     text = raw.decode("utf-8", "replace").strip()
     try:
         doc = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's limit ([[[[...)
         return (": " + short(text, 200)) if text else ""
     if isinstance(doc, dict):
         for key in ("description", "error", "message"):
@@ -468,7 +468,7 @@ def retry_after(err, raw, default):
     if seconds is None:
         try:
             seconds = float(json.loads(raw.decode()).get("parameters", {}).get("retry_after"))
-        except (ValueError, TypeError, AttributeError):
+        except (ValueError, TypeError, AttributeError, RecursionError):
             seconds = None
     if seconds is None or not math.isfinite(seconds):  # "nan" or "inf" is no number of seconds
         seconds = default

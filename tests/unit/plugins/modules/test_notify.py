@@ -43,6 +43,12 @@ class Receiver(http.server.BaseHTTPRequestHandler):
                 pass
         elif self.path.startswith("/echo/"):  # a receiver that names the path it has no hook for
             self._answer(404, {"error": "no hook at %s" % self.path})
+        elif self.path.startswith("/deep/"):  # an error whose body is JSON nested 4000 deep
+            raw = b"[" * 4000 + b"]" * 4000
+            self.send_response(int(self.path.split("/")[2]))
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
         elif self.path == "/nan":  # a 429 whose Retry-After is not a number of seconds
             self.send_response(429)
             self.send_header("Retry-After", "nan")
@@ -399,3 +405,10 @@ def test_slack_control_sequences_in_the_event_are_shown_not_obeyed(run_module, b
     body = json.dumps(Receiver.received[0]["body"])
     assert "<" not in body and ">" not in body, body
     assert "&lt;!channel&gt; fix at &lt;http://evil.example|the runbook&gt; &amp; &lt;@U0123&gt;" in body
+
+
+@pytest.mark.parametrize("code", [400, 429])
+def test_an_error_body_nested_too_deep_is_reported_not_a_traceback(run_module, base_url, code):
+    # json.loads of the body (for its reason, or a 429's retry_after) raised RecursionError out of the module.
+    failed, result = run_module(notify, event(retries=1, targets=[{"type": "json", "url": base_url + "/deep/%d" % code}]))
+    assert not failed and result["sent"] == [] and "answered %d" % code in result["not_sent"][0]["error"], result
