@@ -541,7 +541,7 @@ def http_once(check):
     text = raw.decode("utf-8", "replace")
     try:
         document = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's limit: judged as text
         document = None
     shown = text if document is None else document
     if len(json.dumps(shown)) > BODY_MAX_CHARS:

@@ -226,6 +226,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        if self.path == "/deep":  # a body of JSON nested 5000 deep
+            body = b"[" * 5000 + b"]" * 5000
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         if self.path == "/trickle":  # headers at once, then a byte every 0.2 s for 6 s: each read is quick
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -958,3 +965,11 @@ def test_a_password_holding_whitespace_is_masked_too(run_module, echo_server):
                                         "password": password}])["checks"]
     assert check["status"] == "failed" and "AUTH" in check["message"] and "********" in check["message"], check
     assert "Pa55" not in json.dumps(check), check
+
+
+def test_http_body_nested_too_deep_is_judged_by_its_status(run_module, http_url):
+    # json.loads raised RecursionError: 'probe error', failed, for an endpoint answering the expected 200.
+    (got,) = run_checks(run_module, [{"name": "api", "kind": "http", "url": http_url + "/deep"}])["checks"]
+    assert got["status"] == "ok" and "answered 200" in got["message"], got
+    (got,) = run_checks(run_module, [{"name": "api", "kind": "http", "url": http_url + "/deep", "json": {"0": 1}}])["checks"]
+    assert got["status"] == "failed" and "0 is missing (expected 1)" in got["message"], got
