@@ -106,7 +106,8 @@ options:
         description: Extra HTTP headers (an C(Authorization) header for a JSON receiver). Their values are secrets.
         type: dict
       send_on:
-        description: Outcomes this target is told about; default O(send_on). (Not C(on), which YAML reads as C(true).)
+        description: Outcomes this target is told about; default O(send_on); C([]) tells it nothing. (Not C(on), which
+          YAML reads as C(true).)
         type: list
         elements: str
         choices: [failure, success]
@@ -578,7 +579,8 @@ def main():
                              exception=mask(traceback.format_exc()))
         entry = {"name": name, "type": target["type"], "endpoint": shown_endpoint(url) if url else "",
                  "status": "", "attempts": 0, "http_status": None}
-        wanted = target.get("send_on") or params["send_on"]
+        # An empty send_on is given (a muted target), not absent: only None takes the module's default.
+        wanted = params["send_on"] if target.get("send_on") is None else target["send_on"]
         if event["outcome"] not in wanted:
             entry["status"] = "skipped"
             skipped.append(name)

@@ -412,3 +412,11 @@ def test_an_error_body_nested_too_deep_is_reported_not_a_traceback(run_module, b
     # json.loads of the body (for its reason, or a 429's retry_after) raised RecursionError out of the module.
     failed, result = run_module(notify, event(retries=1, targets=[{"type": "json", "url": base_url + "/deep/%d" % code}]))
     assert not failed and result["sent"] == [] and "answered %d" % code in result["not_sent"][0]["error"], result
+
+
+def test_a_target_whose_send_on_is_empty_is_told_nothing(run_module, base_url):
+    # 'send_on: []' (a target muted) was read as absent: the target got the module's default, the failures.
+    targets = [{"type": "json", "url": base_url + "/muted", "send_on": []}, {"type": "json", "url": base_url + "/a"}]
+    failed, result = run_module(notify, event(targets=targets))
+    assert not failed and result["sent"] == ["json#1"] and result["skipped"] == ["json#0"], result
+    assert [r["path"] for r in Receiver.received] == ["/a"]
