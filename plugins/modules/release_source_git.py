@@ -146,7 +146,7 @@ def url_secrets(repo):
         secret = parts.password or (parts.username if parts.username and len(parts.username) >= 16 else None)
     except ValueError:
         return []
-    return [value for value in {secret, unquote(secret or "")} if value]
+    return sorted(value for value in (secret, unquote(secret or "")) if value)
 
 
 def main():

@@ -439,8 +439,7 @@ def test_a_fifo_shipped_as_a_requirements_file_is_refused_not_waited_on(app, run
     (["log", ".shipshape-wheelhouse"], ".venv", ".shipshape-wheelhouse"),
     (["log"], ".shipshape-wheelhouse", ".shipshape-wheelhouse"),
 ])
-def test_two_links_of_the_same_name_are_refused_before_anything_is_linked(app, run_module, shared_dirs, venv_dir,
-                                                                           clash):
+def test_two_links_of_the_same_name_are_refused_before_anything_is_linked(app, run_module, shared_dirs, venv_dir, clash):
     # Before: both were linked in turn, the last one won, and every run moved the link twice and reported a change.
     release, args = finishing(app)
     args.update(shared_dirs=shared_dirs, venv_dir=venv_dir)
