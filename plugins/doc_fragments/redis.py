@@ -14,7 +14,7 @@ options:
     type: str
     default: localhost
   port:
-    description: The server's port.
+    description: The server's port (1 to 65535).
     type: int
     default: 6379
   db:
@@ -42,7 +42,7 @@ options:
     type: bool
     default: true
   timeout:
-    description: Seconds to wait for the connection and for each reply.
+    description: Seconds to wait for the connection and for each reply (above 0).
     type: float
     default: 10.0
 """
