@@ -422,8 +422,14 @@ class Drill(object):
         """As os_user, on the maintenance database: create the missing roles the dump needs, or raise naming them."""
         saved = ""
         if self.p["roles_file"]:
-            with open(checksums.member(self.p["set_dir"], self.p["roles_file"])) as fh:
-                saved = fh.read()
+            # As the set's own files are read: inside the set, and a regular file (a FIFO would block for ever).
+            try:
+                with checksums.open_regular(checksums.member(self.p["set_dir"], self.p["roles_file"]), "r",
+                                            encoding="utf-8", errors="surrogateescape") as fh:
+                    saved = fh.read()
+            except (checksums.Refused, OSError) as exc:
+                raise ValueError("roles_file: %r cannot be read: %s (expected the set's saved roles, a regular file in %s)"
+                                 % (self.p["roles_file"], getattr(exc, "strerror", None) or exc, self.p["set_dir"]))
         conn = postgres.DRIVER.connect(**postgres.connect_kwargs(dict(self.p, db="postgres")))
         try:
             conn.autocommit = False

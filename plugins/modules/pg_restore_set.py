@@ -292,7 +292,7 @@ import traceback
 from datetime import datetime, timezone
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.shipshape.ops.plugins.module_utils import pg_catalog, postgres
+from ansible_collections.shipshape.ops.plugins.module_utils import checksums, pg_catalog, postgres
 
 SWAP_ATTEMPTS = 5
 
@@ -479,8 +479,13 @@ class Restore(object):
             return []
         saved = ""
         if self.p["roles_file"]:
-            with open(self.p["roles_file"]) as fh:
-                saved = fh.read()
+            # A regular file only: a FIFO put there after the check in main() would block for ever.
+            try:
+                with checksums.open_regular(self.p["roles_file"], "r", encoding="utf-8", errors="surrogateescape") as fh:
+                    saved = fh.read()
+            except (checksums.Refused, OSError) as exc:
+                raise RestoreFailed("roles_file: %s cannot be read: %s (expected the set's saved roles, a regular file)"
+                                    % (self.p["roles_file"], getattr(exc, "strerror", None) or exc))
         cursor = self.admin.cursor()
         try:
             if self.module.check_mode:

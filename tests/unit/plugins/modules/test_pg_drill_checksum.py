@@ -55,3 +55,35 @@ def test_a_name_outside_the_set_or_a_payload_is_refused(set_dir, tmp_path, part)
     with pytest.raises(pg_drill.Stop, match="refused"):
         work.checksum()
     assert work.result["sums"][0]["actual"] == "refused" and not marker.exists()
+
+
+@pytest.fixture()
+def no_hang():
+    """A test that would block for ever fails after 5 s instead."""
+    import signal
+
+    def expired(signum, frame):
+        raise AssertionError("blocked for 5 s")
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(5)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "outside"])
+def test_a_roles_file_that_is_not_a_regular_file_of_the_set_is_refused_naming_it(set_dir, tmp_path, no_hang, kind):
+    # open() of a FIFO blocks until a writer comes: the drill's child hung, and the drill with it.
+    import os
+    d, parts = set_dir
+    if kind == "fifo":
+        os.mkfifo(d / "roles.sql")
+    elif kind == "directory":
+        (d / "roles.sql").mkdir()
+    else:
+        (tmp_path / "elsewhere.sql").write_text("CREATE ROLE x;\n")
+        os.symlink(tmp_path / "elsewhere.sql", d / "roles.sql")
+    work = drill(d, parts)
+    work.p.update(roles_file="roles.sql", required_roles=["app"], create_roles=True)
+    with pytest.raises(ValueError, match=r"roles_file: 'roles.sql' cannot be read: .*expected the set's saved roles"):
+        work.ensure_roles()

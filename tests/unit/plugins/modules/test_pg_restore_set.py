@@ -532,3 +532,26 @@ def test_a_compressed_custom_dump_goes_to_pg_restore_as_it_is(server, run_module
     failed, result = run_module(pg_restore_set, args(fake, confirm="app", compression="gzip"))
     assert not failed, result
     assert fake.argv[0][0] == "pg_restore" and fake.argv[0][-1] == fake.path
+
+
+def test_a_roles_file_that_is_a_fifo_is_refused_not_waited_on(tmp_path):
+    # main() checks os.path.isfile first, but a FIFO put there afterwards blocked open() for ever.
+    import os
+    import signal
+    import types
+
+    fifo = tmp_path / "roles.sql"
+    os.mkfifo(fifo)
+    module = types.SimpleNamespace(params=dict(name="app", privileges=True, required_roles=["app"], roles_file=str(fifo),
+                                               create_roles=True), check_mode=False)
+
+    def expired(signum, frame):
+        raise AssertionError("blocked for 5 s")
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(5)
+    try:
+        with pytest.raises(pg_restore_set.RestoreFailed, match="roles_file: .*roles.sql cannot be read: .*not a regular file"):
+            pg_restore_set.Restore(module, admin=None).ensure_roles()
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
