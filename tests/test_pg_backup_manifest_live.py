@@ -260,3 +260,32 @@ def test_a_column_grant_on_a_column_whose_name_holds_a_colon_names_only_real_rol
         with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
             conn.execute("DROP DATABASE IF EXISTS colons WITH (FORCE)")
             conn.execute("DROP ROLE IF EXISTS colon_reader")
+
+
+def test_names_holding_a_dot_are_two_keys_not_one(pg_server, ansible_env):
+    # Keys joined with "." made schema "a.b" table c and schema a table "b.c" both "a.b.c": one overwrote the other,
+    # and a restore that lost either was reported verified.
+    port, dummy = pg_server
+    with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS dotted WITH (FORCE)")
+        conn.execute("CREATE DATABASE dotted")
+    try:
+        with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="dotted", autocommit=True) as conn:
+            conn.execute('CREATE SCHEMA "a.b"')
+            conn.execute('CREATE SCHEMA a')
+            conn.execute('CREATE TABLE "a.b".c (id int)')
+            conn.execute('INSERT INTO "a.b".c VALUES (1)')
+            conn.execute('CREATE TABLE a."b.c" (id int) PARTITION BY LIST (id)')
+            conn.execute('CREATE TABLE a."b.c.1" PARTITION OF a."b.c" FOR VALUES IN (1, 2)')
+            conn.execute('INSERT INTO a."b.c" VALUES (1), (2)')
+            conn.execute('CREATE FUNCTION "a.b".f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$')
+            conn.execute('CREATE FUNCTION a."b.f"() RETURNS int LANGUAGE sql AS $$ SELECT 2 $$')
+        catalog = rich_manifest(ansible_env, port, "dotted")["catalog"]
+        assert set(catalog["tables"]) == {'"a.b".c', 'a."b.c"', 'a."b.c.1"'}
+        assert catalog["tables"]['"a.b".c']["rows"] == 1 and catalog["tables"]['a."b.c"']["rows"] == 2
+        assert catalog["tables"]['a."b.c.1"']["parent"] == 'a."b.c"'
+        assert set(catalog["functions"]) == {'"a.b".f()', 'a."b.f"()'}
+        assert catalog["totals"]["tables"] == 3 and catalog["totals"]["rows"] == 3
+    finally:
+        with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS dotted WITH (FORCE)")

@@ -31,7 +31,7 @@ def _not_in_extension(classid, column):
 
 RELATIONS = """
 SELECT c.oid, n.nspname, c.relname, c.relkind, pg_get_userbyid(c.relowner), c.relispartition,
-       (SELECT pn.nspname || '.' || pc.relname FROM pg_inherits i JOIN pg_class pc ON pc.oid = i.inhparent
+       (SELECT ARRAY[pn.nspname::text, pc.relname::text] FROM pg_inherits i JOIN pg_class pc ON pc.oid = i.inhparent
           JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE i.inhrelid = c.oid AND c.relispartition),
        c.relispopulated,
        ARRAY(SELECT a::text FROM unnest(coalesce(c.relacl, acldefault(CASE WHEN c.relkind = 'S' THEN 's'
@@ -46,12 +46,12 @@ SELECT c.oid, n.nspname, c.relname, c.relkind, pg_get_userbyid(c.relowner), c.re
 """ % (USER_SCHEMAS, _not_in_extension("pg_class", "c.oid"))
 
 FUNCTIONS = """
-SELECT n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')', p.prokind,
+SELECT n.nspname, p.proname, pg_get_function_identity_arguments(p.oid), p.prokind,
        pg_get_userbyid(p.proowner),
        ARRAY(SELECT a::text FROM unnest(coalesce(p.proacl, acldefault('f', p.proowner))) a ORDER BY 1)
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE %s AND %s
- ORDER BY 1
+ ORDER BY 1, 2, 3
 """ % (USER_SCHEMAS, _not_in_extension("pg_proc", "p.oid"))
 
 SCHEMAS = """
@@ -153,6 +153,17 @@ def _ident(sql, schema, name):
     return sql.Identifier(schema, name)
 
 
+def _part(name):
+    # As SQL and postgres.split_table_name write one: in double quotes ('"' doubled) when it holds '.' or '"'.
+    return '"%s"' % name.replace('"', '""') if "." in name or '"' in name else name
+
+
+def object_key(schema, name):
+    """The catalog's key of a relation: schema.name, a part holding '.' or '"' in double quotes ('"' doubled), so
+    that schema "a.b" table c (``"a.b".c``) and schema a table "b.c" (``a."b.c"``) stay two keys."""
+    return "%s.%s" % (_part(schema), _part(name))
+
+
 def describe(cursor, sql):
     """The catalog of the connected database (see the module docstring), read with ``cursor`` in the caller's
     transaction; ``sql`` is the driver's sql module (identifiers quoted by the driver). Returns a dict:
@@ -163,7 +174,7 @@ def describe(cursor, sql):
     roles = set()
     cursor.execute(RELATIONS)
     for dummy, schema, name, kind, owner, is_partition, parent, populated, acl, column_acl, column_items in cursor.fetchall():
-        key = "%s.%s" % (schema, name)
+        key = object_key(schema, name)
         roles.add(owner)
         # The grantees of column grants from the aclitems themselves: a column name may hold ": " ("note: internal").
         roles |= _acl_roles(acl) | _acl_roles(column_items)
@@ -171,7 +182,7 @@ def describe(cursor, sql):
         if column_acl:
             entry["column_acl"] = list(column_acl)
         if kind in ("r", "p", "f"):
-            entry.update(kind=RELKINDS[kind], parent=parent if is_partition else None)
+            entry.update(kind=RELKINDS[kind], parent=object_key(*parent) if is_partition and parent else None)
             if kind == "r":
                 entry["rows"] = _count(cursor, sql, schema, name)
             tables[key] = entry
@@ -191,7 +202,8 @@ def describe(cursor, sql):
             entry["rows"] = sum(t.get("rows") or 0 for k, t in tables.items() if _descends(tables, k, key))
     functions = {}
     cursor.execute(FUNCTIONS)
-    for signature, kind, owner, acl in cursor.fetchall():
+    for schema, name, arguments, kind, owner, acl in cursor.fetchall():
+        signature = "%s(%s)" % (object_key(schema, name), arguments)
         roles.add(owner)
         roles |= _acl_roles(acl)
         functions[signature] = dict(kind=PROKINDS.get(kind, kind), owner=owner, acl=list(acl))

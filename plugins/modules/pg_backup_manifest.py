@@ -130,7 +130,8 @@ manifest:
       sample: ["orders"]
     catalog:
       description:
-        - The whole database, with O(catalog=true). C(tables) (by C(schema.name), each with C(kind) C(table),
+        - The whole database, with O(catalog=true). C(tables) (by C(schema.name), a part holding C(.) or C(") in
+          double quotes as SQL writes it, C(a."b.c"); each with C(kind) C(table),
           C(partitioned table) or C(foreign table), C(parent) for a partition, C(rows) (a parent's is the sum of its
           leaves), C(owner), C(acl) and C(column_acl)), C(sequences) (C(last_value), C(is_called)), C(views),
           C(materialized_views) (C(populated), C(rows)), C(functions) (by C(schema.name(args))), C(schemas),

@@ -242,3 +242,14 @@ def test_setting_statement_refuses_a_name_that_is_not_a_setting(setting):
 ])
 def test_acl_roles_reads_quoted_names_whole(acl, roles):
     assert pg_catalog._acl_roles(acl) == roles
+
+
+@pytest.mark.parametrize("schema, name, key", [
+    ("public", "notes", "public.notes"),
+    ("a.b", "c", '"a.b".c'),
+    ("a", "b.c", 'a."b.c"'),
+    ('we"ird', "t", '"we""ird".t'),
+    ("Mixed Case", "T", "Mixed Case.T"),
+])
+def test_object_key_keeps_names_holding_a_dot_apart(schema, name, key):
+    assert pg_catalog.object_key(schema, name) == key
