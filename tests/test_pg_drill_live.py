@@ -425,3 +425,58 @@ def test_the_scratch_copy_has_the_databases_own_settings_so_the_revision_and_ass
         shutil.rmtree(set_dir, ignore_errors=True)
         with admin(port) as conn:
             conn.execute("DROP DATABASE IF EXISTS drill_pathed WITH (FORCE)")
+
+
+def test_a_copy_that_lost_an_index_a_constraint_a_trigger_a_policy_and_forced_rls_fails_naming_each(pg_server, ansible_env):  # noqa: F811
+    # Rows, owners and grants all match in a copy without them: it was reported verified.
+    port, dummy = pg_server
+    drop_databases(port)
+    load_rich(port)
+    with admin(port, "rich") as conn:
+        conn.execute("CREATE INDEX notes_body_lower ON crm.notes (lower(body))")
+        conn.execute("CREATE INDEX monthly_revenue_month ON shop.monthly_revenue (month)")
+        conn.execute("ALTER TABLE crm.notes ENABLE ROW LEVEL SECURITY")
+        conn.execute("ALTER TABLE crm.notes FORCE ROW LEVEL SECURITY")
+        conn.execute("CREATE POLICY reader_notes ON crm.notes FOR SELECT TO rich_reader USING (customer_id > 0)")
+    manifest = rich_manifest(ansible_env, port)
+    notes = manifest["catalog"]["tables"]["crm.notes"]
+    assert notes["row_security"] == "enabled, forced"
+    assert notes["indexes"]["notes_body_lower"] == "CREATE INDEX notes_body_lower ON crm.notes USING btree (lower(body))"
+    assert notes["policies"] == {"reader_notes": "AS PERMISSIVE FOR SELECT TO rich_reader USING ((customer_id > 0))"}
+    assert notes["constraints"]["notes_customer_id_fkey"] == "FOREIGN KEY (customer_id) REFERENCES crm.customers(id)"
+    set_dir = Path(tempfile.mkdtemp(prefix="shipshape-drill-defs-"))
+    try:
+        parts = dump_rich(port, set_dir)
+        rc, result = drill_rich(ansible_env, port, set_dir, parts, manifest)
+        assert rc == 0 and result["stopped_at"] is None, result
+        failed = [c for c in result["checks"] if not c["ok"]]
+        assert failed == [], failed
+        names = {c["name"] for c in result["checks"]}
+        assert {"index notes_body_lower on table crm.notes", "policy reader_notes on table crm.notes",
+                "row level security of table crm.notes", "constraint products_price_check on table shop.products",
+                "trigger stock_audit on table shop.stock", "index monthly_revenue_month on materialized view shop.monthly_revenue",
+                "constraint orders_pkey on table shop.orders"} <= names
+        # The dump is taken again after the damage; the manifest is the one of the intact database.
+        with admin(port, "rich") as conn:
+            conn.execute("DROP INDEX crm.notes_body_lower")
+            conn.execute("DROP INDEX shop.monthly_revenue_month")
+            conn.execute("ALTER TABLE shop.products DROP CONSTRAINT products_price_check")
+            conn.execute("DROP TRIGGER stock_audit ON shop.stock")
+            conn.execute("DROP POLICY reader_notes ON crm.notes")
+            conn.execute("ALTER TABLE crm.notes NO FORCE ROW LEVEL SECURITY")
+        parts = dump_rich(port, set_dir)
+        rc, result = drill_rich(ansible_env, port, set_dir, parts, manifest)
+        assert rc == 0 and result["stopped_at"] is None, result
+        failed = {c["name"]: (c["expected"], c["actual"]) for c in result["checks"] if not c["ok"]}
+        assert failed == {
+            "index notes_body_lower on table crm.notes": (notes["indexes"]["notes_body_lower"], "missing"),
+            "index monthly_revenue_month on materialized view shop.monthly_revenue": (
+                "CREATE INDEX monthly_revenue_month ON shop.monthly_revenue USING btree (month)", "missing"),
+            "constraint products_price_check on table shop.products": ("CHECK ((price >= (0)::numeric))", "missing"),
+            "trigger stock_audit on table shop.stock": (
+                "CREATE TRIGGER stock_audit AFTER UPDATE ON shop.stock FOR EACH ROW EXECUTE FUNCTION audit.log_event()", "missing"),
+            "policy reader_notes on table crm.notes": (notes["policies"]["reader_notes"], "missing"),
+            "row level security of table crm.notes": ("enabled, forced", "enabled"),
+        }, failed
+    finally:
+        shutil.rmtree(set_dir, ignore_errors=True)

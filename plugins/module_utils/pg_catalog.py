@@ -6,8 +6,10 @@ checked against (pg_backup_manifest, pg_drill and pg_restore_set all use :func:`
 
 Every relation, sequence, view, materialized view, function and schema outside pg_catalog, information_schema
 and pg_toast (and the temporary schemas), minus what extensions own (CREATE EXTENSION makes those again), with
-its owner and its grants, and the large objects (how many each role owns: pg_dump of a whole database carries
-them, and an app that keeps its files in them would lose them unnoticed otherwise). Row counts are counted on leaf
+its owner and its grants (and a table's indexes, constraints, triggers, row level security policies and whether
+row level security is enabled or forced: a restore that lost them would match every row count), and the large
+objects (how many each role owns: pg_dump of a whole database carries them, and an app that keeps its files in
+them would lose them unnoticed otherwise). Row counts are counted on leaf
 tables only (a partitioned parent holds no rows of its own; its count is the sum of its leaves), so the total is
 not doubled. ACLs are normalised: a NULL ACL (the owner's default privileges) is written as ``acldefault()``, so
 that an ACL pg_dump leaves out compares equal.
@@ -18,7 +20,7 @@ from __future__ import annotations
 import re
 
 #: bump when the shape of the catalog changes.
-CATALOG_VERSION = 1
+CATALOG_VERSION = 2
 
 USER_SCHEMAS = ("n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') "
                 "AND n.nspname NOT LIKE 'pg\\_temp\\_%' AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%'")
@@ -39,11 +41,45 @@ SELECT c.oid, n.nspname, c.relname, c.relkind, pg_get_userbyid(c.relowner), c.re
        ARRAY(SELECT at.attname || ': ' || a::text FROM pg_attribute at, unnest(at.attacl) a
               WHERE at.attrelid = c.oid AND at.attnum > 0 AND NOT at.attisdropped ORDER BY 1),
        ARRAY(SELECT a::text FROM pg_attribute at, unnest(at.attacl) a
-              WHERE at.attrelid = c.oid AND at.attnum > 0 AND NOT at.attisdropped)
+              WHERE at.attrelid = c.oid AND at.attnum > 0 AND NOT at.attisdropped),
+       c.relrowsecurity, c.relforcerowsecurity
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND %s AND %s
  ORDER BY 2, 3
 """ % (USER_SCHEMAS, _not_in_extension("pg_class", "c.oid"))
+
+# What a restore that lost them would not show in rows or grants: indexes, constraints, triggers and row level
+# security policies, by the relation's oid, each by name with its definition as PostgreSQL prints it. Read with
+# search_path = pg_catalog, so that every name in a definition is schema-qualified whatever the session's path.
+# Constraints a partitioned table's foreign key clones on the same table (one per referenced partition, same name)
+# and the triggers the server makes itself (a foreign key's) are left out: made again with what made them.
+INDEXES = "SELECT i.indrelid, c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+CONSTRAINTS = """
+SELECT co.conrelid, co.conname, pg_get_constraintdef(co.oid)
+  FROM pg_constraint co
+ WHERE co.conrelid <> 0
+   AND NOT EXISTS (SELECT 1 FROM pg_constraint pc WHERE pc.oid = co.conparentid AND pc.conrelid = co.conrelid)
+"""
+TRIGGERS = "SELECT tgrelid, tgname, pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal"
+POLICIES = """
+SELECT p.polrelid, p.polname,
+       'AS ' || CASE WHEN p.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END
+       || ' FOR ' || CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
+                                   WHEN 'd' THEN 'DELETE' ELSE 'ALL' END
+       || ' TO ' || array_to_string(ARRAY(SELECT CASE WHEN r = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(r)) END
+                                            FROM unnest(p.polroles) r ORDER BY 1), ', ')
+       || coalesce(' USING (' || pg_get_expr(p.polqual, p.polrelid) || ')', '')
+       || coalesce(' WITH CHECK (' || pg_get_expr(p.polwithcheck, p.polrelid) || ')', '')
+  FROM pg_policy p
+"""
+#: The catalog's key of each of them in a relation's entry, and its name in a check.
+DEFINITIONS = (("indexes", "index", INDEXES), ("constraints", "constraint", CONSTRAINTS), ("triggers", "trigger", TRIGGERS),
+               ("policies", "policy", POLICIES))
+#: Which of them each kind of relation may have (a view an INSTEAD OF trigger, a materialized view indexes).
+_DEFINED_ON = dict(r=("indexes", "constraints", "triggers", "policies"), p=("indexes", "constraints", "triggers", "policies"),
+                   f=("constraints", "triggers", "policies"), m=("indexes",), v=("triggers",))
+#: Kinds whose entry gets a field only when it has any: their entries keep the shape they had before.
+_ONLY_WHEN_ANY = ("m", "v")
 
 FUNCTIONS = """
 SELECT n.nspname, p.proname, pg_get_function_identity_arguments(p.oid), p.prokind,
@@ -167,13 +203,16 @@ def object_key(schema, name):
 def describe(cursor, sql):
     """The catalog of the connected database (see the module docstring), read with ``cursor`` in the caller's
     transaction; ``sql`` is the driver's sql module (identifiers quoted by the driver). Returns a dict:
-    tables, sequences, views, materialized_views, functions, schemas, extensions, default_privileges,
+    tables (with indexes, constraints, triggers, policies: {name: definition}, and row_security), sequences, views
+    (triggers), materialized_views (indexes), functions, schemas, extensions, default_privileges,
     database_privileges ([grantee, privilege, grantable], grantee '' for PUBLIC), database_settings ([role,
     "name=value"], role '' for the database's own; a secret-looking name without its value), roles, totals."""
     tables, sequences, views, matviews = {}, {}, {}, {}
     roles = set()
+    by_oid = {}
     cursor.execute(RELATIONS)
-    for dummy, schema, name, kind, owner, is_partition, parent, populated, acl, column_acl, column_items in cursor.fetchall():
+    for oid, schema, name, kind, owner, is_partition, parent, populated, acl, column_acl, column_items, rls, forced \
+            in cursor.fetchall():
         key = object_key(schema, name)
         roles.add(owner)
         # The grantees of column grants from the aclitems themselves: a column name may hold ": " ("note: internal").
@@ -183,6 +222,7 @@ def describe(cursor, sql):
             entry["column_acl"] = list(column_acl)
         if kind in ("r", "p", "f"):
             entry.update(kind=RELKINDS[kind], parent=object_key(*parent) if is_partition and parent else None)
+            entry["row_security"] = _row_security(rls, forced)
             if kind == "r":
                 entry["rows"] = _count(cursor, sql, schema, name)
             tables[key] = entry
@@ -196,6 +236,9 @@ def describe(cursor, sql):
         else:
             entry.update(populated=bool(populated), rows=_count(cursor, sql, schema, name) if populated else None)
             matviews[key] = entry
+        if kind in _DEFINED_ON:
+            by_oid[oid] = (entry, _DEFINED_ON[kind], kind in _ONLY_WHEN_ANY)
+    _definitions(cursor, by_oid)
     # A parent's rows are its leaves' (partitions may nest): summed, never counted twice.
     for key, entry in tables.items():
         if entry["kind"] == "partitioned table":
@@ -245,6 +288,28 @@ def describe(cursor, sql):
                     functions=len(functions), schemas=len(schemas), extensions=len(extensions),
                     large_objects=sum(large_objects.values())),
     )
+
+
+def _row_security(enabled, forced):
+    return "%s%s" % ("enabled" if enabled else "disabled", ", forced" if forced else "")
+
+
+def _definitions(cursor, by_oid):
+    """Each relation's indexes, constraints, triggers and policies ({name: definition}, see DEFINITIONS) into its
+    entry of ``by_oid`` ({oid: (entry, the fields its kind may have, whether only those it has)}). search_path is pg_catalog meanwhile, and
+    set back after, so that every definition names its schemas whatever the session's path was."""
+    cursor.execute("SELECT current_setting('search_path')")
+    path = cursor.fetchone()[0]
+    cursor.execute("SELECT set_config('search_path', 'pg_catalog', true)")
+    found = dict((oid, dict((field, {}) for field in fields)) for oid, (dummy, fields, dummy) in by_oid.items())
+    for field, dummy, query in DEFINITIONS:
+        cursor.execute(query)
+        for oid, name, definition in cursor.fetchall():
+            if field in found.get(oid, ()):
+                found[oid][field][name] = definition
+    cursor.execute("SELECT set_config('search_path', %(path)s, true)", {"path": path})
+    for oid, (entry, dummy, only_when_any) in by_oid.items():
+        entry.update((field, names) for field, names in found[oid].items() if names or not only_when_any)
 
 
 def database_locale_of(cursor, database=None):
@@ -355,6 +420,21 @@ def _within(expected, actual, tolerance_pct):
     return abs(int(actual) - int(expected)) <= int(expected) * float(tolerance_pct) / 100
 
 
+def _compare_definitions(checks, label, key, want, got):
+    """One check per index, constraint, trigger and policy of the relation, and its row level security, for what the
+    manifest recorded (a manifest from before they were recorded has none to compare)."""
+    if "row_security" in want:
+        checks.append(check("row level security of %s %s" % (label, key), "row_security", want["row_security"],
+                            got.get("row_security")))
+    for field, noun, dummy in DEFINITIONS:
+        if field not in want:
+            continue
+        want_defs, got_defs = want[field] or {}, got.get(field) or {}
+        for name in sorted(set(want_defs) | set(got_defs)):
+            checks.append(check("%s %s on %s %s" % (noun, name, label, key), noun,
+                                want_defs.get(name, "absent (not in the manifest)"), got_defs.get(name, "missing")))
+
+
 def _objects(checks, label, kind, expected, actual, fields):
     """Presence, owner and grants (and ``fields``) of each object; objects the manifest does not list fail too."""
     for key in sorted(set(expected) | set(actual)):
@@ -369,6 +449,7 @@ def _objects(checks, label, kind, expected, actual, fields):
             checks.append(check("%s %s %s" % (label, key, field), kind, want.get(field), got.get(field)))
         checks.append(check("owner of %s %s" % (label, key), "owner", want.get("owner"), got.get("owner")))
         checks.append(check("grants on %s %s" % (label, key), "grant", want.get("acl"), got.get("acl")))
+        _compare_definitions(checks, label, key, want, got)
 
 
 #: The public schema of a new database (PostgreSQL 15's template1): what a restored copy of a database that had
@@ -398,6 +479,7 @@ def compare(expected, actual, tolerance_pct=0):
                                tolerance_pct=float(tolerance_pct)))
         checks.append(check("owner of table " + key, "owner", want.get("owner"), got.get("owner")))
         checks.append(check("grants on table " + key, "grant", want.get("acl"), got.get("acl")))
+        _compare_definitions(checks, "table", key, want, got)
         if want.get("column_acl") or got.get("column_acl"):
             checks.append(check("column grants on table " + key, "grant", want.get("column_acl", []), got.get("column_acl", [])))
     want_seq, got_seq = expected.get("sequences", {}), actual.get("sequences", {})

@@ -13,8 +13,9 @@ description:
     it later, the server version, the schema revision the application's migrations reached, and, with
     O(catalog=true), the whole database discovered from its catalogs (RV(manifest.catalog)), every table
     (partitions and their parents told apart, rows counted on the leaves only), sequences with their values,
-    views, materialized views, functions and procedures, schemas, extensions, owners, grants, default privileges
-    and the roles all of these name.
+    views, materialized views, functions and procedures, schemas, extensions, owners, grants, default privileges,
+    each table's indexes, constraints, triggers and row level security policies (by name, as PostgreSQL prints
+    them) and whether row level security is enabled or forced, and the roles all of these name.
   - O(tables) only adds names to count (RV(manifest.row_counts), as before) and to require; it never narrows what
     the catalog describes.
   - Reads only, in one C(REPEATABLE READ READ ONLY) transaction, so all row counts come from the same snapshot
@@ -133,11 +134,13 @@ manifest:
         - The whole database, with O(catalog=true). C(tables) (by C(schema.name), a part holding C(.) or C(") in
           double quotes as SQL writes it, C(a."b.c"); each with C(kind) C(table),
           C(partitioned table) or C(foreign table), C(parent) for a partition, C(rows) (a parent's is the sum of its
-          leaves), C(owner), C(acl) and C(column_acl)), C(sequences) (C(last_value), C(is_called)), C(views),
-          C(materialized_views) (C(populated), C(rows)), C(functions) (by C(schema.name(args))), C(schemas),
-          C(extensions) (name to version), C(default_privileges), C(database_locale) (C(encoding), C(collate), C(ctype),
-          C(provider) and its C(locale), which pg_dump does not carry), C(large_objects) (how many each role owns),
-          C(roles) (the roles the objects name, which a restore needs) and C(totals).
+          leaves), C(owner), C(acl), C(column_acl), C(indexes), C(constraints), C(triggers) and C(policies) (each
+          name to its definition, as C(pg_get_indexdef), C(pg_get_constraintdef), C(pg_get_triggerdef) print it) and
+          C(row_security) (C(disabled) or C(enabled), C(, forced) added when forced)), C(sequences) (C(last_value),
+          C(is_called)), C(views) (C(triggers)), C(materialized_views) (C(populated), C(rows), C(indexes)),
+          C(functions) (by C(schema.name(args))), C(schemas), C(extensions) (name to version), C(default_privileges),
+          C(database_locale) (C(encoding), C(collate), C(ctype), C(provider) and its C(locale), which pg_dump does not
+          carry), C(large_objects) (how many each role owns), C(roles) (the roles the objects name, which a restore needs) and C(totals).
         - ACLs are C(aclitem) texts; a default ACL is written out with C(acldefault()), so it compares equal.
         - Objects that belong to an extension are left out (C(CREATE EXTENSION) makes them).
       type: dict

@@ -33,7 +33,8 @@ description:
     are first created from the set's saved roles (O(roles_file)), or, with O(create_roles=false), the module stops
     before touching anything, naming them.
   - With O(expected_catalog) (the manifest's C(catalog)), the restored copy is compared with the whole database as
-    the backup described it (tables, row counts, sequences, views, functions, extensions, owners, grants) before
+    the backup described it (tables, row counts, indexes, constraints, triggers, row level security and its
+    policies, sequences, views, functions, extensions, owners, grants) before
     the swap, and a difference, named, stops it (O(check_row_counts)).
   - Every failure after the scratch database is created drops it again, and every failure after the live
     database stops accepting connections lets them in again, so a failed run leaves the live database as it was.

@@ -244,6 +244,61 @@ def test_acl_roles_reads_quoted_names_whole(acl, roles):
     assert pg_catalog._acl_roles(acl) == roles
 
 
+# --- indexes, constraints, triggers, policies and row level security -------------------------------------------
+
+DEFINED = copy.deepcopy(CATALOG)
+DEFINED["tables"]["public.notes"].update(
+    row_security="enabled, forced",
+    indexes={"notes_pkey": "CREATE UNIQUE INDEX notes_pkey ON public.notes USING btree (id)"},
+    constraints={"notes_pkey": "PRIMARY KEY (id)", "notes_body_check": "CHECK ((body <> ''::text))"},
+    triggers={"notes_audit": "CREATE TRIGGER notes_audit AFTER UPDATE ON public.notes FOR EACH ROW EXECUTE FUNCTION public.f()"},
+    policies={"own": "AS PERMISSIVE FOR SELECT TO reader USING ((owner = CURRENT_USER))"})
+DEFINED["materialized_views"]["public.mv"]["indexes"] = {"mv_id": "CREATE INDEX mv_id ON public.mv USING btree (id)"}
+
+
+def test_indexes_constraints_triggers_and_policies_of_an_identical_copy_pass():
+    checks = pg_catalog.compare(DEFINED, copy.deepcopy(DEFINED))
+    assert failed(checks) == {}
+    assert {"index notes_pkey on table public.notes", "constraint notes_body_check on table public.notes",
+            "trigger notes_audit on table public.notes", "policy own on table public.notes",
+            "row level security of table public.notes", "index mv_id on materialized view public.mv"} <= {c["name"] for c in checks}
+
+
+@pytest.mark.parametrize("damage, name, expected, actual", [
+    (lambda t: t["indexes"].clear(), "index notes_pkey on table public.notes",
+     "CREATE UNIQUE INDEX notes_pkey ON public.notes USING btree (id)", "missing"),
+    (lambda t: t["constraints"].pop("notes_body_check"), "constraint notes_body_check on table public.notes",
+     "CHECK ((body <> ''::text))", "missing"),
+    (lambda t: t["constraints"].update(notes_body_check="CHECK ((body IS NOT NULL))"),
+     "constraint notes_body_check on table public.notes", "CHECK ((body <> ''::text))", "CHECK ((body IS NOT NULL))"),
+    (lambda t: t["triggers"].clear(), "trigger notes_audit on table public.notes",
+     "CREATE TRIGGER notes_audit AFTER UPDATE ON public.notes FOR EACH ROW EXECUTE FUNCTION public.f()", "missing"),
+    (lambda t: t["policies"].clear(), "policy own on table public.notes",
+     "AS PERMISSIVE FOR SELECT TO reader USING ((owner = CURRENT_USER))", "missing"),
+    (lambda t: t["policies"].update(extra="AS PERMISSIVE FOR ALL TO PUBLIC USING (true)"), "policy extra on table public.notes",
+     "absent (not in the manifest)", "AS PERMISSIVE FOR ALL TO PUBLIC USING (true)"),
+    (lambda t: t.update(row_security="disabled"), "row level security of table public.notes", "enabled, forced", "disabled"),
+    (lambda t: t.update(row_security="enabled"), "row level security of table public.notes", "enabled, forced", "enabled"),
+])
+def test_a_lost_index_constraint_trigger_policy_or_row_level_security_is_named(damage, name, expected, actual):
+    restored = copy.deepcopy(DEFINED)
+    damage(restored["tables"]["public.notes"])
+    assert failed(pg_catalog.compare(DEFINED, restored)) == {name: (expected, actual)}
+
+
+def test_a_lost_index_of_a_materialized_view_is_named():
+    restored = copy.deepcopy(DEFINED)
+    restored["materialized_views"]["public.mv"]["indexes"] = {}
+    assert failed(pg_catalog.compare(DEFINED, restored)) == {
+        "index mv_id on materialized view public.mv": ("CREATE INDEX mv_id ON public.mv USING btree (id)", "missing")}
+
+
+def test_a_manifest_from_before_definitions_were_recorded_compares_only_what_it_recorded():
+    checks = pg_catalog.compare(CATALOG, copy.deepcopy(DEFINED))
+    assert failed(checks) == {}
+    assert not [c for c in checks if c["kind"] in ("index", "constraint", "trigger", "policy", "row_security")]
+
+
 @pytest.mark.parametrize("schema, name, key", [
     ("public", "notes", "public.notes"),
     ("a.b", "c", '"a.b".c'),
