@@ -289,3 +289,43 @@ def test_names_holding_a_dot_are_two_keys_not_one(pg_server, ansible_env):
     finally:
         with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
             conn.execute("DROP DATABASE IF EXISTS dotted WITH (FORCE)")
+
+
+def test_rows_row_level_security_would_hide_are_counted_or_the_manifest_fails_naming_the_table(pg_server, ansible_env):
+    # A backup role that row level security applies to counted only the rows its policies let it see (1 of 3), and
+    # a restore that lost the rest would match that count.
+    port, dummy = pg_server
+    with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS guarded WITH (FORCE)")
+        conn.execute("CREATE DATABASE guarded")
+        for role in ("rls_backup", "rls_owner"):
+            conn.execute(f"DROP ROLE IF EXISTS {role}")
+            conn.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="guarded", autocommit=True) as conn:
+            conn.execute("CREATE TABLE notes (id int, tenant text)")
+            conn.execute("INSERT INTO notes VALUES (1, 'a'), (2, 'b'), (3, 'b')")
+            conn.execute("ALTER TABLE notes OWNER TO rls_owner")
+            conn.execute("ALTER TABLE notes ENABLE ROW LEVEL SECURITY")
+            conn.execute("CREATE POLICY tenant_a ON notes USING (tenant = 'a')")
+            conn.execute("GRANT SELECT ON notes TO rls_backup")
+        args = dict(db="guarded", host="127.0.0.1", port=port, revision_query="")
+        rc, result = run(ansible_env, dict(args, user="rls_backup"))
+        assert rc != 0 and "the rows of table public.notes cannot all be counted: row level security" in result["msg"], result
+        rc, result = run(ansible_env, dict(args, user="rls_backup", tables=["notes"]))
+        assert rc != 0 and "row-level security" in result["msg"] and "notes" in result["msg"], result
+        # The owner, whom row level security does not bind unless forced, counts every row.
+        rc, result = run(ansible_env, dict(args, user="rls_owner", tables=["notes"]))
+        assert rc == 0, result
+        assert result["manifest"]["row_counts"] == {"notes": 3}
+        assert result["manifest"]["catalog"]["tables"]["public.notes"]["rows"] == 3
+        assert result["manifest"]["catalog"]["tables"]["public.notes"]["row_security"] == "enabled"
+        with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="guarded", autocommit=True) as conn:
+            conn.execute("ALTER TABLE notes FORCE ROW LEVEL SECURITY")
+        rc, result = run(ansible_env, dict(args, user="rls_owner"))
+        assert rc != 0 and "the rows of table public.notes cannot all be counted" in result["msg"], result
+    finally:
+        with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS guarded WITH (FORCE)")
+            conn.execute("DROP ROLE IF EXISTS rls_backup")
+            conn.execute("DROP ROLE IF EXISTS rls_owner")

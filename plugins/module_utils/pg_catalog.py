@@ -9,15 +9,18 @@ and pg_toast (and the temporary schemas), minus what extensions own (CREATE EXTE
 its owner and its grants (and a table's indexes, constraints, triggers, row level security policies and whether
 row level security is enabled or forced: a restore that lost them would match every row count), and the large
 objects (how many each role owns: pg_dump of a whole database carries them, and an app that keeps its files in
-them would lose them unnoticed otherwise). Row counts are counted on leaf
-tables only (a partitioned parent holds no rows of its own; its count is the sum of its leaves), so the total is
-not doubled. ACLs are normalised: a NULL ACL (the owner's default privileges) is written as ``acldefault()``, so
-that an ACL pg_dump leaves out compares equal.
+them would lose them unnoticed otherwise). Row counts are counted on leaf tables only (a partitioned parent holds
+no rows of its own; its count is the sum of its leaves), so the total is not doubled, with row level security off
+(a count a policy would cut short is an error instead). ACLs are normalised: a NULL ACL (the owner's default
+privileges) is written as ``acldefault()``, so that an ACL pg_dump leaves out compares equal.
 """
 
 from __future__ import annotations
 
 import re
+
+#: Row level security off for the transaction: a count a policy would cut short is an error instead.
+ROW_SECURITY_OFF = "SELECT set_config('row_security', 'off', true)"
 
 #: bump when the shape of the catalog changes.
 CATALOG_VERSION = 2
@@ -210,6 +213,7 @@ def describe(cursor, sql):
     tables, sequences, views, matviews = {}, {}, {}, {}
     roles = set()
     by_oid = {}
+    cursor.execute(ROW_SECURITY_OFF)  # counts of every row, or an error (see _count)
     cursor.execute(RELATIONS)
     for oid, schema, name, kind, owner, is_partition, parent, populated, acl, column_acl, column_items, rls, forced \
             in cursor.fetchall():
@@ -296,8 +300,9 @@ def _row_security(enabled, forced):
 
 def _definitions(cursor, by_oid):
     """Each relation's indexes, constraints, triggers and policies ({name: definition}, see DEFINITIONS) into its
-    entry of ``by_oid`` ({oid: (entry, the fields its kind may have, whether only those it has)}). search_path is pg_catalog meanwhile, and
-    set back after, so that every definition names its schemas whatever the session's path was."""
+    entry of ``by_oid`` ({oid: (entry, the fields its kind may have, whether only those it has)}). search_path is
+    pg_catalog meanwhile, and set back after, so that every definition names its schemas whatever the session's
+    path was."""
     cursor.execute("SELECT current_setting('search_path')")
     path = cursor.fetchone()[0]
     cursor.execute("SELECT set_config('search_path', 'pg_catalog', true)")
@@ -385,7 +390,14 @@ def database_settings_of(cursor, database=None):
 
 def _count(cursor, sql, schema, name):
     # ONLY: a table's own rows (an inheritance child's rows are its own table's).
-    cursor.execute(sql.SQL("SELECT count(*) FROM ONLY {}").format(_ident(sql, schema, name)))
+    try:
+        cursor.execute(sql.SQL("SELECT count(*) FROM ONLY {}").format(_ident(sql, schema, name)))
+    except Exception as exc:  # the driver's InsufficientPrivilege
+        if "row-level security" not in str(exc):
+            raise
+        raise ValueError("the rows of table %s cannot all be counted: row level security hides some of them from the "
+                         "connecting role (%s); connect as a superuser, a role with BYPASSRLS, or the table's owner "
+                         "without FORCE ROW LEVEL SECURITY" % (object_key(schema, name), str(exc).strip().splitlines()[0]))
     return int(cursor.fetchone()[0])
 
 

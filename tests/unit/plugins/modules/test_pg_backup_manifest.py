@@ -100,7 +100,7 @@ class FakeCursor(object):
         elif query.startswith("SELECT to_regclass("):
             key = tuple(args) if len(args) == 2 else ("public",) + tuple(args)
             self.row = (key in db.tables,)
-        elif query.startswith(("SET TRANSACTION", "SAVEPOINT", "ROLLBACK TO", "RELEASE")):
+        elif query.startswith(("SET TRANSACTION", "SAVEPOINT", "ROLLBACK TO", "RELEASE")) or query == pg_catalog.ROW_SECURITY_OFF:
             pass
         else:
             raise FakeError("syntax error at or near %r" % query.split()[0], "42601", db.style)
@@ -159,6 +159,16 @@ def test_revision_is_null_without_the_alembic_table(fake_db, run_module, style, 
     assert result["manifest"]["row_counts"] == {"users": 3}
     if revision is None:
         assert ("ROLLBACK TO SAVEPOINT shipshape_revision", None) in db.statements
+
+
+def test_row_level_security_is_off_before_anything_is_counted(fake_db, run_module):
+    # A role row level security applies to counted only the rows its policies show: off, the server refuses instead.
+    db = fake_db()
+    failed, result = run_module(pg_backup_manifest, {"db": "sample_app", "tables": ["users"]})
+    assert not failed
+    queries = [statement[0] for statement in db.statements]
+    first_count = next(i for i, q in enumerate(queries) if isinstance(q, tuple))
+    assert pg_catalog.ROW_SECURITY_OFF in queries[:first_count]
 
 
 def test_an_empty_revision_query_is_skipped(fake_db, run_module):
