@@ -92,6 +92,23 @@ def test_a_good_set_is_restored_checked_timed_and_dropped(backup_set, ansible_en
     assert "drill_shop_1" not in databases(port)
 
 
+def test_a_scratch_name_that_reads_as_a_connection_string_restores_into_that_name_only(backup_set, ansible_env):
+    # pg_restore -d and psql -d read a value holding '=' as a connection string: the scratch database
+    # "dbname=bystander" was created, and the dump restored into the database bystander (or any host= and port=).
+    port, set_dir, parts = backup_set
+    with admin(port) as conn:
+        conn.execute("CREATE DATABASE bystander")
+    rc, result = drill(ansible_env, port, set_dir, parts, db="dbname=bystander",
+                       assertions=[{"name": "orders", "query": "SELECT count(*) FROM orders", "expected": 40}])
+    assert rc == 0, result
+    assert result["stopped_at"] is None and result["error"] is None, result
+    assert result["found"]["row_counts"] == {"orders": 40, "alembic_version": 1}
+    assert [(a["name"], a["rc"], a["stdout"]) for a in result["assertions"]] == [("orders", 0, "40")]
+    with admin(port, "bystander") as conn:
+        assert conn.execute("SELECT count(*) FROM pg_class WHERE relname IN ('orders', 'alembic_version')").fetchone()[0] == 0
+    assert "dbname=bystander" not in databases(port) and result["dropped"] is True
+
+
 def test_a_tampered_dump_stops_before_anything_is_created(backup_set, ansible_env):
     port, set_dir, parts = backup_set
     with (set_dir / "postgres.dump").open("ab") as dump:

@@ -100,6 +100,14 @@ def sqlstate(exc):
     return getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
 
 
+def conninfo_dbname(name):
+    """``dbname='NAME'`` (libpq's quoting: a backslash or a quote escaped by a backslash) for the -d of psql,
+    pg_restore and pg_dump, which take a value holding '=' (or starting postgres://) for a whole connection string:
+    "dbname=shop host=elsewhere" would connect there. Quoted, NAME is only ever a database's name; the other parameters still come from the
+    environment (PGHOST, PGPORT, PGUSER)."""
+    return "dbname='%s'" % name.replace("\\", "\\\\").replace("'", "\\'")
+
+
 def count_query(parts):
     """``SELECT count(*)`` of the table (schema, table) or (table,), identifiers quoted by the driver."""
     return sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(*parts))

@@ -290,7 +290,7 @@ class Drill(object):
                               capture_output=True, text=True, check=False)
 
     def psql(self, dbname, sql, read_only=False, variables=None):
-        cmd = ["psql", "-X", "-tA", "-v", "ON_ERROR_STOP=1", "-d", dbname]
+        cmd = ["psql", "-X", "-tA", "-v", "ON_ERROR_STOP=1", "-d", postgres.conninfo_dbname(dbname)]
         for key, value in (variables or {}).items():
             cmd += ["-v", "%s=%s" % (key, value)]
         env = {"PGOPTIONS": "-c default_transaction_read_only=on"} if read_only else None
@@ -385,9 +385,9 @@ class Drill(object):
         procs = []
         if fmt in ("custom", "directory"):
             procs.append(self.run(["pg_restore", "--exit-on-error"] + no_privileges
-                                  + ["-j", str(self.p["jobs"]), "-d", db, "--", part["file"]]))
+                                  + ["-j", str(self.p["jobs"]), "-d", postgres.conninfo_dbname(db), "--", part["file"]]))
         else:
-            psql = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-o", os.devnull, "-f"]
+            psql = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", postgres.conninfo_dbname(db), "-o", os.devnull, "-f"]
             unpack = {"gzip": ["gzip", "-dc", "--"], "zstd": ["zstd", "-dcq", "--"]}.get(part.get("compression") or "")
             if unpack:
                 procs.extend(postgres.pipe(unpack + [part["file"]], psql + ["-"], cwd=self.p["set_dir"], env=self._env(),

@@ -555,3 +555,11 @@ def test_a_roles_file_that_is_a_fifo_is_refused_not_waited_on(tmp_path):
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("name", ["shop", "dbname=shop host=elsewhere", "postgresql://elsewhere/shop", "it's", "a\\'b",
+                                  "Mixed Case", "trailing\\"])
+def test_conninfo_dbname_is_read_back_by_libpq_as_the_name_alone(name):
+    # psql -d, pg_restore -d: a value holding '=' or starting postgresql:// is a whole connection string.
+    conninfo = pytest.importorskip("psycopg.conninfo")
+    assert conninfo.conninfo_to_dict(postgres.conninfo_dbname(name)) == {"dbname": name}
