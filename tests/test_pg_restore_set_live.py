@@ -315,3 +315,44 @@ def test_a_table_found_through_the_databases_search_path_is_counted_in_the_copy(
         assert {"pathed", "pathed_new"} <= databases(port) and not [d for d in databases(port) if "restoring" in d]
     finally:
         shutil.rmtree(set_dir, ignore_errors=True)
+
+
+def test_data_the_connecting_role_cannot_see_or_only_in_large_objects_still_needs_the_confirmation(dumps, ansible_env):
+    # The check read information_schema.tables (only tables the role has a privilege on) with row level security
+    # on, and no large objects: a database whose data was in those was "empty" and replaced without confirm.
+    port, set_dir = dumps
+    with admin(port) as conn:
+        conn.execute("DROP ROLE IF EXISTS restorer")
+        conn.execute("CREATE ROLE restorer LOGIN CREATEDB")
+        conn.execute("CREATE DATABASE files")
+        conn.execute("CREATE DATABASE hidden OWNER restorer")
+        conn.execute("CREATE DATABASE guarded OWNER restorer")
+    try:
+        with admin(port, "files") as conn:
+            conn.execute("SELECT lo_from_bytea(0, 'a scanned invoice')")
+        with admin(port, "hidden") as conn:
+            conn.execute("CREATE TABLE payroll (id int)")  # owned by postgres, no privilege for restorer
+            conn.execute("INSERT INTO payroll VALUES (1)")
+        with admin(port, "guarded") as conn:
+            conn.execute("CREATE TABLE notes (id int, tenant text)")
+            conn.execute("INSERT INTO notes VALUES (1, 'other')")
+            conn.execute("ALTER TABLE notes OWNER TO restorer")
+            conn.execute("ALTER TABLE notes ENABLE ROW LEVEL SECURITY")
+            conn.execute("ALTER TABLE notes FORCE ROW LEVEL SECURITY")
+            conn.execute("CREATE POLICY mine ON notes USING (tenant = current_user)")
+        rc, result = restore(ansible_env, port, set_dir / "postgres.dump", name="files")
+        assert rc != 0 and "Refusing to replace database 'files': it holds data (0 tables with rows, 1 large objects)" \
+            in result["msg"], result["msg"]
+        as_restorer = dict(user="restorer", owner="restorer", privileges=False)
+        rc, result = restore(ansible_env, port, set_dir / "postgres.dump", name="hidden", **as_restorer)
+        assert rc != 0 and "before the swap" in result["msg"] and "permission denied for table payroll" in result["msg"], result
+        rc, result = restore(ansible_env, port, set_dir / "postgres.dump", name="guarded", **as_restorer)
+        assert rc != 0 and "before the swap" in result["msg"] and "row-level security" in result["msg"], result
+        assert {"files", "hidden", "guarded"} <= databases(port) and not [d for d in databases(port) if "_before_" in d]
+        with admin(port, "hidden") as conn:
+            assert conn.execute("SELECT count(*) FROM payroll").fetchone()[0] == 1
+    finally:
+        with admin(port) as conn:
+            for name in databases(port) - {"postgres"}:
+                conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            conn.execute("DROP ROLE IF EXISTS restorer")

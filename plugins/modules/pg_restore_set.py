@@ -76,7 +76,9 @@ options:
     type: int
     default: 2
   confirm:
-    description: A database that holds data is replaced only when this equals its name.
+    description:
+      - A database that holds data (a table with a row, or a large object) is replaced only when this equals its name.
+      - Its tables are read with row level security off; one the connecting role cannot read stops the restore.
     type: str
     default: ""
   keep_previous:
@@ -360,6 +362,7 @@ class Restore(object):
         self.failed_checks = []
         self.live_settings = []  # the replaced database's settings with their values, never returned
         self.live_locale = None  # the replaced database's encoding and locale, which the copy is created with
+        self.live_large_objects = 0  # how many large objects the replaced database holds
 
     # --- SQL on the maintenance connection, names as identifiers ---
 
@@ -387,12 +390,20 @@ class Restore(object):
         conn = postgres.connect_to(self.module, self.name, autocommit=True)
         try:
             cursor = conn.cursor()
-            cursor.execute("SELECT table_schema, table_name FROM information_schema.tables "
-                           "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_type = 'BASE TABLE'")
+            # Every table, from pg_class (information_schema lists only those this role has a privilege on), read
+            # with row level security off (a policy would show none of its rows): a table this role cannot read
+            # whole is an error, never "empty", so a database with data is never replaced unconfirmed.
+            # (for the session: this connection commits each statement, which would end a SET LOCAL's)
+            cursor.execute("SELECT set_config('row_security', 'off', false)")
+            cursor.execute("SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                           "WHERE c.relkind IN ('r', 'p') AND " + pg_catalog.USER_SCHEMAS)
             with_rows = 0
             for schema, table in cursor.fetchall():
                 cursor.execute(postgres.sql.SQL("SELECT 1 FROM {} LIMIT 1").format(postgres.sql.Identifier(schema, table)))
                 with_rows += 1 if cursor.fetchone() else 0
+            # An app may keep its files as large objects, in no table.
+            cursor.execute("SELECT count(*) FROM pg_largeobject_metadata")
+            self.live_large_objects = int((cursor.fetchone() or [0])[0])
             cursor.close()
         finally:
             conn.close()
@@ -707,11 +718,12 @@ def main():
         # "App Owner" too), quoted in SQL and one argv item after --role (which takes it whole, a leading '-' too).
         if not 0 < len(owner.encode("utf-8")) <= postgres.MAX_IDENTIFIER_BYTES or "\0" in owner:
             raise RestoreFailed("owner: %r is not a role name of 1 to %d bytes" % (owner, postgres.MAX_IDENTIFIER_BYTES))
-        if target["tables_with_rows"] and p["confirm"] != p["name"]:
+        if (target["tables_with_rows"] or restore.live_large_objects) and p["confirm"] != p["name"]:
+            large_objects = (", %d large objects" % restore.live_large_objects) if restore.live_large_objects else ""
             module.fail_json(
-                msg="Refusing to replace database '%s': it holds data (%d tables with rows). To replace it with %s, "
+                msg="Refusing to replace database '%s': it holds data (%d tables with rows%s). To replace it with %s, "
                     "give confirm=%s (the current one is %s)."
-                    % (p["name"], target["tables_with_rows"], backup, p["name"],
+                    % (p["name"], target["tables_with_rows"], large_objects, backup, p["name"],
                        ("kept as " + result["keep_as"]) if result["keep_as"] else "dropped"), **result)
         if p["roles_file"] and not os.path.isfile(p["roles_file"]):
             raise RestoreFailed("roles_file: %s does not exist: expected the saved roles of %s" % (p["roles_file"], backup))
