@@ -429,7 +429,8 @@ def _table_kind(table):
 def _within(expected, actual, tolerance_pct):
     if expected is None or actual is None:
         return expected == actual
-    return abs(int(actual) - int(expected)) <= int(expected) * float(tolerance_pct) / 100
+    # abs(): a descending sequence's value is negative, and so would its allowance be
+    return abs(int(actual) - int(expected)) <= abs(int(expected)) * float(tolerance_pct) / 100
 
 
 def _compare_definitions(checks, label, key, want, got):

@@ -133,6 +133,18 @@ def test_the_tolerance_applies_to_rows_and_sequences():
     assert set(failed(pg_catalog.compare(CATALOG, restored, 3))) == {"rows public.notes", "sequence public.notes_id_seq"}
 
 
+
+def test_the_tolerance_applies_to_a_descending_sequence_too():
+    # A descending sequence's last_value is negative: the allowance came out negative, and an identical copy failed.
+    manifest = copy.deepcopy(CATALOG)
+    manifest["sequences"]["public.notes_id_seq"]["last_value"] = -100
+    assert failed(pg_catalog.compare(manifest, copy.deepcopy(manifest), 5)) == {}
+    restored = copy.deepcopy(manifest)
+    restored["sequences"]["public.notes_id_seq"]["last_value"] = -104
+    assert failed(pg_catalog.compare(manifest, restored, 5)) == {}
+    assert set(failed(pg_catalog.compare(manifest, restored, 3))) == {"sequence public.notes_id_seq"}
+
+
 ROLES_SQL = r'''--
 -- Roles
 --
