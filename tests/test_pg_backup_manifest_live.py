@@ -329,3 +329,24 @@ def test_rows_row_level_security_would_hide_are_counted_or_the_manifest_fails_na
             conn.execute("DROP DATABASE IF EXISTS guarded WITH (FORCE)")
             conn.execute("DROP ROLE IF EXISTS rls_backup")
             conn.execute("DROP ROLE IF EXISTS rls_owner")
+
+
+def test_a_setting_whose_value_holds_a_password_is_recorded_by_name_only(pg_server, ansible_env):
+    # Names alone missed app.database_url = 'postgres://app:<password>@db/app': the password reached the manifest,
+    # the backup's result and so the run's logs and artifacts.
+    port, dummy = pg_server
+    with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS urls_db")
+        conn.execute("CREATE DATABASE urls_db")
+        conn.execute("ALTER DATABASE urls_db SET app.database_url = 'postgres://app:hunter2-url@db.example/app'")
+        conn.execute("ALTER DATABASE urls_db SET app.dsn = 'host=db.example password=hunter2-dsn'")
+        conn.execute("ALTER DATABASE urls_db SET app.home = 'https://example.com/'")
+    try:
+        rc, result = run(ansible_env, dict(db="urls_db", host="127.0.0.1", port=port, user="postgres", revision_query=""))
+        assert rc == 0, result
+        assert result["manifest"]["catalog"]["database_settings"] == [["", "app.database_url"], ["", "app.dsn"],
+                                                                      ["", "app.home=https://example.com/"]]
+        assert "hunter2" not in json.dumps(result)
+    finally:
+        with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS urls_db")

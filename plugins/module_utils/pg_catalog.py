@@ -160,6 +160,9 @@ SELECT pg_encoding_to_char(d.encoding), to_jsonb(d)
 #: Settings whose name says they may hold a secret (PostgREST keeps its app.jwt_secret so): the manifest, which a
 #: backup returns as its result and so reaches logs and run artifacts, records their names without the value.
 SECRET_SETTING = re.compile(r"secret|passw|token|key|credential", re.IGNORECASE)
+#: Values that hold a password whatever the setting's name (app.database_url = 'postgres://app:pw@db/app',
+#: app.dsn = 'host=db password=pw'): recorded by name only too.
+SECRET_VALUE = re.compile(r"://[^/?#@\s]*:[^/?#@\s]*@|\bpassword\s*=", re.IGNORECASE)
 
 RELKINDS = {"r": "table", "p": "partitioned table", "v": "view", "m": "materialized view", "S": "sequence",
             "f": "foreign table"}
@@ -375,9 +378,10 @@ LOCALE_MISSING_HINT = ("the backup's database was made in that encoding and loca
 
 
 def _recorded(setting):
-    """A setting as the manifest records it: name=value, or the name alone when it may hold a secret."""
-    name = setting.partition("=")[0]
-    return name if SECRET_SETTING.search(name) else setting
+    """A setting as the manifest records it: name=value, or the name alone when it may hold a secret (by its name,
+    or by its value: a URL with a password, a connection string's password=)."""
+    name, dummy, value = setting.partition("=")
+    return name if SECRET_SETTING.search(name) or SECRET_VALUE.search(value) else setting
 
 
 def database_settings_of(cursor, database=None):

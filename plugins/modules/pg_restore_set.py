@@ -24,8 +24,9 @@ description:
     replaces to the restored copy before the swap, or, into a new database, taken from O(expected_catalog)'s
     C(database_privileges) (RV(database_privileges)). Its settings (C(ALTER DATABASE ... SET),
     C(ALTER ROLE ... IN DATABASE ... SET)), which the server keeps by the database's oid, go with them the same way
-    (C(database_settings), RV(database_settings)); a manifest records a secret-looking setting's name only, so a
-    new database gets no value for it and a warning names it.
+    (C(database_settings), RV(database_settings)); a manifest records a secret-looking setting's name only (a
+    secret-looking name, or a value holding a password), so a new database gets no value for it and a warning
+    names it.
   - The restored copy is created from C(template0) in the encoding, collation and locale provider of
     O(expected_catalog)'s C(database_locale) (or, for a manifest without one, of the database it replaces), which
     C(pg_dump) does not carry either; with neither, as C(CREATE DATABASE) makes one.
@@ -269,7 +270,8 @@ database_settings:
   description:
     - The names of the settings given to the restored copy (the replaced database's, or the manifest's for a new
       database), after C(<role>:) for a role's setting in this database; never their values, which may be secrets.
-      A setting that the manifest recorded without its value (a secret-looking name) is not set and is named with
+      A setting that the manifest recorded without its value (a secret-looking name, or a value holding a password)
+      is not set and is named with
       C(" (not restored, no value in the backup)") and in a warning.
     - Empty with O(privileges=false) or when a new database's manifest does not record them.
   returned: always

@@ -320,3 +320,16 @@ def test_a_manifest_from_before_definitions_were_recorded_compares_only_what_it_
 ])
 def test_object_key_keeps_names_holding_a_dot_apart(schema, name, key):
     assert pg_catalog.object_key(schema, name) == key
+
+
+@pytest.mark.parametrize("setting, recorded", [
+    ("work_mem=16MB", "work_mem=16MB"),
+    ("app.jwt_secret=abc", "app.jwt_secret"),
+    ("app.database_url=postgres://app:hunter2@db.example/app", "app.database_url"),
+    ("app.dsn=host=db.example user=app password=hunter2", "app.dsn"),
+    ("app.dsn=host=db.example user=app PASSWORD = hunter2", "app.dsn"),
+    ("app.home=https://example.com/a:b", "app.home=https://example.com/a:b"),  # no password in it
+    ('search_path="$user", public', 'search_path="$user", public'),
+])
+def test_a_setting_whose_value_holds_a_password_is_recorded_by_name_only(setting, recorded):
+    assert pg_catalog._recorded(setting) == recorded
