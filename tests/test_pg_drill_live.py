@@ -497,3 +497,22 @@ def test_a_copy_that_lost_an_index_a_constraint_a_trigger_a_policy_and_forced_rl
         }, failed
     finally:
         shutil.rmtree(set_dir, ignore_errors=True)
+
+
+def test_a_saved_membership_in_a_superuser_role_is_refused_and_no_role_is_created(rich_set, ansible_env):
+    # SUPERUSER was refused, but GRANT postgres TO a saved role was granted: SET ROLE postgres, the same power.
+    port, set_dir, parts, manifest = rich_set
+    with (set_dir / "roles.sql").open("a") as roles:
+        roles.write("CREATE ROLE rich_sneaky;\nALTER ROLE rich_sneaky WITH NOSUPERUSER LOGIN;\n"
+                    "GRANT postgres TO rich_sneaky GRANTED BY postgres;\n")
+    parts["postgres_roles"]["sha256"] = seal(set_dir, "roles.sql")
+    try:
+        rc, result = drill_rich(ansible_env, port, set_dir, parts, manifest,
+                                required_roles=manifest["catalog"]["roles"] + ["rich_sneaky"])
+        assert rc == 0 and result["stopped_at"] == "restore" and result["created"] is False, result
+        assert "which a restore does not grant: rich_sneaky in postgres" in result["error"]
+        with admin(port) as conn:
+            assert conn.execute("SELECT count(*) FROM pg_roles WHERE rolname = 'rich_sneaky'").fetchone()[0] == 0
+    finally:
+        with admin(port) as conn:
+            conn.execute("DROP ROLE IF EXISTS rich_sneaky")

@@ -633,6 +633,18 @@ _ROLE_NAME = r'(?:[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"]|"")+")'
 _CREATE = re.compile(r"\ACREATE ROLE (%s);\Z" % _ROLE_NAME)
 _ALTER = re.compile(r"\AALTER ROLE (%s) WITH (.*);\Z" % _ROLE_NAME)
 _GRANT = re.compile(r"\AGRANT (%s) TO (%s)(?: WITH ADMIN OPTION)?(?: GRANTED BY %s)?;\Z" % (_ROLE_NAME, _ROLE_NAME, _ROLE_NAME))
+#: Of the roles named, those a membership in would give what a refused attribute gives: a superuser, replication or
+#: bypassrls role (SET ROLE to it), or one that runs the server's programs or reads or writes its files, directly
+#: or through the roles they are members of.
+_POWERFUL_GROUPS = """
+SELECT g.rolname FROM pg_roles g
+ WHERE g.rolname = ANY(%s)
+   AND EXISTS (SELECT 1 FROM pg_roles r
+                WHERE (r.rolsuper OR r.rolreplication OR r.rolbypassrls
+                       OR r.rolname IN ('pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files'))
+                  AND pg_has_role(g.oid, r.oid, 'MEMBER'))
+ ORDER BY 1
+"""
 _ATTR_TOKENS = re.compile(r"CONNECTION LIMIT -?[0-9]+|PASSWORD '[^']*'|VALID UNTIL '[^']*'|[A-Z]+")
 
 
@@ -705,6 +717,16 @@ def ensure_roles(cursor, sql, needed, saved_text, create):
     if unsaved:
         raise ValueError("the backup needs roles that this server lacks and the set did not save: %s" % ", ".join(unsaved))
     plan = [(name, role_statements(sql, name, saved[name])) for name in missing]  # refuses before creating any
+    groups = sorted(set(group for name in missing for group in saved[name].get("member_of", [])) - set(missing))
+    if groups:
+        cursor.execute(_POWERFUL_GROUPS, (groups,))
+        powerful = set(row[0] for row in cursor.fetchall())
+        granted = ["%s in %s" % (name, group) for name in missing for group in saved[name].get("member_of", [])
+                   if group in powerful]
+        if granted:
+            raise ValueError("the saved roles make a role a member of a superuser, replication or bypassrls role, or of "
+                             "one that runs the server's programs or reads or writes its files, which a restore does not "
+                             "grant: %s; create the role by hand, then restore again" % ", ".join(granted))
     for dummy, statements in plan:
         for statement in statements:
             cursor.execute(statement)

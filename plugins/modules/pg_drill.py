@@ -121,6 +121,9 @@ options:
     description:
       - Create the roles of O(required_roles) that the server lacks, from O(roles_file), before the restore.
       - With C(false), or when a role was not saved, the drill stops before creating anything, naming the roles.
+      - A saved role with C(SUPERUSER), C(REPLICATION) or C(BYPASSRLS), or one made a member of a role that has them
+        (or of C(pg_execute_server_program), C(pg_read_server_files), C(pg_write_server_files)), is refused the same
+        way (create it by hand).
     type: bool
     default: true
   revision_query:

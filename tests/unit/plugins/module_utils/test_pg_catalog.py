@@ -333,3 +333,31 @@ def test_object_key_keeps_names_holding_a_dot_apart(schema, name, key):
 ])
 def test_a_setting_whose_value_holds_a_password_is_recorded_by_name_only(setting, recorded):
     assert pg_catalog._recorded(setting) == recorded
+
+
+class PowerCursor(FakeCursor):
+    """FakeCursor that also answers which of the named roles are (or are members of) powerful ones."""
+
+    def __init__(self, existing, powerful):
+        super().__init__(existing)
+        self.powerful = set(powerful)
+
+    def execute(self, query, args=None):
+        if "pg_has_role" in query:
+            self.rows = [(n,) for n in sorted(args[0]) if n in self.powerful]
+        else:
+            super().execute(query, args)
+
+
+def test_a_membership_in_a_superuser_role_is_refused_like_the_attribute_before_any_role_is_created():
+    # SUPERUSER is refused, but GRANT postgres TO app (SET ROLE postgres) was granted: the same power.
+    saved = ROLES_SQL + "CREATE ROLE sneaky;\nGRANT postgres TO sneaky GRANTED BY postgres;\n" \
+                        "GRANT pg_execute_server_program TO sneaky GRANTED BY postgres;\n"
+    cursor = PowerCursor({"postgres", "pg_execute_server_program"}, {"postgres", "pg_execute_server_program"})
+    with pytest.raises(ValueError, match="does not grant: sneaky in postgres, sneaky in pg_execute_server_program; create"):
+        pg_catalog.ensure_roles(cursor, FakeSQL, ["reader", "sneaky"], saved, True)
+    assert cursor.statements == []  # all or none: reader was not created either
+    cursor = PowerCursor({"postgres", "app_group"}, {"postgres"})
+    saved = ROLES_SQL + "CREATE ROLE member;\nGRANT app_group TO member GRANTED BY postgres;\n"
+    assert pg_catalog.ensure_roles(cursor, FakeSQL, ["member"], saved, True) == ["member"]
+    assert 'GRANT "app_group" TO "member"' in cursor.statements
