@@ -54,14 +54,15 @@ SELECT c.oid, n.nspname, c.relname, c.relkind, pg_get_userbyid(c.relowner), c.re
 # What a restore that lost them would not show in rows or grants: indexes, constraints, triggers and row level
 # security policies, by the relation's oid, each by name with its definition as PostgreSQL prints it. Read with
 # search_path = pg_catalog, so that every name in a definition is schema-qualified whatever the session's path.
-# Constraints a partitioned table's foreign key clones on the same table (one per referenced partition, same name)
-# and the triggers the server makes itself (a foreign key's) are left out: made again with what made them.
+# Constraints cloned from a parent's (a partition's copy of its parent's key, one per referenced partition on the
+# same table; pg_dump dumps only the parent's, and a partition's own that was attached to it comes back under the
+# parent's name) and the triggers the server makes itself (a foreign key's) are left out: made again with what made
+# them, and compared there.
 INDEXES = "SELECT i.indrelid, c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
 CONSTRAINTS = """
 SELECT co.conrelid, co.conname, pg_get_constraintdef(co.oid)
   FROM pg_constraint co
- WHERE co.conrelid <> 0
-   AND NOT EXISTS (SELECT 1 FROM pg_constraint pc WHERE pc.oid = co.conparentid AND pc.conrelid = co.conrelid)
+ WHERE co.conrelid <> 0 AND co.conparentid = 0
 """
 TRIGGERS = "SELECT tgrelid, tgname, pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal"
 POLICIES = """
