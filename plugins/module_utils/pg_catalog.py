@@ -633,7 +633,10 @@ _SAFE_ATTRIBUTE = re.compile(
 _ROLE_NAME = r'(?:[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"]|"")+")'
 _CREATE = re.compile(r"\ACREATE ROLE (%s);\Z" % _ROLE_NAME)
 _ALTER = re.compile(r"\AALTER ROLE (%s) WITH (.*);\Z" % _ROLE_NAME)
-_GRANT = re.compile(r"\AGRANT (%s) TO (%s)(?: WITH ADMIN OPTION)?(?: GRANTED BY %s)?;\Z" % (_ROLE_NAME, _ROLE_NAME, _ROLE_NAME))
+#: From PostgreSQL 16 pg_dumpall writes a membership's options too: WITH ADMIN OPTION, INHERIT TRUE, SET FALSE.
+_GRANT_OPTION = r"(?:ADMIN OPTION|(?:ADMIN|INHERIT|SET) (?:TRUE|FALSE))"
+_GRANT = re.compile(r"\AGRANT (%s) TO (%s)(?: WITH %s(?:, %s)*)?(?: GRANTED BY %s)?;\Z"
+                    % (_ROLE_NAME, _ROLE_NAME, _GRANT_OPTION, _GRANT_OPTION, _ROLE_NAME))
 #: Of the roles named, those a membership in would give what a refused attribute gives: a superuser, replication or
 #: bypassrls role (SET ROLE to it), or one that runs the server's programs or reads or writes its files, directly
 #: or through the roles they are members of.

@@ -361,3 +361,15 @@ def test_a_membership_in_a_superuser_role_is_refused_like_the_attribute_before_a
     saved = ROLES_SQL + "CREATE ROLE member;\nGRANT app_group TO member GRANTED BY postgres;\n"
     assert pg_catalog.ensure_roles(cursor, FakeSQL, ["member"], saved, True) == ["member"]
     assert 'GRANT "app_group" TO "member"' in cursor.statements
+
+
+@pytest.mark.parametrize("line", [
+    "GRANT reader TO app GRANTED BY postgres;",  # PostgreSQL 15
+    "GRANT reader TO app WITH ADMIN OPTION GRANTED BY postgres;",
+    "GRANT reader TO app WITH INHERIT TRUE GRANTED BY postgres;",  # PostgreSQL 16 and later
+    "GRANT reader TO app WITH ADMIN OPTION, INHERIT FALSE, SET FALSE GRANTED BY postgres;",
+    "GRANT reader TO app WITH INHERIT TRUE;",
+])
+def test_a_membership_is_read_as_each_pg_dumpall_writes_it(line):
+    # pg_dumpall 16 writes the options of a membership: such lines were skipped, and the restored role lacked it.
+    assert pg_catalog.saved_roles("CREATE ROLE app;\n" + line + "\n")["app"]["member_of"] == ["reader"]
