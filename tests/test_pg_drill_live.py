@@ -549,3 +549,22 @@ def test_a_partitions_foreign_key_attached_under_its_own_name_verifies(pg_server
         assert result["stopped_at"] is None and failed == [], (result["error"], failed)
     finally:
         shutil.rmtree(set_dir, ignore_errors=True)
+
+
+@pytest.mark.parametrize("compression", ["", "gzip"])
+def test_a_plain_dump_named_like_stdin_is_read_from_its_file(backup_set, ansible_env, compression):
+    # psql -f - and gzip -dc -- - read their standard input, not the set's file named "-".
+    port, set_dir, parts = backup_set
+    plain = subprocess.run(as_postgres([str(PG_BIN / "pg_dump"), "-Fp", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+                                        "-d", "shop"]), check=True, capture_output=True).stdout
+    if compression:
+        import gzip
+        plain = gzip.compress(plain)
+    (set_dir / "-").write_bytes(plain)
+    digest = hashlib.sha256(plain).hexdigest()
+    (set_dir / "-.sha256").write_text(f"{digest}  -\n")
+    give_to_postgres(set_dir)
+    parts = {"postgres": {"file": "-", "format": "plain", "compression": compression, "sha256": digest}}
+    rc, result = drill(ansible_env, port, set_dir, parts, tables=["orders"])
+    assert rc == 0 and result["stopped_at"] is None, result
+    assert result["found"]["row_counts"] == {"orders": 40} and result["dropped"] is True

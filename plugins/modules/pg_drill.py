@@ -384,19 +384,21 @@ class Drill(object):
 
         part = self.p["parts"]["postgres"]
         fmt = part.get("format") or "custom"
+        # Inside the set (checked in the checksum phase), and never read as "-", which the tools take for stdin.
+        path = os.path.join(".", part["file"])
         no_privileges = [] if self.p["privileges"] else ["--no-owner", "--no-privileges"]
         procs = []
         if fmt in ("custom", "directory"):
             procs.append(self.run(["pg_restore", "--exit-on-error"] + no_privileges
-                                  + ["-j", str(self.p["jobs"]), "-d", postgres.conninfo_dbname(db), "--", part["file"]]))
+                                  + ["-j", str(self.p["jobs"]), "-d", postgres.conninfo_dbname(db), "--", path]))
         else:
             psql = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", postgres.conninfo_dbname(db), "-o", os.devnull, "-f"]
             unpack = {"gzip": ["gzip", "-dc", "--"], "zstd": ["zstd", "-dcq", "--"]}.get(part.get("compression") or "")
             if unpack:
-                procs.extend(postgres.pipe(unpack + [part["file"]], psql + ["-"], cwd=self.p["set_dir"], env=self._env(),
+                procs.extend(postgres.pipe(unpack + [path], psql + ["-"], cwd=self.p["set_dir"], env=self._env(),
                                            preexec_fn=self._demote))
             else:
-                procs.append(self.run(psql + [part["file"]]))
+                procs.append(self.run(psql + [path]))
         self.result["pg_restore_s"] = round(time.time() - t1, 3)
         for proc in procs:
             if proc.returncode != 0:
