@@ -133,7 +133,6 @@ def test_the_tolerance_applies_to_rows_and_sequences():
     assert set(failed(pg_catalog.compare(CATALOG, restored, 3))) == {"rows public.notes", "sequence public.notes_id_seq"}
 
 
-
 def test_the_tolerance_applies_to_a_descending_sequence_too():
     # A descending sequence's last_value is negative: the allowance came out negative, and an identical copy failed.
     manifest = copy.deepcopy(CATALOG)
