@@ -15,6 +15,9 @@ import os
 import posixpath
 import re
 
+from ansible.module_utils.six.moves.urllib.parse import unquote, urlsplit
+from ansible_collections.shipshape.ops.plugins.module_utils.release_files import without_credentials
+
 SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 ALLOW_MISSING = ("submodules", "lfs")
 
@@ -81,7 +84,42 @@ def refusal(left, allowed, ref_words, allow_variable):
                [kind for kind in ("submodules", "lfs") if left[kind] and kind not in allowed]))
 
 
+def url_secrets(repo):
+    """What a repository URL holds that must not be shown, as written and as git reads it: its password
+    (https://ci:token@host/app.git), or a long user name given alone, which is a token (https://<token>@host/).
+    A short one alone (ssh://git@host/) is a user name: masked everywhere, it would mask a common word; the
+    messages and the returned C(repo) leave the user information out whole anyway."""
+    try:
+        parts = urlsplit(repo)
+        secret = parts.password or (parts.username if parts.username and len(parts.username) >= 16 else None)
+    except ValueError:
+        return []
+    return sorted(value for value in (secret, unquote(secret or "")) if value)
+
+
 def resolve(params, run, warn):
+    """_resolve(), with the repository's credentials out of the result, the messages and the warnings (git quotes
+    the URL it was given whole): the result says where the release came from as C(repo), without them."""
+    secrets = url_secrets(params["repo"] or "")
+    shown = without_credentials(params["repo"] or "")
+
+    def clean(text):
+        text = without_credentials(text)
+        for secret in secrets:
+            text = text.replace(secret, "********")
+        return text
+
+    try:
+        result = _resolve(params, run, lambda message: warn(clean(message)))
+    except GitSourceError as exc:
+        exc.msg = clean(exc.msg)
+        exc.extra["repo"] = shown
+        raise
+    result["repo"] = shown
+    return result
+
+
+def _resolve(params, run, warn):
     """The source step for PARAMS (as argument_spec() describes them). RUN(args) runs git with ARGS and returns
     (rc, stdout, stderr) as text; WARN(message) reports a warning. Returns the result; raises GitSourceError."""
     repo, ref, cache, name = (params[k] for k in ("repo", "ref", "cache", "ref_variable"))

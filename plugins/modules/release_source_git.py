@@ -131,29 +131,14 @@ left_out:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.six.moves.urllib.parse import unquote, urlsplit
-from ansible_collections.shipshape.ops.plugins.module_utils.git_source import GitSourceError, argument_spec, resolve
-from ansible_collections.shipshape.ops.plugins.module_utils.release_files import without_credentials
-
-
-def url_secrets(repo):
-    """What a repository URL holds that must not be shown, as written and as git reads it: its password
-    (https://ci:token@host/app.git), or a long user name given alone, which is a token (https://<token>@host/).
-    A short one alone (ssh://git@host/) is a user name: masked everywhere, it would mask a common word; the
-    messages and C(repo) leave the user information out whole anyway."""
-    try:
-        parts = urlsplit(repo)
-        secret = parts.password or (parts.username if parts.username and len(parts.username) >= 16 else None)
-    except ValueError:
-        return []
-    return sorted(value for value in (secret, unquote(secret or "")) if value)
+from ansible_collections.shipshape.ops.plugins.module_utils.git_source import GitSourceError, argument_spec, resolve, url_secrets
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    # The invocation echoes the module's arguments: the URL's secret is masked there too.
     for secret in url_secrets(module.params["repo"]):
         module.no_log_values.add(secret)
-    shown = without_credentials(module.params["repo"])
     git = module.get_bin_path("git", required=True)
 
     def run(args):
@@ -162,8 +147,8 @@ def main():
     try:
         result = resolve(module.params, run, module.warn)
     except GitSourceError as exc:
-        module.fail_json(msg=without_credentials(exc.msg), repo=shown, **exc.extra)
-    module.exit_json(repo=shown, **result)
+        module.fail_json(msg=exc.msg, **exc.extra)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

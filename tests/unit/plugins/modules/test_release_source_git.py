@@ -151,3 +151,18 @@ def test_the_credentials_of_a_repository_url_are_returned_nowhere(run_module, tm
 def test_the_repository_a_release_comes_from_is_returned_without_credentials(run_module, repo, tmp_path):
     failed, result = run_module(module, {"repo": str(repo), "ref": "v1.0.0", "cache": str(tmp_path / "c")})
     assert not failed and result["repo"] == str(repo)
+
+
+def test_the_action_plugins_path_keeps_the_credentials_out_too(tmp_path):
+    # The action plugin runs git_source.resolve in the controller's process: no module machinery masks anything there.
+    repo = "https://deploy:hunter2-token@git.example.com/acme/app.git"
+
+    def run(args):
+        return 128, "", "fatal: unable to access '%s/': Could not resolve host (hunter2-token)" % repo
+
+    warnings = []
+    with pytest.raises(git_source.GitSourceError) as refused:
+        git_source.resolve({"repo": repo, "ref": "v1", "cache": str(tmp_path / "c"), "ref_variable": "ref",
+                            "allow_missing": [], "allow_missing_variable": "allow_missing"}, run, warnings.append)
+    assert "hunter2" not in refused.value.msg and "https://git.example.com/acme/app.git" in refused.value.msg
+    assert refused.value.extra["repo"] == "https://git.example.com/acme/app.git"
