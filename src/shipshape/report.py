@@ -290,28 +290,57 @@ def to_json(report: RunReport) -> str:
     return json.dumps(report.to_dict(), indent=2, sort_keys=False, default=str) + "\n"
 
 
+# Line breaks of any kind (a value must stay on its line: a table row, a list item) and control characters (a bare ESC
+# reaches the terminal through `shipshape report`): shown as the XML writer shows them.
+_MD_BREAKS = re.compile("\r\n|[\n\r\x0b\x0c\x85\u2028\u2029]")
+_MD_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f]")
+# Inline markup a value could start: code, emphasis, links, strike-through, tables; `_` only at a word's edge
+# (deploy_health_fail_on stays as it is written, as CommonMark reads it).
+_MD_INLINE = re.compile(r"[\\`*\[\]|~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+# Block markup at the start of a value (a heading, a nested list, "1." an ordered one): escaped there only ('>' is
+# already &gt;).
+_MD_BLOCK_START = re.compile(r"^(\s*(?:[0-9]+)?)([#+=.)-])")
+
+
+def _md_line(text: Any) -> str:
+    text = _MD_BREAKS.sub(" ", str(text))
+    return _MD_CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
+
+
 def _md_escape(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """A value as Markdown text: on one line, its markup and HTML shown as written, never taken as ours."""
+    text = _md_line(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MD_INLINE.sub(lambda m: "\\" + m.group(0), text)
+    return _MD_BLOCK_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+
+
+def _md_code(text: Any) -> str:
+    """A value as inline code: fenced by more backticks than it holds in a row, so its own never close it."""
+    text = _md_line(text)
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def to_markdown(report: RunReport) -> str:
     r = report
+    e = _md_escape
     lines = [
-        f"# shipshape {r.command}: {r.result}",
+        f"# shipshape {e(r.command)}: {e(r.result)}",
         "",
-        f"- run: `{r.run_id}`",
-        f"- playbook: `{r.playbook}`",
-        f"- inventory: `{r.inventory}`" + (f", limit `{r.limit}`" if r.limit else ""),
-        f"- by {r.user}, {r.started} -> {r.ended} ({r.duration_s}s)" + (" (check mode)" if r.check else ""),
-        f"- exit code {r.exit_code}" + (f": {r.message}" if r.message else ""),
+        f"- run: {_md_code(r.run_id)}",
+        f"- playbook: {_md_code(r.playbook)}",
+        f"- inventory: {_md_code(r.inventory)}" + (f", limit {_md_code(r.limit)}" if r.limit else ""),
+        f"- by {e(r.user)}, {e(r.started)} -> {e(r.ended)} ({r.duration_s}s)" + (" (check mode)" if r.check else ""),
+        f"- exit code {r.exit_code}" + (f": {e(r.message)}" if r.message else ""),
         "",
     ]
     if r.changes:
-        lines += ["## What will change", ""] + [f"- {_md_escape(c)}" for c in r.changes] + [""]
+        lines += ["## What will change", ""] + [f"- {e(c)}" for c in r.changes] + [""]
     lines += ["## Hosts", "", "| host | ok | changed | failed | unreachable | skipped | duration |",
               "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for h in r.hosts:
-        lines.append(f"| {h.name} | {h.ok} | {h.changed} | {h.failed} | {h.unreachable} | {h.skipped} | {h.duration_s}s |")
+        lines.append(f"| {e(h.name)} | {h.ok} | {h.changed} | {h.failed} | {h.unreachable} | {h.skipped} | {h.duration_s}s |")
     if not r.hosts:
         lines.append("| (no hosts) | | | | | | |")
     lines.append("")
@@ -321,20 +350,20 @@ def to_markdown(report: RunReport) -> str:
             for fact in RESULT_FACTS:
                 described = describe_result(fact, facts[fact]) if fact in facts else []
                 if described:
-                    lines.append(f"- **{host}** `{fact}`: {_md_escape(described[0])}")
-                    lines += [f"  - {_md_escape(x.strip())}" for x in described[1:]]
+                    lines.append(f"- **{e(host)}** {_md_code(fact)}: {e(described[0])}")
+                    lines += [f"  - {e(x.strip())}" for x in described[1:]]
         lines.append("")
     if r.failures:
-        lines += ["## Failures", ""] + [f"- {_md_escape(f)}" for f in r.failures] + [""]
+        lines += ["## Failures", ""] + [f"- {e(f)}" for f in r.failures] + [""]
     if r.warnings:
-        lines += ["## Warnings", ""] + [f"- {_md_escape(w)}" for w in r.warnings] + [""]
+        lines += ["## Warnings", ""] + [f"- {e(w)}" for w in r.warnings] + [""]
     problems = [t for t in r.tasks if t["status"] in ("failed", "unreachable", "rescued", "ignored")]
     if problems:
         lines += ["## Failed tasks", "", "| host | task | status | message |", "| --- | --- | --- | --- |"]
-        lines += [f"| {t['host']} | {_md_escape(t['task'])} | {t['status']} | {_md_escape(t['message'])} |" for t in problems]
+        lines += [f"| {e(t['host'])} | {e(t['task'])} | {e(t['status'])} | {e(t['message'])} |" for t in problems]
         lines.append("")
     if r.artifacts:
-        lines += ["## Artifacts", ""] + [f"- {k}: `{v}`" for k, v in r.artifacts.items()] + [""]
+        lines += ["## Artifacts", ""] + [f"- {e(k)}: {_md_code(v)}" for k, v in r.artifacts.items()] + [""]
     return "\n".join(lines)
 
 
