@@ -222,6 +222,9 @@ class App:
         redactor.add_vars(variables)
         redactor.add_value(vaulted)
         redactor.add_value(become_password)
+        # The passwords in the user's own files: a task that reads one (a lookup, a cat) must not print it.
+        for option, path in password_files(options):
+            redactor.add_value(_password_in_file(option, path))
         pattern = targeted_pattern(request, variables)
         if request.command in CONFIRMED:
             # Needed before anything runs: is any targeted host production?
@@ -521,6 +524,30 @@ def _password_source(option: str, value: str, path: str) -> None:
         raise UsageError(f"{option} {value!r}: expected a password file (label@path for --vault-id)")
     if not Path(path).expanduser().is_file():
         raise UsageError(f"{option} {value}: no such file: {path}")
+
+
+def password_files(options: Options) -> list[tuple[str, str]]:
+    """(option, path) of every password file the run hands to ansible-playbook."""
+    files = [("--vault-password-file", path) for path in options.vault_password_files]
+    for vault_id in options.vault_ids:
+        label, at, source = vault_id.partition("@")
+        files.append(("--vault-id", source if at else label))
+    if options.become_password_file:
+        files.append(("--become-password-file", options.become_password_file))
+    return files
+
+
+def _password_in_file(option: str, path: str) -> list[str]:
+    """The password a file holds, as ansible-playbook reads it (stripped), and each of its lines; nothing for a client
+    script (any execute bit: Ansible runs it, and only its output is the password)."""
+    file = Path(path).expanduser()
+    try:
+        if file.stat().st_mode & 0o111:
+            return []
+        text = file.read_bytes().decode("utf-8", errors="surrogateescape")
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot read it ({exc.strerror or exc})") from None
+    return [text.strip(), *text.splitlines()]
 
 
 def learn_secrets(redactor: Redactor, host_vars: dict[str, Any]) -> None:
