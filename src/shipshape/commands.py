@@ -29,7 +29,8 @@ from shipshape.exit_codes import (
     RESULT_OF_EXIT,
 )
 from shipshape.report import RunReport, render_terminal, to_json, to_markdown, write_reports
-from shipshape.runner import InventoryView, PlaybookRunner, RunnerError, RunOutcome, RunSpec, Vault, vaulted_values
+from shipshape.runner import (InventoryView, PlaybookRunner, RunInterrupted, RunnerError, RunOutcome, RunSpec, Vault,
+                              vaulted_values)
 from shipshape.validate import IDENT_MAX, InvalidValue
 
 # Commands that ask before they run against a production inventory.
@@ -258,7 +259,10 @@ class App:
                     f"{request.command} on production ({', '.join(production)}) needs confirmation: "
                     "run it from a terminal, or pass --yes"
                 )
-            code = self.confirm(request, base, run_dir, redactor, options, production)
+            try:
+                code = self.confirm(request, base, run_dir, redactor, options, production)
+            except KeyboardInterrupt as exc:  # the check pass (or the question) stopped
+                return self.interrupted(request, options, run_dir, redactor, run_id, exc)
             if code is not None:
                 return code
 
@@ -268,17 +272,8 @@ class App:
         try:
             with progress:
                 outcome = runner.run(base, run_dir, collector)
-        except KeyboardInterrupt:
-            # The runner removed the work directory without keeping its artifacts: name run_dir only when it holds
-            # something (a deploy's check pass), and leave no empty run directory behind.
-            if run_dir.is_dir() and not any(run_dir.iterdir()):
-                run_dir.rmdir()
-            if run_dir.is_dir():
-                self.say(f"interrupted; what the run kept is in {run_dir}", err=True)
-            else:
-                self.say("interrupted; the run was stopped and nothing of it was kept (no report, no history entry): "
-                         "check the hosts with shipshape status", err=True)
-            return EXIT_INTERRUPTED
+        except KeyboardInterrupt as exc:
+            return self.interrupted(request, options, run_dir, redactor, run_id, exc)
         code, message = exit_code(outcome)
         if code == EXIT_NO_HOSTS and options.limit:
             message = f"no hosts matched --limit {options.limit} in {inventory}"
@@ -287,6 +282,30 @@ class App:
         undone = collector.cut_short(runner.play_names(base.playbook), list(view.hosts))
         report.warnings = [redactor.text(line) for line in undone] + report.warnings
         return self.finish(report, options, run_dir)
+
+    def interrupted(self, request: Request, options: Options, run_dir: Path, redactor: Redactor, run_id: str,
+                    exc: KeyboardInterrupt) -> int:
+        """A run stopped by Ctrl-C, SIGTERM or SIGHUP: recorded (history, reports) with what its events said, once
+        ansible-playbook had started; one stopped before that leaves nothing (nor an empty run directory)."""
+        if isinstance(exc, RunInterrupted) and exc.outcome.collector.event_count:
+            outcome = exc.outcome
+            done = sum(1 for r in outcome.collector.tasks.values() if r.status != "running")
+            under_way = [f"{r.host}: {r.task}" for r in outcome.collector.tasks.values() if r.status == "running"]
+            message = (f"interrupted ({exc.how}) after {done} task result(s)"
+                       + (f", during {'; '.join(under_way[:3])}" if under_way else "")
+                       + ": the hosts may be part-way; check them with shipshape status")
+            report = self.build_report(request, options, exc.spec, outcome, EXIT_INTERRUPTED, message, redactor, run_id)
+            return self.finish(report, options, run_dir)
+        # Nothing ran: name run_dir only when it holds something (a deploy's check pass), and leave no empty run
+        # directory behind.
+        if run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()
+        if run_dir.is_dir():
+            self.say(f"interrupted; what the run kept is in {run_dir}", err=True)
+        else:
+            self.say("interrupted; the run was stopped and nothing of it was kept (no report, no history entry): "
+                     "check the hosts with shipshape status", err=True)
+        return EXIT_INTERRUPTED
 
     @staticmethod
     def _learn_inventory_secrets(runner: PlaybookRunner, inventory: Path, redactor: Redactor,

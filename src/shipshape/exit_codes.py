@@ -16,4 +16,5 @@ RESULT_OF_EXIT = {
     EXIT_USAGE: "error",
     EXIT_LOCKED: "locked",
     EXIT_NO_HOSTS: "no_hosts",
+    EXIT_INTERRUPTED: "interrupted",
 }

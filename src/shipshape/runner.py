@@ -146,6 +146,15 @@ class RunnerError(Exception):
     """The run cannot start: a playbook or inventory that is not there or holds no hosts."""
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """A run stopped part-way (Ctrl-C, SIGTERM, SIGHUP): ``outcome`` is what its events said until then, ``spec``
+    what was run, ``how`` what stopped it."""
+
+    def __init__(self, outcome: "RunOutcome", spec: RunSpec, how: str) -> None:
+        super().__init__(f"interrupted ({how})")
+        self.outcome, self.spec, self.how = outcome, spec, how
+
+
 class _Unsafe(str):
     """A string written with YAML's `!unsafe` tag: Ansible keeps it as data and never templates it."""
 
@@ -387,6 +396,8 @@ class PlaybookRunner:
         work = run_dir.parent / f".{run_dir.name}.{os.getpid()}.work"
         private_dir(work, adopt=True)
         extravars_file = password_file = become_file = None
+        result: Any = None
+        interrupted: str | None = None
         try:
             # Inside the try: a full disk (or anything else) while the secrets are written must not leave them behind.
             if spec.extravars:
@@ -407,9 +418,12 @@ class PlaybookRunner:
                     import ansible_runner
 
                     run = ansible_runner.run
-                result = run(**kwargs)
+                try:
+                    result = run(**kwargs)
+                except KeyboardInterrupt:
+                    interrupted = "Ctrl-C"
                 if cancel.signal is not None:
-                    raise KeyboardInterrupt(f"stopped by signal {cancel.signal}")
+                    interrupted = signal.Signals(cancel.signal).name
             ended = dt.datetime.now(dt.timezone.utc)
             status = getattr(result, "status", "error") or "error"
             rc = int(getattr(result, "rc", 1) if getattr(result, "rc", None) is not None else 1)
@@ -418,7 +432,9 @@ class PlaybookRunner:
                 if used is not None:
                     used.unlink()
             collector.redactor.scrub_tree(work)
-            if (work / "artifacts").is_dir():
+            # Stopped: ansible-playbook may still be writing its events there, unredacted: none of them is kept (the
+            # collector has them, redacted, for the report).
+            if interrupted is None and (work / "artifacts").is_dir():
                 # One directory per ident: a deploy's check pass ("check") and its run ("main") share run_dir, so
                 # the second run's artifacts/ must not be moved *into* the first one's (artifacts/artifacts/main).
                 kept = private_dir(run_dir / "artifacts", adopt=True)
@@ -432,6 +448,14 @@ class PlaybookRunner:
         finally:
             shutil.rmtree(work, ignore_errors=True)
         artifact_dir = run_dir / "artifacts" / spec.ident
+        if interrupted is not None:
+            outcome = RunOutcome(run_dir=run_dir, artifact_dir=artifact_dir,
+                                 status="canceled" if status == "error" else status, rc=rc if result is not None else -1,
+                                 stats=stats, started=started, ended=ended, collector=collector)
+            if collector.event_count:  # it started: what it printed until then
+                private_dir(artifact_dir, adopt=True)
+                write_private(artifact_dir / "stdout", collector.redactor.text("\n".join(collector.stdout)) + "\n")
+            raise RunInterrupted(outcome, spec, interrupted)
         artifact_dir.mkdir(parents=True, exist_ok=True)
         # Our own redacted stdout, from the events.
         write_private(artifact_dir / "stdout", collector.redactor.text("\n".join(collector.stdout)) + "\n")

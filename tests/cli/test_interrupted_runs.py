@@ -1,0 +1,78 @@
+"""A run stopped part-way (Ctrl-C, SIGTERM) is recorded as interrupted, with what it did until then: a history row, and
+the reports (redacted) in its run directory and --report-dir. A run stopped before anything happened keeps nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from cli_paths import DATA, LOCAL_INVENTORY, PLAYBOOKS, ROOT
+
+from shipshape.history import History
+from shipshape.runner import PlaybookRunner
+
+SECRET = "Interrupted-Planted-Secret-59"
+
+
+def events_until_a_task_started() -> list[dict]:
+    """The ok stream up to the start of its second task on the host: one task done, one under way."""
+    events = json.loads((DATA / "ok.events.json").read_text())
+    starts = [i for i, e in enumerate(events) if e.get("event") == "runner_on_start"]
+    return events[: starts[1] + 1]
+
+
+def stopping(how: str):
+    def run(**kwargs):
+        for event in events_until_a_task_started():
+            kwargs["event_handler"](event)
+        if how == "ctrl-c":
+            raise KeyboardInterrupt
+        os.kill(os.getpid(), signal.SIGTERM)  # caught: the runner asks ansible-runner to cancel
+        assert kwargs["cancel_callback"]()
+        return SimpleNamespace(status="canceled", rc=254, stats=None)
+    return run
+
+
+@pytest.mark.parametrize("how, said", [("ctrl-c", "Ctrl-C"), ("sigterm", "SIGTERM")])
+def test_an_interrupted_run_is_recorded_with_what_it_did(cli, state_dir, tmp_path, how, said):
+    runner = PlaybookRunner(ROOT, playbook_dir=PLAYBOOKS, run=stopping(how))
+    reports = tmp_path / "reports"
+    result = cli("playbook", str(PLAYBOOKS / "ok.yml"), "-i", str(LOCAL_INVENTORY), "-e", f"db_password={SECRET}",
+                 "--report-dir", str(reports), runner=runner)
+    assert result.code == 130, result
+    assert "interrupted" in result.stderr and said in result.stderr and "Traceback" not in result.stderr
+    (row,) = History(state_dir / "history.sqlite").runs()
+    assert row["result"] == "interrupted" and row["exit_code"] == 130 and said in row["message"]
+    run_dir = Path(row["run_dir"])
+    for directory in (run_dir, reports):
+        report = json.loads((directory / "report.json").read_text())
+        assert report["result"] == "interrupted" and report["exit_code"] == 130
+        assert [(t["task"], t["status"]) for t in report["tasks"]][:2] == [("Say hello", "ok"),
+                                                                         ("Change something", "running")]
+        assert report["extravars"]["db_password"] == "********"
+        assert (directory / "report.md").is_file() and (directory / "junit.xml").is_file()
+    assert (run_dir / "artifacts" / "main" / "stdout").is_file()
+    assert list((state_dir / "runs").glob(".*.work")) == []
+    assert not [p for p in state_dir.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
+    shown = cli("report", "last")
+    assert shown.code == 0 and "interrupted" in shown.stdout
+
+
+def test_a_real_run_stopped_by_sigterm_is_in_the_history_and_its_report(state_dir):
+    from test_private_runs import SECRET as PLANTED, start, wait_for_the_wait
+
+    process = start(state_dir)
+    work = wait_for_the_wait(state_dir, process)
+    process.send_signal(signal.SIGTERM)
+    _out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "interrupted (SIGTERM)" in err and not work.exists()
+    (row,) = History(state_dir / "history.sqlite").runs()
+    assert row["result"] == "interrupted" and "Wait to be stopped" in row["message"], row
+    report = json.loads((Path(row["run_dir"]) / "report.json").read_text())
+    assert report["runner_status"] == "canceled" and report["extravars"]["db_password"] == "********"
+    assert not [p for p in state_dir.rglob("*") if p.is_file() and PLANTED.encode() in p.read_bytes()]
