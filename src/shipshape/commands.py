@@ -30,7 +30,7 @@ from shipshape.exit_codes import (
 )
 from shipshape.report import RunReport, render_terminal, to_json, to_markdown, write_reports
 from shipshape.runner import (InventoryView, PlaybookRunner, RunInterrupted, RunnerError, RunOutcome, RunSpec, Vault,
-                              vaulted_values)
+                              is_template, vaulted_values)
 from shipshape.validate import IDENT_MAX, InvalidValue
 
 # Commands that ask before they run against a production inventory.
@@ -252,7 +252,7 @@ class App:
                                              if options.become_password_file else None),
                        become_password=become_password)
 
-        production = sorted(h for h in view.hosts if view.environment_of(h) == "production")
+        production = sorted(h for h in view.hosts if view.is_production(h))
         if request.command in CONFIRMED and production and not options.check and not options.yes:
             if not self.interactive:
                 raise UsageError(
@@ -522,8 +522,8 @@ class App:
 
 def targeted_pattern(request: Request, variables: dict[str, Any]) -> str:
     """The hosts the playbook will run on, for the production check: the command's pattern, or the one its hosts
-    variable (-e deploy_hosts=...) puts in its place; "all" when that is a template only Ansible can render (a host
-    it names could be production: ask rather than guess)."""
+    variable (-e deploy_hosts=...) puts in its place; "all" when that is a template only Ansible can render, a comment
+    included (a host it names could be production: ask rather than guess)."""
     pattern = request.pattern or "all"
     name, form = HOSTS_VARS.get(request.command, (None, ""))
     if name is None or name not in variables:
@@ -531,7 +531,7 @@ def targeted_pattern(request: Request, variables: dict[str, Any]) -> str:
     value = variables[name]
     if isinstance(value, list):
         value = ":".join(str(item) for item in value)
-    if not isinstance(value, str) or not value.strip() or "{{" in value or "{%" in value:
+    if not isinstance(value, str) or not value.strip() or is_template(value):
         return "all"
     return form.format(value.strip())
 

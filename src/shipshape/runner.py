@@ -141,6 +141,20 @@ class InventoryView:
     def environment_of(self, host: str) -> str:
         return str(self.hosts.get(host, {}).get("shipshape_environment", "") or "")
 
+    def is_production(self, host: str) -> bool:
+        """'production' however the inventory spells it (Production, ' production '), or a template only Ansible
+        renders (not read here: ask rather than guess)."""
+        environment = self.environment_of(host)
+        return environment.strip().lower() == "production" or is_template(environment)
+
+
+# What makes Ansible template a string: an expression, a statement or a comment ('{# x #}prod' renders as 'prod').
+TEMPLATE_MARKS = ("{{", "{%", "{#")
+
+
+def is_template(value: str) -> bool:
+    return any(mark in value for mark in TEMPLATE_MARKS)
+
 
 class RunnerError(Exception):
     """The run cannot start: a playbook or inventory that is not there or holds no hosts."""
