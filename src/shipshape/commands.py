@@ -508,9 +508,9 @@ class App:
                 self.stdout.write(json.dumps(data, indent=2) + "\n")
                 return EXIT_OK
             report = RunReport.from_dict(data)
-        except (ValueError, TypeError, KeyError) as exc:  # a report cut short (full disk) or edited by hand
+            markdown = to_markdown(report)  # its tasks, hosts and results are read here
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # cut short (full disk) or edited by hand
             raise UsageError(f"report {path} cannot be read: {one_line(exc, 200)}") from None
-        markdown = to_markdown(report)
         if self.stdout.isatty():
             from rich.markdown import Markdown
 

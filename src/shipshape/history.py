@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shipshape.config import UsageError
 from shipshape.private import private_dir, private_file
 from shipshape.report import RunReport
 
@@ -66,8 +67,16 @@ class History:
         private_file(self.path)
         connection = sqlite3.connect(self.path, timeout=10)
         connection.row_factory = sqlite3.Row
-        connection.executescript(SCHEMA)
+        try:
+            connection.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            connection.close()
+            raise self.unusable(exc) from None
         return connection
+
+    def unusable(self, exc: sqlite3.Error) -> UsageError:
+        """A history that is not a database (overwritten, cut short) or stays locked: one line naming it."""
+        return UsageError(f"the history {self.path} cannot be used: {exc} (move it aside to start a new one)")
 
     def record(self, report: RunReport, run_dir: Path | str) -> None:
         row = {
@@ -88,11 +97,14 @@ class History:
             "message": report.message,
             "run_dir": str(run_dir),
         }
-        with closing(self.connect()) as connection, connection:
-            connection.execute(
-                f"INSERT OR REPLACE INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join(':' + c for c in COLUMNS)})",
-                row,
-            )
+        try:
+            with closing(self.connect()) as connection, connection:
+                connection.execute(
+                    f"INSERT OR REPLACE INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join(':' + c for c in COLUMNS)})",
+                    row,
+                )
+        except sqlite3.Error as exc:
+            raise self.unusable(exc) from None
 
     def runs(self, limit: int | None = None, command: str | None = None,
              name: str | None = None) -> list[dict[str, Any]]:
@@ -108,8 +120,11 @@ class History:
         if limit and not name:
             query += " LIMIT ?"
             params.append(limit)
-        with closing(self.connect()) as connection:
-            rows = [dict(r) for r in connection.execute(query, params)]
+        try:
+            with closing(self.connect()) as connection:
+                rows = [dict(r) for r in connection.execute(query, params)]
+        except sqlite3.Error as exc:
+            raise self.unusable(exc) from None
         for row in rows:
             row["release_ids"] = json.loads(row["release_ids"] or "[]")
             row["backup_ids"] = json.loads(row["backup_ids"] or "[]")

@@ -4,6 +4,7 @@ the history goes (a shared --report-dir, a CI workspace) must not make shipshape
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 from pathlib import Path
@@ -29,6 +30,9 @@ def private_dir(path: Path, adopt: bool = False) -> Path:
         except FileExistsError:  # made meanwhile (another run): not ours to chmod
             continue
         os.chmod(directory, 0o700)
+    if adopt and os.path.islink(path):
+        # Ours to make 0700 and fill: through a planted link the chmod and the runs would land in its target.
+        raise OSError(errno.ELOOP, "it is a symbolic link (not followed: remove it)", str(path))
     if not path.is_dir():
         raise NotADirectoryError(20, "Not a directory", str(path))
     if adopt and path not in missing:
