@@ -14,7 +14,7 @@ from typing import Any, Callable, TextIO
 
 from shipshape.config import UsageError, collection_root, default_state_dir, new_run_id, parse_extra_vars
 from shipshape.display import NullProgress, PlainProgress, RichProgress
-from shipshape.events import EventCollector, one_line
+from shipshape.events import EventCollector, one_line, printable
 from shipshape.history import History, sparkline
 from shipshape.private import private_dir
 from shipshape.redact import Redactor, no_log_options
@@ -153,7 +153,7 @@ class App:
 
     def say(self, text: str, err: bool = False) -> None:
         stream = self.stderr if err else self.stdout
-        stream.write(text + "\n")
+        stream.write(printable(text) + "\n")
         stream.flush()
 
     def inventory_path(self, options: Options) -> Path:
@@ -448,6 +448,7 @@ class App:
                          else "no drills recorded yet (shipshape drill)")
                 return EXIT_OK
             from rich.table import Table
+            from rich.text import Text
 
             table = Table(show_edge=False, header_style="bold")
             for column in ("name", "run", "started", "result", "backup", "recovery", "change"):
@@ -455,9 +456,10 @@ class App:
             for row in rows:
                 seconds = row["drill_recovery_s"]
                 delta = row["delta_s"]
-                table.add_row(row["name"] or "-", row["run_id"], row["started"] or "", row["result"] or "",
-                              ", ".join(row["backup_ids"]), f"{seconds:.1f}s" if seconds is not None else "-",
-                              (f"{delta:+.1f}s" if delta is not None else ""))
+                table.add_row(*(Text(printable(cell)) for cell in (
+                    row["name"] or "-", row["run_id"], row["started"] or "", row["result"] or "",
+                    ", ".join(row["backup_ids"]), f"{seconds:.1f}s" if seconds is not None else "-",
+                    (f"{delta:+.1f}s" if delta is not None else ""))))
             console = self.console()
             console.print(table)
             for each in names:  # one trend per database: drills of different names are never mixed
@@ -465,8 +467,9 @@ class App:
                 trend = sparkline(mine)
                 if trend:
                     known = [s for s in mine if s is not None]
-                    console.print(f"{each or '(no backup)'}: recovery time, oldest to newest: {trend}  "
-                                  f"(last {known[-1]:.1f}s, best {min(known):.1f}s, worst {max(known):.1f}s)")
+                    console.print(Text(printable(f"{each or '(no backup)'}: recovery time, oldest to newest: {trend}  "
+                                                 f"(last {known[-1]:.1f}s, best {min(known):.1f}s, "
+                                                 f"worst {max(known):.1f}s)")))  # a name's [brackets] are no markup
             return EXIT_OK
         rows = history.runs(limit=limit, name=name)
         if options.json:
@@ -477,6 +480,7 @@ class App:
                      else f"no runs recorded yet in {history.path}")
             return EXIT_OK
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(show_edge=False, header_style="bold")
         for column in ("run", "command", "result", "started", "duration", "user", "inventory", "releases / backups"):
@@ -488,8 +492,10 @@ class App:
             if row["run_limit"]:
                 inventory += f" ({row['run_limit']})"
             command = row["command"] + (" --check" if row["check_mode"] else "")
-            table.add_row(row["run_id"], command, row["result"] or "", row["started"] or "",
-                          f"{row['duration_s'] or 0:.1f}s", row["user"] or "", inventory, ids)
+            # From the history: a user or inventory name's control sequences and [markup] are shown, not obeyed.
+            table.add_row(*(Text(printable(cell)) for cell in (row["run_id"], command, row["result"] or "",
+                                                                row["started"] or "", f"{row['duration_s'] or 0:.1f}s",
+                                                                row["user"] or "", inventory, ids)))
         self.console().print(table)
         return EXIT_OK
 
@@ -586,18 +592,18 @@ def guarded(call: Callable[[], int], stderr: TextIO | None = None) -> int:
     try:
         return call()
     except InvalidValue as exc:
-        stderr.write(f"{exc.line}\n")
+        stderr.write(f"{printable(exc.line)}\n")
         return EXIT_USAGE
     except (UsageError, RunnerError) as exc:
-        stderr.write(f"shipshape: {one_line(exc, 1000)}\n")
+        stderr.write(f"shipshape: {printable(one_line(exc, 1000))}\n")
         return EXIT_USAGE
     except NoHosts as exc:
-        stderr.write(f"shipshape: {one_line(exc, 1000)}\n")
+        stderr.write(f"shipshape: {printable(one_line(exc, 1000))}\n")
         return EXIT_NO_HOSTS
     except KeyboardInterrupt:
         stderr.write("shipshape: interrupted\n")
         return EXIT_INTERRUPTED
     except OSError as exc:  # a file or directory the user named that cannot be used: one line, not a traceback
         where = f": {exc.filename}" if exc.filename else ""
-        stderr.write(f"shipshape: {one_line(exc.strerror or exc, 500)}{where}\n")
+        stderr.write(printable(f"shipshape: {one_line(exc.strerror or exc, 500)}{where}") + "\n")
         return EXIT_USAGE

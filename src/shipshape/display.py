@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, TextIO
 
-from shipshape.events import EventCollector, one_line
+from shipshape.events import EventCollector, one_line, printable
 
 
 class NullProgress:
@@ -33,7 +33,7 @@ class PlainProgress(NullProgress):
         self.started = time.monotonic()
 
     def _line(self, text: str) -> None:
-        self.stream.write(f"[{time.monotonic() - self.started:7.1f}s] {text}\n")
+        self.stream.write(f"[{time.monotonic() - self.started:7.1f}s] {printable(text)}\n")
         self.stream.flush()
 
     def update(self, name: str, event: dict) -> None:
@@ -72,7 +72,7 @@ class RichProgress(NullProgress):
         hosts = f"{progress.hosts_done}/{progress.hosts_total} hosts" if progress and progress.hosts_total else ""
         text = Text.assemble(
             (self.label, "bold"),
-            (one_line(task, 80) or "starting", "cyan"),
+            (printable(one_line(task, 80)) or "starting", "cyan"),
             ("  " + hosts if hosts else "", "dim"),
             (f"  {time.monotonic() - self.started:.1f}s", "dim"),
         )
@@ -92,5 +92,5 @@ class RichProgress(NullProgress):
         if name in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
             record = self.collector.tasks.get((data.get("task_uuid", ""), data.get("host", "")))
             what = "unreachable" if name == "runner_on_unreachable" or (record and record.status == "unreachable") else "failed"
-            self.console.print(Text(f"{what}: {data.get('host')} [{data.get('task', '')}] "
-                                    f"{record.message if record else ''}", style="red"))
+            self.console.print(Text(printable(f"{what}: {data.get('host')} [{data.get('task', '')}] "
+                                              f"{record.message if record else ''}"), style="red"))

@@ -42,6 +42,15 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _SPACES = re.compile(r"\s+")
 
 
+# Control characters a terminal acts on (ESC starts OSC 0, a retitle, or OSC 52, a clipboard write; 0x9b is an 8-bit
+# CSI): what hosts print is shown as text, "\x1b", never sent to the operator's terminal as it is. Tabs and newlines stay.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: Any) -> str:
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group(0)):02x}", str(text))
+
+
 def one_line(text: Any, limit: int = 400) -> str:
     text = _SPACES.sub(" ", _ANSI.sub("", str(text or ""))).strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"

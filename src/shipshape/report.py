@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shipshape.events import RESULT_FACTS, one_line
+from shipshape.events import RESULT_FACTS, one_line, printable
 from shipshape.private import private_dir, write_private
 
 SCHEMA_VERSION = 1
@@ -293,7 +293,7 @@ def to_json(report: RunReport) -> str:
 # Line breaks of any kind (a value must stay on its line: a table row, a list item) and control characters (a bare ESC
 # reaches the terminal through `shipshape report`): shown as the XML writer shows them.
 _MD_BREAKS = re.compile("\r\n|[\n\r\x0b\x0c\x85\u2028\u2029]")
-_MD_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f]")
+_MD_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 # Inline markup a value could start: code, emphasis, links, strike-through, tables; `_` only at a word's edge
 # (deploy_health_fail_on stays as it is written, as CommonMark reads it).
 _MD_INLINE = re.compile(r"[\\`*\[\]|~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
@@ -432,14 +432,14 @@ def render_terminal(report: RunReport, console: Any) -> None:
     if report.changes and report.command != "deploy-check":
         console.print(Text("What will change:", style="bold"))
         for change in report.changes:
-            console.print(Text(f"  {change}"))
+            console.print(Text(printable(f"  {change}")))
     table = Table(title=None, show_edge=False, header_style="bold")
     for column, justify in (("host", "left"), ("ok", "right"), ("changed", "right"), ("failed", "right"),
                             ("unreachable", "right"), ("duration", "right")):
         table.add_column(column, justify=justify)
     for h in report.hosts:
         style = "red" if (h.failed or h.unreachable) else ("yellow" if h.changed else "green")
-        table.add_row(Text(h.name, style=style), str(h.ok), str(h.changed), str(h.failed), str(h.unreachable),
+        table.add_row(Text(printable(h.name), style=style), str(h.ok), str(h.changed), str(h.failed), str(h.unreachable),
                       f"{h.duration_s:.1f}s")
     if report.hosts:
         console.print(table)
@@ -447,10 +447,10 @@ def render_terminal(report: RunReport, console: Any) -> None:
         for fact in RESULT_FACTS:
             described = describe_result(fact, facts[fact]) if fact in facts else []
             if described:
-                console.print(Text(f"{host}: ", style="bold") + Text(described[0]))
+                console.print(Text(printable(f"{host}: "), style="bold") + Text(printable(described[0])))
                 for extra in described[1:]:
-                    console.print(Text(f"    {extra.strip()}"))
+                    console.print(Text(printable(f"    {extra.strip()}")))
     for failure in report.failures:
-        console.print(Text(f"FAILED {failure}", style="red"))
+        console.print(Text(printable(f"FAILED {failure}"), style="red"))
     for warning in report.warnings:
-        console.print(Text(f"WARNING {warning}", style="yellow"))
+        console.print(Text(printable(f"WARNING {warning}"), style="yellow"))
