@@ -350,7 +350,18 @@ def logs_variables(args: argparse.Namespace) -> dict:
     return extra
 
 
+# Path options an empty value must not turn into the default: `-i "$INVENTORY"` with the variable unset ran against
+# the sandbox, `--state-dir ""` wrote to ~/.local/state, `--report-dir ""` was dropped.
+PATH_OPTIONS = (("inventory", "-i/--inventory"), ("state_dir", "--state-dir"), ("report_dir", "--report-dir"),
+                ("become_password_file", "--become-password-file"))
+
+
 def to_options(args: argparse.Namespace) -> Options:
+    for name, option in PATH_OPTIONS:
+        value = getattr(args, name, None)
+        if any(not str(each).strip() for each in (value if isinstance(value, list) else [value] if value is not None else [])):
+            raise UsageError(f"{args.command}: {option} is empty: expected a path (is the shell variable that should "
+                             "hold it unset?)")
     if getattr(args, "forks", None) is not None:
         # 0 was dropped without a word, a negative number reached ansible-playbook (a run directory and history
         # row for an error Ansible reported after starting).
