@@ -357,7 +357,8 @@ def to_markdown(report: RunReport) -> str:
         lines += ["## Failures", ""] + [f"- {e(f)}" for f in r.failures] + [""]
     if r.warnings:
         lines += ["## Warnings", ""] + [f"- {e(w)}" for w in r.warnings] + [""]
-    problems = [t for t in r.tasks if t["status"] in ("failed", "unreachable", "rescued", "ignored")]
+    # "running": under way when the run was interrupted.
+    problems = [t for t in r.tasks if t["status"] in ("failed", "unreachable", "rescued", "ignored", "running")]
     if problems:
         lines += ["## Failed tasks", "", "| host | task | status | message |", "| --- | --- | --- | --- |"]
         lines += [f"| {e(t['host'])} | {e(t['task'])} | {e(t['status'])} | {e(t['message'])} |" for t in problems]
@@ -389,7 +390,9 @@ def to_junit(report: RunReport) -> str:
 
 def _junit(report: RunReport) -> ET.Element:
     tasks = report.tasks
-    failures = sum(1 for t in tasks if t["status"] in ("failed", "unreachable"))
+    # A task still running when the run was interrupted is no passed test: it fails as "interrupted".
+    failing = ("failed", "unreachable", "running") if report.result == "interrupted" else ("failed", "unreachable")
+    failures = sum(1 for t in tasks if t["status"] in failing)
     skipped = sum(1 for t in tasks if t["status"] == "skipped")
     suites = ET.Element("testsuites", name=f"shipshape {report.command}", tests=str(len(tasks)),
                         failures=str(failures), time=f"{report.duration_s:.3f}")
@@ -399,9 +402,11 @@ def _junit(report: RunReport) -> ET.Element:
     for task in tasks:
         case = ET.SubElement(suite, "testcase", classname=task["host"], name=f"{task['play']}: {task['task']}".strip(": "),
                              time=f"{task['duration_s']:.3f}")
-        if task["status"] in ("failed", "unreachable"):
-            failure = ET.SubElement(case, "failure", type=task["status"], message=task["message"])
-            failure.text = f"{task['host']}: {task['task']} ({task['action']}, {task['task_path']}): {task['message']}"
+        if task["status"] in failing:
+            kind = "interrupted" if task["status"] == "running" else task["status"]
+            message = task["message"] or ("interrupted while it ran" if kind == "interrupted" else "")
+            failure = ET.SubElement(case, "failure", type=kind, message=message)
+            failure.text = f"{task['host']}: {task['task']} ({task['action']}, {task['task_path']}): {message}"
         elif task["status"] == "skipped":
             ET.SubElement(case, "skipped")
     if not tasks and report.exit_code != 0:  # the run stopped before any task: one case says why

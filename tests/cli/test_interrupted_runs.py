@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -54,7 +55,11 @@ def test_an_interrupted_run_is_recorded_with_what_it_did(cli, state_dir, tmp_pat
         assert [(t["task"], t["status"]) for t in report["tasks"]][:2] == [("Say hello", "ok"),
                                                                          ("Change something", "running")]
         assert report["extravars"]["db_password"] == "********"
-        assert (directory / "report.md").is_file() and (directory / "junit.xml").is_file()
+        # The task under way is no passed test case: junit.xml fails it as interrupted, report.md lists it.
+        cases = ET.fromstring((directory / "junit.xml").read_text()).iter("testcase")
+        failed = {c.get("name"): c.find("failure").get("type") for c in cases if c.find("failure") is not None}
+        assert failed == {"A small successful run: Change something": "interrupted"}, failed
+        assert "| local1 | Change something | running |" in (directory / "report.md").read_text()
     assert (run_dir / "artifacts" / "main" / "stdout").is_file()
     assert list((state_dir / "runs").glob(".*.work")) == []
     assert not [p for p in state_dir.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
