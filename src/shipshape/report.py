@@ -409,11 +409,15 @@ def _junit(report: RunReport) -> ET.Element:
             failure.text = f"{task['host']}: {task['task']} ({task['action']}, {task['task_path']}): {message}"
         elif task["status"] == "skipped":
             ET.SubElement(case, "skipped")
-    if not tasks and report.exit_code != 0:  # the run stopped before any task: one case says why
+    if report.exit_code != 0 and not failures:
+        # The run stopped before any task, or was interrupted between two: one case says why (a suite of passed
+        # cases would read as a run that went well).
         case = ET.SubElement(suite, "testcase", classname="shipshape", name=report.command)
         ET.SubElement(case, "failure", type=report.result, message=report.message or report.result)
-        suite.set("tests", "1")
+        suite.set("tests", str(len(tasks) + 1))
         suite.set("failures", "1")
+        suites.set("tests", str(len(tasks) + 1))
+        suites.set("failures", "1")
     return suites
 
 

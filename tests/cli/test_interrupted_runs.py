@@ -81,3 +81,21 @@ def test_a_real_run_stopped_by_sigterm_is_in_the_history_and_its_report(state_di
     report = json.loads((Path(row["run_dir"]) / "report.json").read_text())
     assert report["runner_status"] == "canceled" and report["extravars"]["db_password"] == "********"
     assert not [p for p in state_dir.rglob("*") if p.is_file() and PLANTED.encode() in p.read_bytes()]
+
+
+def test_a_run_interrupted_between_two_tasks_is_no_passed_suite(cli, state_dir):
+    # Stopped after a task's result, before the next started: no task under way, none failed; junit.xml said all passed.
+    events = json.loads((DATA / "ok.events.json").read_text())
+    cut = [i for i, e in enumerate(events) if e.get("event") == "runner_on_ok"][0] + 1
+
+    def run(**kwargs):
+        for event in events[:cut]:
+            kwargs["event_handler"](event)
+        raise KeyboardInterrupt
+
+    runner = PlaybookRunner(ROOT, playbook_dir=PLAYBOOKS, run=run)
+    assert cli("playbook", str(PLAYBOOKS / "ok.yml"), "-i", str(LOCAL_INVENTORY), "-q", runner=runner).code == 130
+    (row,) = History(state_dir / "history.sqlite").runs()
+    suite = ET.fromstring((Path(row["run_dir"]) / "junit.xml").read_text()).find("testsuite")
+    assert suite.get("failures") == "1" and suite.get("tests") == "2"
+    assert [f.get("type") for f in suite.iter("failure")] == ["interrupted"]
