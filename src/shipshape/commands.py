@@ -223,6 +223,7 @@ class App:
         redactor.add_vars(variables)
         redactor.add_value(vaulted)
         redactor.add_value(become_password)
+        redactor.add_value(vault.password)  # typed at --ask-vault-pass, as -K's is
         # The passwords in the user's own files: a task that reads one (a lookup, a cat) must not print it.
         for option, path in password_files(options):
             redactor.add_value(_password_in_file(option, path))

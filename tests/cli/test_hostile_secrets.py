@@ -45,3 +45,20 @@ def test_the_content_of_password_files_is_redacted_everywhere(cli, state_dir, tm
         assert secret not in result.stdout + result.stderr
         assert files_containing(state_dir, secret) == []
         assert files_containing(reports, secret) == []
+
+
+def test_the_vault_password_typed_at_ask_vault_pass_is_redacted(cli, state_dir, tmp_path, monkeypatch):
+    # -K's typed password was redacted, -J's was not: a task that printed it (the same string in a file it read) showed
+    # it on the terminal and in the reports.
+    password = "Typed-Vault-Secret-61"
+    monkeypatch.setattr("getpass.getpass", lambda prompt="", stream=None: password)
+    holder = tmp_path / "notes.txt"
+    holder.write_text(password + "\n")
+    playbook = tmp_path / "echo.yml"
+    playbook.write_text("- hosts: app_servers\n  gather_facts: false\n  tasks:\n"
+                        "    - ansible.builtin.debug:\n        msg: \"{{ lookup('file', holder) }}\"\n")
+    result = cli("-J", "playbook", str(playbook), "-i", str(LOCAL_INVENTORY), "-e", f"holder={holder}", "--json",
+                 interactive=True)
+    assert result.code == 0, result
+    assert password not in result.stdout + result.stderr
+    assert files_containing(state_dir, password) == []
