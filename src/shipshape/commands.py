@@ -231,6 +231,7 @@ class App:
         if request.command in CONFIRMED:
             # Needed before anything runs: is any targeted host production?
             view = runner.inventory(inventory, pattern, options.limit, vault=vault)
+            redactor.add_value(view.passwords)
             for host_vars in view.hosts.values():
                 learn_secrets(redactor, host_vars)
             if not view.hosts and options.limit:
@@ -313,7 +314,9 @@ class App:
                                  vault: Vault) -> threading.Thread:
         def learn() -> None:
             try:
-                for host_vars in runner.inventory(inventory, vault=vault).hosts.values():
+                view = runner.inventory(inventory, vault=vault)
+                redactor.add_value(view.passwords)
+                for host_vars in view.hosts.values():
                     learn_secrets(redactor, host_vars)
             except Exception:  # ansible-playbook will say what is wrong with the inventory
                 pass

@@ -137,6 +137,8 @@ class InventoryView:
     """The hosts a pattern and limit select, with their (untemplated) variables."""
 
     hosts: dict[str, dict[str, Any]]
+    # The vault passwords the inventory was opened with, a client script's output included: secrets to redact.
+    passwords: list[str] = field(default_factory=list)
 
     def environment_of(self, host: str) -> str:
         return str(self.hosts.get(host, {}).get("shipshape_environment", "") or "")
@@ -513,8 +515,15 @@ class PlaybookRunner:
         display = Display()
         display.warning = lambda *args, **kwargs: None  # type: ignore[method-assign]
         loader = DataLoader()
+        passwords: list[str] = []
         if vault is not None and (vault.password_files or vault.ids or vault.password):
-            loader.set_vault_secrets(vault_secrets(loader, vault))
+            secrets = vault_secrets(loader, vault)
+            loader.set_vault_secrets(secrets)
+            for _label, secret in secrets:
+                try:
+                    passwords.append(secret.bytes.decode("utf-8", errors="surrogateescape"))
+                except (AttributeError, TypeError):  # a secret that holds none (not loaded)
+                    continue
         manager = InventoryManager(loader=loader, sources=[str(inventory)])
         if not manager.list_hosts("all"):
             raise RunnerError(f"inventory {inventory}: no hosts (is it a valid inventory?)")
@@ -524,4 +533,4 @@ class PlaybookRunner:
         hosts = {}
         for host in manager.get_hosts(pattern):
             hosts[host.name] = dict(variables.get_vars(host=host, include_hostvars=False))
-        return InventoryView(hosts=hosts)
+        return InventoryView(hosts=hosts, passwords=passwords)

@@ -62,3 +62,21 @@ def test_the_vault_password_typed_at_ask_vault_pass_is_redacted(cli, state_dir, 
     assert result.code == 0, result
     assert password not in result.stdout + result.stderr
     assert files_containing(state_dir, password) == []
+
+
+def test_the_output_of_a_vault_client_script_is_redacted(cli, state_dir, tmp_path):
+    # A --vault-password-file with an execute bit is a client script: its output, the password, was never redacted.
+    password = "Script-Vault-Secret-67"
+    script = tmp_path / "vault-client"
+    script.write_text(f"#!/bin/sh\necho {password}\n")
+    script.chmod(0o700)
+    holder = tmp_path / "notes.txt"
+    holder.write_text(password + "\n")
+    playbook = tmp_path / "echo.yml"
+    playbook.write_text("- hosts: app_servers\n  gather_facts: false\n  tasks:\n"
+                        "    - ansible.builtin.debug:\n        msg: \"{{ lookup('file', holder) }}\"\n")
+    result = cli("playbook", str(playbook), "-i", str(LOCAL_INVENTORY), "--vault-password-file", str(script),
+                 "-e", f"holder={holder}")
+    assert result.code == 0, result
+    assert password not in result.stdout + result.stderr
+    assert files_containing(state_dir, password) == []
