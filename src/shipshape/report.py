@@ -164,7 +164,17 @@ def _describe_rollout(v: dict) -> list[str]:
 
 
 def describe_result(fact: str, value: Any) -> list[str]:
-    """Lines that say what a role returned: the release switched to, the backup made, the health, ..."""
+    """Lines that say what a role returned: the release switched to, the backup made, the health, ...
+
+    A value of a shape the role does not return (an error path, a playbook's own fact of the same name) is shown as
+    plain data: rendering it must not cost the run its reports and its history row."""
+    try:
+        return _describe_result(fact, value)
+    except (TypeError, AttributeError, KeyError, ValueError):
+        return [one_line(json.dumps(value, default=str))]
+
+
+def _describe_result(fact: str, value: Any) -> list[str]:
     if not isinstance(value, dict):
         return [one_line(value)]
     v = value
