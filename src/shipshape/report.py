@@ -98,7 +98,7 @@ class RunReport:
         ids = []
         for facts in self.results.values():
             for key in ("deploy_result", "rollback_result"):
-                value = facts.get(key) or {}
+                value = _mapping(facts.get(key))
                 release = value.get("release") if key == "deploy_result" else value.get("to")
                 if release and release not in ids:
                     ids.append(str(release))
@@ -110,7 +110,7 @@ class RunReport:
         for facts in self.results.values():
             for key, attr in (("backup_result", "id"), ("restore_result", "backup_id"),
                               ("restore_drill_result", "backup"), ("deploy_result", "backup")):
-                value = (facts.get(key) or {}).get(attr)
+                value = _mapping(facts.get(key)).get(attr)
                 if isinstance(value, dict):
                     value = value.get("id")
                 if value and value not in ids:
@@ -121,7 +121,7 @@ class RunReport:
     def drill_recovery_s(self) -> float | None:
         for facts in self.results.values():
             for key in ("restore_drill_result",):
-                value = facts.get(key) or {}
+                value = _mapping(facts.get(key))
                 for attr in ("recovery_s", "recovery_time_s"):
                     if isinstance(value.get(attr), (int, float, str)) and value.get(attr) != "":
                         try:
@@ -129,6 +129,11 @@ class RunReport:
                         except ValueError:
                             continue
         return None
+
+
+def _mapping(value: Any) -> dict:
+    """A role's result, or {} when it is not a mapping (an error path, a playbook's own fact of the same name)."""
+    return value if isinstance(value, dict) else {}
 
 
 def _describe_batch(v: dict) -> list[str]:

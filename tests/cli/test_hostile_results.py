@@ -37,3 +37,18 @@ def test_a_run_with_an_odd_result_is_reported_and_recorded(cli, state_dir, tmp_p
     assert "one string" in result.stdout
     (row,) = History(state_dir / "history.sqlite").runs()
     assert row["result"] == "success"
+
+
+def test_result_facts_that_are_not_mappings_give_no_ids():
+    # release_ids, backup_ids and drill_recovery_s called .get on each: a string deploy_result raised AttributeError in
+    # to_json and in the history, after the run.
+    results = {"web1": {"deploy_result": "deployed", "rollback_result": ["x"], "backup_result": "made",
+                        "restore_result": 3, "restore_drill_result": "ok"},
+               "web2": {"deploy_result": {"release": "2.0.0-abc"}, "backup_result": {"id": "app-20261201T000000Z"},
+                        "restore_drill_result": {"recovery_s": "n/a"}}}
+    report = RunReport(run_id="r", command="playbook", playbook="p", inventory="i", limit=None, argv=[], user="u",
+                       check=False, diff=False, started="s", ended="e", duration_s=1.0, result="success", exit_code=0,
+                       message="", runner_status="successful", runner_rc=0, results=results)
+    data = report.to_dict()
+    assert data["release_ids"] == ["2.0.0-abc"] and data["backup_ids"] == ["app-20261201T000000Z"]
+    assert data["drill_recovery_s"] is None
