@@ -72,7 +72,8 @@ def read_ansible_cfg(path: str) -> "Any":
     stop Ansible), or None when Ansible could not read it either (it will say so itself)."""
     import configparser
 
-    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    # Ansible's own parser strips '; comments' after a value: 'host_key_checking = True ; keep it on' is True to it.
+    parser = configparser.ConfigParser(interpolation=None, strict=False, inline_comment_prefixes=(";",))
     try:
         with open(path, "rb") as handle:
             parser.read_string(handle.read().decode("utf-8", errors="surrogateescape"), source=path)
