@@ -48,9 +48,8 @@ def collections_paths() -> list[Path]:
 
     value = os.environ.get("ANSIBLE_COLLECTIONS_PATH") or os.environ.get("ANSIBLE_COLLECTIONS_PATHS")
     if not value:
-        for candidate in (os.environ.get("ANSIBLE_CONFIG"), os.path.join(os.getcwd(), "ansible.cfg"),
-                          os.path.expanduser("~/.ansible.cfg"), "/etc/ansible/ansible.cfg"):
-            if candidate and os.path.isfile(candidate):
+        for candidate in ansible_cfg_candidates():
+            if os.path.isfile(candidate):
                 parser = read_ansible_cfg(candidate)
                 if parser is None:
                     break
@@ -65,6 +64,27 @@ def collections_paths() -> list[Path]:
 
     paths += [Path(entry) for entry in sys.path if entry and (Path(entry) / "ansible_collections").is_dir()]
     return paths
+
+
+def ansible_cfg_candidates() -> list[str]:
+    """Where Ansible looks for its config, in its order (ansible.config.manager.find_ini_config_file): ANSIBLE_CONFIG
+    (a directory means its ansible.cfg), ./ansible.cfg unless the working directory is world-writable (a file planted
+    in /tmp is not the user's: Ansible ignores it), ~/.ansible.cfg, /etc/ansible/ansible.cfg."""
+    import stat
+
+    candidates = []
+    env = os.environ.get("ANSIBLE_CONFIG")
+    if env:
+        env = os.path.expanduser(env)
+        candidates.append(os.path.join(env, "ansible.cfg") if os.path.isdir(env) else env)
+    try:
+        cwd = os.getcwd()
+        if not os.stat(cwd).st_mode & stat.S_IWOTH:
+            candidates.append(os.path.join(cwd, "ansible.cfg"))
+    except OSError:
+        pass
+    candidates += [os.path.expanduser("~/.ansible.cfg"), "/etc/ansible/ansible.cfg"]
+    return candidates
 
 
 def read_ansible_cfg(path: str) -> "Any":

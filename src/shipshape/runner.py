@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from shipshape.config import read_ansible_cfg
+from shipshape.config import ansible_cfg_candidates, read_ansible_cfg
 from shipshape.events import EventCollector
 from shipshape.private import private_dir, write_private
 
@@ -322,10 +322,8 @@ class PlaybookRunner:
         if os.environ.get("ANSIBLE_HOST_KEY_CHECKING") is not None:
             return os.environ["ANSIBLE_HOST_KEY_CHECKING"]
         ours = (self.collection_root / "ansible.cfg").resolve()
-        candidates = [os.environ.get("ANSIBLE_CONFIG"), os.path.join(os.getcwd(), "ansible.cfg"),
-                      os.path.expanduser("~/.ansible.cfg"), "/etc/ansible/ansible.cfg"]
-        for candidate in candidates:
-            if not candidate or not os.path.isfile(candidate):
+        for candidate in ansible_cfg_candidates():
+            if not os.path.isfile(candidate):
                 continue
             if Path(candidate).resolve() == ours:
                 continue  # the collection's own config is not the user's choice

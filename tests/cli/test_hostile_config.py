@@ -31,3 +31,25 @@ def test_an_inline_comment_is_not_part_of_host_key_checking(elsewhere, value, ex
 def test_an_inline_comment_is_not_part_of_collections_path(elsewhere):
     (elsewhere / "ansible.cfg").write_text("[defaults]\ncollections_path = /opt/collections ; site-wide\n")
     assert collections_paths()[0] == Path("/opt/collections")
+
+
+def test_an_ansible_cfg_in_a_world_writable_directory_is_ignored_as_ansible_does(elsewhere, monkeypatch):
+    # Run from /tmp (or any world-writable directory), a planted ./ansible.cfg turned host key checking off and moved
+    # the collections path, where Ansible itself ignores that file.
+    shared = elsewhere / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    (shared / "ansible.cfg").write_text("[defaults]\nhost_key_checking = False\ncollections_path = /planted\n")
+    monkeypatch.chdir(shared)
+    if Path("/etc/ansible/ansible.cfg").exists():
+        pytest.skip("a system-wide ansible.cfg decides here")
+    assert PlaybookRunner(ROOT).envvars(LOCAL_INVENTORY)["ANSIBLE_HOST_KEY_CHECKING"] == "True"
+    assert Path("/planted") not in collections_paths()
+
+
+def test_ansible_config_naming_a_directory_means_its_ansible_cfg(elsewhere, monkeypatch):
+    mine = elsewhere / "conf"
+    mine.mkdir()
+    (mine / "ansible.cfg").write_text("[defaults]\nhost_key_checking = False\n")
+    monkeypatch.setenv("ANSIBLE_CONFIG", str(mine))
+    assert PlaybookRunner(ROOT).envvars(LOCAL_INVENTORY)["ANSIBLE_HOST_KEY_CHECKING"] == "False"
