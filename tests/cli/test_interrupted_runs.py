@@ -99,3 +99,22 @@ def test_a_run_interrupted_between_two_tasks_is_no_passed_suite(cli, state_dir):
     suite = ET.fromstring((Path(row["run_dir"]) / "junit.xml").read_text()).find("testsuite")
     assert suite.get("failures") == "1" and suite.get("tests") == "2"
     assert [f.get("type") for f in suite.iter("failure")] == ["interrupted"]
+
+
+def test_a_deploy_interrupted_in_its_check_pass_is_recorded_as_a_check(cli, state_dir):
+    from cli_paths import PRODUCTION_INVENTORY
+
+    def run(**kwargs):
+        assert kwargs["ident"] == "check"  # the confirmation's check pass, before any question
+        for event in events_until_a_task_started():
+            kwargs["event_handler"](event)
+        raise KeyboardInterrupt
+
+    runner = PlaybookRunner(ROOT, playbook_dir=PLAYBOOKS, run=run)
+    result = cli("deploy", "--ref", "v2.0.0", "-i", str(PRODUCTION_INVENTORY), runner=runner, interactive=True,
+                 stdin="y\n")
+    assert result.code == 130 and "Traceback" not in result.stderr, result
+    assert "Proceed?" not in result.stdout
+    (row,) = History(state_dir / "history.sqlite").runs()
+    assert row["command"] == "deploy" and row["result"] == "interrupted" and row["check_mode"] is True
+    assert (Path(row["run_dir"]) / "artifacts" / "check" / "stdout").is_file()
