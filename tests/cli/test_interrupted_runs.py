@@ -118,3 +118,29 @@ def test_a_deploy_interrupted_in_its_check_pass_is_recorded_as_a_check(cli, stat
     (row,) = History(state_dir / "history.sqlite").runs()
     assert row["command"] == "deploy" and row["result"] == "interrupted" and row["check_mode"] is True
     assert (Path(row["run_dir"]) / "artifacts" / "check" / "stdout").is_file()
+
+
+def test_a_real_run_stopped_by_ctrl_c_is_recorded_and_stops_ansible(state_dir):
+    # Ctrl-C reaches shipshape's process group only: ansible-playbook runs in its own session (ansible-runner's pty).
+    import subprocess
+    import sys
+    import time
+
+    from test_private_runs import SECRET as PLANTED, wait_for_the_wait
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "shipshape", "playbook", str(PLAYBOOKS / "slow.yml"), "-i", str(LOCAL_INVENTORY),
+         "--state-dir", str(state_dir), "-q", "-e", f"db_password={PLANTED}"],
+        env=dict(os.environ, PYTHONPATH=str(ROOT / "src")), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    work = wait_for_the_wait(state_dir, process)
+    process.send_signal(signal.SIGINT)
+    _out, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "interrupted (Ctrl-C)" in err, err
+    assert not work.exists()
+    (row,) = History(state_dir / "history.sqlite").runs()
+    assert row["result"] == "interrupted" and "Wait to be stopped" in row["message"]
+    time.sleep(1)
+    running = subprocess.run(["pgrep", "-f", str(state_dir)], capture_output=True, text=True).stdout.split()
+    assert running == [], running  # no ansible-playbook of this run is left
+    assert not [p for p in state_dir.rglob("*") if p.is_file() and PLANTED.encode() in p.read_bytes()]
