@@ -214,6 +214,7 @@ class EventCollector:
         self._locks: dict[str, str] = {}  # host: the release_lock path it took and has not released yet
         self.plays: list[str] = []  # the plays that started, in order
         self.event_count = 0
+        self.playbook_pid: int | None = None
 
     # ansible-runner calls this for every event, before writing it to job_events/.
     def __call__(self, event: dict[str, Any]) -> bool:
@@ -226,6 +227,8 @@ class EventCollector:
 
     def _handle(self, event: dict[str, Any]) -> None:
         self.event_count += 1
+        if isinstance(event.get("pid"), int):  # ansible-playbook's own process (its callback plugin's)
+            self.playbook_pid = event["pid"]
         name = event.get("event", "")
         data = event.get("event_data") or {}
         stdout = event.get("stdout") or ""

@@ -15,6 +15,7 @@ import shutil
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,13 +204,32 @@ class _CancelOnSignals:
     so the caller's cleanup runs; Ctrl-C already raises KeyboardInterrupt."""
 
     SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+    # How long ansible-playbook has to stop its workers after our SIGINT, before ansible-runner kills it.
+    GRACE_S = 15.0
 
-    def __init__(self) -> None:
+    def __init__(self, playbook_pid: Callable[[], int | None] = lambda: None) -> None:
         self.signal: int | None = None
         self._previous: dict[int, Any] = {}
+        self._playbook_pid = playbook_pid
+        self._forwarded: float | None = None
 
     def requested(self) -> bool:
-        return self.signal is not None
+        """ansible-runner's cancel callback. ansible-runner cancels with SIGKILL to ansible-playbook's process group,
+        but Ansible's workers run in sessions of their own: killed that way, ansible-playbook left them running the
+        task on the hosts. So ansible-playbook gets a SIGINT first (its Ctrl-C: it stops its workers and exits), and
+        the SIGKILL only when it has not stopped within GRACE_S."""
+        if self.signal is None:
+            return False
+        pid = self._playbook_pid()
+        if pid is None or not _our_child(pid):  # never signal a process that is not this run's ansible-playbook
+            return True
+        if self._forwarded is None:
+            self._forwarded = time.monotonic()
+            try:
+                os.kill(pid, signal.SIGINT)
+            except OSError:
+                return True
+        return not _alive(pid) or time.monotonic() - self._forwarded > self.GRACE_S
 
     def _handle(self, signum: int, _frame: Any) -> None:
         self.signal = signum
@@ -252,6 +272,15 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _our_child(pid: int) -> bool:
+    """Whether ``pid`` is a child of this process (ansible-runner's pexpect child: ansible-playbook)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            return int(handle.read().rsplit(")", 1)[1].split()[1]) == os.getpid()
+    except (OSError, ValueError, IndexError):
+        return False
 
 
 def sweep_work_dirs(runs: Path) -> list[Path]:
@@ -425,7 +454,7 @@ class PlaybookRunner:
                 become_file = write_private(work / "become-password", spec.become_password + "\n")
             kwargs = self.build_kwargs(spec, work, collector, extravars_file, password_file, become_file)
             started = dt.datetime.now(dt.timezone.utc)
-            with _CancelOnSignals() as cancel:
+            with _CancelOnSignals(lambda: collector.playbook_pid) as cancel:
                 kwargs["cancel_callback"] = cancel.requested
                 run = self._run
                 if run is None:
@@ -464,7 +493,8 @@ class PlaybookRunner:
         artifact_dir = run_dir / "artifacts" / spec.ident
         if interrupted is not None:
             outcome = RunOutcome(run_dir=run_dir, artifact_dir=artifact_dir,
-                                 status="canceled" if status == "error" else status, rc=rc if result is not None else -1,
+                                 # canceled, whether ansible-runner killed it or it stopped at our SIGINT
+                                 status="canceled", rc=rc if result is not None else -1,
                                  stats=stats, started=started, ended=ended, collector=collector)
             if collector.event_count:  # it started: what it printed until then
                 private_dir(artifact_dir, adopt=True)

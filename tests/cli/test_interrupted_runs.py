@@ -144,3 +144,24 @@ def test_a_real_run_stopped_by_ctrl_c_is_recorded_and_stops_ansible(state_dir):
     running = subprocess.run(["pgrep", "-f", str(state_dir)], capture_output=True, text=True).stdout.split()
     assert running == [], running  # no ansible-playbook of this run is left
     assert not [p for p in state_dir.rglob("*") if p.is_file() and PLANTED.encode() in p.read_bytes()]
+
+
+def test_sigterm_leaves_no_ansible_worker_running_the_task(state_dir):
+    # ansible-runner cancels with SIGKILL to ansible-playbook's process group; Ansible's workers have sessions of their
+    # own, so the worker went on running the task on the host ('sleep 60' here; a migration elsewhere) after
+    # shipshape said the run was stopped.
+    import subprocess
+    import time
+
+    from test_private_runs import start, wait_for_the_wait
+
+    process = start(state_dir)
+    wait_for_the_wait(state_dir, process)
+    process.send_signal(signal.SIGTERM)
+    _out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    time.sleep(1)
+    left = subprocess.run(["pgrep", "-af", str(state_dir)], capture_output=True, text=True).stdout.splitlines()
+    for line in left:  # a failing assertion must not leave them behind either
+        os.kill(int(line.split()[0]), signal.SIGKILL)
+    assert left == [], left
