@@ -394,7 +394,7 @@ def main(argv: list[str] | None = None, app: App | None = None) -> int:
             validate.number("history", "--last", args.last, 1, 1000000)  # 0 or -1 listed every run
             return app.show_history(options, drills=args.drills, limit=args.last, name=name)
         if args.command == "report":
-            return app.show_report(args.run, options)
+            return app.show_report(validate.run_id("report", "RUN", args.run), options)
         return app.run_playbook(to_request(args, ["shipshape", *argv]), options)
 
     return guarded(run, app.stderr)

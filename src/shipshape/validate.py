@@ -106,6 +106,11 @@ def backup_id(command: str, option: str, value: str) -> str:
     return _identifier(command, option, value, "backup id")
 
 
+def run_id(command: str, option: str, value: str) -> str:
+    """A run id, a prefix of one, or 'last': it names a directory under <state>/runs, so never '/' or '..'."""
+    return _identifier(command, option, value, "run id")
+
+
 def _pg_name(value: str) -> bool:
     """A database, role or table name (DB_NAME) of at most IDENT_MAX bytes."""
     return bool(DB_NAME.fullmatch(value)) and len(value.encode()) <= IDENT_MAX

@@ -52,3 +52,16 @@ def test_a_stored_report_of_another_shape_is_one_line(cli, state_dir):
         path.write_text(json.dumps({**data, "tasks": tasks}))
         result = cli("report", "last")
         assert result.code == 3 and "cannot be read" in result.stderr and "Traceback" not in result.stderr, (tasks, result)
+
+
+def test_a_run_that_is_a_path_is_refused_and_reads_nothing_outside_the_runs(cli, state_dir, tmp_path):
+    # `report RUN` read <state>/runs/RUN/report.json when no history row matched: '../..' reached any report.json.
+    planted = tmp_path / "elsewhere"
+    planted.mkdir()
+    (planted / "report.json").write_text(json.dumps({"planted": "outside the state directory"}))
+    assert cli("playbook", OK, "-i", str(LOCAL_INVENTORY), "-q").code == 0
+    for run in (f"../../{planted.name}", str(planted), "..", "a/b"):
+        result = cli("report", run, "--json")
+        assert result.code == 3 and "run id" in result.stderr and "planted" not in result.stdout, (run, result)
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert cli("report", "last", "--json").code == 0
