@@ -15,8 +15,7 @@ import os
 import posixpath
 import re
 
-from ansible.module_utils.six.moves.urllib.parse import unquote, urlsplit
-from ansible_collections.shipshape.ops.plugins.module_utils.release_files import without_credentials
+from ansible_collections.shipshape.ops.plugins.module_utils.url_credentials import url_secrets, without_credentials
 
 SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 ALLOW_MISSING = ("submodules", "lfs")
@@ -82,19 +81,6 @@ def refusal(left, allowed, ref_words, allow_variable):
             "(the archive source), or, if the app runs without them, set %s to %s"
             % (ref_words, " and ".join(parts), allow_variable,
                [kind for kind in ("submodules", "lfs") if left[kind] and kind not in allowed]))
-
-
-def url_secrets(repo):
-    """What a repository URL holds that must not be shown, as written and as git reads it: its password
-    (https://ci:token@host/app.git), or a long user name given alone, which is a token (https://<token>@host/).
-    A short one alone (ssh://git@host/) is a user name: masked everywhere, it would mask a common word; the
-    messages and the returned C(repo) leave the user information out whole anyway."""
-    try:
-        parts = urlsplit(repo)
-        secret = parts.password or (parts.username if parts.username and len(parts.username) >= 16 else None)
-    except ValueError:
-        return []
-    return sorted(value for value in (secret, unquote(secret or "")) if value)
 
 
 def resolve(params, run, warn):

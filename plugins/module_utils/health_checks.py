@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 from ansible_collections.shipshape.ops.plugins.module_utils.names import is_unit_name
+from ansible_collections.shipshape.ops.plugins.module_utils.url_credentials import mask_passwords
 
 OK = "ok"
 DEGRADED = "degraded"
@@ -56,9 +57,8 @@ ACTIONS = ["validate", "run", "summarize", "report", "check"]
 CONTROLLER_ACTIONS = ("validate", "summarize", "report")
 # The fields of a check that hold a secret: no_log in the argument spec, masked in messages, removed from results.
 SECRET_FIELDS = ("password", "token")
-# Secrets a URL carries in itself: the password of scheme://user:password@host, and query values such as
-# ?token=, ?access_token=, ?api_key=, ?password=, ?signature= (masked in every message, as the fields are).
-URL_PASSWORD = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*):[^\s/\"'<>]+@")
+# Secrets a URL carries in its query, such as ?token=, ?access_token=, ?api_key=, ?password=, ?signature= (masked in
+# every message, as the fields are, and as the password of scheme://user:password@host is: url_credentials).
 URL_SECRET_PARAM = re.compile(r"([?&][^=&#\s]*(?:token|key|secret|passw|pwd|auth|sig|credential)[^=&#\s]*=)[^&#\s]+",
                               re.IGNORECASE)
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -259,7 +259,7 @@ def mask(text, check):
     for secret in (" ".join(s.split()) for s in hidden):
         if secret:
             text = text.replace(secret, "********")
-    text = URL_PASSWORD.sub(r"\1:********@", text)
+    text = mask_passwords(text, "********")
     return URL_SECRET_PARAM.sub(r"\1********", text)
 
 

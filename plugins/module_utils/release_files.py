@@ -18,8 +18,6 @@ RUNNING_MARKER = ".shipshape-running"
 # In a release that has not finished building: never switched to, never counted, removed first.
 UNFINISHED_MARKER = ".shipshape-unfinished"
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
-# The user information of a URL (https://user:token@host/...), up to its last '@' before the path: a credential.
-URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@")
 
 
 def component_problem(name, max_len=128):
@@ -31,12 +29,6 @@ def component_problem(name, max_len=128):
     if ".." in name:
         return "must not contain '..'"
     return None
-
-
-def without_credentials(text):
-    """TEXT with the user information of each URL in it taken out (https://ci:token@host/app.git reads
-    https://host/app.git): a record of where a release came from is readable by every user of the host."""
-    return URL_USERINFO.sub(r"\1", text)
 
 
 def path_problem(path, allow_root=False):

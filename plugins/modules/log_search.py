@@ -186,6 +186,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.shipshape.ops.plugins.module_utils.names import is_compose_service, is_unit_name
+from ansible_collections.shipshape.ops.plugins.module_utils.url_credentials import mask_passwords
 
 MAX_LINES = 10000
 MAX_SCAN = 1000000
@@ -197,8 +198,6 @@ MAX_TAIL_BYTES = 256 * 1024 * 1024
 MAX_JSON_DEPTH = 100
 
 REDACTED = "[REDACTED]"
-# The password runs to the last @ before the path or a quote: a raw @ in it (p@ss) must not leave its end shown.
-URL_CREDENTIALS = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*):[^\s/\"'<>]+@")
 
 TRACEBACK_START = "Traceback (most recent call last):"
 CHAINED = (
@@ -452,7 +451,7 @@ def matches(record, grep, request_id, fields, since):
 
 
 def redact_text(text, patterns):
-    text = URL_CREDENTIALS.sub(r"\1:" + REDACTED + "@", text)
+    text = mask_passwords(text, REDACTED)
     for pattern in patterns:
         text = pattern.sub(REDACTED, text)
     return text

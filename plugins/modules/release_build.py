@@ -178,8 +178,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.shipshape.ops.plugins.module_utils.checksums import file_digest
 from ansible_collections.shipshape.ops.plugins.module_utils.files import write_atomically
 from ansible_collections.shipshape.ops.plugins.module_utils.release_files import (
-    UNFINISHED_MARKER as UNFINISHED, component_problem, lies_under, path_problem, replace_symlink, without_credentials,
+    UNFINISHED_MARKER as UNFINISHED, component_problem, lies_under, path_problem, replace_symlink,
 )
+from ansible_collections.shipshape.ops.plugins.module_utils.url_credentials import without_credentials
 
 WHEELS_UNPACKED = ".shipshape-unpacked"
 WHEEL_LINK = ".shipshape-wheelhouse"

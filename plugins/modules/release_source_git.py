@@ -131,7 +131,8 @@ left_out:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.shipshape.ops.plugins.module_utils.git_source import GitSourceError, argument_spec, resolve, url_secrets
+from ansible_collections.shipshape.ops.plugins.module_utils.git_source import GitSourceError, argument_spec, resolve
+from ansible_collections.shipshape.ops.plugins.module_utils.url_credentials import url_secrets
 
 
 def main():

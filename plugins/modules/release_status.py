@@ -187,6 +187,7 @@ from ansible_collections.shipshape.ops.plugins.module_utils.names import is_comp
 from ansible_collections.shipshape.ops.plugins.module_utils.release_files import (
     RUNNING_MARKER, UNFINISHED_MARKER as UNFINISHED, link_target,
 )
+from ansible_collections.shipshape.ops.plugins.module_utils.url_credentials import without_credentials
 
 FAILED = ".shipshape-failed"
 # Where systemd_release installs the units (the service's, its socket's and its workers').
@@ -225,7 +226,7 @@ def read_json(path):
 def describe(meta, rid):
     """release.json as the result's release: the ref is the last word of its source ('git <repo> <ref>')."""
     meta = meta or {}
-    source = release_files.without_credentials(str(meta.get("source") or ""))  # a record written before they were taken out
+    source = without_credentials(str(meta.get("source") or ""))  # a record written before they were taken out
     words = source.split()
     ref = words[-1] if len(words) >= 3 and words[0] == "git" else ""
     return {
