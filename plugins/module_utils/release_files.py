@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import stat
+
+from ansible_collections.shipshape.ops.plugins.module_utils.checksums import open_regular
 
 RUNNING_MARKER = ".shipshape-running"
 # In a release that has not finished building: never switched to, never counted, removed first.
@@ -76,13 +77,7 @@ def read_json(path):
     """The JSON value of a regular file, or None when it is not one or cannot be read or parsed (a FIFO is opened
     without waiting for a writer, and never read)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        with os.fdopen(fd, "rb") as fh:
-            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-                return None
+        with open_regular(path) as fh:
             return json.loads(fh.read().decode("utf-8"))
-    except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
+    except (OSError, ValueError):  # Refused (not a regular file) and UnicodeDecodeError are ValueErrors
         return None

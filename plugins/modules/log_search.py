@@ -185,6 +185,7 @@ import time
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.shipshape.ops.plugins.module_utils.checksums import Refused, open_regular
 from ansible_collections.shipshape.ops.plugins.module_utils.names import is_compose_service, is_unit_name
 from ansible_collections.shipshape.ops.plugins.module_utils.url_credentials import mask_passwords
 
@@ -589,16 +590,12 @@ def check_file(path):
 
 def open_log(path):
     """PATH opened for reading, which must still be a regular file: the app's user owns its log directory and may
-    have put a FIFO in its place since check_file() (open() would wait for a writer for ever). O_NONBLOCK keeps the
+    have put a FIFO in its place since check_file() (open() would wait for a writer for ever). open_regular keeps the
     open from waiting; the check is made on what was opened."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise BadInput("path '%s' is not a regular file; expected a log file" % path)
-        return open(fd, "rb")  # pylint: disable=consider-using-with
-    except BaseException:
-        os.close(fd)
-        raise
+        return open_regular(path)
+    except Refused:
+        raise BadInput("path '%s' is not a regular file; expected a log file" % path)
 
 
 def read_files(module, params, since, scan):

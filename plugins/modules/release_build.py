@@ -172,10 +172,9 @@ import json
 import os
 import pwd
 import re
-import stat
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.shipshape.ops.plugins.module_utils.checksums import file_digest
+from ansible_collections.shipshape.ops.plugins.module_utils.checksums import Refused, file_digest, open_regular
 from ansible_collections.shipshape.ops.plugins.module_utils.files import write_atomically
 from ansible_collections.shipshape.ops.plugins.module_utils.release_files import (
     UNFINISHED_MARKER as UNFINISHED, component_problem, lies_under, path_problem, replace_symlink,
@@ -261,11 +260,10 @@ def read_inside(release, path, what):
         raise BuildError("%s leads outside the release (to %s)" % (what, real))
     try:
         # Without waiting: a FIFO shipped in the source would otherwise hold the run until a writer came.
-        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as fh:
-            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-                raise BuildError("cannot read %s (%s): it is not a regular file; expected a requirements file"
-                                 % (what, path))
+        with open_regular(path) as fh:
             return fh.read().decode("utf-8", "surrogateescape")
+    except Refused:
+        raise BuildError("cannot read %s (%s): it is not a regular file; expected a requirements file" % (what, path))
     except OSError as exc:
         raise BuildError("cannot read %s (%s): %s" % (what, path, exc.strerror or exc))
 
