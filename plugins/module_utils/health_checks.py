@@ -62,6 +62,10 @@ SECRET_FIELDS = ("password", "token")
 URL_SECRET_PARAM = re.compile(r"([?&][^=&#\s]*(?:token|key|secret|passw|pwd|auth|sig|credential)[^=&#\s]*=)[^&#\s]+",
                               re.IGNORECASE)
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+# Request headers that carry a credential (Authorization, Cookie, X-Api-Key, X-Auth-Token...): their values are
+# secrets as the password and token fields are, masked in every result, message and the module's invocation.
+SECRET_HEADER = re.compile(r"authorization|cookie|token|secret|passw|api[-_]?key|auth|session|signature|credential",
+                           re.IGNORECASE)
 HTTP_METHOD = re.compile(r"^[A-Za-z]{1,20}$")
 
 
@@ -84,11 +88,16 @@ def argument_spec():
 
 
 def secrets(checks):
-    """The checks' passwords and tokens, to be masked wherever a result could show them."""
+    """The checks' passwords, tokens and credential headers' values, to be masked wherever a result could show
+    them."""
     found = set()
     for check in checks if isinstance(checks, list) else []:
         if isinstance(check, dict):
             found.update(str(check[f]) for f in SECRET_FIELDS if check.get(f))
+            headers = check.get("headers")
+            if isinstance(headers, dict):
+                found.update(str(value) for name, value in headers.items()
+                             if value not in (None, "") and SECRET_HEADER.search(str(name)))
     return found
 
 

@@ -97,6 +97,9 @@ options:
           - C(http) request headers (dict).
           - Redirects are followed (at most 5, to http:// or https:// only); C(Authorization), C(Cookie) and
             C(Proxy-Authorization), and the C(prometheus) token, are sent only to the origin of O(checks[].url).
+          - The value of a header whose name speaks of a credential (C(Authorization), C(Cookie), C(X-Api-Key),
+            C(X-Auth-Token), or a name holding C(token), C(secret), C(password), C(session), C(signature)...) is
+            masked as a password is, in the results, the messages and the module's invocation.
         type: raw
       body:
         description: C(http) request body (a string, or data sent as JSON).
@@ -401,7 +404,7 @@ from ansible.module_utils.urls import SSLValidationError, open_url
 from ansible_collections.shipshape.ops.plugins.module_utils import redis_client, release_files
 from ansible_collections.shipshape.ops.plugins.module_utils.health_checks import (
     APP_DEGRADED, BODY_MAX_CHARS, DEGRADED, ERROR_MAX_CHARS, FAILED, OK,
-    argument_spec, controller_action, given, mask, summarize, utc_now, validate,
+    argument_spec, controller_action, given, mask, secrets, summarize, utc_now, validate,
 )
 
 
@@ -934,6 +937,9 @@ def run_one(module, check):
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
+    # Passwords and tokens are no_log in the argument spec; credential headers are values of a dict, so their
+    # values are added here, before anything is returned (the invocation included).
+    module.no_log_values.update(secrets(params["checks"]))
     if params["action"] not in ("run", "check"):
         failed, result = controller_action(params)
         if failed:

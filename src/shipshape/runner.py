@@ -28,6 +28,8 @@ from shipshape.events import EventCollector
 from shipshape.private import private_dir, write_private
 
 ARTIFACT_IDENT = "main"
+# Loads, once per run, what each forked worker would load again (plugins/callback/prefork.py).
+PREFORK_CALLBACK = "shipshape.ops.prefork"
 
 
 @dataclass
@@ -363,8 +365,24 @@ class PlaybookRunner:
             return value.strip() if value is not None else "True"
         return "True"
 
+    def callbacks_enabled(self) -> str:
+        """The callbacks ansible-playbook would enable (its environment, else the config it will read), and the
+        collection's ``prefork``, which only makes each task's worker cheaper to start (docs/cli.md)."""
+        value = os.environ.get("ANSIBLE_CALLBACKS_ENABLED")
+        if value is None:
+            candidates = [str(self.collection_root / "ansible.cfg")] if self.checkout else ansible_cfg_candidates()
+            for candidate in candidates:
+                if os.path.isfile(candidate):
+                    parser = read_ansible_cfg(candidate)
+                    value = parser.get("defaults", "callbacks_enabled", fallback="") if parser is not None else ""
+                    break
+        names = [name.strip() for name in (value or "").split(",") if name.strip()]
+        if PREFORK_CALLBACK not in names:
+            names.append(PREFORK_CALLBACK)
+        return ",".join(names)
+
     def envvars(self, inventory: Path | None = None) -> dict[str, str]:
-        env = {"ANSIBLE_RETRY_FILES_ENABLED": "False"}
+        env = {"ANSIBLE_RETRY_FILES_ENABLED": "False", "ANSIBLE_CALLBACKS_ENABLED": self.callbacks_enabled()}
         if self.checkout:
             env["ANSIBLE_CONFIG"] = str(self.collection_root / "ansible.cfg")
             env["ANSIBLE_COLLECTIONS_PATH"] = str(self.collection_root / ".collections")

@@ -973,3 +973,26 @@ def test_http_body_nested_too_deep_is_judged_by_its_status(run_module, http_url)
     assert got["status"] == "ok" and "answered 200" in got["message"], got
     (got,) = run_checks(run_module, [{"name": "api", "kind": "http", "url": http_url + "/deep", "json": {"0": 1}}])["checks"]
     assert got["status"] == "failed" and "0 is missing (expected 1)" in got["message"], got
+
+
+@pytest.mark.parametrize("action", ["check", "validate"])
+def test_credential_headers_never_come_back_in_the_result_or_the_invocation(run_module, http_url, action):
+    # A header is a value of a dict, not a no_log option: its value used to come back in `invocation`, which
+    # `-v`, ansible-runner's events and the CLI's run artifacts keep.
+    headers = {"Authorization": "Bearer hdr-s3cret-bearer", "X-Api-Key": "hdr-s3cret-key",
+               "Cookie": "sid=hdr-s3cret-cookie", "Accept": "application/json"}
+    check = {"name": "api", "kind": "http", "url": http_url + "/healthz", "headers": headers}
+    failed, result = run_module(health_check, {"action": action, "checks": [check], "host": "app"})
+    text = json.dumps(result)
+    assert not failed, result
+    assert "hdr-s3cret" not in text, text
+    # The header names and an ordinary header's value are still there to read.
+    sent = result["invocation"]["module_args"]["checks"][0]["headers"]
+    assert sent["Accept"] == "application/json" and set(sent) == set(headers), sent
+
+
+def test_a_credential_header_is_masked_in_a_validation_message(run_module):
+    check = {"name": "api", "kind": "http", "url": "http://127.0.0.1:1/x", "timeout": "soon",
+             "headers": {"X-Auth-Token": "hdr-s3cret-token"}}
+    failed, result = run_module(health_check, {"action": "check", "checks": [check]})
+    assert failed and "hdr-s3cret" not in json.dumps(result), result
